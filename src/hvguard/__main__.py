@@ -1,0 +1,5 @@
+"""Allow ``python -m hvguard``."""
+
+from hvguard.cli import main
+
+main()
