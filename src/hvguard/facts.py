@@ -27,7 +27,7 @@ class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 # Collection bookkeeping
 
 
-class Problem(Model):
+class Problem(Model, frozen=True, kw_only=True):
     """A fact that could not be collected or parsed.
 
     ``area`` is a dotted fact-group name (``host.cpu``, ``host.qemu_conf``, ``hypervisor``, ``vm:NAME``),
@@ -39,14 +39,14 @@ class Problem(Model):
     message: str
 
 
-class ConfValue(Model):
+class ConfValue(Model, frozen=True, kw_only=True):
     """One setting from a libvirt-style config file: its parsed value and where it was written."""
 
     value: str | int | bool | list[str]
     line: int
 
 
-class ConfFile(Model):
+class ConfFile(Model, frozen=True, kw_only=True):
     """A parsed configuration file (qemu.conf, libvirtd.conf).
 
     ``present`` is False when the file does not exist (built-in defaults then apply); ``error`` holds the
@@ -63,7 +63,7 @@ class ConfFile(Model):
 # Host
 
 
-class CpuFacts(Model):
+class CpuFacts(Model, frozen=True, kw_only=True):
     """Host processor facts. ``physical_cores`` counts unique (socket, core) pairs, not threads."""
 
     vendor: str | None = None
@@ -75,14 +75,14 @@ class CpuFacts(Model):
     source: str = ""
 
 
-class MemoryFacts(Model):
+class MemoryFacts(Model, frozen=True, kw_only=True):
     """Host physical memory."""
 
     total_kib: int | None = None
     source: str = ""
 
 
-class KvmFacts(Model):
+class KvmFacts(Model, frozen=True, kw_only=True):
     """The KVM kernel side: modules, the device node and the MMU-virtualisation module parameters."""
 
     modules: list[str] = []
@@ -93,14 +93,14 @@ class KvmFacts(Model):
     npt: bool | None = None
 
 
-class IommuFacts(Model):
+class IommuFacts(Model, frozen=True, kw_only=True):
     """IOMMU (VT-d / AMD-Vi) state: groups present under /sys/kernel/iommu_groups and cmdline switches."""
 
     groups: int | None = None
     cmdline_flags: list[str] = []
 
 
-class TpmFacts(Model):
+class TpmFacts(Model, frozen=True, kw_only=True):
     """TPM and measured-boot evidence."""
 
     present: bool | None = None
@@ -110,7 +110,7 @@ class TpmFacts(Model):
     attestation_agents: list[str] = []
 
 
-class SecureBootFacts(Model):
+class SecureBootFacts(Model, frozen=True, kw_only=True):
     """UEFI Secure Boot state from efivars. ``uefi`` False means a legacy-BIOS boot."""
 
     uefi: bool | None = None
@@ -119,7 +119,7 @@ class SecureBootFacts(Model):
     source: str = ""
 
 
-class KernelFacts(Model):
+class KernelFacts(Model, frozen=True, kw_only=True):
     """Running-kernel security settings."""
 
     release: str | None = None
@@ -130,7 +130,7 @@ class KernelFacts(Model):
     module_blacklist: list[str] = []
 
 
-class QemuProcess(Model):
+class QemuProcess(Model, frozen=True, kw_only=True):
     """A running QEMU process and the account it runs as."""
 
     pid: int
@@ -139,7 +139,7 @@ class QemuProcess(Model):
     vm_name: str | None = None
 
 
-class HostFacts(Model):
+class HostFacts(Model, frozen=True, kw_only=True):
     """Facts read from the host's files (``/`` or an offline ``--root``)."""
 
     root: str = "/"
@@ -163,7 +163,7 @@ class HostFacts(Model):
 # Hypervisor (libvirt)
 
 
-class NodeInfo(Model):
+class NodeInfo(Model, frozen=True, kw_only=True):
     """``virNodeGetInfo``: CPU topology and memory as the hypervisor sees them."""
 
     model: str = ""
@@ -176,14 +176,14 @@ class NodeInfo(Model):
     threads: int = 0
 
 
-class SecModel(Model):
+class SecModel(Model, frozen=True, kw_only=True):
     """A security driver the hypervisor offers (``<secmodel>`` in capabilities)."""
 
     model: str
     doi: str = ""
 
 
-class GuestCaps(Model):
+class GuestCaps(Model, frozen=True, kw_only=True):
     """One ``<guest>`` of the capabilities: OS type, arch and the domain types it accepts."""
 
     os_type: str
@@ -191,7 +191,7 @@ class GuestCaps(Model):
     domain_types: list[str] = []
 
 
-class Capabilities(Model):
+class Capabilities(Model, frozen=True, kw_only=True):
     """The parts of ``<capabilities>`` hvguard uses."""
 
     host_arch: str | None = None
@@ -205,7 +205,7 @@ class Capabilities(Model):
     guests: list[GuestCaps] = []
 
 
-class OsFacts(Model):
+class OsFacts(Model, frozen=True, kw_only=True):
     """``<os>``: guest type, firmware and Secure Boot."""
 
     type: str | None = None
@@ -217,7 +217,7 @@ class OsFacts(Model):
     secure_boot: bool | None = None
 
 
-class VcpuFacts(Model):
+class VcpuFacts(Model, frozen=True, kw_only=True):
     """``<vcpu>``: ``maximum`` is the element text (the hot-plug ceiling), ``current`` its attribute."""
 
     maximum: int = 1
@@ -226,14 +226,14 @@ class VcpuFacts(Model):
     cpuset: str | None = None
 
 
-class VcpuPin(Model):
+class VcpuPin(Model, frozen=True, kw_only=True):
     """``<vcpupin vcpu= cpuset=>``."""
 
     vcpu: int
     cpuset: str
 
 
-class CpuTune(Model):
+class CpuTune(Model, frozen=True, kw_only=True):
     """``<cputune>``: shares is the priority weight, period/quota the upper limit, pins the lower bound."""
 
     shares: int | None = None
@@ -247,7 +247,7 @@ class CpuTune(Model):
     emulatorpin: str | None = None
 
 
-class MemTune(Model):
+class MemTune(Model, frozen=True, kw_only=True):
     """``<memtune>`` in KiB. ``min_guarantee`` is recorded but is not valid for QEMU."""
 
     hard_limit_kib: int | None = None
@@ -256,7 +256,7 @@ class MemTune(Model):
     min_guarantee_kib: int | None = None
 
 
-class MemoryBacking(Model):
+class MemoryBacking(Model, frozen=True, kw_only=True):
     """``<memoryBacking>``."""
 
     locked: bool = False
@@ -265,7 +265,7 @@ class MemoryBacking(Model):
     source_type: str | None = None
 
 
-class BlkioDevice(Model):
+class BlkioDevice(Model, frozen=True, kw_only=True):
     """``<blkiotune><device>``: per-host-device weight and throttles."""
 
     path: str
@@ -276,14 +276,14 @@ class BlkioDevice(Model):
     write_iops_sec: int | None = None
 
 
-class BlkioTune(Model):
+class BlkioTune(Model, frozen=True, kw_only=True):
     """``<blkiotune>``."""
 
     weight: int | None = None
     devices: list[BlkioDevice] = []
 
 
-class DiskEncryption(Model):
+class DiskEncryption(Model, frozen=True, kw_only=True):
     """``<encryption>`` on a disk or its source."""
 
     format: str
@@ -292,7 +292,7 @@ class DiskEncryption(Model):
     secret_usage: str | None = None
 
 
-class SecLabel(Model):
+class SecLabel(Model, frozen=True, kw_only=True):
     """A ``<seclabel>`` (domain level or on a disk source)."""
 
     type: str | None = None
@@ -302,7 +302,7 @@ class SecLabel(Model):
     imagelabel: str | None = None
 
 
-class Disk(Model):
+class Disk(Model, frozen=True, kw_only=True):
     """A ``<disk>``: device kind, backing source, encryption and ``<iotune>`` limits."""
 
     device: str = "disk"
@@ -324,7 +324,7 @@ class Disk(Model):
     seclabels: list[SecLabel] = []
 
 
-class Bandwidth(Model):
+class Bandwidth(Model, frozen=True, kw_only=True):
     """One direction of an interface ``<bandwidth>``; KiB/s for average/peak/floor, KiB for burst."""
 
     average: int | None = None
@@ -333,7 +333,7 @@ class Bandwidth(Model):
     floor: int | None = None
 
 
-class Interface(Model):
+class Interface(Model, frozen=True, kw_only=True):
     """A ``<interface>``: how it is attached and its QoS."""
 
     type: str | None = None
@@ -346,7 +346,7 @@ class Interface(Model):
     filterref: str | None = None
 
 
-class Hostdev(Model):
+class Hostdev(Model, frozen=True, kw_only=True):
     """A ``<hostdev>`` passed through from the host."""
 
     mode: str | None = None
@@ -355,7 +355,7 @@ class Hostdev(Model):
     managed: bool | None = None
 
 
-class Graphics(Model):
+class Graphics(Model, frozen=True, kw_only=True):
     """A ``<graphics>`` console: where it listens and whether it is protected."""
 
     type: str
@@ -366,7 +366,7 @@ class Graphics(Model):
     tls: bool | None = None
 
 
-class Tpm(Model):
+class Tpm(Model, frozen=True, kw_only=True):
     """A virtual TPM."""
 
     model: str | None = None
@@ -374,7 +374,7 @@ class Tpm(Model):
     version: str | None = None
 
 
-class EmulatedDevices(Model):
+class EmulatedDevices(Model, frozen=True, kw_only=True):
     """Emulated devices that enlarge the attack surface (counts and details)."""
 
     usb_controllers: list[str] = []
@@ -395,7 +395,7 @@ class EmulatedDevices(Model):
     memballoon: str | None = None
 
 
-class VmFacts(Model):
+class VmFacts(Model, frozen=True, kw_only=True):
     """One libvirt domain, active or inactive, as parsed from its XML.
 
     ``error`` is set when the XML could not be fetched or parsed; the other fields are then defaults
@@ -427,7 +427,7 @@ class VmFacts(Model):
     metadata_tags: dict[str, str] = {}
 
 
-class HypervisorFacts(Model):
+class HypervisorFacts(Model, frozen=True, kw_only=True):
     """A libvirt connection and every domain defined on it."""
 
     uri: str
@@ -445,7 +445,7 @@ class HypervisorFacts(Model):
 # Target
 
 
-class CollectionInfo(Model):
+class CollectionInfo(Model, frozen=True, kw_only=True):
     """How and when the facts were collected."""
 
     collected_at: str
@@ -454,7 +454,7 @@ class CollectionInfo(Model):
     duration_s: float = 0.0
 
 
-class TargetFacts(Model):
+class TargetFacts(Model, frozen=True, kw_only=True):
     """Everything collected for one target (one host and/or one hypervisor connection).
 
     ``host`` is None when host files were not collected (e.g. a remote libvirt URI); checks that need
@@ -471,7 +471,7 @@ class TargetFacts(Model):
     unreachable: str | None = None
 
 
-class Bundle(Model):
+class Bundle(Model, frozen=True, kw_only=True):
     """An offline evidence bundle: ``hvguard collect`` writes it, ``hvguard evaluate`` reads it."""
 
     schema: str

@@ -1,0 +1,171 @@
+"""The check interface: pure functions from the facts model to findings.
+
+A check is a function ``fn(ctx) -> Iterable[Finding]`` registered with :func:`check`. It declares the
+measure it serves and the facts it reads; it never does I/O. ``ctx`` binds the target's facts, the
+profile and the measure, and offers small constructors (``ctx.passed``, ``ctx.failed`` …) so every
+finding carries its measure, check id and evidence in the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hvguard.facts import HostFacts, HypervisorFacts, Problem, TargetFacts, VmFacts
+from hvguard.findings import Finding, Status
+from hvguard.profile import Profile
+
+HOST = "host"
+
+
+def vm_subject(vm: VmFacts) -> str:
+    """The subject string of a VM's findings."""
+    return f"vm:{vm.name}"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What one check invocation sees: one target's facts, the profile, and the measure it serves."""
+
+    target: TargetFacts
+    profile: Profile
+    measure: str
+    check_id: str
+
+    @property
+    def host(self) -> HostFacts | None:
+        """Host facts, or None when they were not collected."""
+        return self.target.host
+
+    @property
+    def hypervisor(self) -> HypervisorFacts | None:
+        """The libvirt connection's facts, or None when there is no connection."""
+        return self.target.hypervisor
+
+    # -- problems ------------------------------------------------------------------------------------
+    def problems(self, *areas: str) -> list[Problem]:
+        """Collection problems recorded for these areas or any area beneath them (``host`` covers
+        ``host.cpu``)."""
+        return [
+            p for p in self.target.problems if any(p.area == a or p.area.startswith(a + ".") for a in areas)
+        ]
+
+    def why_missing(self, *areas: str) -> str:
+        """A one-line reason for missing facts, from the recorded problems (or a generic one)."""
+        found = self.problems(*areas)
+        if found:
+            return "; ".join(f"{p.source}: {p.message}" for p in found[:3])
+        if "host" in {a.split(".")[0] for a in areas} and self.target.host is None:
+            return "host facts were not collected for this target (a remote or test libvirt URI; pass --root)"
+        if "hypervisor" in {a.split(".")[0] for a in areas} and self.target.hypervisor is None:
+            return "no hypervisor connection for this target"
+        return "the fact was not collected"
+
+    # -- finding constructors ------------------------------------------------------------------------
+    def _make(
+        self,
+        status: Status,
+        subject: str,
+        message: str,
+        evidence: dict[str, Any] | None,
+        remediation: str | None,
+        method: str = "facts",
+    ) -> Finding:
+        return Finding(
+            measure=self.measure,
+            status=status,
+            subject=subject,
+            message=message,
+            evidence=evidence or {},
+            remediation=remediation,
+            target=self.target.id,
+            check=self.check_id,
+            method=method,
+        )
+
+    def passed(self, subject: str, message: str, evidence: dict[str, Any] | None = None) -> Finding:
+        """A ``pass`` finding."""
+        return self._make(Status.PASS, subject, message, evidence, None)
+
+    def failed(
+        self, subject: str, message: str, evidence: dict[str, Any] | None, remediation: str
+    ) -> Finding:
+        """A ``fail`` finding; a remediation is mandatory."""
+        return self._make(Status.FAIL, subject, message, evidence, remediation)
+
+    def warned(
+        self, subject: str, message: str, evidence: dict[str, Any] | None, remediation: str | None
+    ) -> Finding:
+        """A ``warn`` finding: an advisory part of the measure is not met."""
+        return self._make(Status.WARN, subject, message, evidence, remediation)
+
+    def manual(self, subject: str, message: str, evidence: dict[str, Any] | None = None) -> Finding:
+        """A ``manual`` finding: facts cannot decide; ``message`` states the evidence an auditor needs."""
+        return self._make(Status.MANUAL, subject, message, evidence, None, method="attestation")
+
+    def not_applicable(self, subject: str, reason: str, evidence: dict[str, Any] | None = None) -> Finding:
+        """A ``not_applicable`` finding, always with its reason."""
+        return self._make(Status.NOT_APPLICABLE, subject, reason, evidence, None)
+
+    def error(self, subject: str, what: str, *areas: str) -> Finding:
+        """An ``error`` finding: ``what`` could not be evaluated, with the collection problem as reason."""
+        reason = self.why_missing(*areas) if areas else ""
+        message = f"cannot evaluate {what}: {reason}" if reason else f"cannot evaluate {what}"
+        return self._make(
+            Status.ERROR, subject, message, {"problems": [p.area for p in self.problems(*areas)]}, None
+        )
+
+    # -- VM iteration --------------------------------------------------------------------------------
+    def vms(self) -> Iterator[VmFacts | Finding]:
+        """Every VM of the connection: good VMs as facts, unparsable ones already turned into ``error``
+        findings (so a check cannot forget them). Yields one ``error`` when there is no connection."""
+        hv = self.target.hypervisor
+        if hv is None:
+            yield self.error(HOST, "per-VM settings", "hypervisor")
+            return
+        for vm in hv.vms:
+            if vm.error is not None:
+                yield self._make(
+                    Status.ERROR, vm_subject(vm), f"cannot evaluate this VM: {vm.error}", {}, None
+                )
+            else:
+                yield vm
+
+
+CheckFn = Callable[[CheckContext], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: the measure it serves, the facts it reads and the function."""
+
+    id: str
+    measure: str
+    reads: tuple[str, ...]
+    fn: CheckFn
+    doc: str
+
+
+_REGISTRY: dict[str, Check] = {}
+
+
+def check(measure: str, *, id: str, reads: Sequence[str]) -> Callable[[CheckFn], CheckFn]:
+    """Register ``fn`` as the check ``id`` for ``measure``, reading the named facts."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        if id in _REGISTRY:
+            raise ValueError(f"duplicate check id {id}")
+        _REGISTRY[id] = Check(
+            id=id, measure=measure, reads=tuple(reads), fn=fn, doc=(fn.__doc__ or "").strip()
+        )
+        return fn
+
+    return register
+
+
+def registered_checks() -> list[Check]:
+    """Every check, after importing the section modules that define them."""
+    from hvguard.checks import s11_1, s11_2, s11_3, s11_4  # noqa: F401  (registration side effect)
+
+    return list(_REGISTRY.values())

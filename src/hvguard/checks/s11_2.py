@@ -1,0 +1,1518 @@
+"""Checks for SS-009 section 11.2: device emulation and access control (KVM/libvirt).
+
+Automated from the facts collected today: driver signing and QEMU confinement (11.2.1), libvirt's access
+driver (11.2.2, 11.2.3), libvirt socket access (11.2.5), unprivileged device emulation (11.2.6), per-VM
+confinement (11.2.7), disk-image encryption (11.2.9) and image transport (11.2.10). What needs facts not
+collected yet (accounts, sudoers, polkit rules, storage pools) is reported ``manual`` with the evidence an
+auditor needs.
+
+libvirt built-in defaults used when a key is absent (confirmed in upstream libvirt source):
+
+``src/qemu/qemu.conf.in`` and ``src/qemu/qemu_conf.c`` (``virQEMUDriverConfigNew``)
+    ``security_driver``: auto-detect (SELinux, else AppArmor, else none; DAC is always stacked);
+    ``security_default_confined = 1``; ``security_require_confined = 0``; ``seccomp_sandbox = 1``
+    (-1 internally: on whenever QEMU supports it); ``dynamic_ownership = 1``; ``namespaces = ["mount"]``
+    (privileged daemon); ``cgroup_device_acl`` = :data:`DEFAULT_CGROUP_DEVICE_ACL`; ``nbd_tls = 0``;
+    ``migrate_tls_force = 0``; ``default_tls_x509_verify`` unset (migration and backup servers then
+    verify client certificates, VNC does not); ``clear_emulator_capabilities = 1`` (the option is listed
+    as deleted in the libvirt 9.0 augeas lens — newer releases always clear capabilities); ``user`` and
+    ``group`` = the build-time ``@QEMU_USER@``/``@QEMU_GROUP@`` ("libvirt-qemu" on Debian, "qemu" on
+    Fedora/RHEL, "root" on builds configured so), which the facts cannot show.
+``src/remote/libvirtd.conf.in``
+    ``listen_tls = 1`` (only with ``--listen`` or socket activation); ``listen_tcp = 0``;
+    ``auth_tcp = "sasl"``; ``auth_tls = "none"``; ``unix_sock_ro_perms = "0777"``;
+    ``unix_sock_rw_perms = "0770"``; ``unix_sock_admin_perms = "0700"``; ``auth_unix_ro``/``auth_unix_rw``
+    = ``@default_auth@`` ("polkit" when built with polkit, else "none"; polkit's shipped
+    ``org.libvirt.unix.monitor`` action allows any local user); ``access_drivers`` = the "nop" driver
+    ("no access control checks are done once a client has authenticated"); ``tls_no_verify_certificate
+    = 0``; ``audit_level = 1``.
+
+The configuration helpers here are shared with :mod:`hvguard.checks.s11_4`.
+"""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hvguard.checks.base import HOST, CheckContext, check, vm_subject
+from hvguard.facts import ConfFile, Disk, HostFacts, SecLabel, VmFacts
+from hvguard.findings import Finding
+
+# --------------------------------------------------------------------------------------------------------
+# Configuration files: typed access with libvirt's defaults and exact provenance
+
+
+class ConfValueError(ValueError):
+    """A setting whose value libvirt itself would reject (wrong type); reported as ``error``."""
+
+    def __init__(self, path: str, key: str, line: int | None, value: object, want: str) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {key} = {value!r} is not {want}")
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One effective setting: its value and where it came from (a file line or libvirt's default)."""
+
+    path: str
+    key: str
+    value: Any
+    line: int | None
+    file_present: bool
+
+    @property
+    def explicit(self) -> bool:
+        """True when the key is written in the file (False: libvirt's built-in default applies)."""
+        return self.line is not None
+
+    @property
+    def source(self) -> str:
+        """``FILE:LINE``, or which default applies."""
+        if self.line is not None:
+            return f"{self.path}:{self.line}"
+        return "default (key absent)" if self.file_present else f"default ({self.path} absent)"
+
+    def evidence(self) -> dict[str, Any]:
+        """The value and its source, as evidence."""
+        return {"value": self.value, "source": self.source}
+
+    def where(self) -> str:
+        """Where a fix goes: the line to change, or the file to add the key to."""
+        if self.line is not None:
+            return f"{self.path} line {self.line}"
+        return f"{self.path} (add)"
+
+    def as_int(self) -> int:
+        """The value as libvirt reads an integer or boolean setting."""
+        v = self.value
+        if isinstance(v, bool):
+            return int(v)
+        if isinstance(v, int):
+            return v
+        if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
+            return int(v)
+        raise ConfValueError(self.path, self.key, self.line, v, "an integer")
+
+    def as_str(self) -> str:
+        """The value as a string setting."""
+        if isinstance(self.value, str):
+            return self.value
+        if isinstance(self.value, int) and not isinstance(self.value, bool):
+            return str(self.value)
+        raise ConfValueError(self.path, self.key, self.line, self.value, "a string")
+
+    def as_list(self) -> list[str]:
+        """The value as a list setting (libvirt also accepts a single string for most list keys)."""
+        if isinstance(self.value, list):
+            return [str(x) for x in self.value]
+        if isinstance(self.value, str):
+            return [self.value]
+        raise ConfValueError(self.path, self.key, self.line, self.value, "a list of strings")
+
+    def as_mode(self) -> int:
+        """An octal permission string such as ``"0770"``."""
+        raw = str(self.value).strip()
+        if isinstance(self.value, bool) or not re.fullmatch(r"[0-7]{1,4}", raw):
+            raise ConfValueError(self.path, self.key, self.line, self.value, "an octal mode")
+        return int(raw, 8)
+
+
+class Conf:
+    """A parsed libvirt config file seen through libvirt's defaults."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: ConfFile) -> None:
+        self.file = file
+
+    @property
+    def path(self) -> str:
+        """The file's path."""
+        return self.file.path
+
+    def get(self, key: str, default: Any = None) -> Setting:
+        """The effective setting ``key``: the file's value, else ``default`` marked as a default."""
+        cv = self.file.values.get(key)
+        if cv is None:
+            return Setting(self.path, key, default, None, self.file.present)
+        return Setting(self.path, key, cv.value, cv.line, self.file.present)
+
+
+def fmt_value(value: Any) -> str:
+    """A value written the way libvirt config files spell it."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[ " + ", ".join(f'"{v}"' for v in value) + " ]"
+    return f'"{value}"'
+
+
+def fix_line(s: Setting, value: Any) -> str:
+    """One remediation line: where to write ``key = value``."""
+    return f"{s.where()}: {s.key} = {fmt_value(value)}"
+
+
+def load_conf(ctx: CheckContext, host: HostFacts, which: str) -> Conf | Finding:
+    """``host.<which>`` (``qemu_conf`` or ``libvirtd_conf``) as a :class:`Conf`, or the ``error`` to report.
+
+    A malformed file is an error naming the file and line; an unread file (recorded as a problem) is an
+    error too — only a file that truly does not exist means "libvirt's defaults apply".
+    """
+    cf: ConfFile = getattr(host, which)
+    if cf.error is not None:
+        f = ctx.error(HOST, f"{posixpath.basename(cf.path)} settings (unusable file: {cf.error})")
+        f.evidence = {"file": cf.path, "parse_error": cf.error}
+        return f
+    if not cf.present and ctx.problems(f"host.{which}"):
+        return ctx.error(HOST, f"{cf.path} (it could not be read)", f"host.{which}")
+    return Conf(cf)
+
+
+def conf_error(ctx: CheckContext, exc: ConfValueError) -> Finding:
+    """An ``error`` finding for a setting libvirt would reject."""
+    f = ctx.error(HOST, f"{exc.path}: {exc}")
+    f.evidence = {"file": exc.path, "invalid_setting": str(exc)}
+    return f
+
+
+GuardedFn = Callable[[CheckContext], Iterator[Finding]]
+
+
+def guarded(fn: GuardedFn) -> GuardedFn:
+    """Turn a :class:`ConfValueError` raised while checking into an ``error`` finding naming file:line."""
+
+    @functools.wraps(fn)
+    def run(ctx: CheckContext) -> Iterator[Finding]:
+        try:
+            yield from fn(ctx)
+        except ConfValueError as exc:
+            yield conf_error(ctx, exc)
+
+    return run
+
+
+def vms_or_not_applicable(ctx: CheckContext) -> Iterator[VmFacts | Finding]:
+    """``ctx.vms()``, but one ``not_applicable`` when the connection defines no VM at all."""
+    hv = ctx.hypervisor
+    if hv is not None and not hv.vms:
+        yield ctx.not_applicable(HOST, f"no VMs defined on {hv.uri}", {"uri": hv.uri, "vm_count": 0})
+        return
+    yield from ctx.vms()
+
+
+def restart_note() -> str:
+    """The restart every qemu.conf / libvirtd.conf change needs."""
+    return "Then restart the daemon: systemctl restart libvirtd (virtqemud on modular-daemon hosts)."
+
+
+def capped(items: list[Any], limit: int = 50) -> list[Any]:
+    """At most ``limit`` items for evidence (the count is reported beside it)."""
+    return items[:limit]
+
+
+MODULAR_NOTE = (
+    "libvirtd.conf applies to the monolithic libvirtd; hosts running modular daemons (virtqemud, "
+    "virtproxyd) read virtqemud.conf/virtproxyd.conf instead, which are not collected yet."
+)
+
+# --------------------------------------------------------------------------------------------------------
+# Shared tables
+
+#: libvirt's built-in cgroup device allow-list (qemu.conf.in, current upstream). Older releases omit
+#: /dev/userfaultfd; anything else added widens every VM's device access.
+DEFAULT_CGROUP_DEVICE_ACL = frozenset(
+    {
+        "/dev/null",
+        "/dev/full",
+        "/dev/zero",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/ptmx",
+        "/dev/kvm",
+        "/dev/userfaultfd",
+    }
+)
+#: Security drivers that give each VM its own mandatory-access-control label (sVirt).
+MAC_MODELS = frozenset({"selinux", "apparmor"})
+#: Ways qemu.conf names the superuser ("+0" is uid 0; a bare "0" is uid 0 on any sane system).
+ROOT_IDS = frozenset({"root", "+0", "0"})
+#: /proc/sys/kernel/tainted bit 13 ('E'): an unsigned module was loaded.
+TAINT_UNSIGNED_MODULE = 1 << 13
+ENFORCING_LOCKDOWN = frozenset({"integrity", "confidentiality"})
+
+
+def is_root_id(value: object) -> bool:
+    """True when a qemu.conf user/group value (or DAC label part) names uid/gid 0."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value == 0
+    return str(value).strip() in ROOT_IDS
+
+
+def dac_label_is_root(label: SecLabel) -> bool:
+    """True for a static DAC ``<seclabel>`` whose label runs QEMU as uid 0 or gid 0 (``+0:+0``, ``root``)."""
+    if label.model != "dac" or label.label is None:
+        return False
+    parts = label.label.split(":")
+    return any(is_root_id(p) for p in parts)
+
+
+def lockdown_mode(raw: str | None) -> str | None:
+    """The active lockdown mode from ``/sys/kernel/security/lockdown`` (``none [integrity] …`` or a word)."""
+    if raw is None:
+        return None
+    m = re.search(r"\[(\w+)\]", raw)
+    return (m.group(1) if m else raw.strip()).lower()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Shared evaluations (used by several measures)
+
+
+@dataclass(frozen=True, slots=True)
+class QemuUserState:
+    """Whether QEMU runs as root: ``root`` is None when neither processes nor qemu.conf can tell."""
+
+    root: bool | None
+    basis: str
+    evidence: dict[str, Any]
+
+
+def qemu_user_state(host: HostFacts, qconf: Conf) -> QemuUserState:
+    """The account QEMU runs as: running processes are the runtime truth; else qemu.conf ``user``/``group``.
+
+    The compile-time default applies when ``user`` is absent and no QEMU runs; the facts cannot show it.
+    """
+    user = qconf.get("user")
+    group = qconf.get("group")
+    group_root = group.explicit and is_root_id(group.value)
+    conf_ev: dict[str, Any] = {"qemu.conf user": user.evidence(), "qemu.conf group": group.evidence()}
+    procs = host.qemu_processes
+    if procs:
+        root_procs = [p for p in procs if p.uid == 0]
+        listed = [{"pid": p.pid, "user": p.user, "uid": p.uid, "vm": p.vm_name} for p in capped(procs)]
+        ev = {"qemu_processes": listed, "qemu_process_count": len(procs), **conf_ev}
+        return QemuUserState(bool(root_procs) or group_root, "running QEMU processes", ev)
+    conf_ev["qemu_processes"] = "none running" if procs is not None else "not collected"
+    if user.explicit:
+        return QemuUserState(is_root_id(user.value) or group_root, "qemu.conf user/group", conf_ev)
+    if group_root:
+        return QemuUserState(True, "qemu.conf group", conf_ev)
+    return QemuUserState(None, "unknown (build-time default user)", conf_ev)
+
+
+@dataclass(frozen=True, slots=True)
+class MacState:
+    """Mandatory access control for QEMU: active MAC models (None: unknown) and how that was learnt."""
+
+    active: list[str] | None
+    disabled: bool
+    basis: str
+    evidence: dict[str, Any]
+
+
+def mac_state(ctx: CheckContext, qconf: Conf) -> MacState:
+    """Which MAC security drivers (SELinux/AppArmor sVirt) confine QEMU.
+
+    libvirt's capabilities (``<secmodel>``) are the runtime truth; without them an explicit qemu.conf
+    ``security_driver`` is trusted (libvirt refuses to start the QEMU driver if a named driver is missing).
+    """
+    drv = qconf.get("security_driver", "auto-detect")
+    names = drv.as_list() if drv.explicit else None
+    ev: dict[str, Any] = {"security_driver": drv.evidence()}
+    if names == ["none"]:
+        return MacState([], True, "qemu.conf security_driver", ev)
+    hv = ctx.hypervisor
+    caps = hv.capabilities if hv is not None else None
+    if caps is not None:
+        models = [m.model for m in caps.secmodels]
+        ev["capabilities.secmodels"] = models
+        active = [m for m in models if m in MAC_MODELS]
+        return MacState(active, False, "libvirt capabilities <secmodel>", ev)
+    ev["capabilities.secmodels"] = "not collected"
+    if names is not None:
+        return MacState([n for n in names if n in MAC_MODELS], False, "qemu.conf security_driver", ev)
+    return MacState(None, False, "unknown", ev)
+
+
+MAC_FIX = (
+    "Enable sVirt mandatory access control so each VM gets its own label:\n"
+    "  Debian/Ubuntu: apt-get install apparmor apparmor-utils; ensure the kernel boots with "
+    'apparmor=1 security=apparmor; then in /etc/libvirt/qemu.conf: security_driver = "apparmor"\n'
+    "  RHEL/Fedora: set SELINUX=enforcing in /etc/selinux/config and reboot; then in /etc/libvirt/qemu.conf: "
+    'security_driver = "selinux"\n'
+    "Check: virsh capabilities | grep -A1 '<secmodel>' lists apparmor or selinux. " + restart_note()
+)
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.1 Boot option to disallow non-certified drivers (must); confined QEMU (should); bypass (must)
+
+
+@check("11.2.1", id="kvm.driver-signing", reads=("host.secure_boot", "host.kernel"))
+def driver_signing(ctx: CheckContext) -> Iterator[Finding]:
+    """Only signed ("certified") kernel drivers can load, from a verified boot (the "must" boot option).
+
+    Pass: UEFI Secure Boot enabled, module signatures enforced (``sig_enforce=Y`` or kernel lockdown
+    ``integrity``/``confidentiality``, which implies it), and no unsigned module loaded (taint bit 13, value
+    8192, clear). Sources: efivars SecureBoot, /sys/module/module/parameters/sig_enforce,
+    /sys/kernel/security/lockdown, /proc/sys/kernel/tainted (kernel docs "Tainted kernels": bit 13 'E').
+    """
+    host = ctx.host
+    if host is None:
+        yield ctx.error(HOST, "driver signing (Secure Boot, module signature enforcement)", "host")
+        return
+    sb, kernel = host.secure_boot, host.kernel
+    mode = lockdown_mode(kernel.lockdown)
+    # The collector reports "none" when the lockdown LSM is absent, so None means "could not be read".
+    enforced: bool | None
+    if kernel.sig_enforce is True or mode in ENFORCING_LOCKDOWN:
+        enforced = True
+    elif kernel.sig_enforce is False and mode is not None:
+        enforced = False
+    else:
+        enforced = None
+    taint = kernel.tainted
+    unsigned_loaded = None if taint is None else bool(taint & TAINT_UNSIGNED_MODULE)
+    evidence: dict[str, Any] = {
+        "secure_boot.uefi": sb.uefi,
+        "secure_boot.enabled": sb.enabled,
+        "secure_boot.source": sb.source,
+        "kernel.sig_enforce": kernel.sig_enforce,
+        "kernel.lockdown": kernel.lockdown,
+        "kernel.tainted": taint,
+        "unsigned_module_taint_bit13": unsigned_loaded,
+    }
+    problems: list[str] = []
+    fixes: list[str] = []
+    if sb.enabled is False:
+        if sb.uefi is False:
+            problems.append("the host boots in legacy BIOS mode, so Secure Boot cannot verify the boot chain")
+            fixes.append(
+                "Switch the firmware to UEFI boot and enable Secure Boot (reinstall the bootloader "
+                "as EFI: grub-install --target=x86_64-efi, shim-signed on Debian)."
+            )
+        else:
+            problems.append("UEFI Secure Boot is disabled")
+            fixes.append(
+                "Enable Secure Boot in the firmware setup (the distribution's signed shim/GRUB "
+                "boot it); check with: mokutil --sb-state"
+            )
+    if enforced is False:
+        problems.append("unsigned kernel modules are allowed to load (sig_enforce=N, no lockdown)")
+        fixes.append(
+            "Add module.sig_enforce=1 (or lockdown=integrity) to GRUB_CMDLINE_LINUX in "
+            "/etc/default/grub, run update-grub (Debian) or grub2-mkconfig -o /boot/grub2/grub.cfg "
+            "(RHEL) and reboot; check: cat /sys/module/module/parameters/sig_enforce"
+        )
+    if unsigned_loaded:
+        problems.append("an unsigned module is loaded now (kernel taint bit 13 'E')")
+        fixes.append(
+            "Find it with: grep -l E /sys/module/*/taint; unload it (modprobe -r MODULE) and "
+            "blacklist it, or sign it with a key enrolled in the MOK list (mokutil --import)."
+        )
+    unknown = [
+        name
+        for name, v in (
+            ("Secure Boot state", sb.enabled),
+            ("module signature enforcement", enforced),
+            ("kernel taint flags", unsigned_loaded),
+        )
+        if v is None
+    ]
+    if problems:
+        yield ctx.failed(
+            HOST,
+            "Non-certified drivers are not disallowed: "
+            + "; ".join(problems)
+            + "."
+            + (f" Not determinable: {', '.join(unknown)}." if unknown else ""),
+            evidence,
+            "\n".join(fixes),
+        )
+        return
+    if unknown:
+        yield ctx.error(HOST, ", ".join(unknown), "host.secure_boot", "host.kernel")
+        return
+    how = f"lockdown={mode}" if mode in ENFORCING_LOCKDOWN else "module.sig_enforce=Y"
+    yield ctx.passed(
+        HOST,
+        f"Secure Boot is on and only signed kernel modules can load ({how}); no unsigned "
+        "module is loaded (taint bit 13 clear).",
+        evidence,
+    )
+
+
+@check("11.2.1", id="kvm.driver-bypass", reads=("host.kernel.module_blacklist", "host.kernel.cmdline"))
+def driver_bypass(ctx: CheckContext) -> Iterator[Finding]:
+    """Administrators can bypass a faulty driver (the second "must" of 11.2.1).
+
+    Pass: always on a Linux KVM host — the kernel command line ``module_blacklist=`` (set at the boot menu)
+    and ``/etc/modprobe.d`` ``blacklist``/``install MODULE /bin/false`` keep a driver from loading. The
+    evidence lists what is blacklisted now; the runbook that shows administrators how to do it is the
+    record an auditor asks for.
+    """
+    host = ctx.host
+    if host is None:
+        yield ctx.error(HOST, "the driver bypass mechanism (kernel command line, modprobe.d)", "host")
+        return
+    kernel = host.kernel
+    yield ctx.passed(
+        HOST,
+        "Faulty drivers can be bypassed: module_blacklist=MODULE on the kernel command line (edit the entry "
+        "at the boot menu) or 'blacklist MODULE' / 'install MODULE /bin/false' in /etc/modprobe.d. Keep the "
+        "runbook for doing this (and proof it was exercised) with the audit records.",
+        {
+            "kernel.module_blacklist": kernel.module_blacklist,
+            "kernel.cmdline": kernel.cmdline,
+            "mechanism": ["kernel cmdline module_blacklist=", "/etc/modprobe.d blacklist / install"],
+        },
+    )
+
+
+@check(
+    "11.2.1",
+    id="kvm.qemu-confinement",
+    reads=("host.qemu_conf", "host.qemu_processes", "hypervisor.capabilities.secmodels"),
+)
+@guarded
+def qemu_confinement(ctx: CheckContext) -> Iterator[Finding]:
+    """QEMU (the device-emulation process) is confined — the "should" part of 11.2.1, so unmet is ``warn``.
+
+    KVM cannot run each VM's QEMU inside its own unprivileged VM; libvirt's process confinement is the
+    closest control. Pass: QEMU not root, a MAC security driver (SELinux/AppArmor) active and not "none",
+    ``security_default_confined`` and ``security_require_confined`` on, ``seccomp_sandbox`` on,
+    ``namespaces`` includes "mount". Sources: qemu.conf (defaults from qemu.conf.in), running QEMU
+    processes, libvirt capabilities ``<secmodel>``.
+    """
+    host = ctx.host
+    if host is None:
+        yield ctx.error(HOST, "QEMU confinement (qemu.conf, QEMU processes)", "host")
+        return
+    qconf = load_conf(ctx, host, "qemu_conf")
+    if isinstance(qconf, Finding):
+        yield qconf
+        return
+    user = qemu_user_state(host, qconf)
+    mac = mac_state(ctx, qconf)
+    default_confined = qconf.get("security_default_confined", 1)
+    require_confined = qconf.get("security_require_confined", 0)
+    seccomp = qconf.get("seccomp_sandbox", 1)
+    namespaces = qconf.get("namespaces", ["mount"])
+    evidence: dict[str, Any] = {
+        "qemu_user_basis": user.basis,
+        **user.evidence,
+        **mac.evidence,
+        "security_default_confined": default_confined.evidence(),
+        "security_require_confined": require_confined.evidence(),
+        "seccomp_sandbox": seccomp.evidence(),
+        "namespaces": namespaces.evidence(),
+    }
+    unmet: list[str] = []
+    fixes: list[str] = []
+    if user.root:
+        unmet.append(f"QEMU runs as root ({user.basis})")
+        fixes.append(
+            f'{qconf.get("user").where()}: user = "libvirt-qemu" (Debian) or "qemu" (RHEL); '
+            f"{qconf.get('group').where()}: group = the same"
+        )
+    if mac.disabled:
+        unmet.append('security_driver = "none" turns sVirt confinement off')
+        fixes.append(MAC_FIX)
+    elif mac.active is not None and not mac.active:
+        unmet.append("no MAC security driver (SELinux/AppArmor) is active: QEMU is confined by DAC only")
+        fixes.append(MAC_FIX)
+    if default_confined.as_int() == 0:
+        unmet.append("security_default_confined = 0 leaves guests unconfined by default")
+        fixes.append(fix_line(default_confined, 1))
+    if require_confined.as_int() == 0:
+        unmet.append("security_require_confined = 0 lets a VM be defined unconfined")
+        fixes.append(fix_line(require_confined, 1))
+    if seccomp.as_int() == 0:
+        unmet.append("seccomp_sandbox = 0 disables QEMU's syscall filter")
+        fixes.append(fix_line(seccomp, 1))
+    if "mount" not in namespaces.as_list():
+        unmet.append('namespaces lacks "mount": QEMU sees the host\'s whole /dev')
+        fixes.append(fix_line(namespaces, ["mount"]))
+    if unmet:
+        yield ctx.warned(
+            HOST,
+            "QEMU confinement (advisory part of 11.2.1) is only partly met: " + "; ".join(unmet) + ".",
+            evidence,
+            "\n".join([*fixes, restart_note()]),
+        )
+        return
+    if mac.active is None:
+        yield ctx.error(
+            HOST, "whether a MAC security driver confines QEMU (libvirt capabilities)", "hypervisor"
+        )
+        return
+    if user.root is None:
+        yield ctx.manual(
+            HOST,
+            "QEMU confinement is configured (sVirt " + "/".join(mac.active) + ", seccomp, mount namespace, "
+            "confinement required), but the account QEMU runs as is unknown: qemu.conf has no 'user' key and "
+            "no QEMU process runs, so the build-time default applies. Evidence needed: `virsh capabilities` "
+            "DAC <baselabel> (must not be +0:+0) or `ps -o user= -C qemu-system-x86_64` with a VM running.",
+            evidence,
+        )
+        return
+    yield ctx.passed(
+        HOST,
+        "QEMU is confined as far as KVM allows (process-level, not a separate VM): non-root, sVirt "
+        + "/".join(mac.active)
+        + ", confinement required, seccomp sandbox and a private mount namespace.",
+        evidence,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.2 / 11.2.3 Granular access control for VM administration
+
+POLKIT_ACL_FIX = (
+    '1. {where}: access_drivers = [ "polkit" ]  — then restart libvirtd (virtqemud on modular hosts).\n'
+    "2. /etc/polkit-1/rules.d/100-libvirt-acl.rules (libvirt ships no rules; read-only permissions default "
+    "to allow):\n"
+    "polkit.addRule(function(action, subject) {{\n"
+    '    if (action.id.indexOf("org.libvirt.api.domain.") !== 0) return polkit.Result.NOT_HANDLED;\n'
+    '    var vm = action.lookup("domain_name");\n'
+    '    if (subject.isInGroup("hv-web-ops")) {{\n'
+    '        if (vm === "web-payments") return polkit.Result.NO;           // denied inside the group\n'
+    '        if (vm && vm.indexOf("web-") === 0) return polkit.Result.YES;  // the group\'s VMs\n'
+    "    }}\n"
+    "    return polkit.Result.NO;\n"
+    "}});\n"
+    "Also allow org.libvirt.api.connect.getattr (and connect.search-domains) for the groups that connect. "
+    "Verify: runuser -u OPERATOR -- virsh -c qemu:///system dominfo web-payments  → access denied."
+)
+
+
+def _access_driver(ctx: CheckContext) -> tuple[Setting, bool] | Finding:
+    """libvirtd.conf ``access_drivers`` and whether it includes polkit (or the error to report)."""
+    host = ctx.host
+    if host is None:
+        return ctx.error(HOST, "libvirt's API access control (libvirtd.conf access_drivers)", "host")
+    lconf = load_conf(ctx, host, "libvirtd_conf")
+    if isinstance(lconf, Finding):
+        return lconf
+    drivers = lconf.get("access_drivers", [])
+    return drivers, "polkit" in drivers.as_list()
+
+
+@check("11.2.2", id="kvm.libvirt-access-driver", reads=("host.libvirtd_conf.access_drivers",))
+@guarded
+def libvirt_access_driver(ctx: CheckContext) -> Iterator[Finding]:
+    """libvirt's API access control can grant permissions per VM or VM group.
+
+    Fail: libvirtd.conf ``access_drivers`` lacks "polkit" — the default "nop" driver does no access
+    control once a client is connected, so nothing can be scoped to a VM or group. Manual when polkit is
+    enabled: the rules (not collected yet) must grant permissions per VM/group. Source: libvirtd.conf.in,
+    docs/acl.rst and docs/aclpolkit.rst.
+    """
+    got = _access_driver(ctx)
+    if isinstance(got, Finding):
+        yield got
+        return
+    drivers, polkit = got
+    evidence = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
+    if not polkit:
+        yield ctx.failed(
+            HOST,
+            "libvirt has no per-VM access control: access_drivers is "
+            + (
+                "unset (the default 'nop' driver does no checks)"
+                if not drivers.explicit
+                else f'{fmt_value(drivers.value)} without "polkit"'
+            )
+            + ", so any client that can connect may manage every VM.",
+            evidence,
+            POLKIT_ACL_FIX.format(where=drivers.where()),
+        )
+        return
+    yield ctx.manual(
+        HOST,
+        "access_drivers includes polkit, so libvirt can scope permissions per VM. Evidence needed: the rules "
+        'in /etc/polkit-1/rules.d/*.rules that test action.lookup("domain_name") or ("domain_uuid") for '
+        "org.libvirt.api.domain.* actions, mapping each admin group to a VM or VM group (function/location), "
+        "and a probe such as `runuser -u OPERATOR -- virsh -c qemu:///system dominfo VM` showing allow/deny.",
+        evidence,
+    )
+
+
+@check("11.2.3", id="kvm.libvirt-deny-rules", reads=("host.libvirtd_conf.access_drivers",))
+@guarded
+def libvirt_deny_rules(ctx: CheckContext) -> Iterator[Finding]:
+    """Specific VMs can be denied inside a permitted group.
+
+    Fail: ``access_drivers`` lacks "polkit" — without an access driver nothing can be denied per VM.
+    Manual with polkit: a rule must return ``polkit.Result.NO`` for the sensitive domains before the group
+    allow, shown by a probe. Source: libvirtd.conf.in, docs/aclpolkit.rst.
+    """
+    got = _access_driver(ctx)
+    if isinstance(got, Finding):
+        yield got
+        return
+    drivers, polkit = got
+    evidence = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
+    if not polkit:
+        yield ctx.failed(
+            HOST,
+            "No VM can be denied to a group that manages the rest: libvirt's access_drivers "
+            + ("is unset (default 'nop': no checks)" if not drivers.explicit else 'lacks "polkit"')
+            + ".",
+            evidence,
+            POLKIT_ACL_FIX.format(where=drivers.where()),
+        )
+        return
+    yield ctx.manual(
+        HOST,
+        "access_drivers includes polkit, so a per-VM deny is possible. Evidence needed: the polkit rule "
+        'returning polkit.Result.NO for the named sensitive domains (action.lookup("domain_name")) before '
+        "the group-wide polkit.Result.YES, and a probe by a group member against a denied VM "
+        "(virsh dominfo SENSITIVE-VM → access denied) alongside an allowed one.",
+        evidence,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.4 Minimal accounts with direct host access
+
+
+@check("11.2.4", id="host.direct-access-accounts", reads=("host.libvirtd_conf.unix_sock_group",))
+def direct_access_accounts(ctx: CheckContext) -> Iterator[Finding]:
+    """Accounts with direct host access are limited to those necessary — manual until accounts are collected.
+
+    Needs /etc/passwd login shells, sudo/wheel/libvirt group members, sshd AllowUsers/AllowGroups and
+    sudoers, compared with the approved list. hvguard reports libvirt's socket group, whose members get
+    libvirt access without root.
+    """
+    evidence: dict[str, Any] = {"accounts": "not collected yet (passwd/group/sudoers collector pending)"}
+    host = ctx.host
+    if host is not None and host.libvirtd_conf.error is None:
+        evidence["libvirtd unix_sock_group"] = (
+            Conf(host.libvirtd_conf).get("unix_sock_group", "root").evidence()
+        )
+    yield ctx.manual(
+        HOST,
+        "Evidence needed: the approved list of accounts with direct access to this host, compared with "
+        "(a) accounts with a login shell in /etc/passwd, (b) members of sudo/wheel and the libvirt socket "
+        "group (unix_sock_group; its members manage VMs without root), (c) sshd AllowUsers/AllowGroups "
+        "(sshd -T) and (d) /etc/sudoers and /etc/sudoers.d grants. Every extra account needs a "
+        "justification.",
+        evidence,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.5 Least privilege and need to know
+
+
+@check(
+    "11.2.5",
+    id="kvm.libvirt-socket-access",
+    reads=("host.libvirtd_conf.unix_sock_*", "host.libvirtd_conf.auth_unix_*"),
+)
+@guarded
+def libvirt_socket_access(ctx: CheckContext) -> Iterator[Finding]:
+    """Local access to libvirt's sockets follows least privilege and need to know.
+
+    Fail: a socket any local user can connect to (others-write bit in ``unix_sock_*_perms``) with
+    ``auth_*`` "none" — on the read-only socket any user reads every VM's definition; on the read-write or
+    admin socket any user controls libvirt. Manual: a world-connectable read-only socket guarded by polkit
+    (or the build default) — polkit's shipped ``org.libvirt.unix.monitor`` allows any user unless a local
+    rule restricts it. Pass: the read-only socket is group-restricted or uses SASL. Sources:
+    libvirtd.conf.in (ro "0777", rw "0770", admin "0700"; auth_unix_* = build default).
+    """
+    host = ctx.host
+    if host is None:
+        yield ctx.error(HOST, "libvirt socket permissions (libvirtd.conf)", "host")
+        return
+    lconf = load_conf(ctx, host, "libvirtd_conf")
+    if isinstance(lconf, Finding):
+        yield lconf
+        return
+    ro_perms = lconf.get("unix_sock_ro_perms", "0777")
+    rw_perms = lconf.get("unix_sock_rw_perms", "0770")
+    admin_perms = lconf.get("unix_sock_admin_perms", "0700")
+    group = lconf.get("unix_sock_group", "root")
+    auth_ro = lconf.get("auth_unix_ro", "build default (polkit or none)")
+    auth_rw = lconf.get("auth_unix_rw", "build default (polkit or none)")
+    evidence: dict[str, Any] = {
+        s.key: s.evidence() for s in (ro_perms, rw_perms, admin_perms, group, auth_ro, auth_rw)
+    }
+    evidence["note"] = MODULAR_NOTE
+    fails: list[str] = []
+    fixes: list[str] = []
+
+    def world(s: Setting) -> bool:
+        return bool(s.as_mode() & 0o002)
+
+    if world(ro_perms) and auth_ro.explicit and auth_ro.as_str() == "none":
+        fails.append(
+            f'the read-only socket is world-connectable ({ro_perms.value}) with auth_unix_ro = "none": '
+            "any local user can list every VM and read its definition"
+        )
+        fixes += [fix_line(ro_perms, "0770"), fix_line(group, "hv-operators"), fix_line(auth_ro, "polkit")]
+    if world(rw_perms) and auth_rw.explicit and auth_rw.as_str() == "none":
+        fails.append(
+            f'the read-write socket is world-connectable ({rw_perms.value}) with auth_unix_rw = "none": '
+            "any local user has full control of every VM"
+        )
+        fixes += [fix_line(rw_perms, "0770"), fix_line(auth_rw, "polkit")]
+    if world(admin_perms):
+        fails.append(
+            f"the admin socket is world-connectable ({admin_perms.value}): any local user can reconfigure "
+            "the daemon"
+        )
+        fixes.append(fix_line(admin_perms, "0700"))
+    if fails:
+        yield ctx.failed(
+            HOST,
+            "Local libvirt access is not least-privilege: " + "; ".join(fails) + ".",
+            evidence,
+            "\n".join([*fixes, restart_note()]),
+        )
+        return
+    ro_auth = auth_ro.as_str() if auth_ro.explicit else None
+    if world(ro_perms) and ro_auth != "sasl":
+        yield ctx.manual(
+            HOST,
+            f"The read-only socket is world-connectable ({ro_perms.value}, {ro_perms.source}) and "
+            "authorised by "
+            + (
+                f'auth_unix_ro = "{ro_auth}"'
+                if ro_auth
+                else "the build default (polkit on distribution builds)"
+            )
+            + ". polkit's shipped org.libvirt.unix.monitor action allows any local user, so every user "
+            "can read every VM definition unless a local rule restricts it. Evidence needed: the polkit "
+            "rule limiting org.libvirt.unix.monitor to the monitoring group, or set "
+            'unix_sock_ro_perms = "0770" with unix_sock_group = a need-to-know group.',
+            evidence,
+        )
+        return
+    yield ctx.passed(
+        HOST,
+        "libvirt's local sockets are restricted: the read-only socket is "
+        + ("group-only" if not world(ro_perms) else "SASL-authenticated")
+        + ", the read-write and admin sockets are not open to unauthenticated local users.",
+        evidence,
+    )
+
+
+@check("11.2.5", id="kvm.libvirt-role-model", reads=("host.libvirtd_conf.access_drivers",))
+@guarded
+def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
+    """Hypervisor access is granted by role (least privilege) with a need-to-know justification.
+
+    Fail: ``access_drivers`` lacks "polkit" — every client that connects read-write holds every
+    permission on every VM, so no operator/auditor role can be narrower than full admin. Otherwise manual:
+    the role model and its justification are attestation (polkit rules, sudoers are not collected yet).
+    """
+    got = _access_driver(ctx)
+    if isinstance(got, Finding):
+        yield got
+        return
+    drivers, polkit = got
+    evidence = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
+    if not polkit:
+        yield ctx.failed(
+            HOST,
+            "No least-privilege roles are possible in libvirt: without the polkit access driver every "
+            "connected read-write client holds every permission (start, stop, edit, delete) on every VM.",
+            evidence,
+            POLKIT_ACL_FIX.format(where=drivers.where())
+            + "\nGive operators only org.libvirt.api.domain.start/stop/read; keep write/delete for admins.",
+        )
+        return
+    yield ctx.manual(
+        HOST,
+        "Evidence needed: the role model (who may do what on which VMs: e.g. operators limited to "
+        "org.libvirt.api.domain.start/stop/read, admins full) with its need-to-know justification, matched "
+        "against the polkit rules in /etc/polkit-1/rules.d, sudoers grants and libvirt socket group members.",
+        evidence,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.6 Device drivers in user mode / lower privilege
+
+
+@check(
+    "11.2.6",
+    id="kvm.qemu-unprivileged",
+    reads=("host.qemu_processes", "host.qemu_conf", "hypervisor.vms[].seclabels"),
+)
+@guarded
+def qemu_unprivileged(ctx: CheckContext) -> Iterator[Finding]:
+    """Device emulation (QEMU, user space) runs without root privileges.
+
+    Pass: every running QEMU process has uid ≠ 0 (runtime truth; else qemu.conf ``user``/``group`` not
+    root), ``seccomp_sandbox`` ≠ 0, ``clear_emulator_capabilities`` ≠ 0 (libvirt taints such domains
+    "high-privileges"), and no VM overrides its DAC label to root. Manual when the QEMU account is the
+    unknown build-time default. In-kernel back-ends (vhost-net) are noted for attestation. Sources:
+    /proc (QEMU processes), qemu.conf, domain ``<seclabel model='dac'>``.
+    """
+    host = ctx.host
+    if host is None:
+        yield ctx.error(HOST, "the privileges of QEMU processes (qemu.conf, /proc)", "host")
+        return
+    qconf = load_conf(ctx, host, "qemu_conf")
+    if isinstance(qconf, Finding):
+        yield qconf
+        return
+    user = qemu_user_state(host, qconf)
+    seccomp = qconf.get("seccomp_sandbox", 1)
+    clear_caps = qconf.get("clear_emulator_capabilities", 1)
+    evidence: dict[str, Any] = {
+        "qemu_user_basis": user.basis,
+        **user.evidence,
+        "seccomp_sandbox": seccomp.evidence(),
+        "clear_emulator_capabilities": clear_caps.evidence(),
+        "kernel_mode_backends": "vhost-net/vhost-scsi run in the kernel when used (not collected)",
+    }
+    # Per-VM DAC overrides run that VM's QEMU as root even when qemu.conf does not.
+    hv = ctx.hypervisor
+    root_vms = [
+        vm for vm in (hv.vms if hv is not None else []) if any(dac_label_is_root(s) for s in vm.seclabels)
+    ]
+    for vm in root_vms:
+        label = next(s.label for s in vm.seclabels if dac_label_is_root(s))
+        yield ctx.failed(
+            vm_subject(vm),
+            f"This VM's domain XML runs its QEMU as root: <seclabel model='dac' type='static'> "
+            f"label {label}.",
+            {"seclabel.dac.label": label},
+            f"virsh edit {vm.name}: remove the <seclabel type='static' model='dac'> element (or set a "
+            "non-root +UID:+GID label), then restart the VM.",
+        )
+    fails: list[str] = []
+    fixes: list[str] = []
+    if user.root:
+        fails.append(f"QEMU runs as root ({user.basis})")
+        fixes.append(f'{qconf.get("user").where()}: user = "libvirt-qemu" (Debian) or "qemu" (RHEL)')
+        fixes.append(f"{qconf.get('group').where()}: group = the same non-root group")
+    if seccomp.as_int() == 0:
+        fails.append("seccomp_sandbox = 0: QEMU may issue any syscall")
+        fixes.append(fix_line(seccomp, 1))
+    if clear_caps.explicit and clear_caps.as_int() == 0:
+        fails.append(
+            "clear_emulator_capabilities = 0: QEMU keeps root capabilities (releases without this "
+            "option ignore it — delete the line either way)"
+        )
+        fixes.append(f"{clear_caps.where()}: delete the clear_emulator_capabilities line (default 1)")
+    if fails:
+        yield ctx.failed(
+            HOST,
+            "Device emulation runs with elevated privilege: " + "; ".join(fails) + ".",
+            evidence,
+            "\n".join([*fixes, restart_note()]),
+        )
+        return
+    if user.root is None:
+        yield ctx.manual(
+            HOST,
+            "QEMU's seccomp sandbox and capability dropping are on, but its account is unknown: qemu.conf "
+            "sets no 'user' and no QEMU process runs, so libvirt's build-time default applies (Debian "
+            "builds use libvirt-qemu, some builds root). Evidence needed: `virsh capabilities` DAC "
+            "<baselabel> (not +0:+0) or `ps -o user=,uid= -C qemu-system-x86_64` with a VM running; and "
+            "a justified list of in-kernel back-ends (vhost-net) in use.",
+            evidence,
+        )
+        return
+    yield ctx.passed(
+        HOST,
+        f"Device emulation runs in unprivileged user-space QEMU ({user.basis}), with the seccomp sandbox and "
+        "capabilities dropped. In-kernel back-ends such as vhost-net remain kernel mode (attest if used)."
+        + (f" {len(root_vms)} VM(s) override this to root (see their findings)." if root_vms else ""),
+        evidence,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.7 ACL restricting each VM process to its own devices
+
+
+@check(
+    "11.2.7",
+    id="kvm.device-acl-host",
+    reads=("host.qemu_conf", "hypervisor.capabilities.secmodels"),
+)
+@guarded
+def device_acl_host(ctx: CheckContext) -> Iterator[Finding]:
+    """The host enforces a per-VM device ACL: sVirt MAC labels, cgroup device ACL and a private /dev.
+
+    Pass: a MAC security driver (SELinux/AppArmor) is active (libvirt capabilities), ``security_driver`` is
+    not "none", ``security_default_confined`` ≠ 0, ``dynamic_ownership`` ≠ 0, ``namespaces`` includes
+    "mount", ``cgroup_device_acl`` adds nothing to libvirt's default list and ``cgroup_controllers`` (when
+    set) keeps "devices". DAC alone runs every VM under one account, so one VM's QEMU can open another
+    VM's images: that fails. Sources: qemu.conf / qemu.conf.in defaults, capabilities ``<secmodel>``.
+    """
+    host = ctx.host
+    if host is None:
+        yield ctx.error(HOST, "the per-VM device ACL settings (qemu.conf)", "host")
+        return
+    qconf = load_conf(ctx, host, "qemu_conf")
+    if isinstance(qconf, Finding):
+        yield qconf
+        return
+    mac = mac_state(ctx, qconf)
+    default_confined = qconf.get("security_default_confined", 1)
+    require_confined = qconf.get("security_require_confined", 0)
+    dyn = qconf.get("dynamic_ownership", 1)
+    namespaces = qconf.get("namespaces", ["mount"])
+    acl = qconf.get("cgroup_device_acl", sorted(DEFAULT_CGROUP_DEVICE_ACL))
+    controllers = qconf.get("cgroup_controllers", "auto-detect")
+    extra = sorted(set(acl.as_list()) - DEFAULT_CGROUP_DEVICE_ACL) if acl.explicit else []
+    evidence: dict[str, Any] = {
+        "mac_basis": mac.basis,
+        **mac.evidence,
+        "security_default_confined": default_confined.evidence(),
+        "security_require_confined": require_confined.evidence(),
+        "dynamic_ownership": dyn.evidence(),
+        "namespaces": namespaces.evidence(),
+        "cgroup_device_acl": acl.evidence(),
+        "cgroup_device_acl_extra": extra,
+        "cgroup_controllers": controllers.evidence(),
+    }
+    fails: list[str] = []
+    fixes: list[str] = []
+    if mac.disabled:
+        fails.append('security_driver = "none": no VM gets an sVirt label')
+        fixes.append(MAC_FIX)
+    elif mac.active is not None and not mac.active:
+        fails.append(
+            "only the DAC driver is active: every VM's QEMU runs as the same account, so each can open "
+            "the others' disk images and devices"
+        )
+        fixes.append(MAC_FIX)
+    if default_confined.as_int() == 0:
+        fails.append("security_default_confined = 0: VMs without a <seclabel> run unconfined")
+        fixes.append(fix_line(default_confined, 1))
+    if dyn.as_int() == 0:
+        fails.append("dynamic_ownership = 0: libvirt does not hand image files to the VM's own label")
+        fixes.append(fix_line(dyn, 1))
+    if "mount" not in namespaces.as_list():
+        fails.append('namespaces lacks "mount": each QEMU sees the host\'s whole /dev, not only its devices')
+        fixes.append(fix_line(namespaces, ["mount"]))
+    if extra:
+        fails.append("cgroup_device_acl opens extra host devices to every VM: " + ", ".join(extra))
+        fixes.append(
+            f"{acl.where()}: remove {', '.join(extra)} from cgroup_device_acl (pass devices to the VMs "
+            "that need them with <hostdev>/<disk> instead), or comment the key out"
+        )
+    if controllers.explicit and "devices" not in controllers.as_list():
+        fails.append('cgroup_controllers omits "devices": the per-VM device ACL is not enforced')
+        fixes.append(f'{controllers.where()}: add "devices" to cgroup_controllers (or comment the key out)')
+    if fails:
+        yield ctx.failed(
+            HOST,
+            "VM processes are not restricted to their own devices: " + "; ".join(fails) + ".",
+            evidence,
+            "\n".join([*fixes, restart_note()]),
+        )
+        return
+    if mac.active is None:
+        yield ctx.error(
+            HOST, "which security drivers confine VMs (libvirt capabilities <secmodel>)", "hypervisor"
+        )
+        return
+    note = (
+        ""
+        if require_confined.as_int()
+        else " security_require_confined = 0 still lets an unconfined VM be defined (see 11.2.1)."
+    )
+    yield ctx.passed(
+        HOST,
+        "Each VM process gets its own sVirt label ("
+        + "/".join(mac.active)
+        + "), a cgroup device ACL limited to "
+        "libvirt's default list plus its assigned devices, and a private /dev (mount namespace)." + note,
+        evidence,
+    )
+
+
+def _disk_name(d: Disk) -> str:
+    return d.target or d.source_path or d.source_name or "?"
+
+
+@check(
+    "11.2.7",
+    id="kvm.vm-confined",
+    reads=("hypervisor.vms[].seclabels", "hypervisor.vms[].disks[].seclabels", "hypervisor.vms[].hostdevs"),
+)
+def vm_confined(ctx: CheckContext) -> Iterator[Finding]:
+    """Each VM's definition keeps it confined to its own devices (per VM, subject ``vm:NAME``).
+
+    Fail: a ``<seclabel type='none'>`` (or model "none"); a dynamic MAC label with ``relabel='no'``; a static
+    MAC label shared with another VM; a writable, non-shareable disk whose ``<seclabel relabel='no'>`` keeps
+    its image from getting the VM's label. Manual: a unique static MAC label without relabelling (image
+    labels must be shown). Passed-through host devices are listed in the evidence. The host-level part
+    (MAC driver active, cgroup ACL, namespace) is the ``kvm.device-acl-host`` finding.
+    """
+    hv = ctx.hypervisor
+    static_labels: Counter[tuple[str, str]] = Counter()
+    if hv is not None:
+        for vm in hv.vms:
+            for s in vm.seclabels:
+                if s.type == "static" and s.model in MAC_MODELS and s.label:
+                    static_labels[(s.model, s.label)] += 1
+    for item in vms_or_not_applicable(ctx):
+        if isinstance(item, Finding):
+            yield item
+            continue
+        vm = item
+        subject = vm_subject(vm)
+        fails: list[str] = []
+        fixes: list[str] = []
+        manual: list[str] = []
+        for s in vm.seclabels:
+            if s.type == "none" or s.model == "none":
+                fails.append(
+                    f"<seclabel type='{s.type}'{f' model={s.model!r}' if s.model else ''}> disables "
+                    "confinement"
+                )
+                fixes.append(
+                    f"virsh edit {vm.name}: delete the <seclabel type='none'> element (libvirt then "
+                    "assigns a dynamic label); set security_require_confined = 1 in /etc/libvirt/qemu.conf"
+                )
+            elif s.model in MAC_MODELS or s.model is None:
+                if s.type == "dynamic" and s.relabel is False:
+                    fails.append("dynamic label with relabel='no': images keep a label other VMs can use")
+                    fixes.append(f"virsh edit {vm.name}: set relabel='yes' on the domain <seclabel>")
+                elif s.type == "static" and s.label and s.model is not None:
+                    if static_labels[(s.model, s.label)] > 1:
+                        fails.append(f"static {s.model} label {s.label} is shared with another VM")
+                        fixes.append(
+                            f"virsh edit {vm.name}: give the VM a unique label (e.g. a distinct MCS "
+                            "category pair) or use <seclabel type='dynamic'/>"
+                        )
+                    elif s.relabel is False:
+                        manual.append(f"static {s.model} label {s.label} without relabelling")
+        for d in vm.disks:
+            if d.readonly or d.shareable:
+                continue
+            for s in d.seclabels:
+                if s.relabel is False and (s.model is None or s.model in MAC_MODELS):
+                    fails.append(
+                        f"disk {_disk_name(d)} has <seclabel relabel='no'>: its image does not get this "
+                        "VM's label"
+                    )
+                    fixes.append(
+                        f"virsh edit {vm.name}: remove <seclabel relabel='no'/> from disk {_disk_name(d)}"
+                    )
+        evidence: dict[str, Any] = {
+            "seclabels": [
+                {"type": s.type, "model": s.model, "relabel": s.relabel, "label": s.label}
+                for s in vm.seclabels
+            ],
+            "hostdevs": [f"{h.type or '?'}:{h.source}" for h in vm.hostdevs],
+        }
+        if fails:
+            yield ctx.failed(
+                subject,
+                "VM is not confined to its own devices: " + "; ".join(fails) + ".",
+                evidence,
+                "\n".join(dict.fromkeys(fixes)),
+            )
+        elif manual:
+            yield ctx.manual(
+                subject,
+                "VM uses "
+                + "; ".join(manual)
+                + ". Evidence needed: `ls -Z` (SELinux) or the AppArmor profile "
+                f"libvirt-{vm.uuid or 'UUID'} showing that only this VM's label can open its images and "
+                "devices.",
+                evidence,
+            )
+        else:
+            mac = [x for x in vm.seclabels if x.model in MAC_MODELS]
+            how = (
+                ", ".join(f"{x.type or 'dynamic'} {x.model} label" for x in mac)
+                if mac
+                else "no MAC <seclabel>: the host's default sVirt confinement applies"
+            )
+            passthrough = (
+                f"; passed-through devices: {', '.join(evidence['hostdevs'])}" if vm.hostdevs else ""
+            )
+            yield ctx.passed(
+                subject, f"VM definition does not opt out of confinement ({how}){passthrough}.", evidence
+            )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.8 Image library access control
+
+
+@check("11.2.8", id="kvm.image-library-access", reads=("hypervisor.vms[].disks[].source_path",))
+def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
+    """Strong access control over image check-in/check-out — manual until storage pools are collected.
+
+    hvguard lists the image directories and pools the VMs use, so the auditor knows what to examine.
+    """
+    hv = ctx.hypervisor
+    dirs: set[str] = set()
+    pools: set[str] = set()
+    if hv is not None:
+        for vm in hv.vms:
+            for d in vm.disks:
+                if d.source_path and d.source_protocol is None and d.type in (None, "file"):
+                    dirs.add(posixpath.dirname(d.source_path))
+                if d.source_pool:
+                    pools.add(d.source_pool)
+    yield ctx.manual(
+        HOST,
+        "Evidence needed for the VM image library: who may add or remove images — owner, mode and ACLs of "
+        "the image directories (stat, getfacl: no write for 'other'; writers = root plus an image-admin "
+        "group), polkit rules on org.libvirt.api.storage-vol.* / storage-pool.* (pool_name, vol_name), "
+        "and the audit trail of check-ins (e.g. auditd -w DIR -p wa -k image_lib).",
+        {"image_directories": sorted(dirs)[:50], "storage_pools": sorted(pools)[:50]},
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.9 Images on encrypted devices
+
+
+#: libvirt ``<encryption format=…>`` values that mean LUKS (strong, passphrase-protected keyslots).
+LUKS_FORMATS = frozenset({"luks", "luks2", "luks-any"})
+
+_ENCRYPT_FIX = (
+    "Encrypt the image with LUKS and give libvirt the passphrase as a secret:\n"
+    "  virsh secret-define secret.xml  (<secret ephemeral='no' private='yes'><usage type='volume'>"
+    "<volume>/var/lib/libvirt/images/VM.qcow2</volume></usage></secret>)\n"
+    "  virsh secret-set-value UUID --file passphrase.txt\n"
+    "  qemu-img convert --object secret,id=s0,file=passphrase.txt -O qcow2 "
+    "-o encrypt.format=luks,encrypt.key-secret=s0 OLD.qcow2 NEW.qcow2\n"
+    "  virsh edit VM: <source file='NEW.qcow2'><encryption format='luks'><secret type='passphrase' "
+    "uuid='UUID'/></encryption></source>\n"
+    "Or keep the images on a LUKS2 device (cryptsetup luksFormat --type luks2 DEVICE) opened only by the "
+    "image administrators. If another access-control mechanism protects the image files (11.2.9 applies "
+    "only without one), record it as an exception."
+)
+
+
+@check(
+    "11.2.9",
+    id="kvm.vm-disk-encryption",
+    reads=("hypervisor.vms[].disks[].encryption", "hypervisor.vms[].disks[].source_*"),
+)
+def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
+    """Each VM's disk images are encrypted (per VM).
+
+    Pass: every local disk (``device`` disk/lun; cdrom/floppy ignored) has ``<encryption format='luks'>``
+    (luks/luks2/luks-any). Fail: a local disk without encryption, or with the broken legacy qcow AES
+    format. Manual: a network disk without ``<encryption>`` (the image server's storage is not visible),
+    or an unrecognised format. Caveats: whether the backing device is itself LUKS and whether another
+    access-control mechanism makes 11.2.9 inapplicable are not collected yet — both are shown by
+    attestation or an exception. Passphrase holders and complexity are attestation.
+    """
+    for item in vms_or_not_applicable(ctx):
+        if isinstance(item, Finding):
+            yield item
+            continue
+        vm = item
+        subject = vm_subject(vm)
+        disks = [
+            d
+            for d in vm.disks
+            if d.device not in ("cdrom", "floppy")
+            and (d.source_path or d.source_protocol or d.source_name or d.source_volume)
+        ]
+        if not disks:
+            yield ctx.not_applicable(
+                subject,
+                "VM has no disk images (no disk with a source; cdrom/floppy ignored)",
+                {"disks": [{"device": d.device, "target": d.target} for d in vm.disks]},
+            )
+            continue
+        plain: list[str] = []
+        weak: list[str] = []
+        remote: list[str] = []
+        odd: list[str] = []
+        per_disk: dict[str, Any] = {}
+        for d in disks:
+            name = _disk_name(d)
+            enc = d.encryption
+            network = d.source_protocol is not None or d.type == "network"
+            if network:
+                source = f"{d.source_protocol}://{','.join(d.source_hosts)}/{d.source_name or ''}"
+            else:
+                source = d.source_path or f"pool {d.source_pool}/{d.source_volume}"
+            per_disk[name] = {
+                "source": source,
+                "encryption": None
+                if enc is None
+                else {"format": enc.format, "secret_uuid": enc.secret_uuid, "secret_usage": enc.secret_usage},
+            }
+            if enc is None:
+                (remote if network else plain).append(name)
+            elif enc.format in LUKS_FORMATS:
+                continue
+            elif enc.format == "qcow":
+                weak.append(name)
+            else:
+                odd.append(f"{name} ({enc.format})")
+        evidence = {"disks": per_disk}
+        if plain or weak:
+            parts = []
+            if plain:
+                parts.append("unencrypted: " + ", ".join(plain))
+            if weak:
+                parts.append("legacy qcow AES encryption (weak, deprecated by QEMU): " + ", ".join(weak))
+            yield ctx.failed(
+                subject,
+                "VM image files are not kept encrypted — " + "; ".join(parts) + ".",
+                evidence,
+                _ENCRYPT_FIX,
+            )
+        elif remote or odd:
+            yield ctx.manual(
+                subject,
+                "Encryption at rest cannot be shown from the VM definition for: "
+                + ", ".join([*(f"{n} (network disk)" for n in remote), *odd])
+                + ". Evidence needed: the image server's storage is on an encrypted device (e.g. LUKS), "
+                "and who holds its passphrases.",
+                evidence,
+            )
+        else:
+            yield ctx.passed(
+                subject,
+                "Every disk image is LUKS-encrypted with a libvirt secret (passphrase "
+                "holders and complexity remain attestation).",
+                evidence,
+            )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 11.2.10 Secure protocol to image servers
+
+#: Network disk protocols and what they mean for transport security (libvirt ``<source protocol=…>``).
+SECURE_PROTOCOLS = {"https": "HTTPS (TLS)", "ftps": "FTPS (TLS)", "ssh": "SSH"}
+CLEARTEXT_PROTOCOLS = {
+    "http": "HTTP is cleartext",
+    "ftp": "FTP is cleartext",
+    "tftp": "TFTP is cleartext",
+    "iscsi": "iSCSI has no transport encryption (CHAP only authenticates)",
+    "nfs": "QEMU's NFS client (libnfs) uses AUTH_SYS without encryption",
+    "sheepdog": "Sheepdog has no transport encryption",
+}
+EVIDENCE_PROTOCOLS = {
+    "rbd": "Ceph: show msgr2 secure mode (ms_client_mode = secure, ms_mon_client_mode = secure in ceph.conf)",
+    "gluster": "Gluster: show TLS on the volume (client.ssl on, server.ssl on)",
+    "vxhs": "VxHS: show TLS (vxhs_tls = 1); QEMU dropped VxHS in 5.2",
+}
+
+
+def _nbd_default(ctx: CheckContext) -> Setting | Finding | None:
+    """qemu.conf ``nbd_tls`` (the default for NBD disks without ``tls=``), an error, or None (no host)."""
+    host = ctx.host
+    if host is None:
+        return None
+    qconf = load_conf(ctx, host, "qemu_conf")
+    if isinstance(qconf, Finding):
+        return qconf
+    return qconf.get("nbd_tls", 0)
+
+
+@check(
+    "11.2.10",
+    id="kvm.vm-image-transport",
+    reads=(
+        "hypervisor.vms[].disks[].source_protocol",
+        "hypervisor.vms[].disks[].source_tls",
+        "host.qemu_conf.nbd_tls",
+    ),
+)
+@guarded
+def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
+    """Each VM reaches the servers holding its images over a secure protocol (per VM).
+
+    Pass: only local file/block disks, or network disks over https/ftps/ssh, or NBD with TLS (``tls='yes'``
+    on the source, else qemu.conf ``nbd_tls = 1``). Fail: http, ftp, tftp, iSCSI, NFS (libnfs), sheepdog,
+    NBD without TLS. Manual: rbd, gluster (TLS is configured outside libvirt), pool volumes (pool transport
+    not collected yet). Covers cdrom sources too: an ISO fetched over http is an image in transit.
+    """
+    nbd = _nbd_default(ctx)
+    nbd_tls: bool | None = None
+    if isinstance(nbd, Setting):
+        nbd_tls = nbd.as_int() != 0
+    for item in vms_or_not_applicable(ctx):
+        if isinstance(item, Finding):
+            yield item
+            continue
+        vm = item
+        subject = vm_subject(vm)
+        bad: list[str] = []
+        manual: list[str] = []
+        unknown: list[str] = []
+        per_disk: dict[str, Any] = {}
+        for d in vm.disks:
+            proto = d.source_protocol
+            name = _disk_name(d)
+            if proto is None and d.type != "network":
+                if d.type == "volume" or d.source_pool:
+                    manual.append(
+                        f"{name}: pool {d.source_pool} volume {d.source_volume} — show the pool's "
+                        "type and transport (virsh pool-dumpxml)"
+                    )
+                    per_disk[name] = {"pool": d.source_pool, "volume": d.source_volume}
+                continue
+            hosts = ",".join(d.source_hosts) or "?"
+            per_disk[name] = {
+                "protocol": proto,
+                "hosts": d.source_hosts,
+                "name": d.source_name,
+                "tls": d.source_tls,
+            }
+            if proto is None:
+                manual.append(f"{name}: network disk without a protocol")
+            elif proto in SECURE_PROTOCOLS:
+                continue
+            elif proto == "nbd":
+                tls = d.source_tls if d.source_tls is not None else nbd_tls
+                if d.source_tls is None and isinstance(nbd, Setting):
+                    per_disk[name]["tls_from"] = {"nbd_tls": nbd.evidence()}
+                if tls is True:
+                    continue
+                if tls is False:
+                    bad.append(f"{name}: nbd://{hosts} without TLS")
+                else:
+                    unknown.append(name)
+            elif proto in CLEARTEXT_PROTOCOLS:
+                bad.append(f"{name}: {proto}://{hosts} — {CLEARTEXT_PROTOCOLS[proto]}")
+            elif proto in EVIDENCE_PROTOCOLS:
+                manual.append(f"{name}: {proto}://{hosts} — {EVIDENCE_PROTOCOLS[proto]}")
+            else:
+                manual.append(f"{name}: {proto}://{hosts} — show the transport is encrypted")
+        evidence = {"network_disks": per_disk}
+        if bad:
+            yield ctx.failed(
+                subject,
+                "VM images are fetched over insecure protocols: " + "; ".join(bad) + ".",
+                evidence,
+                f"virsh edit {vm.name}: serve images over HTTPS (<source protocol='https' …>"
+                "<ssl verify='yes'/>) or NBD with TLS (<source protocol='nbd' … tls='yes'> and nbd_tls = 1 "
+                "with nbd_tls_x509_cert_dir in /etc/libvirt/qemu.conf); iSCSI/NFS only inside an encrypted "
+                "tunnel (IPsec/WireGuard), recorded as an exception.",
+            )
+        elif unknown:
+            what = (
+                "whether NBD disks " + ", ".join(unknown) + " use TLS (no tls= attribute; qemu.conf nbd_tls"
+            )
+            if isinstance(nbd, Finding):
+                yield ctx.error(subject, f"{what} unreadable: {nbd.message})")
+            else:
+                yield ctx.error(subject, what + ")", "host")
+        elif manual:
+            yield ctx.manual(
+                subject,
+                "Transport security of these image sources is configured outside libvirt: "
+                + "; ".join(manual)
+                + ".",
+                evidence,
+            )
+        else:
+            msg = (
+                "Every network image source uses a secure protocol (https/ftps/ssh or NBD with TLS)."
+                if per_disk
+                else "No image server is used: every disk is a local file or block device "
+                "(network file systems under those paths are checked once mounts are collected)."
+            )
+            yield ctx.passed(subject, msg, evidence)
+
+
+@check(
+    "11.2.10",
+    id="kvm.libvirt-remote-transport",
+    reads=("host.libvirtd_conf", "host.qemu_conf"),
+)
+@guarded
+def libvirt_remote_transport(ctx: CheckContext) -> Iterator[Finding]:
+    """Remote access to this host (which stores VM images) goes over TLS or authenticated, encrypted channels.
+
+    Fail: ``listen_tcp = 1`` with ``auth_tcp = "none"`` (cleartext, unauthenticated);
+    ``tls_no_verify_certificate = 1``; ``default_tls_x509_verify``, ``migrate_tls_x509_verify`` or
+    ``backup_tls_x509_verify`` = 0 (migration/backup TLS servers — which stream disk images — accept any
+    client). Manual: ``listen_tcp = 1`` with SASL (the mechanism list in /etc/sasl2/libvirt.conf decides:
+    GSSAPI encrypts, DIGEST-MD5 is obsolete). Sources: libvirtd.conf.in, qemu.conf.in.
+    """
+    host = ctx.host
+    if host is None:
+        yield ctx.error(HOST, "libvirt remote-access transport settings (libvirtd.conf, qemu.conf)", "host")
+        return
+    lconf = load_conf(ctx, host, "libvirtd_conf")
+    qconf = load_conf(ctx, host, "qemu_conf")
+    for c in (lconf, qconf):
+        if isinstance(c, Finding):
+            yield c
+    if isinstance(lconf, Finding) or isinstance(qconf, Finding):
+        return
+    listen_tcp = lconf.get("listen_tcp", 0)
+    auth_tcp = lconf.get("auth_tcp", "sasl")
+    listen_tls = lconf.get("listen_tls", 1)
+    no_verify = lconf.get("tls_no_verify_certificate", 0)
+    verify = {
+        k: qconf.get(k)
+        for k in ("default_tls_x509_verify", "migrate_tls_x509_verify", "backup_tls_x509_verify")
+    }
+    nbd_tls = qconf.get("nbd_tls", 0)
+    migrate_force = qconf.get("migrate_tls_force", 0)
+    evidence: dict[str, Any] = {
+        s.key: s.evidence()
+        for s in (listen_tcp, auth_tcp, listen_tls, no_verify, nbd_tls, migrate_force, *verify.values())
+    }
+    evidence["note"] = MODULAR_NOTE
+    fails: list[str] = []
+    fixes: list[str] = []
+    tcp_on = listen_tcp.as_int() != 0
+    if tcp_on and auth_tcp.as_str() == "none":
+        fails.append('listen_tcp = 1 with auth_tcp = "none": cleartext, unauthenticated remote access')
+        fixes += [fix_line(listen_tcp, 0), fix_line(listen_tls, 1)]
+    if no_verify.as_int() != 0:
+        fails.append("tls_no_verify_certificate = 1: TLS clients are not authenticated")
+        fixes.append(fix_line(no_verify, 0))
+    for s in verify.values():
+        if s.explicit and s.as_int() == 0:
+            fails.append(f"{s.key} = 0: QEMU's TLS servers accept clients without a certificate")
+            fixes.append(fix_line(s, 1))
+    if fails:
+        yield ctx.failed(
+            HOST,
+            "Remote access to this image-holding host is not secure: " + "; ".join(fails) + ".",
+            evidence,
+            "\n".join([*fixes, restart_note()]),
+        )
+        return
+    force_note = (
+        ""
+        if migrate_force.as_int()
+        else " Migrations are encrypted only when requested (virsh migrate --tls); migrate_tls_force = 1 "
+        "in /etc/libvirt/qemu.conf makes TLS mandatory."
+    )
+    if tcp_on:
+        yield ctx.manual(
+            HOST,
+            f'listen_tcp = 1 with auth_tcp = "{auth_tcp.as_str()}": the SASL mechanism decides whether the '
+            "channel is encrypted. Evidence needed: /etc/sasl2/libvirt.conf mech_list: gssapi (Kerberos; "
+            "DIGEST-MD5 is obsolete, RFC 6331) and tcp_min_ssf ≥ 112 — or disable TCP (listen_tcp = 0) "
+            "in favour of TLS." + force_note,
+            evidence,
+        )
+        return
+    yield ctx.passed(
+        HOST,
+        "libvirt's remote access is TLS with verified client certificates (or SSH-tunnelled); no cleartext "
+        "TCP listener is configured." + force_note,
+        evidence,
+    )

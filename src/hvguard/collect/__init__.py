@@ -1,0 +1,1 @@
+"""Collectors: read a platform and fill the facts model."""

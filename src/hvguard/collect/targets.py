@@ -1,0 +1,139 @@
+"""Turn a TARGET argument into collected facts: pick the collectors, run them, record every gap.
+
+TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
+URI, and ``ssh://…`` (not yet supported). A target that cannot be reached becomes ``TargetFacts`` with
+``unreachable`` set, so one bad target never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from hvguard import __version__
+from hvguard.collect.libvirt_conn import TargetUnreachable, collect_libvirt
+from hvguard.collect.libvirt_files import collect_domain_files
+from hvguard.collect.linux_host import collect_host
+from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
+
+LOCAL = "local"
+LOCAL_URI = "qemu:///system"
+
+
+class TargetError(ValueError):
+    """A TARGET argument hvguard cannot use (a usage error, exit 2)."""
+
+
+def validate_target(target: str) -> None:
+    """Raise :class:`TargetError` for target strings hvguard does not understand."""
+    if target == LOCAL:
+        return
+    parts = urlsplit(target)
+    if parts.scheme == "ssh":
+        raise TargetError(f"{target}: ssh:// targets are not supported yet; use a qemu+ssh:// libvirt URI")
+    if not parts.scheme or "://" not in target:
+        raise TargetError(f"{target}: not a target (use 'local', a libvirt URI such as qemu:///system)")
+
+
+def is_local_uri(uri: str) -> bool:
+    """True for libvirt URIs that talk to this machine's daemon (so host files are this machine's)."""
+    parts = urlsplit(uri)
+    return parts.scheme in {"qemu", "kvm"} and not parts.netloc
+
+
+def platform_of(hv: HypervisorFacts | None) -> str:
+    """The platform id of a target, from its hypervisor driver."""
+    if hv is None:
+        return "linux-host"
+    driver = (hv.driver or "").lower()
+    if driver in {"qemu", "kvm", "test"}:
+        return "kvm-libvirt"
+    return f"libvirt-{driver or 'unknown'}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def collect_target(target: str, *, root: Path | None = None) -> TargetFacts:
+    """Collect every fact hvguard can read for ``target``.
+
+    ``root`` (``--root``) makes host files come from that directory; with a libvirt URI it also pairs
+    those host files with the connection (useful for test-driver estates and offline roots).
+    """
+    validate_target(target)
+    started = time.monotonic()
+    collected_at = _now()
+    problems: list[Problem] = []
+    collectors: list[str] = []
+    host: HostFacts | None = None
+    hv: HypervisorFacts | None = None
+    unreachable: str | None = None
+
+    if target == LOCAL:
+        host_root = root or Path("/")
+        host = collect_host(host_root, problems=problems)
+        collectors.append(f"linux-host:{host_root}")
+        hv, how = _local_hypervisor(host_root, live=root is None, problems=problems)
+        if how:
+            collectors.append(how)
+    else:
+        try:
+            hv = collect_libvirt(target, problems=problems)
+            collectors.append(f"libvirt:{target}")
+        except TargetUnreachable as exc:
+            unreachable = exc.message
+        if root is not None:
+            host = collect_host(root, problems=problems)
+            collectors.append(f"linux-host:{root}")
+        elif is_local_uri(target):
+            host = collect_host(Path("/"), problems=problems)
+            collectors.append("linux-host:/")
+        else:
+            problems.append(
+                Problem(
+                    area="host",
+                    source=target,
+                    message="host files cannot be read through this libvirt URI "
+                    "(remote or test driver); pass --root DIR to supply them",
+                )
+            )
+    return TargetFacts(
+        id=target,
+        platform=platform_of(hv),
+        collection=CollectionInfo(
+            collected_at=collected_at,
+            tool_version=__version__,
+            collectors=collectors,
+            duration_s=round(time.monotonic() - started, 3),
+        ),
+        host=host,
+        hypervisor=hv,
+        problems=problems,
+        unreachable=unreachable,
+    )
+
+
+def _local_hypervisor(
+    root: Path, *, live: bool, problems: list[Problem]
+) -> tuple[HypervisorFacts | None, str | None]:
+    """The local hypervisor: the running daemon when it answers, else its stored definitions."""
+    reason = "an offline root has no running daemon"
+    if live:
+        try:
+            return collect_libvirt(LOCAL_URI, problems=problems), f"libvirt:{LOCAL_URI}"
+        except TargetUnreachable as exc:
+            reason = exc.message
+    hv = collect_domain_files(root, problems=problems)
+    if hv is not None:
+        return hv, f"libvirt-files:{root / 'etc/libvirt/qemu'}"
+    problems.append(
+        Problem(
+            area="hypervisor",
+            source=LOCAL_URI,
+            message=f"no libvirt hypervisor found ({reason}; no domain definitions under etc/libvirt/qemu)",
+        )
+    )
+    return None, None

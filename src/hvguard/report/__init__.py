@@ -1,0 +1,28 @@
+"""Reports: one module per output format, each exposing ``render(evaluation) -> str``."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Protocol, cast
+
+if TYPE_CHECKING:
+    from hvguard.engine import Evaluation
+
+#: format name → module under ``hvguard.report``. Later formats (html, sarif, junit, csv, oscal,
+#: markdown) are one module and one line here each.
+FORMATS: dict[str, str] = {
+    "table": "table",
+    "json": "json_report",
+}
+
+
+class Renderer(Protocol):
+    """What a report module provides."""
+
+    def __call__(self, evaluation: Evaluation) -> str: ...
+
+
+def renderer(fmt: str) -> Renderer:
+    """The render function of format ``fmt`` (KeyError for an unknown format)."""
+    module = import_module(f"hvguard.report.{FORMATS[fmt]}")
+    return cast(Renderer, module.render)
