@@ -27,6 +27,7 @@ t0=$EPOCHREALTIME
 bash scripts/setup.sh test
 log "setup: $(since "$t0")"
 mkdir -p "$artifacts"
+rm -rf "$artifacts/libvirt-logs"   # this run's QEMU/swtpm logs of hvg-test-* domains land here
 export HVGUARD_ARTIFACTS="$artifacts"
 
 t0=$EPOCHREALTIME

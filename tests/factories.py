@@ -17,10 +17,14 @@ from hvguard.facts import (
     HostFacts,
     HypervisorFacts,
     Interface,
+    KernelFacts,
+    KvmFacts,
     MemoryFacts,
     NodeInfo,
     Problem,
+    SecureBootFacts,
     TargetFacts,
+    TpmFacts,
     VcpuFacts,
     VmFacts,
 )
@@ -70,9 +74,15 @@ def good_vm(name: str = "web1", **changes: Any) -> VmFacts:
 
 
 def good_host(**changes: Any) -> HostFacts:
-    """Host facts of an 8-core, 64 GiB Intel KVM host; ``changes`` replace fields."""
+    """Host facts of an 8-core, 64 GiB Intel KVM host with TPM 2.0 and Secure Boot; ``changes`` replace
+    fields."""
     host = HostFacts(
         hostname="hv1",
+        default_target="multi-user.target",
+        kvm=KvmFacts(modules=["kvm", "kvm_intel"], dev_kvm_present=True, dev_kvm_mode="0660", ept=True),
+        tpm=TpmFacts(present=True, version_major=2, event_log_present=True),
+        secure_boot=SecureBootFacts(uefi=True, enabled=True, setup_mode=False),
+        kernel=KernelFacts(release="6.1.0", lockdown="integrity", sig_enforce=True, tainted=0),
         cpu=CpuFacts(
             vendor="GenuineIntel",
             flags=["vmx", "ept", "vpid"],

@@ -845,3 +845,17 @@ def test_capabilities_errors(xml: str, fragment: str) -> None:
     assert isinstance(info.value, ValueError)
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_hvguard_policy_tags_from_metadata() -> None:
+    xml = """<domain type='kvm'><name>db1</name><memory>1024</memory><vcpu>1</vcpu>
+      <metadata>
+        <other:app xmlns:other="http://example.com/app"><tag name="guaranteed_ram">no</tag></other:app>
+        <hvguard:policy xmlns:hvguard="https://hvguard.dev/xmlns/policy/1">
+          <hvguard:tag name="guaranteed_ram">yes</hvguard:tag>
+          <tag name="class">database</tag>
+        </hvguard:policy>
+      </metadata></domain>"""
+    vm = parse_domain_xml(xml)
+    assert vm.error is None
+    assert vm.metadata_tags == {"hvguard.guaranteed_ram": "yes", "hvguard.class": "database"}

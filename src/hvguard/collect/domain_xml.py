@@ -75,6 +75,12 @@ _UNIT_SCALES: dict[str, tuple[int, int]] = {
 }
 _BYTE_UNITS = frozenset({"b", "byte", "bytes"})
 
+#: Namespace of hvguard's own policy tags in a domain's ``<metadata>``:
+#: ``<hvguard:policy xmlns:hvguard="https://hvguard.dev/xmlns/policy/1"><tag name="guaranteed_ram">yes</tag>``
+#: becomes ``metadata_tags["hvguard.guaranteed_ram"] = "yes"``.
+HVGUARD_METADATA_NS = "https://hvguard.dev/xmlns/policy/1"
+_POLICY_TAG = f"{{{HVGUARD_METADATA_NS}}}policy"
+
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
@@ -344,6 +350,7 @@ def _domain(root: Element, digest: str, name_hint: str | None) -> VmFacts:
     backing = MemoryBacking()
     blkio = BlkioTune()
     seclabels: list[SecLabel] = []
+    tags: dict[str, str] = {}
     devices = _Devices()
 
     # One pass over the root's children; each handler only looks inside its own (small) element.
@@ -392,6 +399,8 @@ def _domain(root: Element, digest: str, name_hint: str | None) -> VmFacts:
         elif tag == "devices":
             for dev in el:
                 devices.add(dev)
+        elif tag == "metadata":
+            tags = _policy_tags(el)
 
     domain_id = root.get("id")
     return VmFacts(
@@ -415,7 +424,19 @@ def _domain(root: Element, digest: str, name_hint: str | None) -> VmFacts:
         hostdevs=devices.hostdevs,
         devices=devices.emulated(),
         tpms=devices.tpms,
+        metadata_tags=tags,
     )
+
+
+def _policy_tags(metadata: Element) -> dict[str, str]:
+    """hvguard's policy tags from ``<metadata>``; other applications' metadata is ignored."""
+    tags: dict[str, str] = {}
+    for policy in metadata.iter(_POLICY_TAG):
+        for tag in policy:
+            key = tag.get("name")
+            if tag.tag in {"tag", f"{{{HVGUARD_METADATA_NS}}}tag"} and key:
+                tags[f"hvguard.{key}"] = (tag.text or "").strip()
+    return tags
 
 
 def _os(el: Element) -> OsFacts:
