@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run hvguard's checks and tests against the real libvirtd:
 #   ./scripts/test.sh [pytest args...]
+#   ./scripts/test.sh --run CMD [ARGS...]   # same daemons and teardown, CMD instead of lint + pytest
+#                                           # (benchmarks: --run .venv/bin/python bench/scan_system_50.py)
 #
 # 1. scripts/setup.sh test (apt packages + .venv with -e .[libvirt,dev])
 # 2. ruff + mypy (fail fast)
@@ -14,6 +16,14 @@
 
 # shellcheck disable=SC2317  # the teardown functions run from the EXIT trap
 set -euo pipefail
+
+run_cmd=()
+if [ "${1:-}" = "--run" ]; then
+    shift
+    [ "$#" -gt 0 ] || { echo "usage: scripts/test.sh --run CMD [ARGS...]" >&2; exit 2; }
+    run_cmd=("$@")
+    set --
+fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,12 +40,14 @@ mkdir -p "$artifacts"
 rm -rf "$artifacts/libvirt-logs"   # this run's QEMU/swtpm logs of hvg-test-* domains land here
 export HVGUARD_ARTIFACTS="$artifacts"
 
-t0=$EPOCHREALTIME
-log "ruff check src tests bench"
-.venv/bin/ruff check src tests bench
-log "mypy"
-.venv/bin/mypy
-log "lint: $(since "$t0")"
+if [ "${#run_cmd[@]}" -eq 0 ]; then
+    t0=$EPOCHREALTIME
+    log "ruff check src tests bench"
+    .venv/bin/ruff check src tests bench
+    log "mypy"
+    .venv/bin/mypy
+    log "lint: $(since "$t0")"
+fi
 
 # ---------------------------------------------------------------------------------------------------
 # Daemons and teardown
@@ -233,6 +245,11 @@ fi
 
 t0=$EPOCHREALTIME
 rc=0
+if [ "${#run_cmd[@]}" -gt 0 ]; then
+    "${run_cmd[@]}" || rc=$?
+    log "${run_cmd[0]}: exit $rc in $(since "$t0")"
+    exit "$rc"
+fi
 .venv/bin/pytest -q -p no:cacheprovider --junitxml="$artifacts/junit.xml" "$@" || rc=$?
 log "pytest: exit $rc in $(since "$t0")"
 if [ "$rc" -eq 5 ]; then

@@ -79,7 +79,10 @@ def _emit(ev: Evaluation, fmt: str, output: Path | None, force: bool, fail_on: s
     if fmt == "table" and output is None:
         from hvguard.report.table import print_report
 
-        print_report(ev, Console())
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)  # piped or redirected: don't wrap at 80 columns
+        print_report(ev, console)
     else:
         _write_output(renderer(fmt)(ev), output, force=force)
     sys.exit(ev.exit_code(fail_on))

@@ -128,6 +128,15 @@ def _local_hypervisor(
             reason = exc.message
     hv = collect_domain_files(root, problems=problems)
     if hv is not None:
+        if live:
+            # Stored definitions say nothing about what runs; the reader must know why they were used.
+            problems.append(
+                Problem(
+                    area="hypervisor.connection",
+                    source=LOCAL_URI,
+                    message=f"did not answer ({reason}); VMs read from the stored definitions instead",
+                )
+            )
         return hv, f"libvirt-files:{root / 'etc/libvirt/qemu'}"
     problems.append(
         Problem(

@@ -23,6 +23,8 @@ STYLE = {
 }
 #: Per measure, how many attention-needing findings the table spells out before pointing to JSON.
 DETAIL_LIMIT = 5
+#: Collection problems listed per target in the header.
+PROBLEM_LIMIT = 10
 ATTENTION = (Status.ERROR, Status.FAIL, Status.WARN, Status.MANUAL)
 
 
@@ -54,10 +56,13 @@ def build(ev: Evaluation) -> Group:
         if t.unreachable:
             line += f" — UNREACHABLE: {t.unreachable}"
         elif t.problems:
-            line += f" — {len(t.problems)} collection problem(s): " + "; ".join(
-                f"{p.area}: {p.message}" for p in t.problems[:3]
-            )
+            line += f" — {len(t.problems)} collection problem(s):"
         parts.append(Text(line))
+        if not t.unreachable:
+            for p in t.problems[:PROBLEM_LIMIT]:
+                parts.append(Text(f"    {p.area}: {p.source}: {p.message}", style="magenta"))
+            if len(t.problems) > PROBLEM_LIMIT:
+                parts.append(Text(f"    … and {len(t.problems) - PROBLEM_LIMIT} more (see --format json)"))
     for dev in ev.profile.deviations:
         parts.append(Text(f"  profile deviation: {dev}", style="yellow"))
 
