@@ -49,6 +49,15 @@ if [ "${#run_cmd[@]}" -eq 0 ]; then
     log "lint: $(since "$t0")"
 fi
 
+# One run at a time owns the machine-wide daemon: a second run waits here instead of reusing a
+# libvirtd that the first would stop under it. The lock is released when this process exits.
+lock="${HVG_TEST_LOCK:-/tmp/hvguard-test.lock}"
+exec 9>"$lock"
+if ! flock -n 9; then
+    log "another scripts/test.sh run holds $lock; waiting"
+    flock 9
+fi
+
 # ---------------------------------------------------------------------------------------------------
 # Daemons and teardown
 # ---------------------------------------------------------------------------------------------------

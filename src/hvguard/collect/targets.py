@@ -12,10 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import msgspec
+
 from hvguard import __version__
+from hvguard.collect.access import collect_access
 from hvguard.collect.libvirt_conn import TargetUnreachable, collect_libvirt
 from hvguard.collect.libvirt_files import collect_domain_files
 from hvguard.collect.linux_host import collect_host
+from hvguard.collect.operations import collect_operations
+from hvguard.collect.source import HostSource, LocalSource, RootSource
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
 
 LOCAL = "local"
@@ -73,10 +78,10 @@ def collect_target(target: str, *, root: Path | None = None) -> TargetFacts:
     unreachable: str | None = None
 
     if target == LOCAL:
-        host_root = root or Path("/")
-        host = collect_host(host_root, problems=problems)
-        collectors.append(f"linux-host:{host_root}")
-        hv, how = _local_hypervisor(host_root, live=root is None, problems=problems)
+        source = _source(root)
+        host = collect_host_facts(source, problems=problems)
+        collectors.append(f"linux-host:{source.label}")
+        hv, how = _local_hypervisor(source.root, live=source.live, problems=problems)
         if how:
             collectors.append(how)
     else:
@@ -85,12 +90,10 @@ def collect_target(target: str, *, root: Path | None = None) -> TargetFacts:
             collectors.append(f"libvirt:{target}")
         except TargetUnreachable as exc:
             unreachable = exc.message
-        if root is not None:
-            host = collect_host(root, problems=problems)
-            collectors.append(f"linux-host:{root}")
-        elif is_local_uri(target):
-            host = collect_host(Path("/"), problems=problems)
-            collectors.append("linux-host:/")
+        if root is not None or is_local_uri(target):
+            source = _source(root)
+            host = collect_host_facts(source, problems=problems)
+            collectors.append(f"linux-host:{source.label}")
         else:
             problems.append(
                 Problem(
@@ -113,6 +116,21 @@ def collect_target(target: str, *, root: Path | None = None) -> TargetFacts:
         hypervisor=hv,
         problems=problems,
         unreachable=unreachable,
+    )
+
+
+def _source(root: Path | None) -> HostSource:
+    """The live host, or an offline root when ``--root`` was given."""
+    return LocalSource() if root is None else RootSource(root)
+
+
+def collect_host_facts(source: HostSource, *, problems: list[Problem]) -> HostFacts:
+    """Every host collector over one source: the base host facts, access control and operations."""
+    host = collect_host(source.root, problems=problems, live=source.live)
+    return msgspec.structs.replace(
+        host,
+        access=collect_access(source, problems=problems),
+        operations=collect_operations(source, problems=problems),
     )
 
 

@@ -1,0 +1,111 @@
+"""Where host facts come from: the files under a root, and the manifest's commands.
+
+A collector takes a :class:`HostSource` and reads files under ``source.root`` and command results from
+``source.run(name)``. The same collectors then work on the live host (``LocalSource``), on an offline
+copy of a host (``RootSource``: files only, no commands) and on a remote host fetched over SSH (a
+source whose files and command outputs were brought back by the SSH transport).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from hvguard.collect.manifest import COMMANDS, Command
+from hvguard.facts import Model
+
+#: Where sbin tools live; a non-login PATH often lacks them.
+_SEARCH_PATH = os.pathsep.join(
+    [os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+)
+
+
+class CommandResult(Model, frozen=True, kw_only=True):
+    """The outcome of one manifest command. ``error`` is set when it could not run at all (not
+    installed, timed out); a command that ran and failed has ``returncode`` != 0 and its stderr."""
+
+    name: str
+    argv: list[str]
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+
+
+class HostSource:
+    """Files under ``root`` plus manifest commands. Base class: no commands available."""
+
+    def __init__(self, root: Path, *, live: bool, label: str | None = None) -> None:
+        self.root = root
+        self.live = live
+        self.label = label or str(root)
+
+    def run(self, name: str) -> CommandResult | None:
+        """The result of manifest command ``name``; None when this source cannot run commands."""
+        if name not in COMMANDS:
+            raise KeyError(f"{name} is not in the command manifest")
+        return None
+
+
+class RootSource(HostSource):
+    """An offline copy of a host: files only."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, live=False)
+
+
+class LocalSource(HostSource):
+    """The running host: files under ``/`` and manifest commands run locally (no shell, with a timeout).
+    Results are cached: each command runs at most once per collection."""
+
+    def __init__(self) -> None:
+        super().__init__(Path("/"), live=True, label="local")
+        self._cache: dict[str, CommandResult] = {}
+
+    def run(self, name: str) -> CommandResult | None:
+        """Run manifest command ``name`` once and return its result."""
+        super().run(name)
+        if name not in self._cache:
+            self._cache[name] = run_local(COMMANDS[name])
+        return self._cache[name]
+
+
+class PrefetchedSource(HostSource):
+    """Files already copied under ``root`` and command results already gathered (the SSH transport)."""
+
+    def __init__(self, root: Path, results: dict[str, CommandResult], *, label: str) -> None:
+        super().__init__(root, live=True, label=label)
+        self._results = results
+
+    def run(self, name: str) -> CommandResult | None:
+        """The gathered result of ``name`` (None when it was not gathered)."""
+        super().run(name)
+        return self._results.get(name)
+
+
+def run_local(cmd: Command) -> CommandResult:
+    """Run one manifest command on this machine: argument vector, no shell, bounded time."""
+    exe = shutil.which(cmd.argv[0], path=_SEARCH_PATH)
+    if exe is None:
+        return CommandResult(name=cmd.name, argv=list(cmd.argv), error=f"{cmd.argv[0]} is not installed")
+    try:
+        done = subprocess.run(  # noqa: S603 (fixed argv from the manifest, no shell)
+            [exe, *cmd.argv[1:]],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=cmd.timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return CommandResult(name=cmd.name, argv=list(cmd.argv), error=f"timed out after {cmd.timeout_s:g} s")
+    except OSError as exc:
+        return CommandResult(name=cmd.name, argv=list(cmd.argv), error=f"cannot run: {exc.strerror or exc}")
+    return CommandResult(
+        name=cmd.name,
+        argv=list(cmd.argv),
+        returncode=done.returncode,
+        stdout=done.stdout.decode("utf-8", "replace"),
+        stderr=done.stderr.decode("utf-8", "replace")[-2000:],
+    )

@@ -1,0 +1,48 @@
+"""A target (one host and/or hypervisor connection) and the offline bundle that carries targets."""
+
+from __future__ import annotations
+
+from hvguard.facts.base import Model, Problem
+from hvguard.facts.host import HostFacts
+from hvguard.facts.hypervisor import HypervisorFacts
+
+BUNDLE_SCHEMA = "hvguard.bundle/1"
+
+
+class CollectionInfo(Model, frozen=True, kw_only=True):
+    """How and when the facts were collected."""
+
+    collected_at: str
+    tool_version: str
+    collectors: list[str] = []
+    duration_s: float = 0.0
+
+
+class TargetFacts(Model, frozen=True, kw_only=True):
+    """Everything collected for one target (one host and/or one hypervisor connection).
+
+    ``host`` is None when host files were not collected (e.g. a remote libvirt URI); checks that need
+    them report ``error`` with the problem recorded under area ``host``. ``unreachable`` holds the reason
+    when the target could not be reached at all.
+    """
+
+    id: str
+    platform: str
+    collection: CollectionInfo
+    host: HostFacts | None = None
+    hypervisor: HypervisorFacts | None = None
+    problems: list[Problem] = []
+    unreachable: str | None = None
+
+
+class Bundle(Model, frozen=True, kw_only=True):
+    """An offline evidence bundle: ``hvguard collect`` writes it, ``hvguard evaluate`` reads it."""
+
+    schema: str
+    facts_version: int
+    tool_version: str
+    created_at: str
+    targets: list[TargetFacts] = []
+
+
+BUNDLE_SCHEMA = "hvguard.bundle/1"
