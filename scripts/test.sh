@@ -204,7 +204,7 @@ elif ! command -v libvirtd >/dev/null || ! command -v virtlogd >/dev/null; then
 else
     if pid="$(pid_of virtlogd /run/virtlogd.pid)"; then
         log "reusing virtlogd (pid $pid)"
-    elif : >"$artifacts/virtlogd.log" && LIBVIRT_LOG_OUTPUTS="3:file:$artifacts/virtlogd.log" virtlogd -d; then
+    elif : >"$artifacts/virtlogd.log" && LIBVIRT_LOG_OUTPUTS="3:file:$artifacts/virtlogd.log" virtlogd -d 9>&-; then
         for ((i = 0; i < 100; i++)); do
             pid="$(pid_of virtlogd /run/virtlogd.pid)" && break
             sleep 0.1
@@ -215,7 +215,7 @@ else
     fi
     if [ -z "$why" ]; then
         : >"$artifacts/libvirtd.log"
-        if LIBVIRT_LOG_OUTPUTS="3:file:$artifacts/libvirtd.log" libvirtd -d; then
+        if LIBVIRT_LOG_OUTPUTS="3:file:$artifacts/libvirtd.log" libvirtd -d 9>&-; then
             pid=""
             deadline=$((SECONDS + 60))
             while [ "$SECONDS" -lt "$deadline" ]; do
