@@ -64,4 +64,9 @@ class Finding(msgspec.Struct, kw_only=True):
     method: str = "facts"
     original_status: Status | None = None
     waiver: dict[str, Any] | None = None
+    """The active exception that turned a fail/warn into ``waived`` (id, risk_owner, approved_by,
+    approved_on, expires_on, risk_rating, justification, compensating_controls)."""
+    attestation: dict[str, Any] | None = None
+    """The valid attestation that turned ``manual`` into ``pass`` (id, statement, attested_by,
+    attested_on, valid_until, evidence)."""
     notes: list[str] = []

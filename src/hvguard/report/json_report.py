@@ -50,6 +50,7 @@ def report_dict(ev: Evaluation) -> dict[str, Any]:
             "evidence": f.evidence,
             "remediation": f.remediation,
             "waiver": f.waiver,
+            "attestation": f.attestation,
             "check": f.check,
             "method": f.method,
             "original_status": f.original_status.value if f.original_status else None,
