@@ -14,7 +14,10 @@ set -euo pipefail
 HVG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HVG_RUNTIME_PKGS=(gcc pkg-config libvirt-dev libvirt-clients)
 HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tools ovmf
-    openssh-server rsyslog rsyslog-gnutls lynis)
+    openssh-server rsyslog rsyslog-gnutls nftables lynis postgresql
+    chromium fonts-dejavu-core  # chromium: the HTML report tests drive it with Playwright
+    sudo  # sudo: the ssh:// transport's --sudo test
+    ansible-core)  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
 HVG_APT_UPDATED=${HVG_APT_UPDATED:-0}
 
 hvg_log() { printf '[setup] %s\n' "$*" >&2; }

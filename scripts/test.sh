@@ -148,7 +148,7 @@ stop_daemon() {
 }
 
 teardown() {
-    local rc=$? t entry others
+    local rc=$? t entry others dname dpid now
     [ "$torn_down" = 1 ] && return 0
     torn_down=1
     set +e
@@ -168,8 +168,15 @@ teardown() {
         # stop in reverse start order: libvirtd before virtlogd
         for ((i = ${#started[@]} - 1; i >= 0; i--)); do
             entry=${started[i]}
-            stop_daemon "${entry%%:*}" "${entry##*:}"
-            log "stopped ${entry%%:*} (pid ${entry##*:})"
+            dname=${entry%%:*} dpid=${entry##*:}
+            # A test may restart the daemon (tests/test_watch_libvirtd.py kills libvirtd by PID and starts
+            # it again): stop the one whose PID the pidfile holds now.
+            if now="$(pid_of "$dname" "/run/$dname.pid")" && [ "$now" != "$dpid" ]; then
+                log "$dname was restarted during the run (pid $dpid, now $now)"
+                dpid=$now
+            fi
+            stop_daemon "$dname" "$dpid"
+            log "stopped $dname (pid $dpid)"
         done
     fi
     if [ -n "$kvm_saved" ]; then

@@ -7,6 +7,8 @@ from typing import Any
 import msgspec
 
 from hvguard.facts import (
+    AuditFacts,
+    AuditRule,
     Bandwidth,
     CollectionInfo,
     ConfFile,
@@ -14,15 +16,33 @@ from hvguard.facts import (
     CpuFacts,
     CpuTune,
     Disk,
+    FileStat,
+    FirewallChain,
+    FirewallFacts,
+    FirewallRule,
+    FirewallSet,
     HostFacts,
     HypervisorFacts,
     Interface,
+    JournaldFacts,
     KernelFacts,
     KvmFacts,
+    LibvirtNetwork,
+    ListeningSocket,
+    LogForward,
+    LoggingFacts,
     MemoryFacts,
+    MountPoint,
+    NetInterface,
+    NetworkFacts,
     NodeInfo,
+    OperationsFacts,
+    PatchFacts,
     Problem,
     SecureBootFacts,
+    SettingAt,
+    StorageFacts,
+    StoragePool,
     TargetFacts,
     TpmFacts,
     VcpuFacts,
@@ -73,6 +93,179 @@ def good_vm(name: str = "web1", **changes: Any) -> VmFacts:
     return msgspec.structs.replace(vm, **changes)
 
 
+def good_operations(**changes: Any) -> OperationsFacts:
+    """Operations facts of a well-run host (audit immutable and forwarded, TLS syslog, sealed journal,
+    nftables input policy drop admitting 22/16514 from a management set, no pending security update,
+    VM bridge on a two-NIC bond, management on its own NIC); ``changes`` replace groups. The image store
+    is a plain (unencrypted) root file system, so 11.2.9 still depends on each disk's ``<encryption>``."""
+    root_stat = {"uid": 0, "gid": 0, "owner": "root", "group": "root", "has_acl": False}
+    audit = AuditFacts(
+        installed=True,
+        rules_source="/etc/audit/rules.d/*.rules (augenrules)",
+        rule_files=["/etc/audit/rules.d/50-hv.rules", "/etc/audit/rules.d/99-finalize.rules"],
+        watches=[
+            AuditRule(
+                path="/etc/audit/rules.d/50-hv.rules",
+                line=1,
+                text="-w /var/lib/libvirt/images -p wa -k image_lib",
+                watch="/var/lib/libvirt/images",
+                perms="wa",
+                key="image_lib",
+            )
+        ],
+        enable_flag=2,
+        enable_flag_at="/etc/audit/rules.d/99-finalize.rules:1",
+        log_dir=FileStat(path="/var/log/audit", is_dir=True, mode=0o700, **root_stat),
+        log_files=[FileStat(path="/var/log/audit/audit.log", mode=0o600, **root_stat)],
+        remote_plugin_active=True,
+        remote_plugin_at="/etc/audit/plugins.d/au-remote.conf:1",
+        remote_server=SettingAt(value="logs.example.com", path="/etc/audit/audisp-remote.conf", line=1),
+        remote_transport=SettingAt(value="KRB5", path="/etc/audit/audisp-remote.conf", line=3),
+    )
+    logging = LoggingFacts(
+        audit=audit,
+        rsyslog_files=["/etc/rsyslog.conf", "/etc/rsyslog.d/90-remote.conf"],
+        journald=JournaldFacts(
+            files=["/etc/systemd/journald.conf"],
+            storage=SettingAt(value="persistent", path="/etc/systemd/journald.conf", line=2),
+            seal=SettingAt(value="yes", path="/etc/systemd/journald.conf", line=3),
+            persistent_dir=True,
+            fss_keys=["/var/log/journal/0123/fss"],
+        ),
+        forwards=[
+            LogForward(
+                daemon="rsyslog",
+                path="/etc/rsyslog.d/90-remote.conf",
+                line=2,
+                text='action(type="omfwd" target="logs.example.com" …)',
+                target="logs.example.com",
+                port=6514,
+                protocol="tcp",
+                tls=True,
+                driver="gtls",
+                auth_mode="x509/name",
+                permitted_peers=["logs.example.com"],
+                ca_file="/etc/rsyslog.d/ca.pem",
+            ),
+            LogForward(
+                daemon="audisp-remote",
+                path="/etc/audit/audisp-remote.conf",
+                line=1,
+                target="logs.example.com",
+                port=60,
+                protocol="krb5",
+                tls=True,
+                auth_mode="kerberos",
+            ),
+        ],
+        log_files=[FileStat(path="/var/log/syslog", mode=0o640, uid=0, gid=4, owner="root", group="adm")],
+    )
+    firewall = FirewallFacts(
+        sources=["nft -j list ruleset"],
+        live=True,
+        chains=[
+            FirewallChain(
+                backend="nftables",
+                family="inet",
+                table="filter",
+                name="input",
+                hook="input",
+                policy="drop",
+                where="nft chain inet filter input",
+                rules=[
+                    FirewallRule(
+                        where="nft handle 3", ct_states=["established", "related"], verdict="accept"
+                    ),
+                    FirewallRule(where="nft handle 4", iifs=["lo"], verdict="accept"),
+                    FirewallRule(
+                        where="nft handle 5",
+                        protocols=["tcp"],
+                        dports=["22", "16514"],
+                        saddrs=["@mgmt"],
+                        verdict="accept",
+                    ),
+                ],
+            )
+        ],
+        sets=[FirewallSet(family="inet", table="filter", name="mgmt", elements=["192.0.2.0/24"])],
+        listening=[ListeningSocket(proto="tcp", address="0.0.0.0", port=22, process="sshd", pid=100)],
+    )
+    patches = PatchFacts(
+        manager="apt",
+        source="apt-get -s -o Debug::NoLocking=1 dist-upgrade",
+        pending=[],
+        lists_updated=1767139200.0,  # 2025-12-31: one day before the factory's collection time
+        lists_updated_source="/var/lib/apt/periodic/update-success-stamp",
+        reboot_required=False,
+        auto_updates=True,
+        auto_updates_at="/etc/apt/apt.conf.d/20auto-upgrades:2",
+        auto_updates_detail='APT::Periodic::Unattended-Upgrade "1"',
+    )
+    network = NetworkFacts(
+        interfaces=[
+            NetInterface(name="lo", kind="loopback", addresses=["127.0.0.1/8"]),
+            NetInterface(name="eno1", kind="physical", physical=True, master="bond0"),
+            NetInterface(name="eno2", kind="physical", physical=True, master="bond0"),
+            NetInterface(
+                name="bond0",
+                kind="bond",
+                bond_slaves=["eno1", "eno2"],
+                bond_mode="active-backup",
+                master="br-vm",
+            ),
+            NetInterface(name="br-vm", kind="bridge", bridge_ports=["bond0", "vnet0"]),
+            NetInterface(name="vnet0", kind="tap", master="br-vm"),
+            NetInterface(name="eno3", kind="physical", physical=True, addresses=["192.0.2.10/24"]),
+        ],
+        addresses_known=True,
+        default_route_interfaces=["eno3"],
+        libvirt_networks=[
+            LibvirtNetwork(
+                name="default",
+                path="/etc/libvirt/qemu/networks/default.xml",
+                bridge="br-vm",
+                forward_mode="bridge",
+            )
+        ],
+    )
+    storage = StorageFacts(
+        pools=[
+            StoragePool(
+                name="default",
+                type="dir",
+                path="/etc/libvirt/storage/default.xml",
+                target_path="/var/lib/libvirt/images",
+            )
+        ],
+        mounts=[
+            MountPoint(
+                mountpoint="/",
+                fstype="ext4",
+                source="/dev/sda2",
+                device="8:2",
+                encrypted=False,
+                crypt_chain=["sda2"],
+            )
+        ],
+        image_dirs=[FileStat(path="/var/lib/libvirt/images", is_dir=True, mode=0o711, **root_stat)],
+        images=[
+            FileStat(
+                path="/var/lib/libvirt/images/web1.qcow2",
+                mode=0o600,
+                uid=64055,
+                gid=64055,
+                owner="libvirt-qemu",
+                group="libvirt-qemu",
+                has_acl=False,
+            )
+        ],
+    )
+    ops = OperationsFacts(
+        logging=logging, firewall=firewall, patches=patches, network=network, storage=storage
+    )
+    return msgspec.structs.replace(ops, **changes)
+
+
 def good_host(**changes: Any) -> HostFacts:
     """Host facts of an 8-core, 64 GiB Intel KVM host with TPM 2.0 and Secure Boot; ``changes`` replace
     fields."""
@@ -92,6 +285,7 @@ def good_host(**changes: Any) -> HostFacts:
             source="/proc/cpuinfo",
         ),
         memory=MemoryFacts(total_kib=64 * 1024 * 1024, source="/proc/meminfo"),
+        operations=good_operations(),
     )
     return msgspec.structs.replace(host, **changes)
 

@@ -408,6 +408,14 @@ class TestDomains:
         self._secrets.append(uuid)
         return uuid
 
+    def reconnect(self) -> Any:
+        """Open a fresh connection (after a test restarted libvirtd, the old one is dead); return it."""
+        with contextlib.suppress(libvirt.libvirtError):
+            if self._conn is not None:
+                self._conn.close()
+        self._conn = libvirt.open(self.conn_uri)
+        return self._conn
+
     # -- clean-up ------------------------------------------------------------------------------------
     def cleanup(self) -> list[str]:
         """Remove everything this instance created; return the errors met (and keep going)."""

@@ -10,6 +10,7 @@ import pytest
 
 from factories import good_vm, target
 from hvguard.collect.bundle import BundleError, make_bundle, read_bundle, write_bundle
+from hvguard.facts import FACTS_VERSION
 
 
 def test_round_trip_plain_and_gzip(tmp_path: Path) -> None:
@@ -51,7 +52,7 @@ def test_damaged_bundles(tmp_path: Path) -> None:
     raw = json.loads(data)
     raw["facts_version"] = 999
     assert "version 999 is not supported" in _bad(tmp_path, json.dumps(raw).encode())
-    raw["facts_version"] = 1
+    raw["facts_version"] = FACTS_VERSION
     raw["schema"] = "something/else"
     assert "not an hvguard bundle" in _bad(tmp_path, json.dumps(raw).encode())
     raw["schema"] = "hvguard.bundle/1"

@@ -112,7 +112,7 @@ def test_output_file_is_written_and_never_silently_replaced(tmp_path: Path) -> N
     [
         (["scan", "--root", "/nonexistent/hvguard-root"], "does not exist"),
         (["scan", "nonsense"], "not a target"),
-        (["scan", "ssh://admin@127.0.0.1"], "not supported yet"),
+        (["scan", "ssh://admin:secret@127.0.0.1"], "passwords in targets are not supported"),
         (["scan", "--format", "pdf"], "Invalid value"),
         (["evaluate", "/nonexistent/bundle.json"], "cannot read bundle"),
         (["scan", "--profile", "/nonexistent/p.yaml"], "cannot read profile"),

@@ -34,3 +34,18 @@ def test_ignore_drops_paths() -> None:
     old = {"at": "t1", "v": 1}
     new = {"at": "t2", "v": 1}
     assert diff_values(old, new, ignore=lambda p: p == "at") == []
+
+
+def test_key_of_names_items_list_keys_cannot() -> None:
+    old = {"problems": [{"area": "host.cpu", "msg": "a"}, {"area": "host.tpm", "msg": "b"}]}
+    new = {"problems": [{"area": "host.tpm", "msg": "c"}]}
+
+    def key_of(path: str, item: object) -> str | None:
+        return str(item["area"]) if path == "problems" and isinstance(item, dict) else None
+
+    assert diff_values(old, new, key_of=key_of) == [
+        Change("problems[host.cpu]", {"area": "host.cpu", "msg": "a"}, None, "removed"),
+        Change("problems[host.tpm].msg", "b", "c", "changed"),
+    ]
+    # Without it the same lists are compared by position.
+    assert diff_values(old, new)[0] == Change("problems[0].area", "host.cpu", "host.tpm", "changed")

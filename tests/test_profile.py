@@ -21,7 +21,7 @@ def test_override_is_a_listed_deviation(tmp_path: Path) -> None:
     f.write_text("name: loose\nthresholds:\n  memory_overcommit_warn_max: 2\n")
     p = load_profile(f)
     assert p.thresholds.memory_overcommit_warn_max == 2.0
-    assert p.deviations == ("threshold memory_overcommit_warn_max: 1.5 → 2.0",)
+    assert p.deviations == ("threshold memory_overcommit_warn_max: 1.5 → 2.0 (loosened; 11.3.1)",)
     assert p.to_json()["tailored"] is True
 
 

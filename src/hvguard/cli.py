@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from datetime import date
 from importlib import import_module
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -19,12 +20,18 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from hvguard import __version__
+from hvguard.cli_workflow import load_workflow, workflow_options
+from hvguard.collect.access_probe import attach_probes, probe_specs_option
 from hvguard.collect.bundle import BundleError, make_bundle, read_bundle, write_bundle
+from hvguard.collect.ssh_cli import collect_mixed, ssh_options
+from hvguard.collect.ssh_target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, TargetError, collect_target, validate_target
 from hvguard.engine import FAIL_ON_LEVELS, Evaluation, evaluate
 from hvguard.facts import TargetFacts
+from hvguard.history.record import history_options, recording
 from hvguard.profile import ProfileError, load_profile
 from hvguard.report import FORMATS, renderer
+from hvguard.workflow.registerfile import RegisterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,10 +65,15 @@ def _write_output(text: str, output: Path | None, *, force: bool) -> None:
         raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
-def _collect_all(targets: Sequence[str], root: Path | None) -> list[TargetFacts]:
+def _collect_all(
+    targets: Sequence[str], root: Path | None, ssh: SshOptions | None = None
+) -> list[TargetFacts]:
     for t in targets:
         validate_target(t)
     err = Console(stderr=True)
+    if any(is_ssh_target(t) for t in targets):
+        # ssh:// targets run concurrently (--concurrency), each bounded by --ssh-timeout.
+        return collect_mixed(targets, root, ssh, err)
     if not err.is_terminal:
         return [collect_target(t, root=root) for t in targets]
     out: list[TargetFacts] = []
@@ -117,7 +129,15 @@ def _report_options(fn: F) -> F:
 
 #: Commands that live in their own modules, imported only when invoked (start-up stays fast):
 #: name → "module:attribute". Add one line per command group.
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "exceptions": "hvguard.cli_workflow:exceptions_group",
+    "attestations": "hvguard.cli_workflow:attestations_group",
+    "history": "hvguard.cli_history:history",
+    "diff": "hvguard.cli_history:diff",
+    "watch": "hvguard.cli_watch:watch",
+    "baseline": "hvguard.cli_baseline:baseline",
+    "remediate": "hvguard.cli_baseline:remediate",
+}
 
 
 class LazyGroup(click.Group):
@@ -149,6 +169,24 @@ def cli() -> None:
     "--root", type=click.Path(path_type=Path, file_okay=False, exists=True), help="Read host files from DIR."
 )
 @_report_options
+@history_options
+@workflow_options
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Gold configuration (hvguard baseline) that decides 11.4.7.",
+)
+@click.option(
+    "--probe-acl",
+    "probe_acl",
+    multiple=True,
+    metavar="USER:VM",
+    callback=probe_specs_option,
+    help="Run a read-only libvirt call (virsh dominfo) as USER on VM and record allowed/denied (11.2.2, "
+    "11.2.3). Repeatable; needs root and this machine's libvirtd.",
+)
+@ssh_options
 def scan(
     targets: tuple[str, ...],
     root: Path | None,
@@ -157,25 +195,83 @@ def scan(
     output: Path | None,
     force: bool,
     fail_on: str,
+    db: str | None,
+    no_history: bool,
+    exceptions_path: Path | None,
+    attestations_path: Path | None,
+    as_of: date | None,
+    baseline_path: Path | None,
+    probe_acl: list[tuple[str, str]],
+    ssh: SshOptions,
 ) -> None:
     """Collect facts from TARGETs and evaluate them (default target: local)."""
     profile = load_profile(profile_path)
-    facts = _collect_all(targets or (LOCAL,), root)
-    _emit(evaluate(facts, profile), fmt, output, force, fail_on)
+    workflow = load_workflow(exceptions_path, attestations_path, as_of)
+    gold = None
+    if baseline_path is not None:
+        from hvguard.baseline.schema import BaselineError, load_baseline
+
+        try:
+            gold = load_baseline(baseline_path)
+        except BaselineError as exc:
+            raise InputError(str(exc)) from exc
+    facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh), probe_acl)
+    checks = None
+    if gold is not None:
+        from hvguard.baseline.measure import checks_with_baseline
+
+        checks = checks_with_baseline(gold, facts)
+    ev = evaluate(facts, profile, checks=checks, **workflow.kwargs())
+    with recording(ev, command="scan", inputs=targets or (LOCAL,), db=db, enabled=not no_history):
+        _emit(ev, fmt, output, force, fail_on)
 
 
 @cli.command()
-@click.argument("targets", nargs=-1, required=True)
-@click.option("--output", required=True, type=click.Path(path_type=Path), help="Bundle file to write.")
+@click.argument("targets", nargs=-1)
+@click.option("--output", type=click.Path(path_type=Path), help="Bundle file to write (required).")
 @click.option(
     "--root", type=click.Path(path_type=Path, file_okay=False, exists=True), help="Read host files from DIR."
 )
 @click.option("--force", is_flag=True, help="Replace an existing bundle file.")
-def collect(targets: tuple[str, ...], output: Path, root: Path | None, force: bool) -> None:
+@click.option(
+    "--probe-acl",
+    "probe_acl",
+    multiple=True,
+    metavar="USER:VM",
+    callback=probe_specs_option,
+    help="Record a read-only libvirt access probe as USER on VM in the bundle (see scan).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the manifest (every command run and file read on a host, and the ssh:// script) and "
+    "contact nothing.",
+)
+@ssh_options
+def collect(
+    targets: tuple[str, ...],
+    output: Path | None,
+    root: Path | None,
+    force: bool,
+    probe_acl: list[tuple[str, str]],
+    dry_run: bool,
+    ssh: SshOptions,
+) -> None:
     """Collect facts from TARGETs into an offline evidence BUNDLE (no evaluation)."""
+    if dry_run:
+        from hvguard.collect.ssh_script import describe_manifest
+
+        for t in targets:
+            validate_target(t)
+        sys.stdout.write(describe_manifest(sudo=ssh.sudo, targets=targets))
+        return
+    if not targets:
+        raise click.UsageError("missing TARGET (or use --dry-run to print the manifest)")
+    if output is None:
+        raise click.UsageError("missing --output BUNDLE")
     if output.exists() and not force:
         raise InputError(f"{output} exists; pass --force to replace it")
-    bundle = make_bundle(_collect_all(targets, root))
+    bundle = make_bundle(attach_probes(_collect_all(targets, root, ssh), probe_acl))
     write_bundle(bundle, output, overwrite=force)
     vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor)
     problems = sum(len(t.problems) for t in bundle.targets)
@@ -190,13 +286,28 @@ def collect(targets: tuple[str, ...], output: Path, root: Path | None, force: bo
 @cli.command("evaluate")
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
 @_report_options
+@history_options
+@workflow_options
 def evaluate_cmd(
-    bundle: Path, profile_path: Path | None, fmt: str, output: Path | None, force: bool, fail_on: str
+    bundle: Path,
+    profile_path: Path | None,
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    fail_on: str,
+    db: str | None,
+    no_history: bool,
+    exceptions_path: Path | None,
+    attestations_path: Path | None,
+    as_of: date | None,
 ) -> None:
     """Evaluate an offline evidence BUNDLE written by ``hvguard collect``."""
     profile = load_profile(profile_path)
+    workflow = load_workflow(exceptions_path, attestations_path, as_of)
     facts = read_bundle(bundle)
-    _emit(evaluate(facts.targets, profile), fmt, output, force, fail_on)
+    ev = evaluate(facts.targets, profile, **workflow.kwargs())
+    with recording(ev, command="evaluate", inputs=[str(bundle)], db=db, enabled=not no_history):
+        _emit(ev, fmt, output, force, fail_on)
 
 
 @cli.command()
@@ -246,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _die("aborted")
     except click.ClickException as exc:
         _die(exc.format_message())
-    except (InputError, BundleError, ProfileError, TargetError) as exc:
+    except (InputError, BundleError, ProfileError, TargetError, RegisterError) as exc:
         _die(str(exc))
     except BrokenPipeError:
         sys.exit(2)

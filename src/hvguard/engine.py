@@ -1,22 +1,34 @@
-"""The engine: run every check over every target, apply the profile, and roll up.
+"""The engine: run every check over every target, apply the profile, attestations and exceptions; roll up.
 
 Order of work per target: an unreachable target gets an ``error`` per measure; otherwise every
 registered check runs (a check that raises becomes an ``error`` finding, never a crash); a measure left
-without findings reports ``manual`` with the evidence the catalog names; then modality is applied — a
-"should" measure, or one the profile tailors to advisory, reports ``warn`` where it would ``fail``.
+without findings reports ``manual`` with the evidence the catalog names; a measure whose thresholds
+the profile loosened is evaluated again with the default thresholds, and every finding that passes (or
+only warns) because of the loosening says so. Modality is applied to both runs — a "should" measure, or
+one the profile tailors to advisory, reports ``warn`` where it would ``fail``.
+
+Then, over all findings and as of one calendar date: attestations turn covered ``manual`` findings
+into ``pass`` (or ``error`` when their evidence does not match), and active exceptions turn covered
+``fail``/``warn`` findings into ``waived``. Attestations go first so an exception can never hide an
+attestation's evidence error (errors are not waivable).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
-from hvguard.catalog import Catalog, load_catalog
+from hvguard.catalog import Catalog, Measure, load_catalog
 from hvguard.checks.base import HOST, Check, CheckContext, registered_checks
 from hvguard.facts import TargetFacts
-from hvguard.findings import Finding, Status, worst
-from hvguard.profile import Profile
+from hvguard.findings import Finding, Status, severity, worst
+from hvguard.profile import Profile, default_profile
+from hvguard.workflow.attestations import AttestationSet, apply_attestations
+from hvguard.workflow.dates import local_today
+from hvguard.workflow.exceptions import ExceptionRegister, apply_exceptions
+from hvguard.workflow.usage import SourceUse
 
 FAIL_ON_LEVELS: dict[str, frozenset[Status]] = {
     "fail": frozenset({Status.FAIL, Status.ERROR}),
@@ -35,11 +47,27 @@ class Evaluation:
     findings: tuple[Finding, ...]
     by_measure: dict[str, Status]
     by_status: dict[str, int]
+    as_of: date | None = None
+    """The calendar date exceptions and attestations were judged on (local today unless given)."""
+    exceptions_used: SourceUse | None = None
+    """The exceptions register applied, with each entry's state and use; None without one."""
+    attestations_used: SourceUse | None = None
+    """The attestations file applied, with each entry's state and use; None without one."""
 
     def exit_code(self, fail_on: str) -> int:
         """0 when no finding is at or above ``fail_on``; 1 otherwise (the CLI contract)."""
         levels = FAIL_ON_LEVELS[fail_on]
         return 1 if any(f.status in levels for f in self.findings) else 0
+
+    @property
+    def register_notes(self) -> list[str]:
+        """Notes on the register entries (stale, expired, expiring soon …), exceptions first."""
+        return [
+            f"{use.kind} {note}"
+            for use in (self.exceptions_used, self.attestations_used)
+            if use is not None
+            for note in use.notes
+        ]
 
 
 def _run_check(chk: Check, ctx: CheckContext) -> list[Finding]:
@@ -58,8 +86,49 @@ def _run_check(chk: Check, ctx: CheckContext) -> list[Finding]:
         ]
 
 
+def _run_measure(target: TargetFacts, profile: Profile, measure: str, checks: list[Check]) -> list[Finding]:
+    found: list[Finding] = []
+    for chk in checks:
+        found.extend(_run_check(chk, CheckContext(target, profile, measure, chk.id)))
+    return found
+
+
+def _keyed(findings: list[Finding]) -> dict[tuple[str, str, int], Finding]:
+    """Findings keyed by (check, subject, n-th of that pair), to pair two runs of the same checks."""
+    seen: Counter[tuple[str, str]] = Counter()
+    out = {}
+    for f in findings:
+        pair = (f.check, f.subject)
+        out[(*pair, seen[pair])] = f
+        seen[pair] += 1
+    return out
+
+
+def _note_loosened(found: list[Finding], baseline: list[Finding], profile: Profile, measure: str) -> None:
+    """Mark each finding that is better than the default thresholds make it (never a silent pass)."""
+    loosened = profile.loosened(measure)
+    what = "; ".join(d.text for d in loosened)
+    base = _keyed(baseline)
+    for key, f in _keyed(found).items():
+        b = base.get(key)
+        if b is None or b.status not in (Status.FAIL, Status.WARN):
+            continue
+        if severity(f.status) >= severity(b.status):
+            continue
+        f.untailored_status = b.status
+        f.notes = [
+            *f.notes,
+            f"{f.status.value} only because the profile ({profile.source}) loosened {what}; with the "
+            f"default thresholds this is {b.status.value}: {b.message}",
+        ]
+
+
 def _evaluate_target(
-    target: TargetFacts, profile: Profile, catalog: Catalog, by_measure: dict[str, list[Check]]
+    target: TargetFacts,
+    profile: Profile,
+    catalog: Catalog,
+    by_measure: dict[str, list[Check]],
+    baseline: Profile | None,
 ) -> list[Finding]:
     if target.unreachable is not None:
         return [
@@ -76,37 +145,57 @@ def _evaluate_target(
     out: list[Finding] = []
     for measure in catalog.measures:
         checks = by_measure.get(measure.id, [])
-        found: list[Finding] = []
-        for chk in checks:
-            found.extend(_run_check(chk, CheckContext(target, profile, measure.id, chk.id)))
+        found = _run_measure(target, profile, measure.id, checks)
         if not found:
-            lead = (
-                "No automated check decides this measure on this platform."
-                if not checks
-                else "The automated checks found nothing to decide on."
-            )
-            found.append(
-                Finding(
-                    measure=measure.id,
-                    status=Status.MANUAL,
-                    subject=HOST,
-                    message=f"{lead} Evidence needed: {measure.manual_evidence}",
-                    target=target.id,
-                    check="engine.manual",
-                    method="attestation",
-                )
-            )
-        advisory = measure.modality == "should" or measure.id in profile.advisory
-        if advisory:
-            why = (
-                "advisory (should)" if measure.modality == "should" else "tailored to advisory by the profile"
-            )
-            for f in found:
-                if f.status is Status.FAIL:
-                    f.original_status = Status.FAIL
-                    f.status = Status.WARN
-                    f.notes = [*f.notes, f"reported as warn: measure {measure.id} is {why}"]
+            found.append(_manual(target, measure, bool(checks)))
+        _apply_modality(found, measure, profile)
+        if baseline is not None and checks and profile.loosened(measure.id):
+            untailored = _run_measure(target, baseline, measure.id, checks)
+            _apply_modality(untailored, measure, profile)
+            _note_loosened(found, untailored, profile, measure.id)
         out.extend(found)
+    return out
+
+
+def _manual(target: TargetFacts, measure: Measure, has_checks: bool) -> Finding:
+    lead = (
+        "The automated checks found nothing to decide on."
+        if has_checks
+        else "No automated check decides this measure on this platform."
+    )
+    return Finding(
+        measure=measure.id,
+        status=Status.MANUAL,
+        subject=HOST,
+        message=f"{lead} Evidence needed: {measure.manual_evidence}",
+        target=target.id,
+        check="engine.manual",
+        method="attestation",
+    )
+
+
+def _apply_modality(found: list[Finding], measure: Measure, profile: Profile) -> None:
+    if not profile.is_advisory(measure.id, measure.modality):
+        return
+    if measure.id in profile.modality:
+        why = "set to should by the profile"
+    elif measure.modality == "should":
+        why = "advisory (should)"
+    else:
+        why = "tailored to advisory by the profile"
+    for f in found:
+        if f.status is Status.FAIL:
+            f.original_status = Status.FAIL
+            f.status = Status.WARN
+            f.notes = [*f.notes, f"reported as warn: measure {measure.id} is {why}"]
+
+
+def _target_names(targets: Sequence[TargetFacts]) -> dict[str, frozenset[str]]:
+    """Other names a register scope may use for each target: the host names collected from it."""
+    out: dict[str, frozenset[str]] = {}
+    for t in targets:
+        names = {t.host.hostname if t.host else None, t.hypervisor.hostname if t.hypervisor else None}
+        out[t.id] = frozenset(n for n in names if n)
     return out
 
 
@@ -116,15 +205,26 @@ def evaluate(
     *,
     catalog: Catalog | None = None,
     checks: Sequence[Check] | None = None,
+    exceptions: ExceptionRegister | None = None,
+    attestations: AttestationSet | None = None,
+    as_of: date | None = None,
 ) -> Evaluation:
-    """Evaluate ``targets`` against every measure of the catalog with the given profile."""
+    """Evaluate ``targets`` against every measure of the catalog with the given profile, then apply
+    ``attestations`` and ``exceptions`` as of ``as_of`` (default: today in local time)."""
     cat = catalog or load_catalog()
+    day = as_of or local_today()
     grouped: dict[str, list[Check]] = defaultdict(list)
     for chk in checks if checks is not None else registered_checks():
         grouped[chk.measure].append(chk)
+    baseline = None
+    if any(d.kind == "threshold" and d.direction != "tightened" for d in profile.deviation_details):
+        baseline = replace(profile, thresholds=default_profile().thresholds)
     findings: list[Finding] = []
     for target in targets:
-        findings.extend(_evaluate_target(target, profile, cat, grouped))
+        findings.extend(_evaluate_target(target, profile, cat, grouped, baseline))
+    names = _target_names(targets)
+    attestations_used = apply_attestations(findings, attestations, day, names) if attestations else None
+    exceptions_used = apply_exceptions(findings, exceptions, day, names) if exceptions else None
     per_measure: dict[str, list[Status]] = {m: [] for m in cat.ids}
     for f in findings:
         per_measure[f.measure].append(f.status)
@@ -136,4 +236,7 @@ def evaluate(
         findings=tuple(findings),
         by_measure={m: worst(s) for m, s in per_measure.items()},
         by_status={s.value: counts.get(s.value, 0) for s in Status},
+        as_of=day,
+        exceptions_used=exceptions_used,
+        attestations_used=attestations_used,
     )

@@ -63,10 +63,18 @@ class Finding(msgspec.Struct, kw_only=True):
     check: str = ""
     method: str = "facts"
     original_status: Status | None = None
+    """The status the checks gave, when the engine changed it (advisory fail → warn, waiver,
+    attestation); None when ``status`` is the checks' own verdict."""
     waiver: dict[str, Any] | None = None
     """The active exception that turned a fail/warn into ``waived`` (id, risk_owner, approved_by,
-    approved_on, expires_on, risk_rating, justification, compensating_controls)."""
+    approved_on, expires_on, risk_rating, justification, compensating_controls; also measure,
+    scope {target, subject, check}, title, reference, days_to_expiry). Dates are ISO strings."""
     attestation: dict[str, Any] | None = None
-    """The valid attestation that turned ``manual`` into ``pass`` (id, statement, attested_by,
-    attested_on, valid_until, evidence)."""
+    """The valid attestation that turned ``manual`` into ``pass`` — or into ``error`` when its evidence
+    does not match (id, statement, attested_by, attested_on, valid_until, evidence; also measure, scope,
+    reference, days_to_expiry). ``evidence`` is a list of {path | url, sha256, description, verified,
+    result, actual_sha256 (only on a mismatch)}. Dates are ISO strings."""
+    untailored_status: Status | None = None
+    """Set when the finding passes (or only warns) because the profile loosened a threshold: the status
+    the packaged default thresholds give. A note names the deviation."""
     notes: list[str] = []

@@ -1,9 +1,11 @@
 """Checks for SS-009 section 11.2: device emulation and access control (KVM/libvirt).
 
 Automated from the facts collected today: driver signing and QEMU confinement (11.2.1), libvirt's access
-driver (11.2.2, 11.2.3), libvirt socket access (11.2.5), unprivileged device emulation (11.2.6), per-VM
-confinement (11.2.7), disk-image encryption (11.2.9) and image transport (11.2.10). What needs facts not
-collected yet (accounts, sudoers, polkit rules, storage pools) is reported ``manual`` with the evidence an
+driver with its polkit rules and ACL probes (11.2.2, 11.2.3), accounts with direct access against the
+profile's approved list (11.2.4), libvirt socket access, polkit roles and sudo grants (11.2.5),
+unprivileged device emulation (11.2.6), per-VM confinement (11.2.7), disk-image encryption (11.2.9) and
+image transport (11.2.10). Access-control evaluations shared with 11.4 live in
+:mod:`hvguard.checks.access_eval`. What facts cannot show is reported ``manual`` with the evidence an
 auditor needs.
 
 libvirt built-in defaults used when a key is absent (confirmed in upstream libvirt source):
@@ -40,8 +42,31 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hvguard.checks import access_eval as ae
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
-from hvguard.facts import ConfFile, Disk, HostFacts, SecLabel, VmFacts
+from hvguard.checks.ops_analysis import (
+    LOCAL_POOL_TYPES,
+    REMOTE_FS,
+    issues_error,
+    mode_text,
+    mount_for,
+    mount_transport,
+    ops_group,
+    pool_transport,
+    stat_evidence,
+)
+from hvguard.facts import (
+    AccessFacts,
+    AuditRule,
+    ConfFile,
+    Disk,
+    FileStat,
+    HostFacts,
+    SecLabel,
+    StorageFacts,
+    SudoRule,
+    VmFacts,
+)
 from hvguard.findings import Finding
 
 # --------------------------------------------------------------------------------------------------------
@@ -609,22 +634,115 @@ def _access_driver(ctx: CheckContext) -> tuple[Setting, bool] | Finding:
     return drivers, "polkit" in drivers.as_list()
 
 
-@check("11.2.2", id="kvm.libvirt-access-driver", reads=("host.libvirtd_conf.access_drivers",))
+def _access_facts(ctx: CheckContext) -> AccessFacts | None:
+    """The host's access-control facts (None for targets or bundles without them)."""
+    return ctx.host.access if ctx.host is not None else None
+
+
+def _polkit_errors(ctx: CheckContext, access: AccessFacts) -> Iterator[Finding]:
+    """One ``error`` per polkit rules file polkitd cannot parse (it skips the file, so its rules are off)."""
+    for file in ae.active_files(access):
+        if file.error is not None:
+            f = ctx.error(
+                HOST,
+                f"the polkit rules in {file.path} ({file.error}); polkitd skips a file it cannot parse, so "
+                "none of its rules apply",
+            )
+            f.evidence = {"file": file.path, "parse_error": file.error}
+            yield f
+
+
+_STATIC_CAVEAT = (
+    " Decided by static analysis of the polkit JavaScript (tree-sitter parse), which cannot decide every "
+    "program; `hvguard scan --probe-acl USER:VM` (a group member against an allowed and a denied VM) "
+    "decides by running libvirt as that user."
+)
+
+
+def _acl_verdict(
+    ctx: CheckContext, access: AccessFacts, drivers: Setting, evidence: dict[str, Any], *, deny: bool
+) -> Iterator[Finding]:
+    """11.2.2 (``deny`` False: per-VM grants) or 11.2.3 (``deny`` True: per-VM denials) from the ACL
+    probes when they decide, else from the polkit rules."""
+    yield from _polkit_errors(ctx, access)
+    probes = access.probes
+    evidence["probes"] = (
+        ae.probe_evidence(probes) if probes else "none run (hvguard scan --probe-acl USER:VM decides)"
+    )
+    rules = ae.libvirt_rules(access)
+    evidence["libvirt_polkit_rules"] = capped([ae.rule_summary(f, r) for f, r in rules], 30)
+    split = ae.differentiated_users(probes)
+    if split:
+        user, (allowed, denied) = sorted(split.items())[0]
+        what = "denies specific VMs to a user who manages others" if deny else "scopes permissions per VM"
+        f = ctx.passed(
+            HOST,
+            f"Decided by probe: libvirt allowed {user} to read {', '.join(allowed)} and denied "
+            f"{', '.join(denied)}, so the access control {what}.",
+            evidence,
+        )
+        f.method = "probe"
+        yield f
+        return
+    if deny:
+        lines = [ae.loc(f.path, n) for f, r in rules for n in r.domain_denies]
+    else:
+        lines = [ae.loc(f.path, n) for f, r in rules for n in (*r.domain_allows, *r.domain_denies)]
+    if lines:
+        what = (
+            "return polkit.Result.NO for particular domains (a deny inside what a group may manage)"
+            if deny
+            else "decide per domain (action.lookup of domain_name/domain_uuid)"
+        )
+        f = ctx.passed(HOST, f"polkit rules {what}: {', '.join(lines[:10])}." + _STATIC_CAVEAT, evidence)
+        f.method = "static-analysis"
+        yield f
+        return
+    if deny:
+        message = (
+            "No polkit rule returns polkit.Result.NO depending on the domain, so no VM can be denied to a "
+            "group that manages the others."
+        )
+    elif rules:
+        message = (
+            "polkit rules grant libvirt permissions ("
+            + ", ".join(ae.loc(f.path, r.line) for f, r in rules[:5])
+            + ") without testing the domain: a grant covers every VM."
+        )
+    else:
+        message = (
+            "No polkit rule handles org.libvirt.api.* actions: libvirt's default policy applies (read-only "
+            "actions allowed to every connected client, the rest only to administrators), so nothing is "
+            "scoped to a VM or VM group."
+        )
+    f = ctx.failed(HOST, message + _STATIC_CAVEAT, evidence, POLKIT_ACL_FIX.format(where=drivers.where()))
+    f.method = "static-analysis"
+    yield f
+
+
+@check(
+    "11.2.2",
+    id="kvm.libvirt-access-driver",
+    reads=("host.libvirtd_conf.access_drivers", "host.access.polkit", "host.access.probes"),
+)
 @guarded
 def libvirt_access_driver(ctx: CheckContext) -> Iterator[Finding]:
     """libvirt's API access control can grant permissions per VM or VM group.
 
     Fail: libvirtd.conf ``access_drivers`` lacks "polkit" — the default "nop" driver does no access
-    control once a client is connected, so nothing can be scoped to a VM or group. Manual when polkit is
-    enabled: the rules (not collected yet) must grant permissions per VM/group. Source: libvirtd.conf.in,
-    docs/acl.rst and docs/aclpolkit.rst.
+    control once a client is connected. With polkit: pass when an ACL probe shows one user allowed on a VM
+    and denied on another (``method=probe``), else when polkit rules decide libvirt API actions per domain
+    (``action.lookup("domain_name"/"domain_uuid")`` in the conditions of their YES/NO returns; static
+    analysis, ``method=static-analysis``); fail when no rule does. An unparsable rules file is an error.
+    Manual when the polkit rules were not collected. Sources: libvirtd.conf.in, docs/acl.rst,
+    docs/aclpolkit.rst.
     """
     got = _access_driver(ctx)
     if isinstance(got, Finding):
         yield got
         return
     drivers, polkit = got
-    evidence = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
+    evidence: dict[str, Any] = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
     if not polkit:
         yield ctx.failed(
             HOST,
@@ -639,31 +757,43 @@ def libvirt_access_driver(ctx: CheckContext) -> Iterator[Finding]:
             POLKIT_ACL_FIX.format(where=drivers.where()),
         )
         return
-    yield ctx.manual(
-        HOST,
-        "access_drivers includes polkit, so libvirt can scope permissions per VM. Evidence needed: the rules "
-        'in /etc/polkit-1/rules.d/*.rules that test action.lookup("domain_name") or ("domain_uuid") for '
-        "org.libvirt.api.domain.* actions, mapping each admin group to a VM or VM group (function/location), "
-        "and a probe such as `runuser -u OPERATOR -- virsh -c qemu:///system dominfo VM` showing allow/deny.",
-        evidence,
-    )
+    access = _access_facts(ctx)
+    if access is None or access.polkit is None:
+        yield ctx.manual(
+            HOST,
+            "access_drivers includes polkit, so libvirt can scope permissions per VM. Evidence needed: "
+            'the rules in /etc/polkit-1/rules.d/*.rules that test action.lookup("domain_name") or '
+            '("domain_uuid") '
+            "for org.libvirt.api.domain.* actions, mapping each admin group to a VM or VM group "
+            "(function/location), and a probe such as `runuser -u OPERATOR -- virsh -c qemu:///system "
+            "dominfo VM` showing allow/deny.",
+            evidence,
+        )
+        return
+    yield from _acl_verdict(ctx, access, drivers, evidence, deny=False)
 
 
-@check("11.2.3", id="kvm.libvirt-deny-rules", reads=("host.libvirtd_conf.access_drivers",))
+@check(
+    "11.2.3",
+    id="kvm.libvirt-deny-rules",
+    reads=("host.libvirtd_conf.access_drivers", "host.access.polkit", "host.access.probes"),
+)
 @guarded
 def libvirt_deny_rules(ctx: CheckContext) -> Iterator[Finding]:
     """Specific VMs can be denied inside a permitted group.
 
-    Fail: ``access_drivers`` lacks "polkit" — without an access driver nothing can be denied per VM.
-    Manual with polkit: a rule must return ``polkit.Result.NO`` for the sensitive domains before the group
-    allow, shown by a probe. Source: libvirtd.conf.in, docs/aclpolkit.rst.
+    Fail: ``access_drivers`` lacks "polkit" — without an access driver nothing can be denied per VM. With
+    polkit: pass when an ACL probe shows a user allowed on one VM and denied on another (``method=probe``),
+    else when a polkit rule returns ``polkit.Result.NO`` under a condition on the domain
+    (``method=static-analysis``); fail when none does. Static analysis cannot see rule order across files
+    (polkitd stops at the first rule that answers), which the probe settles. Source: docs/aclpolkit.rst.
     """
     got = _access_driver(ctx)
     if isinstance(got, Finding):
         yield got
         return
     drivers, polkit = got
-    evidence = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
+    evidence: dict[str, Any] = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
     if not polkit:
         yield ctx.failed(
             HOST,
@@ -674,43 +804,126 @@ def libvirt_deny_rules(ctx: CheckContext) -> Iterator[Finding]:
             POLKIT_ACL_FIX.format(where=drivers.where()),
         )
         return
-    yield ctx.manual(
-        HOST,
-        "access_drivers includes polkit, so a per-VM deny is possible. Evidence needed: the polkit rule "
-        'returning polkit.Result.NO for the named sensitive domains (action.lookup("domain_name")) before '
-        "the group-wide polkit.Result.YES, and a probe by a group member against a denied VM "
-        "(virsh dominfo SENSITIVE-VM → access denied) alongside an allowed one.",
-        evidence,
-    )
+    access = _access_facts(ctx)
+    if access is None or access.polkit is None:
+        yield ctx.manual(
+            HOST,
+            "access_drivers includes polkit, so a per-VM deny is possible. Evidence needed: the polkit "
+            'rule returning polkit.Result.NO for the named sensitive domains (action.lookup("domain_name")) '
+            "before "
+            "the group-wide polkit.Result.YES, and a probe by a group member against a denied VM "
+            "(virsh dominfo SENSITIVE-VM → access denied) alongside an allowed one.",
+            evidence,
+        )
+        return
+    yield from _acl_verdict(ctx, access, drivers, evidence, deny=True)
 
 
 # --------------------------------------------------------------------------------------------------------
 # 11.2.4 Minimal accounts with direct host access
 
 
-@check("11.2.4", id="host.direct-access-accounts", reads=("host.libvirtd_conf.unix_sock_group",))
+@check(
+    "11.2.4",
+    id="host.direct-access-accounts",
+    reads=("host.access.accounts", "host.access.sudo", "host.libvirtd_conf.unix_sock_group"),
+)
 def direct_access_accounts(ctx: CheckContext) -> Iterator[Finding]:
-    """Accounts with direct host access are limited to those necessary — manual until accounts are collected.
+    """Accounts with direct host access are limited to those necessary.
 
-    Needs /etc/passwd login shells, sudo/wheel/libvirt group members, sshd AllowUsers/AllowGroups and
-    sudoers, compared with the approved list. hvguard reports libvirt's socket group, whose members get
-    libvirt access without root.
+    The accounts: local accounts with a login shell, members of the privileged groups (sudo, wheel, admin,
+    libvirt, kvm, libvirt-qemu, qemu) and users named in sudo rules. With the profile's
+    ``approved_host_accounts``: fail for every account not on it (with the commands that remove its
+    access), else pass. Without a list: warn above ``max_host_accounts``, else manual with the list to
+    approve. Sudo grants to groups /etc/group cannot enumerate (directory groups, netgroups) add a manual
+    finding. Malformed passwd/group lines are errors (file:line).
     """
-    evidence: dict[str, Any] = {"accounts": "not collected yet (passwd/group/sudoers collector pending)"}
     host = ctx.host
-    if host is not None and host.libvirtd_conf.error is None:
-        evidence["libvirtd unix_sock_group"] = (
-            Conf(host.libvirtd_conf).get("unix_sock_group", "root").evidence()
+    access = _access_facts(ctx)
+    if access is None or access.accounts is None:
+        if access is not None and ctx.problems("host.access.accounts"):
+            yield ctx.error(HOST, "the host's accounts (/etc/passwd, /etc/group)", "host.access.accounts")
+            return
+        evidence: dict[str, Any] = {"accounts": "not collected (an older bundle or no host facts)"}
+        if host is not None and host.libvirtd_conf.error is None:
+            evidence["libvirtd unix_sock_group"] = (
+                Conf(host.libvirtd_conf).get("unix_sock_group", "root").evidence()
+            )
+        yield ctx.manual(
+            HOST,
+            "Evidence needed: the approved list of accounts with direct access to this host, compared "
+            "with (a) accounts with a login shell in /etc/passwd, (b) members of sudo/wheel and the libvirt "
+            "socket group (unix_sock_group; its members manage VMs without root), (c) sshd "
+            "AllowUsers/AllowGroups "
+            "(sshd -T) and (d) /etc/sudoers and /etc/sudoers.d grants. Every extra account needs a "
+            "justification.",
+            evidence,
         )
-    yield ctx.manual(
-        HOST,
-        "Evidence needed: the approved list of accounts with direct access to this host, compared with "
-        "(a) accounts with a login shell in /etc/passwd, (b) members of sudo/wheel and the libvirt socket "
-        "group (unix_sock_group; its members manage VMs without root), (c) sshd AllowUsers/AllowGroups "
-        "(sshd -T) and (d) /etc/sudoers and /etc/sudoers.d grants. Every extra account needs a "
-        "justification.",
-        evidence,
-    )
+        return
+    accounts = access.accounts
+    for error in accounts.errors:
+        f = ctx.error(HOST, f"an account entry ({error})")
+        f.evidence = {"parse_error": error}
+        yield f
+    principals = ae.direct_access(access)
+    th = ctx.profile.thresholds
+    approved = set(th.approved_host_accounts)
+    evidence = {
+        "accounts": {n: p.evidence() for n, p in sorted(principals.items())},
+        "count": len(principals),
+        "approved_host_accounts": sorted(approved) or "not set in the profile",
+        "max_host_accounts": th.max_host_accounts,
+    }
+    names = sorted(principals)
+    if approved:
+        extra = [n for n in names if n not in approved]
+        if extra:
+            fixes = [f"{n}: {fix}" for n in extra for fix in principals[n].fixes]
+            yield ctx.failed(
+                HOST,
+                f"{len(extra)} account(s) have direct access to the host but are not on the approved list: "
+                + "; ".join(f"{n} ({', '.join(principals[n].reasons[:2])})" for n in extra[:10])
+                + ".",
+                evidence,
+                "Remove their access, or add them to approved_host_accounts with a justification:\n"
+                + "\n".join(fixes[:40]),
+            )
+        else:
+            yield ctx.passed(
+                HOST,
+                f"All {len(names)} account(s) with direct access are on the approved list: "
+                + ", ".join(names)
+                + ".",
+                evidence,
+            )
+    elif len(names) > th.max_host_accounts:
+        yield ctx.warned(
+            HOST,
+            f"{len(names)} accounts have direct access to the host (more than max_host_accounts = "
+            f"{th.max_host_accounts}): {', '.join(names[:20])}. No approved list is configured "
+            "(approved_host_accounts), so hvguard cannot tell which are necessary.",
+            evidence,
+            "List the necessary accounts in the profile (thresholds: approved_host_accounts: [root, …]) "
+            "and remove the others:\n"
+            + "\n".join(f"{n}: {fix}" for n in names for fix in principals[n].fixes)[:4000],
+        )
+    else:
+        yield ctx.manual(
+            HOST,
+            f"{len(names)} account(s) have direct access to the host: {', '.join(names) or 'none'}. Evidence "
+            "needed: the approved list with a justification per account — or set approved_host_accounts in "
+            "the profile and hvguard decides.",
+            evidence,
+        )
+    unresolved = ae.unresolved_sudo_groups(access.sudo, accounts)
+    if unresolved:
+        yield ctx.manual(
+            HOST,
+            "sudo grants go to groups that /etc/group cannot list (directory groups or netgroups): "
+            + ", ".join(unresolved)
+            + ". Evidence needed: their membership from the directory, matched against the approved list.",
+            {"groups": unresolved},
+        )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -810,21 +1023,28 @@ def libvirt_socket_access(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-@check("11.2.5", id="kvm.libvirt-role-model", reads=("host.libvirtd_conf.access_drivers",))
+@check(
+    "11.2.5",
+    id="kvm.libvirt-role-model",
+    reads=("host.libvirtd_conf.access_drivers", "host.access.polkit"),
+)
 @guarded
 def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
-    """Hypervisor access is granted by role (least privilege) with a need-to-know justification.
+    """Hypervisor access is granted by role (least privilege) with need-to-know scope.
 
     Fail: ``access_drivers`` lacks "polkit" — every client that connects read-write holds every
-    permission on every VM, so no operator/auditor role can be narrower than full admin. Otherwise manual:
-    the role model and its justification are attestation (polkit rules, sudoers are not collected yet).
+    permission on every VM. With polkit: pass when some libvirt grant (``polkit.Result.YES``) is limited
+    to particular actions (``org.libvirt.api.domain.start`` …) or to particular domains — roles narrower
+    than full administration exist (static analysis, ``method=static-analysis``); fail when the rules only
+    grant whole action families, or grant nothing (then only root manages and every connected client reads
+    every VM). The need-to-know justification of each role stays attestation.
     """
     got = _access_driver(ctx)
     if isinstance(got, Finding):
         yield got
         return
     drivers, polkit = got
-    evidence = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
+    evidence: dict[str, Any] = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
     if not polkit:
         yield ctx.failed(
             HOST,
@@ -835,12 +1055,170 @@ def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
             + "\nGive operators only org.libvirt.api.domain.start/stop/read; keep write/delete for admins.",
         )
         return
-    yield ctx.manual(
+    access = _access_facts(ctx)
+    if access is None or access.polkit is None:
+        yield ctx.manual(
+            HOST,
+            "Evidence needed: the role model (who may do what on which VMs: e.g. operators limited to "
+            "org.libvirt.api.domain.start/stop/read, admins full) with its need-to-know justification, "
+            "matched against the polkit rules in /etc/polkit-1/rules.d, sudoers grants and libvirt socket "
+            "group "
+            "members.",
+            evidence,
+        )
+        return
+    yield from _polkit_errors(ctx, access)
+    rules = ae.libvirt_rules(access)
+    grants = [(f, r) for f, r in rules if any(x.value == "YES" for x in r.results)]
+    narrow = [
+        (f, r) for f, r in grants if r.domain_allows or any(ae.is_specific_action(a.value) for a in r.actions)
+    ]
+    evidence["libvirt_polkit_rules"] = capped([ae.rule_summary(f, r) for f, r in rules], 30)
+    if narrow:
+        roles = sorted(
+            {g.value for _, r in narrow for g in r.groups} | {u.value for _, r in narrow for u in r.users}
+        )
+        f = ctx.passed(
+            HOST,
+            "libvirt permissions are granted by role: rules at "
+            + ", ".join(ae.loc(fl.path, r.line) for fl, r in narrow[:8])
+            + " grant particular actions or particular VMs"
+            + (f" to {', '.join(roles)}" if roles else "")
+            + ". The need-to-know justification of each role remains attestation."
+            + _STATIC_CAVEAT,
+            evidence,
+        )
+        f.method = "static-analysis"
+        yield f
+        return
+    if grants:
+        message = (
+            "polkit grants libvirt permissions only as whole families ("
+            + ", ".join(ae.loc(fl.path, r.line) for fl, r in grants[:5])
+            + "): every grantee holds every permission on every VM it reaches — one role, not least "
+            "privilege."
+        )
+    else:
+        message = (
+            "No polkit rule grants libvirt API permissions: only administrators (auth_admin) may change "
+            "VMs and every connected client reads every VM — there are no operator or auditor roles."
+        )
+    f = ctx.failed(
         HOST,
-        "Evidence needed: the role model (who may do what on which VMs: e.g. operators limited to "
-        "org.libvirt.api.domain.start/stop/read, admins full) with its need-to-know justification, matched "
-        "against the polkit rules in /etc/polkit-1/rules.d, sudoers grants and libvirt socket group members.",
+        message + _STATIC_CAVEAT,
         evidence,
+        POLKIT_ACL_FIX.format(where=drivers.where())
+        + "\nGive operators only org.libvirt.api.domain.start/stop/read (and getattr), auditors only "
+        "read; keep write/delete/save for administrators.",
+    )
+    f.method = "static-analysis"
+    yield f
+
+
+@check("11.2.5", id="host.sudo-least-privilege", reads=("host.access.sudo", "host.access.accounts"))
+def sudo_least_privilege(ctx: CheckContext) -> Iterator[Finding]:
+    """sudo grants follow least privilege.
+
+    Fail: a rule gives commands to every user (``ALL`` as the user list); a rule gives every command
+    without re-authentication (``NOPASSWD: ALL``) to anyone but root — any process of that account is
+    root; with ``approved_host_accounts`` set, a full-root grant (``ALL`` commands) reaches an account
+    not on the list. Manual: full-root grants to named accounts or groups without an approved list (their
+    need-to-know justification). Pass: no full-root grant beyond root, or all within the approved list.
+    Malformed sudoers lines are errors (file:line). Source: sudoers(5).
+    """
+    access = _access_facts(ctx)
+    if access is None:
+        return
+    sudo = access.sudo
+    if sudo is None:
+        if ctx.problems("host.access.sudo"):
+            yield ctx.error(HOST, "the sudo configuration (/etc/sudoers)", "host.access.sudo")
+        return
+    for error in sudo.errors:
+        f = ctx.error(HOST, f"a sudoers entry ({error}); sudo rejects or skips it")
+        f.evidence = {"parse_error": error}
+        yield f
+    if not sudo.present:
+        yield ctx.passed(
+            HOST, "There is no /etc/sudoers: sudo grants nobody anything.", {"sudoers": "absent"}
+        )
+        return
+
+    def show(rule: SudoRule) -> dict[str, Any]:
+        return {
+            "where": ae.loc(rule.file, rule.line),
+            "users": rule.principals,
+            "runas": rule.runas,
+            "commands": rule.commands[:20],
+            "nopasswd": rule.nopasswd,
+        }
+
+    full = [r for r in ae.full_root_rules(sudo) if r.principals != ["root"]]
+    evidence: dict[str, Any] = {"sudoers_files": sudo.files, "full_root_grants": [show(r) for r in full]}
+    fails: list[str] = []
+    fixes: list[str] = []
+    for rule in sudo.rules:
+        if "ALL" in rule.principals:
+            fails.append(f"{ae.loc(rule.file, rule.line)} lets every user run {', '.join(rule.commands[:3])}")
+            fixes.append(
+                f"visudo -f {rule.file}: line {rule.line} — name the users or a group instead of ALL"
+            )
+    for rule in full:
+        if rule.nopasswd:
+            fails.append(
+                f"{ae.loc(rule.file, rule.line)} gives {rule.written} every command without a password "
+                "(NOPASSWD: ALL)"
+            )
+            fixes.append(
+                f"visudo -f {rule.file}: line {rule.line} — drop NOPASSWD, and replace ALL with a "
+                "Cmnd_Alias of the commands the role needs (e.g. Cmnd_Alias VIRT_OPS = "
+                "/usr/bin/virsh start *, "
+                "/usr/bin/virsh shutdown *)"
+            )
+    approved = set(ctx.profile.thresholds.approved_host_accounts)
+    accounts = access.accounts
+    if approved and accounts is not None:
+        members = ae.group_members(accounts)
+        for rule in full:
+            reach: set[str] = set()
+            for p in rule.principals:
+                if p.startswith("!"):
+                    continue
+                if p.startswith("%") and not p.startswith("%#"):
+                    reach |= members.get(p.lstrip("%:"), set())
+                elif p[:1] not in ("%", "+", "#") and p != "ALL":
+                    reach.add(p)
+            outside = sorted(reach - approved)
+            if outside:
+                fails.append(
+                    f"{ae.loc(rule.file, rule.line)} gives full root to {', '.join(outside)}, not on "
+                    "the approved list"
+                )
+                fixes.append(f"visudo -f {rule.file}: line {rule.line} — remove {', '.join(outside)}")
+    if fails:
+        yield ctx.failed(
+            HOST,
+            "sudo grants exceed least privilege: " + "; ".join(fails[:10]) + ".",
+            evidence,
+            "\n".join(dict.fromkeys(fixes)),
+        )
+        return
+    if full and not approved:
+        yield ctx.manual(
+            HOST,
+            "Full root through sudo (ALL commands) is granted to "
+            + "; ".join(f"{r.written} ({ae.loc(r.file, r.line)})" for r in full[:10])
+            + ". Evidence needed: the need-to-know justification for each (or set approved_host_accounts in "
+            "the profile and hvguard checks the grantees).",
+            evidence,
+        )
+        return
+    yield ctx.passed(
+        HOST,
+        "sudo grants full root to nobody beyond "
+        + ("the approved accounts" if full else "root")
+        + "; narrower grants are listed in the evidence.",
+        {**evidence, "other_grants": [show(r) for r in sudo.rules if not r.all_commands][:30]},
     )
 
 
@@ -1153,12 +1531,51 @@ def vm_confined(ctx: CheckContext) -> Iterator[Finding]:
 # --------------------------------------------------------------------------------------------------------
 # 11.2.8 Image library access control
 
+#: Groups that stand for "everyone" on common distributions: write access for them is no restriction.
+BROAD_GROUPS = frozenset({"users", "staff", "everyone", "domain users", "100"})
 
-@check("11.2.8", id="kvm.image-library-access", reads=("hypervisor.vms[].disks[].source_path",))
+
+def _image_dir_problems(st: FileStat) -> list[str]:
+    out: list[str] = []
+    if st.mode is None:
+        return out
+    if st.uid not in (0, None):
+        out.append(
+            f"{st.path} is owned by {st.owner}: that account can add or remove images and change the mode"
+        )
+    if st.mode & 0o002:
+        out.append(f"{st.path} mode {mode_text(st.mode)}: every account can add or remove images")
+    if st.mode & 0o020 and (st.group or "").lower() in BROAD_GROUPS:
+        out.append(f"{st.path} is writable by the broad group {st.group}")
+    return out
+
+
+def _watched(path: str, watches: list[AuditRule]) -> AuditRule | None:
+    for w in watches:
+        base = w.watch.rstrip("/") or "/"
+        if (path == base or path.startswith(base + "/")) and ("w" in w.perms or "a" in w.perms):
+            return w
+    return None
+
+
+@check(
+    "11.2.8",
+    id="kvm.image-library-access",
+    reads=(
+        "host.operations.storage.image_dirs",
+        "host.operations.storage.images",
+        "host.operations.logging.audit.watches",
+        "hypervisor.vms[].disks[].source_path",
+    ),
+)
 def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
-    """Strong access control over image check-in/check-out — manual until storage pools are collected.
+    """Only image administrators can check images into or out of the image library (pool directories).
 
-    hvguard lists the image directories and pools the VMs use, so the auditor knows what to examine.
+    Fail: an image directory (each file-based storage pool's target, and /var/lib/libvirt/images) not
+    owned by root, writable by 'other' or by a broad group (users, staff); an image file readable or
+    writable by 'other' (anyone could copy it out or alter it). Warn: no auditd watch (``-w DIR -p wa``)
+    records check-ins and removals. A second, manual finding covers libvirt's own API path (polkit rules
+    on storage-vol operations) and the approval records for check-ins.
     """
     hv = ctx.hypervisor
     dirs: set[str] = set()
@@ -1170,18 +1587,137 @@ def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
                     dirs.add(posixpath.dirname(d.source_path))
                 if d.source_pool:
                     pools.add(d.source_pool)
-    yield ctx.manual(
+    api_side = ctx.manual(
         HOST,
-        "Evidence needed for the VM image library: who may add or remove images — owner, mode and ACLs of "
-        "the image directories (stat, getfacl: no write for 'other'; writers = root plus an image-admin "
-        "group), polkit rules on org.libvirt.api.storage-vol.* / storage-pool.* (pool_name, vol_name), "
-        "and the audit trail of check-ins (e.g. auditd -w DIR -p wa -k image_lib).",
-        {"image_directories": sorted(dirs)[:50], "storage_pools": sorted(pools)[:50]},
+        "Evidence needed for libvirt's API path into the image library: polkit rules limiting "
+        "org.libvirt.api.storage-vol.create / delete / upload and storage-pool.* (pool_name, vol_name) to "
+        "the image administrators, and the approval records of image check-ins/check-outs.",
+        {"vm_image_directories": sorted(dirs)[:50], "vm_storage_pools": sorted(pools)[:50]},
     )
+    storage = ops_group(ctx, "storage", "image directory permissions")
+    if isinstance(storage, Finding):
+        yield storage
+        yield api_side
+        return
+    assert isinstance(storage, StorageFacts)
+    bad = issues_error(ctx, "storage pool definitions", storage.issues)
+    if bad is not None:
+        yield bad
+        yield api_side
+        return
+    host = ctx.host
+    ops = host.operations if host else None
+    watches = ops.logging.audit.watches if ops and ops.logging else []
+    image_dirs = [s for s in storage.image_dirs if s.exists and s.is_dir]
+    if not image_dirs:
+        yield ctx.not_applicable(
+            HOST,
+            "no image directory on this host (no file-based storage pool, no /var/lib/libvirt/images)",
+            {"pools": [p.name for p in storage.pools]},
+        )
+        yield api_side
+        return
+    problems: list[str] = []
+    for st in image_dirs:
+        problems += _image_dir_problems(st)
+    open_files = [
+        f"{f.path} mode {mode_text(f.mode)}"
+        for f in storage.images
+        if not f.is_dir and f.mode is not None and f.mode & 0o006
+    ]
+    if open_files:
+        problems.append("image files open to 'other' (copy-out or tampering): " + ", ".join(open_files[:5]))
+    unwatched = [s.path for s in image_dirs if _watched(s.path, watches) is None]
+    acl = [s.path for s in image_dirs if s.has_acl]
+    evidence: dict[str, Any] = {
+        "image_dirs": [stat_evidence(s) for s in image_dirs],
+        "images_checked": len(storage.images),
+        "images_truncated": storage.images_truncated,
+        "audit_watches": [f"{w.watch} -p {w.perms} ({w.path}:{w.line})" for w in watches][:20],
+        "pools": [f"{p.name} ({p.type}) {p.target_path or ''}".strip() for p in storage.pools][:50],
+    }
+    if problems:
+        d0 = image_dirs[0].path
+        yield ctx.failed(
+            HOST,
+            "The image library is not restricted to image administrators: " + "; ".join(problems[:6]) + ".",
+            evidence,
+            f"groupadd -f hv-image-admins; chown root:hv-image-admins {d0}; chmod 2770 {d0}; "
+            f"chmod o-rwx {d0}/*   (repeat for each pool directory; members of hv-image-admins are the "
+            f"only writers besides root)\nAudit check-ins: echo '-w {d0} -p wa -k image_lib' > "
+            "/etc/audit/rules.d/50-image-lib.rules && augenrules --load",
+        )
+    elif unwatched:
+        yield ctx.warned(
+            HOST,
+            "Image directories are restricted, but no audit watch records check-ins and removals in "
+            + ", ".join(unwatched[:5])
+            + ".",
+            evidence,
+            "\n".join(
+                f"echo '-w {p} -p wa -k image_lib' >> /etc/audit/rules.d/50-image-lib.rules"
+                for p in unwatched[:5]
+            )
+            + "\naugenrules --load",
+        )
+    elif acl:
+        yield ctx.manual(
+            HOST,
+            "Image directories are root-owned, not world-writable and audited, but carry POSIX ACLs that may "
+            f"grant more writers ({', '.join(acl[:5])}). Evidence needed: getfacl output naming only image "
+            "administrators.",
+            evidence,
+        )
+    else:
+        yield ctx.passed(
+            HOST,
+            "Only root (and, where group-writable, the owning image-admin group) can add or remove images ("
+            + ", ".join(f"{s.path} {s.owner}:{s.group} {mode_text(s.mode)}" for s in image_dirs[:4])
+            + "), image files are closed to 'other', and auditd watches every image directory.",
+            evidence,
+        )
+    yield api_side
 
 
 # --------------------------------------------------------------------------------------------------------
 # 11.2.9 Images on encrypted devices
+
+
+def _storage_or_none(ctx: CheckContext) -> StorageFacts | None:
+    """The host's storage facts when collected (checks fall back to the VM definition alone)."""
+    host = ctx.host
+    if host is None or host.operations is None:
+        return None
+    return host.operations.storage
+
+
+def _disk_host_path(d: Disk, storage: StorageFacts) -> str | None:
+    """The host path holding a disk's data: its file, or its pool's target directory."""
+    if d.source_path and d.source_path.startswith("/"):
+        return d.source_path
+    if d.source_pool:
+        pool = next((p for p in storage.pools if p.name == d.source_pool), None)
+        if pool is not None and pool.target_path:
+            return pool.target_path
+    return None
+
+
+def _encrypted_backing(d: Disk, storage: StorageFacts) -> tuple[bool | None, str] | None:
+    """(encrypted?, how) for the file system holding a local disk; None when it cannot be placed."""
+    path = _disk_host_path(d, storage)
+    if path is None or storage.mounts is None:
+        return None
+    m = mount_for(path, storage.mounts)
+    if m is None:
+        return None
+    where = f"{path} on {m.mountpoint} ({m.fstype} {m.source})"
+    if m.fstype in REMOTE_FS:
+        return None  # judged as an image server (network disk rules), not as local encryption
+    if m.encrypted:
+        return True, f"{where}: dm-crypt — {' → '.join(m.crypt_chain)}"
+    if m.encrypted is None:
+        return None, where
+    return False, f"{where}: not dm-crypt ({' → '.join(m.crypt_chain) or 'no device-mapper layer'})"
 
 
 #: libvirt ``<encryption format=…>`` values that mean LUKS (strong, passphrase-protected keyslots).
@@ -1211,12 +1747,15 @@ def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
     """Each VM's disk images are encrypted (per VM).
 
     Pass: every local disk (``device`` disk/lun; cdrom/floppy ignored) has ``<encryption format='luks'>``
-    (luks/luks2/luks-any). Fail: a local disk without encryption, or with the broken legacy qcow AES
+    (luks/luks2/luks-any), or lives on a dm-crypt (LUKS) backed file system — the mount holding the file
+    (or the pool's target directory, for pool volumes) has a ``CRYPT-`` device-mapper device beneath it.
+    Fail: a local disk on unencrypted storage without ``<encryption>``, or with the broken legacy qcow AES
     format. Manual: a network disk without ``<encryption>`` (the image server's storage is not visible),
-    or an unrecognised format. Caveats: whether the backing device is itself LUKS and whether another
-    access-control mechanism makes 11.2.9 inapplicable are not collected yet — both are shown by
-    attestation or an exception. Passphrase holders and complexity are attestation.
+    an unrecognised format, or storage whose device chain could not be followed. Whether another
+    access-control mechanism makes 11.2.9 inapplicable is shown by an exception. Passphrase holders and
+    complexity are attestation.
     """
+    storage = _storage_or_none(ctx)
     for item in vms_or_not_applicable(ctx):
         if isinstance(item, Finding):
             yield item
@@ -1255,6 +1794,15 @@ def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
                 if enc is None
                 else {"format": enc.format, "secret_uuid": enc.secret_uuid, "secret_usage": enc.secret_usage},
             }
+            if enc is None and not network and storage is not None:
+                backing = _encrypted_backing(d, storage)
+                if backing is not None:
+                    per_disk[name]["backing"] = backing[1]
+                    if backing[0] is True:
+                        continue
+                    if backing[0] is None:
+                        odd.append(f"{name} (storage encryption unknown: {backing[1]})")
+                        continue
             if enc is None:
                 (remote if network else plain).append(name)
             elif enc.format in LUKS_FORMATS:
@@ -1286,10 +1834,16 @@ def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
                 evidence,
             )
         else:
+            on_crypt = [n for n, v in per_disk.items() if v.get("backing") and v.get("encryption") is None]
             yield ctx.passed(
                 subject,
-                "Every disk image is LUKS-encrypted with a libvirt secret (passphrase "
-                "holders and complexity remain attestation).",
+                "Every disk image is LUKS-encrypted"
+                + (
+                    f" (on dm-crypt storage: {', '.join(on_crypt)}; the rest with a libvirt secret)"
+                    if on_crypt
+                    else " with a libvirt secret"
+                )
+                + " — passphrase holders and complexity remain attestation.",
                 evidence,
             )
 
@@ -1312,6 +1866,25 @@ EVIDENCE_PROTOCOLS = {
     "gluster": "Gluster: show TLS on the volume (client.ssl on, server.ssl on)",
     "vxhs": "VxHS: show TLS (vxhs_tls = 1); QEMU dropped VxHS in 5.2",
 }
+
+
+def _local_disk_transport(d: Disk, storage: StorageFacts | None) -> tuple[bool | None, str] | None:
+    """For a disk given by path or pool volume: whether its storage reaches a server securely (None when
+    the storage is local or unknown)."""
+    if storage is None:
+        return None
+    if d.source_pool:
+        pool = next((p for p in storage.pools if p.name == d.source_pool), None)
+        if pool is None:
+            return None
+        ok, why = pool_transport(pool, storage.mounts)
+        return (ok, f"pool {pool.name} ({pool.type}): {why}") if pool.type not in LOCAL_POOL_TYPES else None
+    if d.source_path and storage.mounts is not None:
+        m = mount_for(d.source_path, storage.mounts)
+        if m is not None and m.fstype in REMOTE_FS:
+            ok, why = mount_transport(m.fstype, m.options)
+            return ok, f"{d.source_path} is on {m.fstype} mount {m.mountpoint} ({m.source}): {why}"
+    return None
 
 
 def _nbd_default(ctx: CheckContext) -> Setting | Finding | None:
@@ -1340,9 +1913,12 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
 
     Pass: only local file/block disks, or network disks over https/ftps/ssh, or NBD with TLS (``tls='yes'``
     on the source, else qemu.conf ``nbd_tls = 1``). Fail: http, ftp, tftp, iSCSI, NFS (libnfs), sheepdog,
-    NBD without TLS. Manual: rbd, gluster (TLS is configured outside libvirt), pool volumes (pool transport
-    not collected yet). Covers cdrom sources too: an ISO fetched over http is an image in transit.
+    NBD without TLS; a local path or pool volume whose storage is a remote mount or pool without
+    encryption (NFS without sec=krb5p/xprtsec=tls, SMB without seal, iSCSI). Manual: rbd, gluster (TLS is
+    configured outside libvirt), pools whose definition is not on the host. Covers cdrom sources too: an
+    ISO fetched over http is an image in transit.
     """
+    storage = _storage_or_none(ctx)
     nbd = _nbd_default(ctx)
     nbd_tls: bool | None = None
     if isinstance(nbd, Setting):
@@ -1361,7 +1937,15 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
             proto = d.source_protocol
             name = _disk_name(d)
             if proto is None and d.type != "network":
-                if d.type == "volume" or d.source_pool:
+                local = _local_disk_transport(d, storage)
+                if local is not None:
+                    ok, why = local
+                    per_disk[name] = {"storage": why}
+                    if ok is False:
+                        bad.append(f"{name}: {why}")
+                    elif ok is None:
+                        manual.append(f"{name}: {why}")
+                elif d.type == "volume" or d.source_pool:
                     manual.append(
                         f"{name}: pool {d.source_pool} volume {d.source_volume} — show the pool's "
                         "type and transport (virsh pool-dumpxml)"
@@ -1426,10 +2010,87 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
             msg = (
                 "Every network image source uses a secure protocol (https/ftps/ssh or NBD with TLS)."
                 if per_disk
-                else "No image server is used: every disk is a local file or block device "
-                "(network file systems under those paths are checked once mounts are collected)."
+                else "No image server is used: every disk is a local file or block device"
+                + (" on local storage." if storage is not None else " (mounts not collected).")
             )
             yield ctx.passed(subject, msg, evidence)
+
+
+@check(
+    "11.2.10",
+    id="kvm.storage-transport",
+    reads=("host.operations.storage.pools", "host.operations.storage.mounts"),
+)
+def storage_transport(ctx: CheckContext) -> Iterator[Finding]:
+    """Storage pools and network mounts that hold images reach their servers over encrypted transports.
+
+    Per pool (libvirt storage pool definitions): local types pass; netfs NFS needs ``sec=krb5p`` or
+    ``xprtsec=tls|mtls`` (on the live mount, else in the pool's mount options), netfs CIFS needs ``seal``;
+    iSCSI and sheepdog fail (no transport encryption); rbd and gluster need evidence of their own TLS.
+    Network mounts (nfs, cifs, glusterfs, ceph) holding a pool directory or /var/lib/libvirt/images are
+    judged the same way.
+    """
+    storage = ops_group(ctx, "storage", "storage pools and network mounts")
+    if isinstance(storage, Finding):
+        yield storage
+        return
+    assert isinstance(storage, StorageFacts)
+    bad = issues_error(ctx, "storage pool definitions", storage.issues)
+    if bad is not None:
+        yield bad
+        return
+    results: list[tuple[bool | None, str]] = []
+    pool_paths: set[str] = set()
+    for pool in storage.pools:
+        ok, why = pool_transport(pool, storage.mounts)
+        results.append((ok, f"pool {pool.name} ({pool.type}, {pool.path}): {why}"))
+        if pool.target_path:
+            pool_paths.add(pool.target_path)
+    image_dirs = {s.path for s in storage.image_dirs} | pool_paths
+    for m in storage.mounts or []:
+        if m.fstype not in REMOTE_FS:
+            continue
+        holds = [p for p in image_dirs if mount_for(p, [m]) is not None]
+        if not holds or any(
+            p.target_path and mount_for(p.target_path, [m]) for p in storage.pools if p.type == "netfs"
+        ):
+            continue
+        ok, why = mount_transport(m.fstype, m.options)
+        results.append(
+            (ok, f"{m.fstype} mount {m.source} on {m.mountpoint} (holds {', '.join(holds)}): {why}")
+        )
+    evidence = {"storage": [w for _, w in results][:50]}
+    if not results:
+        yield ctx.not_applicable(
+            HOST,
+            "no storage pool is defined and no network mount holds images",
+            {"mounts_known": storage.mounts is not None},
+        )
+        return
+    fails = [w for ok, w in results if ok is False]
+    unknown = [w for ok, w in results if ok is None]
+    if fails:
+        yield ctx.failed(
+            HOST,
+            "Image storage is reached over unencrypted transports: " + "; ".join(fails[:6]) + ".",
+            evidence,
+            "NFS: mount with sec=krb5p (Kerberos privacy) or xprtsec=mtls (RPC-with-TLS, kernel 6.5+); for a "
+            "libvirt netfs pool add <fs:mount_opts><fs:option name='sec=krb5p'/></fs:mount_opts> "
+            "(xmlns:fs='http://libvirt.org/schemas/storagepool/fs/1.0'). SMB: mount option seal (SMB3 "
+            "encryption). iSCSI: only inside an encrypted tunnel (IPsec), recorded as an exception.",
+        )
+    elif unknown:
+        yield ctx.manual(
+            HOST,
+            "Transport security of this image storage is configured outside the host's view: "
+            + "; ".join(unknown[:6])
+            + ".",
+            evidence,
+        )
+    else:
+        yield ctx.passed(
+            HOST, "Every storage pool and image mount is local or encrypted in transit.", evidence
+        )
 
 
 @check(

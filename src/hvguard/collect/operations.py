@@ -1,11 +1,49 @@
-"""Operations collector: audit and system logging, firewall, listening sockets, patches, network, storage."""
+"""Operations collector: audit and system logging, firewall, listening sockets, patches, network, storage.
+
+Reads only files under ``source.root`` and manifest commands through ``source.run(name)``, so the same
+code serves the live host, an offline ``--root`` and a host fetched over SSH. Each group is collected
+on its own: a bug or an unreadable file in one group leaves that group ``None`` with a
+:class:`~hvguard.facts.Problem` under ``host.operations.<group>`` and never stops the others.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from hvguard.collect.ops_files import OpsReader
+from hvguard.collect.ops_firewall import collect_firewall
+from hvguard.collect.ops_logging import collect_logging
+from hvguard.collect.ops_network import collect_network
+from hvguard.collect.ops_patches import collect_patches
+from hvguard.collect.ops_storage import collect_storage
 from hvguard.collect.source import HostSource
 from hvguard.facts import OperationsFacts, Problem
+
+_T = TypeVar("_T")
+
+
+def _guard(r: OpsReader, group: str, collect: Callable[[OpsReader], _T]) -> _T | None:
+    try:
+        return collect(r)
+    except Exception as exc:  # a collector bug must not abort the scan; it becomes a visible problem
+        r.problems.append(
+            Problem(
+                area=f"host.operations.{group}",
+                source=str(r.root),
+                message=f"internal error while collecting {group}: {type(exc).__name__}: {exc}",
+            )
+        )
+        return None
 
 
 def collect_operations(source: HostSource, *, problems: list[Problem]) -> OperationsFacts:
     """Read how the host logs, filters traffic, is patched, is wired and stores VM images."""
-    return OperationsFacts()
+    r = OpsReader(source, problems)
+    return OperationsFacts(
+        logging=_guard(r, "logging", collect_logging),
+        firewall=_guard(r, "firewall", collect_firewall),
+        patches=_guard(r, "patches", collect_patches),
+        network=_guard(r, "network", collect_network),
+        storage=_guard(r, "storage", collect_storage),
+    )

@@ -1,8 +1,8 @@
 """Turn a TARGET argument into collected facts: pick the collectors, run them, record every gap.
 
 TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
-URI, and ``ssh://…`` (not yet supported). A target that cannot be reached becomes ``TargetFacts`` with
-``unreachable`` set, so one bad target never stops the others.
+URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh`). A target that cannot be reached
+becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import msgspec
@@ -21,7 +22,11 @@ from hvguard.collect.libvirt_files import collect_domain_files
 from hvguard.collect.linux_host import collect_host
 from hvguard.collect.operations import collect_operations
 from hvguard.collect.source import HostSource, LocalSource, RootSource
+from hvguard.collect.ssh_target import SshTargetError, is_ssh_target, parse_ssh_target
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
+
+if TYPE_CHECKING:
+    from hvguard.collect.ssh_target import SshOptions
 
 LOCAL = "local"
 LOCAL_URI = "qemu:///system"
@@ -36,8 +41,12 @@ def validate_target(target: str) -> None:
     if target == LOCAL:
         return
     parts = urlsplit(target)
-    if parts.scheme == "ssh":
-        raise TargetError(f"{target}: ssh:// targets are not supported yet; use a qemu+ssh:// libvirt URI")
+    if is_ssh_target(target):
+        try:
+            parse_ssh_target(target)
+        except SshTargetError as exc:
+            raise TargetError(str(exc)) from None
+        return
     if not parts.scheme or "://" not in target:
         raise TargetError(f"{target}: not a target (use 'local', a libvirt URI such as qemu:///system)")
 
@@ -62,13 +71,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def collect_target(target: str, *, root: Path | None = None) -> TargetFacts:
+def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | None = None) -> TargetFacts:
     """Collect every fact hvguard can read for ``target``.
 
     ``root`` (``--root``) makes host files come from that directory; with a libvirt URI it also pairs
-    those host files with the connection (useful for test-driver estates and offline roots).
+    those host files with the connection (useful for test-driver estates and offline roots). ``ssh``
+    says how ``ssh://`` targets are reached (default: ~/.ssh/known_hosts, strict host keys).
     """
     validate_target(target)
+    if is_ssh_target(target):
+        if root is not None:
+            raise TargetError(f"{target}: --root cannot be combined with an ssh:// target")
+        from hvguard.collect.ssh import collect_ssh_target  # asyncssh loads only for ssh:// targets
+
+        return collect_ssh_target(target, ssh)
     started = time.monotonic()
     collected_at = _now()
     problems: list[Problem] = []

@@ -57,7 +57,7 @@ from hvguard.facts.operations import *  # noqa: F403  (every name in operations.
 from hvguard.facts.target import BUNDLE_SCHEMA, Bundle, CollectionInfo, TargetFacts
 
 #: Bump when a field's meaning or type changes, or fields are added that old bundles lack.
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2: access-control and operations facts (HostFacts.access, .operations)
 
 __all__ = [
     "Model",

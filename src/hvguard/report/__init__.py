@@ -8,11 +8,16 @@ from typing import TYPE_CHECKING, Protocol, cast
 if TYPE_CHECKING:
     from hvguard.engine import Evaluation
 
-#: format name → module under ``hvguard.report``. Later formats (html, sarif, junit, csv, oscal,
-#: markdown) are one module and one line here each.
+#: format name → module under ``hvguard.report``: one module and one line here per format.
 FORMATS: dict[str, str] = {
     "table": "table",
     "json": "json_report",
+    "html": "html",
+    "sarif": "sarif",
+    "junit": "junit",
+    "csv": "csv_report",
+    "markdown": "markdown",
+    "oscal": "oscal",
 }
 
 

@@ -54,6 +54,7 @@ def report_dict(ev: Evaluation) -> dict[str, Any]:
             "check": f.check,
             "method": f.method,
             "original_status": f.original_status.value if f.original_status else None,
+            "untailored_status": f.untailored_status.value if f.untailored_status else None,
             "notes": f.notes,
         }
         for f in ev.findings
@@ -64,6 +65,11 @@ def report_dict(ev: Evaluation) -> dict[str, Any]:
         "tool": {"name": "hvguard", "version": __version__},
         "catalog": {"id": ev.catalog.id, "version": ev.catalog.version},
         "profile": ev.profile.to_json(),
+        # The date exceptions and attestations were judged on, and the files used (path, sha256, each
+        # entry's state, matches and notes — stale, expired, expiring soon); null when not given.
+        "as_of": ev.as_of.isoformat() if ev.as_of else None,
+        "exceptions": ev.exceptions_used.to_json() if ev.exceptions_used else None,
+        "attestations": ev.attestations_used.to_json() if ev.attestations_used else None,
         "targets": [_target(t) for t in ev.targets],
         "results": results,
         "summary": {

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from hvguard.engine import Evaluation
 from hvguard.findings import SEVERITY_ORDER, Finding, Status, severity
+from hvguard.workflow.usage import SourceUse
 
 STYLE = {
     Status.PASS: "green",
@@ -35,6 +36,55 @@ def _label(status: Status) -> Text:
 def _counts(findings: list[Finding]) -> str:
     c = Counter(f.status for f in findings)
     return " · ".join(f"{c[s]} {s.value}" for s in SEVERITY_ORDER if c[s])
+
+
+def _source_line(use: SourceUse, verb: str) -> Text:
+    by_state = Counter(e.state for e in use.entries)
+    states = ", ".join(f"{by_state[s]} {s}" for s in ("active", "expired", "pending") if by_state[s])
+    applied = sum(e.applied for e in use.entries)
+    return Text(
+        f"  {use.kind}: {use.path} (sha256 {use.sha256[:12]}…; {len(use.entries)} entries"
+        + (f": {states}" if states else "")
+        + f"; {applied} finding(s) {verb})"
+    )
+
+
+def _accepted(f: Finding) -> bool:
+    """Findings whose status is not the checks' own verdict on default settings: waived, attested, or
+    passing/warning only because the profile loosened a threshold."""
+    return f.status is Status.WAIVED or f.attestation is not None or f.untailored_status is not None
+
+
+def _accepted_line(f: Finding, many_targets: bool) -> Text:
+    line = Text("  ")
+    line.append_text(_label(f.status))
+    was = []
+    if f.attestation is not None:
+        was.append("attestation refused" if f.status is Status.ERROR else "attested")
+    if f.original_status is not None:
+        was.append(f"was {f.original_status.value.upper().replace('_', '/')}")
+    if f.untailored_status is not None:
+        was.append(f"default thresholds: {f.untailored_status.value.upper()}")
+    line.append(f" ({', '.join(was)})" if was else "", style="dim")
+    line.append(f" {f.subject}" + (f" @ {f.target}" if many_targets else "") + f": {f.message}\n")
+    if f.waiver is not None:
+        w = f.waiver
+        line.append(
+            f"      {w['id']}: {w['risk_rating']} risk · owner {w['risk_owner']} · approved by "
+            f"{w['approved_by']} on {w['approved_on']} · expires {w['expires_on']} "
+            f"({w['days_to_expiry']} d left)\n",
+            style="blue",
+        )
+    if f.untailored_status is not None:
+        for note in f.notes:
+            if "only because the profile" in note:
+                line.append(f"      {note}\n", style="yellow")
+    return line
+
+
+def _register_notes(f: Finding, ids: frozenset[str]) -> list[str]:
+    """A finding's notes that come from a register entry (expired exception, refused attestation …)."""
+    return [n for n in f.notes if n.split(" ", 1)[0] in ids]
 
 
 def build(ev: Evaluation) -> Group:
@@ -63,8 +113,19 @@ def build(ev: Evaluation) -> Group:
                 parts.append(Text(f"    {p.area}: {p.source}: {p.message}", style="magenta"))
             if len(t.problems) > PROBLEM_LIMIT:
                 parts.append(Text(f"    … and {len(t.problems) - PROBLEM_LIMIT} more (see --format json)"))
+    if ev.profile.tailored:
+        parts.append(Text(f"  profile {ev.profile.name} from {ev.profile.source}"))
     for dev in ev.profile.deviations:
         parts.append(Text(f"  profile deviation: {dev}", style="yellow"))
+    if ev.exceptions_used is not None:
+        parts.append(_source_line(ev.exceptions_used, "waived"))
+    if ev.attestations_used is not None:
+        parts.append(_source_line(ev.attestations_used, "attested"))
+    if ev.as_of is not None and (ev.exceptions_used or ev.attestations_used):
+        parts.append(Text(f"  exceptions and attestations judged as of {ev.as_of}"))
+    ids = frozenset(
+        e.id for use in (ev.exceptions_used, ev.attestations_used) if use is not None for e in use.entries
+    )
 
     for section, title in ev.catalog.sections.items():
         table = Table(title=f"{section} {title}", title_justify="left", expand=False, show_lines=False)
@@ -96,11 +157,31 @@ def build(ev: Evaluation) -> Group:
             if f.remediation:
                 fix = f.remediation.strip().replace("\n", "\n        ")
                 attention.append(f"      fix: {fix}\n", style="dim")
+            for note in _register_notes(f, ids):
+                attention.append(f"      note: {note}\n", style="dim")
         if len(needs) > DETAIL_LIMIT:
             attention.append(f"  … and {len(needs) - DETAIL_LIMIT} more (see --format json)\n", style="dim")
     if attention.plain:
         parts.append(Text("\nFindings that need attention", style="bold underline"))
         parts.append(attention)
+
+    accepted = Text()
+    for m in ev.catalog.measures:
+        shown = [f for f in per_measure[m.id] if _accepted(f)]
+        if not shown:
+            continue
+        accepted.append(f"\n{m.id} {m.title}\n", style="bold")
+        for f in shown[:DETAIL_LIMIT]:
+            accepted.append_text(_accepted_line(f, len(ev.targets) > 1))
+        if len(shown) > DETAIL_LIMIT:
+            accepted.append(f"  … and {len(shown) - DETAIL_LIMIT} more (see --format json)\n", style="dim")
+    if accepted.plain:
+        parts.append(Text("\nWaived, attested and tailored findings", style="bold underline"))
+        parts.append(accepted)
+    notes = ev.register_notes
+    if notes:
+        parts.append(Text("\nRegister notes", style="bold underline"))
+        parts.append(Text("\n".join(f"  {n}" for n in notes), style="yellow"))
 
     rolled = Counter(ev.by_measure.values())
     summary = Text("\nSummary: ", style="bold")

@@ -1,0 +1,218 @@
+"""File access for the operations collectors: everything under ``source.root``, never outside it.
+
+Reads go through :func:`~hvguard.collect.libvirt_config.resolve_in_root` (chroot semantics), so an
+offline root or a copy fetched over SSH is never mixed with the machine hvguard runs on. A missing file
+is an answer (None); a file that exists but cannot be read records a :class:`~hvguard.facts.Problem`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from hvguard.collect.libvirt_config import resolve_in_root
+from hvguard.collect.source import CommandResult, HostSource
+from hvguard.facts import FileStat, Problem
+
+#: Configuration files are small; anything larger is not what we expect and is not read whole.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+class OpsReader:
+    """Reads files under a host source's root, recording a Problem for every failed read."""
+
+    def __init__(self, source: HostSource, problems: list[Problem]) -> None:
+        self.source = source
+        self.root = source.root
+        self.live = source.live
+        self.problems = problems
+        self._names: dict[str, dict[int, str]] = {}
+        self._meta: dict[str, FileStat] | None = None
+
+    # -- paths ------------------------------------------------------------------------------------------
+    def shown(self, rel: str) -> str:
+        """How a host path appears in facts: absolute, as on the host (``/etc/rsyslog.conf``)."""
+        return "/" + rel.lstrip("/")
+
+    def path(self, rel: str) -> Path:
+        """The local path of host path ``rel`` (resolved inside the root)."""
+        return resolve_in_root(self.root, rel.lstrip("/"))
+
+    def problem(self, area: str, rel: str, message: str) -> None:
+        """Record that ``rel`` could not be read for fact group ``area``."""
+        self.problems.append(Problem(area=area, source=self.shown(rel), message=message))
+
+    # -- reads ------------------------------------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        """True when ``rel`` exists (any type)."""
+        try:
+            self.path(rel).stat()
+        except OSError:
+            return False
+        return True
+
+    def is_dir(self, rel: str) -> bool:
+        """True when ``rel`` is a directory."""
+        try:
+            return stat.S_ISDIR(self.path(rel).stat().st_mode)
+        except OSError:
+            return False
+
+    def text(self, rel: str, area: str) -> str | None:
+        """The file's text; None when absent or unreadable (the latter recorded as a problem)."""
+        try:
+            with self.path(rel).open("rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+        except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
+            return None
+        except IsADirectoryError:
+            self.problem(area, rel, "is a directory, not a file")
+            return None
+        except OSError as exc:
+            self.problem(area, rel, f"cannot read: {(exc.strerror or str(exc)).lower()}")
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            self.problem(area, rel, f"larger than {MAX_FILE_BYTES} bytes; not read")
+            return None
+        return data.decode("utf-8", "replace")
+
+    def listdir(self, rel: str, area: str | None = None) -> list[str]:
+        """Sorted entries of a directory; [] when absent (unreadable recorded when ``area`` is given)."""
+        try:
+            return sorted(os.listdir(self.path(rel)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            if area is not None:
+                self.problem(area, rel, f"cannot list: {(exc.strerror or str(exc)).lower()}")
+            return []
+
+    def glob(self, pattern: str, area: str | None = None) -> list[str]:
+        """Host paths matching ``dir/*.ext`` (one wildcard level, in the last component), sorted."""
+        directory, _, name = pattern.lstrip("/").rpartition("/")
+        return [f"{directory}/{n}" for n in self.listdir(directory, area) if fnmatch.fnmatchcase(n, name)]
+
+    def readlink(self, rel: str) -> str | None:
+        """The target text of a symlink (not followed); None when not a link."""
+        parent, _, name = rel.lstrip("/").rpartition("/")
+        base = self.path(parent) if parent else self.root
+        try:
+            return os.readlink(base / name)
+        except OSError:
+            return None
+
+    def _remote_meta(self, rel: str) -> FileStat | None:
+        """For a copied remote host, owner/mode/mtime as the host itself reported them (``file-meta``):
+        a fetched copy's own metadata is the copy's, not the host's."""
+        if not self.live or self.root == Path("/"):
+            return None
+        if self._meta is None:
+            self._meta = {}
+            out, _ = command_output(self.run("file-meta"))
+            for line in (out or "").splitlines():
+                f = line.split("\t")
+                if len(f) != 8 or not f[0].isdigit() or not f[1].isdigit() or not f[2].isdigit():
+                    continue
+                try:
+                    mtime = float(f[5])
+                except ValueError:
+                    continue
+                self._meta[f[7]] = FileStat(
+                    path=f[7],
+                    is_dir=f[6] == "d",
+                    mode=int(f[0], 8),
+                    uid=int(f[1]),
+                    gid=int(f[2]),
+                    owner=f[3],
+                    group=f[4],
+                    mtime=mtime,
+                )
+        return self._meta.get(self.shown(rel))
+
+    def mtime(self, rel: str) -> float | None:
+        """Modification time (POSIX seconds) of ``rel``; None when absent."""
+        meta = self._remote_meta(rel)
+        if meta is not None:
+            return meta.mtime
+        try:
+            return self.path(rel).stat().st_mtime
+        except OSError:
+            return None
+
+    def stat(self, rel: str, area: str) -> FileStat:
+        """Owner, group and mode of ``rel`` (``exists=False`` when absent)."""
+        shown = self.shown(rel)
+        meta = self._remote_meta(rel)
+        if meta is not None:
+            return meta
+        try:
+            st = self.path(rel).stat()
+        except FileNotFoundError:
+            return FileStat(path=shown, exists=False)
+        except OSError as exc:
+            self.problem(area, rel, f"cannot stat: {(exc.strerror or str(exc)).lower()}")
+            return FileStat(path=shown, exists=False)
+        return FileStat(
+            path=shown,
+            is_dir=stat.S_ISDIR(st.st_mode),
+            mode=stat.S_IMODE(st.st_mode),
+            uid=st.st_uid,
+            gid=st.st_gid,
+            owner=self.name("etc/passwd", st.st_uid),
+            group=self.name("etc/group", st.st_gid),
+            has_acl=self._has_acl(rel),
+            mtime=st.st_mtime,
+        )
+
+    def _has_acl(self, rel: str) -> bool | None:
+        try:
+            return "system.posix_acl_access" in os.listxattr(self.path(rel))
+        except OSError:
+            return None
+
+    def name(self, table: str, number: int) -> str:
+        """The account or group name for ``number`` from the root's own passwd/group."""
+        if table not in self._names:
+            names: dict[int, str] = {}
+            for line in (self.text(table, "host.operations") or "").splitlines():
+                fields = line.split(":")
+                if len(fields) >= 3 and fields[2].isdigit():
+                    names.setdefault(int(fields[2]), fields[0])
+            self._names[table] = names
+        return self._names[table].get(number, str(number))
+
+    # -- commands ---------------------------------------------------------------------------------------
+    def run(self, name: str) -> CommandResult | None:
+        """A manifest command's result (None when this source runs no commands)."""
+        return self.source.run(name)
+
+
+def command_output(result: CommandResult | None) -> tuple[str | None, str | None]:
+    """(stdout, None) when the command ran and succeeded, else (None, why it gave nothing)."""
+    if result is None:
+        return None, "commands are not run on this source (offline root)"
+    if result.error is not None:
+        return None, f"{' '.join(result.argv)}: {result.error}"
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or ["no message"])[-1][:200]
+        return None, f"{' '.join(result.argv)} exited {result.returncode}: {tail}"
+    return result.stdout, None
+
+
+def include_expander(r: OpsReader, area: str) -> Callable[[str], list[str]]:
+    """Expand an include pattern to host paths: a directory means its files, a glob its matches."""
+
+    def expand(pattern: str) -> list[str]:
+        rel = pattern.strip().strip('"').lstrip("/")
+        if not rel:
+            return []
+        if r.is_dir(rel):
+            return [r.shown(f"{rel.rstrip('/')}/{n}") for n in r.listdir(rel, area)]
+        if any(ch in rel for ch in "*?["):
+            return [r.shown(p) for p in r.glob(rel, area)]
+        return [r.shown(rel)] if r.exists(rel) else []
+
+    return expand

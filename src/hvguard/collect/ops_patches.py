@@ -1,0 +1,210 @@
+"""Patch state: pending (security) updates, list freshness, reboot-required, automatic updates.
+
+apt: the manifest runs ``apt-get -s -o Debug::NoLocking=1 dist-upgrade`` — a simulation that changes
+nothing and needs no lock. ``dist-upgrade`` rather than ``upgrade`` because a kernel security update
+that pulls in a new ABI package is "kept back" by ``upgrade`` and would be missed. Each
+``Inst PKG [OLD] (NEW ORIGIN:VERSION/SUITE[, …] [ARCH])`` line is a pending update; it is a security
+update when one of its suites ends in ``-security`` (Debian ``bookworm-security``/``stable-security``,
+Ubuntu ``jammy-security``). dnf: ``dnf -q updateinfo list --security`` (advisory, severity, package)
+and ``dnf -q updateinfo info --security`` (``Issued:`` date per advisory).
+Lists freshness: /var/lib/apt/periodic/update-success-stamp (written by APT::Update::Post-Invoke-Success)
+else the newest ``*Release`` file under /var/lib/apt/lists. Debian's update-notifier-common and
+unattended-upgrades create /var/run/reboot-required (and ``.pkgs``) when an installed update needs a
+reboot. Automatic updates: apt ``APT::Periodic::Unattended-Upgrade "1"`` (apt.conf.d, last file wins)
+with unattended-upgrades installed; dnf-automatic ``apply_updates = yes`` with its timer enabled.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hvguard.collect.ops_audit import parse_kv
+from hvguard.collect.ops_files import OpsReader, command_output
+from hvguard.facts import ConfigIssue, PatchFacts, PendingUpdate
+
+AREA = "host.operations.patches"
+_INST = re.compile(r"^Inst (\S+)(?: \[([^\]]*)\])? \((\S+) ([^\[]*?)(?: \[[^\]]*\])?\)")
+_APT_PERIODIC = re.compile(r'^\s*APT::Periodic::Unattended-Upgrade\s+"([^"]*)"\s*;', re.MULTILINE)
+_DNF_LIST = re.compile(r"^(\S+)\s+(\S+/Sec\.|security)\s+(\S+)", re.IGNORECASE)
+
+
+def parse_apt_simulation(text: str) -> list[PendingUpdate]:
+    """Pending updates from ``apt-get -s … upgrade|dist-upgrade`` output."""
+    out: list[PendingUpdate] = []
+    for line in text.splitlines():
+        m = _INST.match(line)
+        if not m:
+            continue
+        suites = [s.strip() for s in m.group(4).split(",") if s.strip()]
+        names = [s.split("/", 1)[1] if "/" in s else s for s in suites]
+        security = any(n.endswith("-security") for n in names) or any(
+            "security" in s.split(":", 1)[0].lower() for s in suites
+        )
+        out.append(
+            PendingUpdate(
+                package=m.group(1),
+                installed=m.group(2),
+                candidate=m.group(3),
+                suite=", ".join(names) or None,
+                security=security,
+            )
+        )
+    return out
+
+
+def parse_dnf_security(list_text: str, info_text: str | None) -> list[PendingUpdate]:
+    """Pending security updates from ``dnf updateinfo list --security`` (+ ``info`` for dates)."""
+    issued: dict[str, str] = {}
+    if info_text:
+        current: str | None = None
+        for line in info_text.splitlines():
+            key, _, value = line.strip().partition(":")
+            if key.strip() == "Update ID":
+                current = value.strip()
+            elif key.strip() == "Issued" and current:
+                issued[current] = value.strip().split()[0]
+    out: list[PendingUpdate] = []
+    for line in list_text.splitlines():
+        m = _DNF_LIST.match(line.strip())
+        if not m:
+            continue
+        advisory, _, nevra = m.groups()
+        out.append(
+            PendingUpdate(
+                package=nevra,
+                candidate=nevra,
+                security=True,
+                advisory=advisory,
+                issued=issued.get(advisory),
+            )
+        )
+    return out
+
+
+def _apt_auto(r: OpsReader) -> tuple[bool | None, str | None, str | None]:
+    value: tuple[str, str] | None = None
+    for rel in r.glob("etc/apt/apt.conf.d/*", AREA):
+        text = r.text(rel, AREA)
+        if not text:
+            continue
+        for m in _APT_PERIODIC.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            value = (m.group(1), f"{r.shown(rel)}:{line}")
+    # the package's conffile (apt.conf.d/50unattended-upgrades) shows it is installed
+    installed = r.exists("etc/apt/apt.conf.d/50unattended-upgrades")
+    if value is None:
+        return False, None, "APT::Periodic::Unattended-Upgrade is not set"
+    enabled = value[0].strip() not in ("0", "", "false")
+    if enabled and not installed:
+        return (
+            False,
+            value[1],
+            "APT::Periodic::Unattended-Upgrade is set but unattended-upgrades is not installed",
+        )
+    return enabled, value[1], f'APT::Periodic::Unattended-Upgrade "{value[0]}"'
+
+
+def _dnf_auto(r: OpsReader, issues: list[ConfigIssue]) -> tuple[bool | None, str | None, str | None]:
+    text = r.text("etc/dnf/automatic.conf", AREA)
+    timers = [
+        t
+        for t in ("dnf-automatic.timer", "dnf-automatic-install.timer", "dnf5-automatic.timer")
+        if r.exists(f"etc/systemd/system/timers.target.wants/{t}")
+    ]
+    if text is None:
+        return False, None, "dnf-automatic is not configured (/etc/dnf/automatic.conf absent)"
+    values, iss = parse_kv(text, r.shown("etc/dnf/automatic.conf"))
+    issues += iss
+    apply = values.get("apply_updates")
+    on = apply is not None and apply.value.lower() in ("yes", "true", "1")
+    if "dnf-automatic-install.timer" in timers:
+        on = True
+    detail = (
+        f"apply_updates = {apply.value if apply else 'no (default)'}; timers: {', '.join(timers) or 'none'}"
+    )
+    return on and bool(timers), apply.where() if apply else r.shown("etc/dnf/automatic.conf"), detail
+
+
+def collect_patches(r: OpsReader) -> PatchFacts:
+    """Read pending updates (via the manifest commands), list freshness, reboot state and automation."""
+    issues: list[ConfigIssue] = []
+    # Package-owned configuration files mark the package manager (small, unlike dpkg's status database).
+    if r.exists("etc/dpkg/dpkg.cfg") or r.exists("etc/apt/apt.conf.d"):
+        manager = "apt"
+    elif r.exists("etc/dnf/dnf.conf"):
+        manager = "dnf"
+    else:
+        manager = None
+
+    pending: list[PendingUpdate] | None = None
+    note: str | None = None
+    source: str | None = None
+    if manager == "apt":
+        out, note = command_output(r.run("apt-simulate-upgrade"))
+        if out is not None:
+            pending = parse_apt_simulation(out)
+            source = "apt-get -s -o Debug::NoLocking=1 dist-upgrade"
+            note = None
+    elif manager == "dnf":
+        out, note = command_output(r.run("dnf-security-list"))
+        if out is not None:
+            info, _ = command_output(r.run("dnf-security-info"))
+            pending = parse_dnf_security(out, info)
+            source = "dnf -q updateinfo list --security"
+            note = None
+    else:
+        note = "no apt or dnf package database found under the root"
+
+    lists_updated: float | None = None
+    lists_source: str | None = None
+    if manager == "apt":
+        stamp = "var/lib/apt/periodic/update-success-stamp"
+        lists_updated = r.mtime(stamp)
+        if lists_updated is not None:
+            lists_source = r.shown(stamp)
+        else:
+            releases = [p for p in r.glob("var/lib/apt/lists/*Release", AREA)]
+            times = [(t, p) for p in releases if (t := r.mtime(p)) is not None]
+            if times:
+                lists_updated, newest = max(times)
+                lists_source = r.shown(newest)
+
+    reboot: bool | None = None
+    since: float | None = None
+    pkgs: list[str] = []
+    if manager == "apt":
+        for rel in ("run/reboot-required", "var/run/reboot-required"):
+            t = r.mtime(rel)
+            if t is not None:
+                reboot, since = True, t
+                pkgs = sorted(set((r.text(rel + ".pkgs", AREA) or "").split()))[:50]
+                break
+        else:
+            # Only trustworthy where the notifier exists that would have created it.
+            installed = r.exists("usr/share/update-notifier/notify-reboot-required") or r.exists(
+                "etc/apt/apt.conf.d/50unattended-upgrades"
+            )
+            reboot = False if (installed or r.live) else None
+
+    if manager == "apt":
+        auto, auto_at, auto_detail = _apt_auto(r)
+    elif manager == "dnf":
+        auto, auto_at, auto_detail = _dnf_auto(r, issues)
+    else:
+        auto, auto_at, auto_detail = None, None, None
+
+    return PatchFacts(
+        manager=manager,
+        source=source,
+        pending=pending,
+        pending_note=note,
+        lists_updated=lists_updated,
+        lists_updated_source=lists_source,
+        reboot_required=reboot,
+        reboot_required_since=since,
+        reboot_packages=pkgs,
+        auto_updates=auto,
+        auto_updates_at=auto_at,
+        auto_updates_detail=auto_detail,
+        issues=issues,
+    )

@@ -1,0 +1,461 @@
+"""The ``ssh://`` transport: collect a remote host's facts over one SSH session per target.
+
+Per target: connect with asyncssh (ssh-agent, default keys, ``--identity``), check the host key against
+a known_hosts file (strictly: an unknown key is refused unless ``--accept-new-host-key`` was given, a
+changed key always), run ONE read-only script (``sh -s``, or ``sudo -n sh -s`` with ``--sudo``; see
+:mod:`hvguard.collect.ssh_script`), then — locally — recreate what it read under a private temporary
+directory (:mod:`hvguard.collect.ssh_materialise`) and run the very same host collectors a local scan
+runs, plus the hypervisor facts from virsh's answers (:mod:`hvguard.collect.ssh_libvirt`). The temporary
+directory is deleted before the target's facts are returned.
+
+Several targets run concurrently (asyncio, bounded by ``--concurrency``); a target that cannot be
+reached, refuses the host key or answers garbage becomes ``TargetFacts.unreachable`` with a one-line
+reason, and the others finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import msgspec
+
+from hvguard import __version__
+from hvguard.collect.source import PrefetchedSource
+from hvguard.collect.ssh_libvirt import hypervisor_facts, stored_hypervisor
+from hvguard.collect.ssh_materialise import (
+    Materialised,
+    materialise,
+    open_for_removal,
+    reword_unreadable,
+)
+from hvguard.collect.ssh_records import ProtocolError, RemoteAnswer, parse_answer
+from hvguard.collect.ssh_script import REMOTE_LIBVIRT_URI, build_script, new_boundary, remote_command
+from hvguard.collect.ssh_target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
+from hvguard.collect.targets import collect_host_facts, platform_of
+from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
+
+#: The most a target may send back; far above a real host's answer (~0.1–5 MiB).
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+MAX_STDERR_BYTES = 64 * 1024
+
+# asyncssh logs every connection at INFO; failures are reported per target by hvguard itself.
+logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
+
+
+class _TargetFailed(Exception):
+    """One target could not be collected; ``str()`` is the one-line reason."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Host keys
+
+
+class HostKeyPolicy:
+    """Strict host-key checking against one known_hosts file, shared by every target of a run.
+
+    asyncssh accepts a key listed for the host by itself; it asks :meth:`decide` only about a key the
+    file does not list for that host. Then: if the file lists *any* key (or CA) for the host, the key
+    has changed — refused, always. Otherwise the host is new — refused unless ``accept_new``, in which
+    case the key is appended to the file (the only write hvguard makes, and only when asked).
+    """
+
+    def __init__(self, path: Path, *, accept_new: bool) -> None:
+        self.path = path
+        self.accept_new = accept_new
+        self.known = _load_known_hosts(path)
+        self.accepted: dict[str, asyncssh.SSHKey] = {}
+        self.notices: list[str] = []
+
+    def decide(self, target: SshTarget, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> str:
+        """``accepted``, ``unknown`` or ``changed`` for a key the known_hosts file does not list."""
+        name = target.known_hosts_name
+        if name in self.accepted:
+            return "accepted" if self.accepted[name] == key else "changed"
+        listed = self.known.match(host, addr, None if port == 22 else port)
+        if listed[0] or listed[1]:
+            return "changed"
+        if not self.accept_new:
+            return "unknown"
+        self._append(name, key)
+        self.accepted[name] = key
+        self.notices.append(f"added the host key of {name} ({key.get_fingerprint()}) to {self.path}")
+        return "accepted"
+
+    def _append(self, name: str, key: asyncssh.SSHKey) -> None:
+        algorithm, data = key.export_public_key("openssh").decode("ascii").split()[:2]
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lead = "" if _empty_or_terminated(self.path) else "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="ascii") as out:
+            out.write(f"{lead}{name} {algorithm} {data}\n")
+
+
+def _empty_or_terminated(path: Path) -> bool:
+    """True when appending a line to ``path`` needs no newline first."""
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return True
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+    except FileNotFoundError:
+        return True
+
+
+def _load_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """The file's entries; an absent file is an empty list (every host is then unknown)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SshOptionError(f"cannot read known_hosts file {path}: {exc}") from exc
+    try:
+        # Always an SSHKnownHosts object: an empty value would make asyncssh fall back to its own default.
+        return asyncssh.SSHKnownHosts(text)
+    except (ValueError, asyncssh.KeyImportError) as exc:
+        raise SshOptionError(f"known_hosts file {path}: {exc}") from exc
+
+
+def _load_identity(path: Path | None) -> list[asyncssh.SSHKey] | None:
+    if path is None:
+        return None
+    try:
+        return [asyncssh.read_private_key(str(path))]
+    except asyncssh.KeyImportError as exc:
+        if "assphrase" in str(exc):
+            raise SshOptionError(
+                f"--identity {path} is passphrase-protected; load it into ssh-agent instead"
+            ) from exc
+        raise SshOptionError(f"--identity {path}: {exc}") from exc
+    except OSError as exc:
+        raise SshOptionError(f"--identity {path}: {exc.strerror or exc}") from exc
+
+
+class _Client(asyncssh.SSHClient):
+    """Routes asyncssh's question about an unlisted host key to the run's :class:`HostKeyPolicy`."""
+
+    def __init__(self, policy: HostKeyPolicy, target: SshTarget) -> None:
+        self.policy = policy
+        self.target = target
+        self.verdict: str | None = None
+        self.fingerprint = ""
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        """True only for a new key the user told hvguard to accept."""
+        self.verdict = self.policy.decide(self.target, host, addr, port, key)
+        self.fingerprint = key.get_fingerprint()
+        return self.verdict == "accepted"
+
+
+# --------------------------------------------------------------------------------------------------------
+# One target
+
+
+@dataclass
+class _Run:
+    """What every target of one run shares."""
+
+    options: SshOptions
+    policy: HostKeyPolicy
+    client_keys: list[asyncssh.SSHKey] | None
+
+
+async def _read_capped(stream: Any, limit: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := await stream.read(1024 * 1024):
+        total += len(chunk)
+        if total > limit:
+            raise _TargetFailed(f"the target's {what} exceeds {limit // (1024 * 1024)} MiB; stopped reading")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _fetch(target: SshTarget, run: _Run, script: bytes) -> tuple[bytes, bytes, int | None]:
+    """Connect, run the script once, return (stdout, stderr, exit status)."""
+    client = _Client(run.policy, target)
+    kwargs: dict[str, Any] = {
+        "port": target.port,
+        "known_hosts": run.policy.known,
+        "client_factory": lambda: client,
+        "connect_timeout": run.options.timeout_s,
+        "preferred_auth": "publickey",
+        # No ~/.ssh/config: a Hostname/Port/HostKeyAlias there would silently change which host is
+        # contacted and which known_hosts entry vouches for it.
+        "config": [],
+    }
+    if target.user is not None:
+        kwargs["username"] = target.user
+    if run.client_keys is not None:
+        kwargs["client_keys"] = run.client_keys
+    try:
+        conn = await asyncssh.connect(target.host, **kwargs)
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise _TargetFailed(_host_key_refused(target, run.policy, client, exc)) from None
+    async with conn:
+        process = await conn.create_process(remote_command(sudo=run.options.sudo), encoding=None)
+        process.stdin.write(script)
+        process.stdin.write_eof()
+        stdout, stderr = await asyncio.gather(
+            _read_capped(process.stdout, MAX_ANSWER_BYTES, "answer"),
+            _read_capped(process.stderr, MAX_STDERR_BYTES, "error output"),
+        )
+        completed = await process.wait()
+    return stdout, stderr, completed.exit_status
+
+
+def _host_key_refused(
+    target: SshTarget, policy: HostKeyPolicy, client: _Client, exc: asyncssh.HostKeyNotVerifiable
+) -> str:
+    name = target.known_hosts_name
+    if client.verdict == "unknown":
+        return f"host key of {name} not in {policy.path} (use --accept-new-host-key to trust on first use)"
+    if client.verdict == "changed":
+        return (
+            f"host key of {name} ({client.fingerprint}) does NOT match the key {policy.path} lists for it: "
+            "refused (possible man-in-the-middle; if the host was re-keyed, remove its old line first)"
+        )
+    return f"host key of {name} refused: {exc.reason}"
+
+
+def _failure(exc: BaseException, target: SshTarget, run: _Run) -> str:
+    """A one-line reason for a failed target."""
+    if isinstance(exc, _TargetFailed):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {run.options.timeout_s:g} s (connect and collect, --ssh-timeout)"
+    if isinstance(exc, asyncssh.PermissionDenied):
+        tried = (
+            "ssh-agent and default keys" if run.client_keys is None else f"--identity {run.options.identity}"
+        )
+        who = f"{target.user}@" if target.user else ""
+        return f"{who}{target.address}: authentication refused ({tried})"
+    if isinstance(exc, asyncssh.KeyExchangeFailed):
+        return f"{target.address}: key exchange failed: {exc.reason}"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"{target.address}: disconnected: {exc.reason}"
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return f"{target.address}: cannot open a session: {exc.reason}"
+    if isinstance(exc, OSError):
+        # asyncio words a refused connection "Connect call failed (addr)"; errno says it plainly.
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        return f"cannot connect to {target.address}: {reason.lower()}"
+    return f"{target.address}: {type(exc).__name__}: {exc}"
+
+
+def _remote_failure(stderr: bytes, status: int | None, error: ProtocolError) -> str:
+    said = " ".join(stderr.decode("utf-8", "replace").split())[-300:]
+    status_text = "no exit status" if status is None else f"exit status {status}"
+    detail = f"; its error output: {said}" if said else ""
+    return f"{error} ({status_text}){detail}"
+
+
+async def _collect_one(target: SshTarget, run: _Run) -> TargetFacts:
+    started = time.monotonic()
+    collected_at = _now()
+    boundary = new_boundary()
+    try:
+        stdout, stderr, status = await asyncio.wait_for(
+            _fetch(target, run, build_script(boundary)), run.options.timeout_s
+        )
+        try:
+            answer = parse_answer(stdout, boundary)
+        except ProtocolError as exc:
+            raise _TargetFailed(_remote_failure(stderr, status, exc)) from None
+    except Exception as exc:
+        return _unreachable(target, _failure(exc, target, run), collected_at, started)
+    return build_target_facts(target, answer, boundary, collected_at=collected_at, started=started)
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _unreachable(target: SshTarget, reason: str, collected_at: str, started: float) -> TargetFacts:
+    return TargetFacts(
+        id=target.text,
+        platform=platform_of(None),
+        collection=CollectionInfo(
+            collected_at=collected_at,
+            tool_version=__version__,
+            collectors=[f"ssh:{target.address}"],
+            duration_s=round(time.monotonic() - started, 3),
+        ),
+        unreachable=reason,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# From the answer to facts
+
+
+def build_target_facts(
+    target: SshTarget, answer: RemoteAnswer, boundary: str, *, collected_at: str, started: float
+) -> TargetFacts:
+    """Recreate the answer's files in a private temporary root, run the collectors, delete the root."""
+    problems: list[Problem] = []
+    collectors = [f"ssh:{target.address}", f"linux-host:{target.text}"]
+    tmp = Path(tempfile.mkdtemp(prefix="hvguard-ssh-", dir=_scratch_parent()))
+    try:
+        built = materialise(answer, tmp)
+        source = PrefetchedSource(tmp, answer.commands, label=target.text)
+        host = collect_host_facts(source, problems=problems)
+        hv: HypervisorFacts | None
+        if answer.virsh.mode in {"rw", "ro"}:
+            hv = hypervisor_facts(answer.virsh, boundary, problems)
+            collectors.append(f"libvirt:{REMOTE_LIBVIRT_URI} (virsh over ssh)")
+        else:
+            hv, how = stored_hypervisor(answer.virsh, tmp, problems)
+            if how:
+                collectors.append(how)
+        if not built.privileged:
+            host = _with_remote_kvm_group(host, answer, tmp)
+        problems += built.problems
+        host, hv, problems, collectors = _as_on_target(built, host, hv, problems, collectors)
+    finally:
+        if os.geteuid() != 0:
+            open_for_removal(tmp)  # mode-000 stand-ins would stop a non-root rmtree
+        shutil.rmtree(tmp, ignore_errors=True)
+    return TargetFacts(
+        id=target.text,
+        platform=platform_of(hv),
+        collection=CollectionInfo(
+            collected_at=collected_at,
+            tool_version=__version__,
+            collectors=collectors,
+            duration_s=round(time.monotonic() - started, 3),
+        ),
+        host=host,
+        hypervisor=hv,
+        problems=problems,
+    )
+
+
+def _scratch_parent() -> str | None:
+    """Where the temporary copies go: a RAM-backed tmpfs when there is one (``$XDG_RUNTIME_DIR``, then
+    ``/dev/shm``), so a target's files never reach this machine's disk, and creating and deleting a
+    few hundred small files per target costs microseconds instead of journaled disk writes."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):  # noqa: S108 (mkdtemp: 0700, unique)
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return None
+
+
+def _with_remote_kvm_group(host: HostFacts, answer: RemoteAnswer, tmp: Path) -> HostFacts:
+    """Without root here the copy of /dev/kvm has our group; name the target's from its own etc/group."""
+    meta = answer.modes.get("/dev/kvm")
+    if meta is None or host.kvm.dev_kvm_present is not True:
+        return host
+    group = str(meta.gid)
+    entry = answer.entries.get("/etc/group")
+    for line in (entry.data if entry is not None else b"").decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[2] == str(meta.gid):
+            group = fields[0]
+            break
+    return msgspec.structs.replace(host, kvm=msgspec.structs.replace(host.kvm, dev_kvm_group=group))
+
+
+class _Facts(msgspec.Struct, frozen=True):
+    host: HostFacts
+    hypervisor: HypervisorFacts | None
+    problems: list[Problem]
+    collectors: list[str]
+
+
+def _as_on_target(
+    built: Materialised,
+    host: HostFacts,
+    hv: HypervisorFacts | None,
+    problems: list[Problem],
+    collectors: list[str],
+) -> tuple[HostFacts, HypervisorFacts | None, list[Problem], list[str]]:
+    """Show paths as the target has them (``/etc/…``, not the deleted temporary copy), and give
+    unreadable files the target's own reason instead of the local stand-in's error."""
+    prefix = str(built.root)
+    unreadable = built.unreadable
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            return "/" if value == prefix else value.replace(prefix + "/", "/")
+        if isinstance(value, list):
+            return [fix(item) for item in value]
+        if isinstance(value, dict):
+            fixed = {key: fix(item) for key, item in value.items()}
+            texts = [item for item in fixed.values() if isinstance(item, str)]
+            for path, reason in unreadable.items():
+                if any(path in text for text in texts):
+                    fixed = {
+                        key: reword_unreadable(item, reason) if isinstance(item, str) else item
+                        for key, item in fixed.items()
+                    }
+            return fixed
+        return value
+
+    raw = fix(msgspec.to_builtins(_Facts(host, hv, problems, collectors)))
+    facts = msgspec.convert(raw, _Facts)
+    return facts.host, facts.hypervisor, facts.problems, facts.collectors
+
+
+# --------------------------------------------------------------------------------------------------------
+# Many targets
+
+
+async def _collect_all(
+    targets: Sequence[SshTarget], run: _Run, on_done: Callable[[str], None] | None
+) -> list[TargetFacts]:
+    limit = asyncio.Semaphore(run.options.concurrency)
+
+    async def one(target: SshTarget) -> TargetFacts:
+        async with limit:
+            facts = await _collect_one(target, run)
+        if on_done is not None:
+            on_done(target.text)
+        return facts
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+def collect_ssh_targets(
+    targets: Sequence[str],
+    options: SshOptions | None = None,
+    *,
+    on_done: Callable[[str], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> list[TargetFacts]:
+    """Collect every ``ssh://`` target concurrently (at most ``options.concurrency`` at once).
+
+    Returns one :class:`TargetFacts` per target, in the given order; a target that failed has
+    ``unreachable`` set. ``on_done(target)`` is called as each finishes (progress), ``notify(line)`` for
+    each host key added to known_hosts. Raises :class:`SshOptionError` for unusable options.
+    """
+    options = options or SshOptions()
+    parsed = [parse_ssh_target(t) for t in targets]
+    run = _Run(
+        options=options,
+        policy=HostKeyPolicy(options.known_hosts, accept_new=options.accept_new_host_key),
+        client_keys=_load_identity(options.identity),
+    )
+    results = asyncio.run(_collect_all(parsed, run, on_done))
+    if notify is not None:
+        for line in run.policy.notices:
+            notify(line)
+    return results
+
+
+def collect_ssh_target(target: str, options: SshOptions | None = None) -> TargetFacts:
+    """Collect one ``ssh://`` target (see :func:`collect_ssh_targets`)."""
+    return collect_ssh_targets([target], options)[0]

@@ -1,0 +1,111 @@
+"""The CSV report (``--format csv``): one row per finding — a risk register auditors open in a spreadsheet.
+
+Columns: target, subject, measure, section, title, status, original status, the status under the
+default thresholds when the profile loosened one (untailored status), message, remediation, the
+waiver (exception id, approver, expiry, justification), the attestation (id, who, until), method, check,
+notes, the evidence as compact JSON, and the profile with its deviations from the defaults (the same on
+every row, so a filtered or pasted extract still says which thresholds judged it). RFC 4180 quoting
+(``csv`` module, CRLF line ends), UTF-8 with a byte-order mark so that Excel decodes non-ASCII text
+correctly (Python reads it with ``utf-8-sig``).
+
+Formula injection: a spreadsheet treats a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return as a formula, and VM names, messages and evidence come from hosts we do not trust
+(``=HYPERLINK(…)`` as a VM name). Such a cell gets a leading apostrophe — the OWASP recommendation: Excel
+and LibreOffice then show the text as text and hide the apostrophe in the cell, while the value stays
+readable. The guard applies to every text cell, including the JSON evidence column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from hvguard.engine import Evaluation
+from hvguard.report.common import compact_json
+from hvguard.report.json_report import report_dict
+
+COLUMNS: tuple[str, ...] = (
+    "target",
+    "subject",
+    "measure",
+    "section",
+    "title",
+    "status",
+    "original_status",
+    "untailored_status",
+    "message",
+    "remediation",
+    "waiver_id",
+    "waiver_approved_by",
+    "waiver_expires_on",
+    "waiver_justification",
+    "attestation_id",
+    "attested_by",
+    "attestation_valid_until",
+    "method",
+    "check",
+    "notes",
+    "evidence",
+    "profile",
+    "profile_deviations",
+)
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """``value`` made safe to open in a spreadsheet: a leading apostrophe before a formula trigger."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return neutralise(value if isinstance(value, str) else str(value))
+
+
+def row(r: dict[str, Any], section: str, profile: dict[str, Any] | None = None) -> dict[str, str]:
+    """One finding as a CSV row (every cell neutralised); ``profile`` is the report's profile block."""
+    p = profile or {}
+    w = r.get("waiver") or {}
+    a = r.get("attestation") or {}
+    values: dict[str, Any] = {
+        "target": r["target"],
+        "subject": r["subject"],
+        "measure": r["measure"],
+        "section": section,
+        "title": r["title"],
+        "status": r["status"],
+        "original_status": r.get("original_status"),
+        "untailored_status": r.get("untailored_status"),
+        "message": r["message"],
+        "remediation": (r.get("remediation") or "").strip(),
+        "waiver_id": w.get("id"),
+        "waiver_approved_by": w.get("approved_by"),
+        "waiver_expires_on": w.get("expires_on"),
+        "waiver_justification": w.get("justification"),
+        "attestation_id": a.get("id"),
+        "attested_by": a.get("attested_by"),
+        "attestation_valid_until": a.get("valid_until"),
+        "method": r.get("method"),
+        "check": r.get("check"),
+        "notes": "; ".join(r.get("notes") or []),
+        "evidence": compact_json(r.get("evidence") or {}),
+        "profile": p.get("name"),
+        "profile_deviations": "; ".join(p.get("deviations") or []),
+    }
+    return {k: _cell(values[k]) for k in COLUMNS}
+
+
+def render(ev: Evaluation) -> str:
+    """Render the CSV report: a header row, then one row per finding in report order."""
+    rep = report_dict(ev)
+    section_of = {m.id: m.section for m in ev.catalog.measures}
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writeheader()
+    for r in rep["results"]:
+        writer.writerow(row(r, section_of[r["measure"]], rep["profile"]))
+    return buf.getvalue()

@@ -1,0 +1,148 @@
+"""The Markdown report (``--format markdown``): a concise summary to paste into a ticket.
+
+A header (targets, profile and its deviations, counts), a table of the measures that did not pass with
+their finding counts, exceptions and attestations in force, and the top failures with their exact
+remediation in fenced code blocks. Text from facts and evidence is escaped — Markdown punctuation and
+inline HTML are backslash-escaped, table cells never break the table (pipes escaped, newlines folded) and
+every fence is longer than any run of backticks inside it — so a hostile VM name cannot inject links,
+images or markup into a ticket.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from hvguard.engine import Evaluation
+from hvguard.report.common import (
+    LABEL,
+    ORDER,
+    attestation_text,
+    counts_text,
+    one_line,
+    rank,
+    waiver_text,
+)
+from hvguard.report.json_report import report_dict
+
+#: How many failing findings are spelled out with their remediation.
+TOP_FAILURES = 10
+# Characters that start emphasis, code, links, images, inline HTML, entities, tables or strike-through
+# anywhere in a line; block markers only matter at the start of a line (see ``md_line``).
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
+_BLOCK_START = re.compile(r"^(\s*)([-+=>]|\d+[.)])")
+
+
+def md(text: Any) -> str:
+    """Inline text on one line with every Markdown (and HTML) special character backslash-escaped."""
+    return _SPECIAL.sub(r"\\\1", one_line("" if text is None else str(text)))
+
+
+def md_line(text: Any) -> str:
+    """:func:`md` for text that starts a line: a leading list, quote or heading marker is escaped too."""
+    escaped = md(text)
+    m = _BLOCK_START.match(escaped)
+    if not m:
+        return escaped
+    # "- x" → "\- x"; "1. x" → "1\. x" (a backslash before a digit would be shown literally)
+    at = m.end(2) - 1 if m[2][0].isdigit() else m.end(1)
+    return escaped[:at] + "\\" + escaped[at:]
+
+
+def fence(text: str, lang: str = "") -> str:
+    """``text`` in a fenced code block whose fence is longer than any backtick run inside it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    bar = "`" * max(3, longest + 1)
+    return f"{bar}{lang}\n{text.rstrip()}\n{bar}"
+
+
+def render(ev: Evaluation) -> str:
+    """Render the Markdown summary."""
+    rep = report_dict(ev)
+    by_measure: dict[str, str] = rep["summary"]["by_measure"]
+    per_measure: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rep["results"]:
+        per_measure[r["measure"]].append(r)
+    rolled = [by_measure[m.id] for m in ev.catalog.measures]
+    p = rep["profile"]
+    out: list[str] = [f"# hvguard {md(ev.catalog.id)} v{md(ev.catalog.version)} report", ""]
+    for t in rep["targets"]:
+        bits = [md(t["platform"])]
+        if t.get("hostname"):
+            bits.append(f"host {md(t['hostname'])}")
+        bits.append(f"{t['vm_count']} VM(s)")
+        if t.get("unreachable"):
+            bits.append(f"**UNREACHABLE**: {md(t['unreachable'])}")
+        elif t["problems"]:
+            bits.append(f"{len(t['problems'])} collection problem(s)")
+        out.append(f"- **Target** {md(t['id'])} — {', '.join(bits)}")
+    out.append(
+        f"- **Profile** {md(p['name'])} ({md(p['source'])})"
+        + (" — **tailored**" if p["tailored"] else " — default, no deviations")
+    )
+    out += [f"  - deviation: {md(d)}" for d in p["deviations"]]
+    for kind in ("exceptions", "attestations"):
+        use = rep.get(kind)
+        if use:
+            out.append(
+                f"- **{kind.capitalize()}** {md(use.get('path'))} (sha256 {md(use.get('sha256'))}), "
+                f"judged as of {md(rep.get('as_of'))}: {md(use.get('applied'))} finding(s) changed"
+            )
+            out += [f"  - note: {md(n)}" for n in use.get("notes") or []]
+    out.append(f"- **Measures** ({len(rolled)}): {md(counts_text(rolled))}")
+    out.append(
+        f"- **Findings** ({len(rep['results'])}): {md(counts_text(r['status'] for r in rep['results']))}"
+    )
+    out.append(f"- **Generated** {md(rep['generated_at'])} by hvguard {md(rep['tool']['version'])}")
+    out.append("")
+
+    open_measures = [m for m in ev.catalog.measures if by_measure[m.id] not in ("pass", "not_applicable")]
+    out.append("## Measures not passed")
+    out.append("")
+    if open_measures:
+        out += ["| Measure | Status | Title | Findings |", "|---|---|---|---|"]
+        for m in sorted(open_measures, key=lambda m: -rank(by_measure[m.id])):
+            found = counts_text(r["status"] for r in per_measure[m.id])
+            out.append(f"| {md(m.id)} | **{LABEL[by_measure[m.id]]}** | {md(m.title)} | {md(found)} |")
+    else:
+        out.append("Every measure passed or does not apply.")
+    out.append("")
+
+    waived = [r for r in rep["results"] if r.get("waiver")]
+    attested = [r for r in rep["results"] if r.get("attestation")]
+    if waived or attested:
+        out += ["## Exceptions and attestations in force", ""]
+        for r in waived:
+            out.append(
+                f"- {md(r['measure'])} {md(r['subject'])}: **WAIVED** (was {md(r.get('original_status'))}) — "
+                f"{md(waiver_text(r['waiver']))}"
+            )
+        for r in attested:
+            out.append(f"- {md(r['measure'])} {md(r['subject'])}: {md(attestation_text(r['attestation']))}")
+        out.append("")
+
+    failing = sorted(
+        (r for r in rep["results"] if r["status"] in ("error", "fail")),
+        key=lambda r: (-rank(r["status"]), ev.catalog.ids.index(r["measure"]), r["target"], r["subject"]),
+    )
+    out += ["## Top failures", ""]
+    if not failing:
+        out += ["No failures and no evaluation errors.", ""]
+    multi = len(rep["targets"]) > 1
+    for r in failing[:TOP_FAILURES]:
+        where = f" @ {md(r['target'])}" if multi else ""
+        out.append(
+            f"### {md(r['measure'])} {md(r['title'])} — {LABEL[r['status']]} {md(r['subject'])}{where}"
+        )
+        out += ["", md_line(r["message"]), ""]
+        if r.get("remediation"):
+            out += ["Remediation:", "", fence(r["remediation"].strip()), ""]
+    if len(failing) > TOP_FAILURES:
+        out += [
+            f"… and {len(failing) - TOP_FAILURES} more failing finding(s): see the HTML, CSV or JSON report.",
+            "",
+        ]
+    statuses_present = [s for s in ORDER if any(r["status"] == s for r in rep["results"])]
+    out.append(f"_Statuses: {', '.join(f'{LABEL[s]} = {s}' for s in statuses_present)}._")
+    return "\n".join(out) + "\n"

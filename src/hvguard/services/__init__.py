@@ -1,0 +1,1 @@
+"""Long-running parts of hvguard: the VM config-change watcher, the signed image library, the audit log."""

@@ -1,0 +1,169 @@
+"""Reading a register file (exceptions or attestations): safe YAML with line numbers, and its problems.
+
+Both files are a mapping with one list (``exceptions:`` or ``attestations:``) of entries. The loader is
+PyYAML's safe loader with one change: implicit timestamps are off, so ``2026-01-10`` reaches the
+validators as text and every date goes through one strict parser (:mod:`hvguard.workflow.dates`) —
+YAML would otherwise turn ``2026-02-30`` into an exception inside the parser, and ``2026-01-10T10:00``
+into a timestamp. Node marks give each entry's and each key's line, so every problem can name where
+it is. Duplicate keys (which YAML silently resolves to the last one) are problems, not guesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Register files are hand-written lists; anything larger is not one.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+#: libyaml's safe loader when PyYAML was built with it (about ten times faster), else the pure one.
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _NoTimestampLoader(_SafeBase):  # type: ignore[valid-type,misc]
+    """The safe loader without implicit timestamps (dates stay text until validated)."""
+
+
+_NoTimestampLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a register file: where (entry label and line) and what."""
+
+    where: str
+    message: str
+    line: int | None = None
+    severity: str = "error"
+    """``error`` (the file cannot be used) or ``warning`` (usable, but a risk manager should look)."""
+
+    def __str__(self) -> str:
+        at = f" (line {self.line})" if self.line else ""
+        return f"{self.where}{at}: {self.message}"
+
+
+class RegisterError(ValueError):
+    """A register file that cannot be used; ``problems`` lists every error found."""
+
+    def __init__(self, path: Path, kind: str, problems: list[Problem]) -> None:
+        self.path = path
+        self.kind = kind
+        self.problems = problems
+        first = problems[0] if problems else Problem("file", "unusable")
+        more = len(problems) - 1
+        tail = f" (+{more} more; `hvguard {kind} lint {path}` lists them all)" if more > 0 else ""
+        super().__init__(f"{kind} file {path}: {first}{tail}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One list item of a register file, with where it is."""
+
+    index: int
+    """1-based position in the list."""
+    line: int | None
+    value: Any
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The entry's id when it has a usable one, else its position."""
+        ident = self.value.get("id") if isinstance(self.value, dict) else None
+        if isinstance(ident, str) and ident.strip():
+            return ident.strip()
+        return f"entry #{self.index}"
+
+    def line_of(self, key: str) -> int | None:
+        """The line of ``key`` in this entry (or of the entry itself)."""
+        return self.key_lines.get(key, self.line)
+
+
+@dataclass(frozen=True)
+class RegisterDoc:
+    """A parsed register file: its digest (for the report) and its entries."""
+
+    path: Path
+    sha256: str
+    entries: tuple[Entry, ...]
+
+
+def _duplicate_keys(node: yaml.MappingNode, where: str) -> list[Problem]:
+    seen: dict[str, int] = {}
+    out = []
+    for key_node, _ in node.value:
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            out.append(Problem(where, f"key {key!r} appears twice (lines {seen[key]} and {line})", line))
+        else:
+            seen[key] = line
+    return out
+
+
+def read_register(path: Path, list_key: str, kind: str) -> tuple[RegisterDoc, list[Problem]]:
+    """Parse the file at ``path`` whose entries are under ``list_key``; raise :class:`RegisterError`
+    when it cannot be parsed at all, else return the entries and the structural problems found."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RegisterError(path, kind, [Problem("file", f"cannot read: {exc.strerror or exc}")]) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise RegisterError(path, kind, [Problem("file", f"larger than {MAX_FILE_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RegisterError(path, kind, [Problem("file", f"not UTF-8 text ({exc.reason})")]) from exc
+    loader = _NoTimestampLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RegisterError(path, kind, [Problem("file", f"not valid YAML: {reason}", line)]) from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. unhashable keys, deep nesting
+        raise RegisterError(path, kind, [Problem("file", f"not usable YAML: {exc}")]) from exc
+    finally:
+        loader.dispose()
+    digest = hashlib.sha256(raw).hexdigest()
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise RegisterError(
+            path, kind, [Problem("file", f"must be a mapping with a list under '{list_key}:'", 1)]
+        )
+    problems = _duplicate_keys(node, "file")
+    unknown = sorted(str(k) for k in data if k != list_key)
+    if unknown:
+        names = ", ".join(unknown)
+        problems.append(Problem("file", f"unknown top-level key(s) {names}; expected {list_key}"))
+    if list_key not in data:
+        raise RegisterError(path, kind, [Problem("file", f"no '{list_key}:' list"), *problems])
+    items = data[list_key]
+    items_node = next(v for k, v in node.value if k.value == list_key)
+    if items is None:  # "exceptions:" with nothing under it: an empty register
+        return RegisterDoc(path, digest, ()), problems
+    if not isinstance(items, list) or not isinstance(items_node, yaml.SequenceNode):
+        line = items_node.start_mark.line + 1
+        raise RegisterError(path, kind, [*problems, Problem("file", f"'{list_key}' must be a list", line)])
+    entries = []
+    for i, (value, item_node) in enumerate(zip(items, items_node.value, strict=True), start=1):
+        key_lines: dict[str, int] = {}
+        if isinstance(item_node, yaml.MappingNode):
+            for key_node, _ in item_node.value:
+                key_lines.setdefault(str(key_node.value), key_node.start_mark.line + 1)
+        entry = Entry(i, item_node.start_mark.line + 1, value, key_lines)
+        if isinstance(item_node, yaml.MappingNode):
+            problems += _duplicate_keys(item_node, entry.label)
+            for key_node, value_node in item_node.value:
+                if isinstance(value_node, yaml.MappingNode):
+                    problems += _duplicate_keys(value_node, f"{entry.label} {key_node.value}")
+        entries.append(entry)
+    return RegisterDoc(path, digest, tuple(entries)), problems

@@ -1,0 +1,17 @@
+"""Test-wide settings shared by every test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _history_db_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every scan a test runs (in-process or as a subprocess, which inherits the environment) stores its
+    history in a throwaway database, never in the user's data directory."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("HVGUARD_DB", str(tmp_path_factory.mktemp("history") / "history.sqlite3"))
+    yield
+    patch.undo()

@@ -1,0 +1,501 @@
+"""The ssh:// transport without SSH: the remote script, its request, the answer parser and the local
+copy it is turned into. (The same pipeline over a real sshd: tests/test_ssh_transport.py.)"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import pkgutil
+import random
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import msgspec
+import pytest
+
+import hvguard.collect as collect_pkg
+from hvguard.collect import libvirt_config, linux_host
+from hvguard.collect.source import LocalSource
+from hvguard.collect.ssh import _with_remote_kvm_group, build_target_facts
+from hvguard.collect.ssh_libvirt import parse_nodeinfo, sections
+from hvguard.collect.ssh_materialise import materialise, resolve
+from hvguard.collect.ssh_records import Entry, Meta, ProtocolError, RemoteAnswer, parse_answer
+from hvguard.collect.ssh_script import (
+    FILE_CAP,
+    HOST_FETCH,
+    REMOTE_SCRIPT,
+    Fetch,
+    build_request,
+    build_script,
+    manifest_fetch,
+    new_boundary,
+)
+from hvguard.collect.ssh_target import SshTargetError, parse_ssh_target
+from hvguard.collect.targets import collect_host_facts, collect_target
+
+# --------------------------------------------------------------------------------------------------------
+# The script itself
+
+
+def test_script_is_plain_posix_sh() -> None:
+    """dash (Debian's /bin/sh, strictly POSIX) parses it; bash-only syntax would be a syntax error."""
+    done = subprocess.run(["dash", "-n"], input=REMOTE_SCRIPT.encode(), capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    for bashism in ("[[", "local ", " $'", "=$'", "function ", "<<<", "${!", "pipefail"):
+        assert bashism not in REMOTE_SCRIPT, bashism
+
+
+def test_script_holds_no_request_data() -> None:
+    """Paths, arguments and the boundary travel as here-document data, never as shell code."""
+    boundary = new_boundary()
+    sent = build_script(boundary).decode()
+    code, _, data = sent.partition("main <<'HVG_REQUEST_END' | blocks\n")
+    assert code == REMOTE_SCRIPT
+    assert boundary not in code
+    assert data.startswith(boundary + "\n")
+    assert data.endswith("HVG_REQUEST_END\n")
+
+
+@pytest.mark.parametrize(
+    "bad", ["/etc/a\nrm -rf /", "HVG_REQUEST_END", "/x\r", "/nul\0"], ids=["newline", "delim", "cr", "nul"]
+)
+def test_request_refuses_items_that_are_not_one_line(bad: str) -> None:
+    with pytest.raises(ValueError, match="one line"):
+        build_request(new_boundary(), [Fetch("F", bad, "test")], [])
+
+
+def test_request_refuses_a_boundary_that_could_be_code() -> None:
+    with pytest.raises(ValueError, match="hex"):
+        build_request("$(reboot)" + "0" * 23, [], [])
+
+
+def test_script_rejects_a_tampered_boundary(tmp_path: Path) -> None:
+    """The script checks its own input too: a boundary that is not hex stops it before any read."""
+    text = build_script(new_boundary()).decode()
+    code, _, data = text.partition("main <<'HVG_REQUEST_END' | blocks\n")
+    tampered = code + "main <<'HVG_REQUEST_END' | blocks\n" + "$(touch " + str(tmp_path / "x") + ")\n" + data
+    done = subprocess.run(["sh", "-s"], input=tampered.encode(), capture_output=True, check=False)
+    assert done.stdout == b""  # not even the header: the script stopped at the boundary check
+    assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------------------------------------
+# The fetch list stays in step with the collectors
+
+
+def _trace_paths() -> set[str]:
+    """Every host path the collectors ask for (they all go through resolve_in_root) on this machine."""
+    seen: set[str] = set()
+    original = libvirt_config.resolve_in_root
+
+    def traced(root: Path, rel: str) -> Path:
+        seen.add("/" + rel.lstrip("/"))
+        return original(root, rel)
+
+    patched: list[Any] = []
+    for info in pkgutil.iter_modules(collect_pkg.__path__):
+        module = importlib.import_module(f"hvguard.collect.{info.name}")
+        if getattr(module, "resolve_in_root", None) is original:
+            module.resolve_in_root = traced  # type: ignore[attr-defined]
+            patched.append(module)
+    try:
+        collect_host_facts(LocalSource(), problems=[])
+    finally:
+        for module in patched:
+            module.resolve_in_root = original
+    return seen
+
+
+def _glob_dir(pattern: str) -> str:
+    return re.split(r"[*?\[]", pattern, maxsplit=1)[0].rsplit("/", 1)[0]
+
+
+def _covered(path: str, items: tuple[Fetch, ...]) -> bool:
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[1] == "proc" and parts[2].isdigit():
+        # P: comm/cmdline/status/exe of QEMU processes; K: socket descriptors (fd/N) and comm.
+        return parts[3:] in ([], ["comm"], ["cmdline"], ["status"], ["exe"], ["fd"]) or (
+            len(parts) == 5 and parts[3] == "fd" and parts[4].isdigit()
+        )
+    pure = PurePosixPath(path)
+    for item in items:
+        if item.op == "T" and len(parts) == 2:
+            return True  # top-level entries: listed by T
+        if item.op == "P" and path == "/proc":
+            return True
+        if item.op != "P" and pure.match(item.pattern):
+            return True
+        globbing = any(ch in item.pattern for ch in "*?[")
+        if globbing and (_glob_dir(item.pattern) == path or pure.match(item.pattern.rsplit("/", 1)[0])):
+            return True  # the directories a glob looks in: recorded by the script
+        if item.op in "FWSN" and (item.pattern + "/").startswith(path + "/"):
+            return True  # a parent of a fetched path exists in the copy whenever the path does
+    return False
+
+
+@pytest.fixture(scope="module")
+def traced_paths() -> set[str]:
+    return _trace_paths()
+
+
+def test_host_fetch_covers_every_path_the_linux_host_collector_reads(traced_paths: set[str]) -> None:
+    """HOST_FETCH must list every path linux_host (and the stored-definition reader) uses: a path the
+    collector reads but the script does not fetch would silently read as 'absent' over SSH."""
+    literals = set(
+        re.findall(
+            r'"((?:proc|sys|dev|etc|usr|run|lib|boot)/[^"{}]*)"', Path(linux_host.__file__).read_text()
+        )
+    )
+    uncovered = sorted(p for p in ("/" + lit for lit in literals) if not _covered(p, HOST_FETCH))
+    assert uncovered == [], f"linux_host reads paths HOST_FETCH lacks: {uncovered}"
+    host_paths = {p for p in traced_paths if _covered(p, HOST_FETCH)}
+    assert {"/proc/cpuinfo", "/etc/passwd", "/etc/libvirt/qemu.conf", "/dev/kvm"} <= host_paths
+
+
+#: Paths a collector may look at locally that the SSH transport must never copy.
+DELIBERATELY_NOT_FETCHED = {
+    "/etc/krb5.keytab": "key material; the krb5-keytab-stat command reports whether it exists",
+}
+
+
+def test_manifest_covers_every_path_any_host_collector_reads(traced_paths: set[str]) -> None:
+    """The same for every host collector: each path they ask for must be in the manifest (FILES or
+    HOST_FETCH), or SSH scans would report it as absent."""
+    uncovered = sorted(
+        p for p in traced_paths if not _covered(p, manifest_fetch()) and p not in DELIBERATELY_NOT_FETCHED
+    )
+    shown = sorted({re.sub(r"/proc/\d+/fd(/\d+)?", "/proc/PID/fd...", p) for p in uncovered})
+    assert shown == [], (
+        "host collectors read paths the manifest lacks (add them to manifest.FILES): " + ", ".join(shown)
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# The whole pipeline through a local `sh -s` (the SSH session replaced by a pipe)
+
+
+def _run_script(boundary: str, fetch: tuple[Fetch, ...] | None = None) -> bytes:
+    done = subprocess.run(["sh", "-s"], input=build_script(boundary, fetch), capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def piped() -> tuple[str, bytes]:
+    boundary = new_boundary()
+    return boundary, _run_script(boundary)
+
+
+def test_answer_parses_and_holds_the_host_files(piped: tuple[str, bytes]) -> None:
+    boundary, stream = piped
+    answer = parse_answer(stream, boundary)
+    assert answer.entries["/etc/passwd"].kind == "file"
+    assert answer.entries["/etc/passwd"].data == Path("/etc/passwd").read_bytes()
+    assert answer.entries["/proc/cpuinfo"].data.startswith(b"processor")
+    assert answer.entries["/sys/module"].listing
+    assert answer.links["/lib"] == "usr/lib"  # merged /usr on Debian 12
+    assert answer.links["/etc/os-release"] == "../usr/lib/os-release"
+    assert answer.entries["/etc/os-release"].data == Path("/usr/lib/os-release").read_bytes()
+    assert answer.modes["/etc/passwd"].mode & 0o777 == os.stat("/etc/passwd").st_mode & 0o777
+    assert "sshd-effective-config" in answer.commands
+
+
+def test_piped_host_facts_equal_local_host_facts(piped: tuple[str, bytes]) -> None:
+    """linux_host over the script's copy gives exactly the local scan's host facts (``root`` and the
+    paths in facts and problems are shown as on the host, not as the deleted temporary copy)."""
+    boundary, stream = piped
+    answer = parse_answer(stream, boundary)
+    local = collect_target("local")
+    remote = build_target_facts(
+        parse_ssh_target("ssh://root@127.0.0.1"), answer, boundary, collected_at="-", started=0.0
+    )
+    assert remote.host is not None and local.host is not None
+    # access/operations belong to their own collectors and manifests; the SSH equality test covers
+    # them end to end. Here: everything linux_host produces, field by field, and its problems.
+    for field in msgspec.structs.fields(local.host):
+        if field.name not in {"access", "operations"}:
+            assert getattr(remote.host, field.name) == getattr(local.host, field.name), field.name
+
+    def linux_host_problems(problems: list[Any]) -> list[Any]:
+        return [p for p in problems if p.area in LINUX_HOST_AREAS]
+
+    assert linux_host_problems(remote.problems) == linux_host_problems(local.problems)
+
+
+LINUX_HOST_AREAS = {
+    f"host.{group}"
+    for group in (
+        *("hostname", "os", "default_target", "cpu", "memory", "kvm", "iommu", "tpm", "secure_boot"),
+        *("kernel", "qemu_conf", "libvirtd_conf", "qemu_processes"),
+    )
+}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Hostile answers
+
+
+def test_garbage_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="did not run hvguard's collection script"):
+        parse_answer(b"Welcome to my shell!\n", new_boundary())
+
+
+def test_truncated_answer_is_a_protocol_error(piped: tuple[str, bytes]) -> None:
+    boundary, stream = piped
+    with pytest.raises(ProtocolError):
+        parse_answer(stream[: len(stream) // 2], boundary)
+
+
+def test_mutated_answers_never_raise_anything_but_protocol_errors(piped: tuple[str, bytes]) -> None:
+    """Random damage anywhere in a real answer: parsed or refused with a ProtocolError, never a crash."""
+    boundary, stream = piped
+    rng = random.Random(9)  # noqa: S311 (reproducible damage, not crypto)
+    marker = b"\n" + boundary.encode() + b":"
+    starts = [m.start() for m in re.finditer(re.escape(marker), stream)]
+    for _ in range(400):
+        data = bytearray(stream)
+        where = rng.choice(starts) + rng.randrange(len(marker), len(marker) + 40)
+        where = min(where, len(data) - 1)
+        action = rng.randrange(3)
+        if action == 0:
+            data[where] = rng.randrange(256)
+        elif action == 1:
+            del data[where : where + rng.randrange(1, 30)]
+        else:
+            data[where:where] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 10)))
+        with contextlib.suppress(ProtocolError):
+            parse_answer(bytes(data), boundary)
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([b"H\x001\x00", b"Q\x00"], "unknown record"),
+        ([b"H\x002\x00", b"Z\x00"], "protocol"),
+        ([b"F\x00/x\x00data", b"Z\x00"], "header"),
+        ([b"H\x001\x00", b"F\x00relative\x00data", b"Z\x00"], "not absolute"),
+        ([b"H\x001\x00", b"O\x00sshd-effective-config\x00out", b"Z\x00"], "no exit status"),
+        ([b"H\x001\x00", b"O\x00rm-rf\x00", b"Z\x00"], "unknown command"),
+        ([b"H\x001\x00", b"D\x00/d\x00f../x\x00", b"Z\x00"], "directory entry"),
+        ([b"H\x001\x00", b"M\x00/x\x00zz 0 0 0\x00", b"Z\x00"], "bad mode"),
+        ([b"H\x001\x00", b"B\x00/x\x00", b"A\x00not a tar", b"Z\x00"], "archive"),
+        ([b"H\x001\x00", b"Z\x00", b"F\x00/x\x00"], "after the end"),
+    ],
+)
+def test_malformed_records_are_refused(records: list[bytes], message: str) -> None:
+    boundary = new_boundary()
+    stream = b"".join(b"\n" + boundary.encode() + b":" + record for record in records)
+    with pytest.raises(ProtocolError, match=message):
+        parse_answer(stream, boundary)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The local copy stays inside its directory
+
+
+def _answer(entries: dict[str, Entry], links: dict[str, str] | None = None) -> RemoteAnswer:
+    answer = RemoteAnswer(links=dict(links or {}))
+    for path, entry in entries.items():
+        answer.entries[path] = entry
+        answer.order.append(path)
+    return answer
+
+
+def _all_paths(root: Path) -> Iterator[Path]:
+    for current, dirs, files in os.walk(root):
+        for name in dirs + files:
+            yield Path(current) / name
+
+
+def test_hostile_paths_and_links_stay_inside_the_copy(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("local secret")
+    root = tmp_path / "copy"
+    root.mkdir()
+    answer = _answer(
+        {
+            "/../../../escape": Entry("file", data=b"x"),
+            "/etc/link-out": Entry("file", data=b"written through the link"),
+            "/lib/modprobe.d/a.conf": Entry("file", data=b"blacklist x\n"),
+        },
+        links={
+            "/etc/link-out": str(outside / "secret"),
+            "/etc/dot-dot-link": "../../../../../" + str(outside).lstrip("/"),
+            "/etc/loop": "/etc/loop",
+            "/lib": "usr/lib",
+        },
+    )
+    built = materialise(answer, root)
+    assert not (tmp_path / "escape").exists()
+    for path in _all_paths(root):
+        if path.is_symlink():
+            target = os.readlink(path)
+            assert not target.startswith("/"), (path, target)
+            assert os.path.realpath(path).startswith(str(root) + "/") or not os.path.exists(path), path
+    assert (outside / "secret").read_text() == "local secret"
+    assert (root / "usr/lib/modprobe.d/a.conf").read_bytes() == b"blacklist x\n"
+    # Bytes read through a link land where the link points, inside the copy.
+    assert (root / str(outside / "secret").lstrip("/")).read_bytes() == b"written through the link"
+    assert os.readlink(root / "etc/link-out").endswith("/secret")  # the name, the part collectors use
+    assert not built.problems or all(p.area == "transport" for p in built.problems)
+
+
+def test_unreadable_files_stay_unreadable_and_keep_the_targets_reason(tmp_path: Path) -> None:
+    """A file the SSH account could not read must not become an empty (defaults!) file here."""
+    answer = _answer(
+        {
+            "/etc/libvirt": Entry("dir"),
+            "/etc/libvirt/qemu.conf": Entry("unreadable", reason="Permission denied"),
+        }
+    )
+    root = tmp_path / "copy"
+    root.mkdir()
+    built = materialise(answer, root)
+    problems: list[Any] = []
+    facts = linux_host.collect_host(root, problems=problems, live=False)
+    assert facts.qemu_conf.present is True
+    assert facts.qemu_conf.error is not None
+    assert built.unreadable == {"/etc/libvirt/qemu.conf": "Permission denied"}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Small parsers
+
+
+def test_nodeinfo_in_the_c_locale_and_rounded_like_the_api() -> None:
+    text = (
+        "CPU model:           x86_64\nCPU(s):              2\nCPU frequency:       2445 MHz\n"
+        "CPU socket(s):       1\nCore(s) per socket:  2\nThread(s) per core:  1\nNUMA cell(s):        1\n"
+        "Memory size:         8148872 KiB\n"
+    )
+    node = parse_nodeinfo(text)
+    assert (node.model, node.cpus, node.mhz, node.sockets, node.cores, node.threads) == (
+        "x86_64",
+        2,
+        2445,
+        1,
+        2,
+        1,
+    )
+    assert node.memory_kib == 8148872 // 1024 * 1024
+
+
+def test_virsh_sections_drop_only_the_blank_line_virsh_adds() -> None:
+    marker = "HVGM" + "a" * 32
+    out = f"{marker} dom 1\n<domain/>\n\n{marker} dom 2\n\n{marker} end\n"
+    assert sections(out, "a" * 32) == [("dom 1", "<domain/>\n"), ("dom 2", ""), ("end", "")]
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "port", "user"),
+    [
+        ("ssh://h", "h", 22, None),
+        ("ssh://root@127.0.0.1:2222", "127.0.0.1", 2222, "root"),
+        ("ssh://ops@[::1]:22/", "::1", 22, "ops"),
+    ],
+)
+def test_ssh_targets_parse(text: str, host: str, port: int, user: str | None) -> None:
+    target = parse_ssh_target(text)
+    assert (target.host, target.port, target.user) == (host, port, user)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ssh://",
+        "ssh://u:pw@h",
+        "ssh://h:99999",
+        "ssh://h:0",
+        "ssh://h/path",
+        "ssh://h?x=1",
+        "ssh://b@d user@h",
+    ],
+)
+def test_bad_ssh_targets_are_usage_errors(text: str) -> None:
+    with pytest.raises(SshTargetError):
+        parse_ssh_target(text)
+
+
+def test_without_root_here_the_copy_stays_readable_and_kvm_group_comes_from_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hvguard run by an ordinary user cannot chown the copy: modes keep owner access, unreadable
+    stand-ins are mode 000 files, a transport problem says owners are not the target's, and
+    /dev/kvm's group is named from the target's own stat and etc/group."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    answer = _answer(
+        {
+            "/dev/kvm": Entry("exists"),
+            "/etc/group": Entry("file", data=b"root:x:0:\nkvm:x:993:\n"),
+            "/etc/secret": Entry("unreadable", reason="Permission denied"),
+            "/etc/owner-only": Entry("file", data=b"x"),
+        }
+    )
+    answer.modes["/dev/kvm"] = Meta(mode=0o20660, uid=0, gid=993, mtime_ns=1)
+    answer.modes["/etc/owner-only"] = Meta(mode=0o100000, uid=0, gid=0, mtime_ns=1)
+    answer.modes["/etc/secret"] = Meta(mode=0o100600, uid=0, gid=0, mtime_ns=1)
+    root = tmp_path / "copy"
+    root.mkdir()
+    built = materialise(answer, root)
+    assert not built.privileged
+    assert (root / "dev/kvm").stat().st_mode & 0o7777 == 0o660 | 0o400
+    assert (root / "etc/owner-only").stat().st_mode & 0o777 == 0o400
+    assert (root / "etc/secret").stat().st_mode & 0o777 == 0
+    assert any("not running as root" in p.message for p in built.problems)
+    host = linux_host.collect_host(root, problems=[], live=True)
+    fixed = _with_remote_kvm_group(host, answer, root)
+    assert fixed.kvm.dev_kvm_group == "kvm"
+    os.chmod(root / "etc/secret", 0o600)
+
+
+def test_the_copys_own_resolver_follows_resolve_in_root(tmp_path: Path) -> None:
+    """ssh_materialise.resolve re-implements resolve_in_root on strings for speed: same answers."""
+    root = tmp_path / "root"
+    (root / "usr/lib/x").mkdir(parents=True)
+    (root / "etc").mkdir()
+    os.symlink("usr/lib", root / "lib")
+    os.symlink("/lib/x", root / "etc/abs")
+    os.symlink("../../../../usr", root / "etc/up")
+    os.symlink("loop2", root / "etc/loop1")
+    os.symlink("loop1", root / "etc/loop2")
+    os.symlink("x/../../lib", root / "usr/lib/back")
+    cases = [
+        "lib/x/f",
+        "etc/abs/f",
+        "etc/up/lib",
+        "../../etc",
+        "usr/lib/back/x",
+        "etc/missing/a/b",
+        "",
+        ".",
+        "lib/../etc",
+        "usr/lib/back/../lib/x",
+    ]
+    for rel in cases:
+        assert resolve(str(root), rel) == str(libvirt_config.resolve_in_root(root, rel)), rel
+    for rel in ("etc/loop1", "etc/loop1/x"):
+        with pytest.raises(OSError):
+            libvirt_config.resolve_in_root(root, rel)
+        with pytest.raises(OSError):
+            resolve(str(root), rel)
+
+
+def test_a_huge_file_is_capped_not_copied_whole(tmp_path: Path) -> None:
+    """tar would copy any size; files over the cap go through head -c instead, so the answer stays
+    small and the collectors still see 'larger than the limit'."""
+    big = tmp_path / "huge.conf"
+    with big.open("wb") as handle:
+        handle.truncate(40 * 1024 * 1024)  # sparse: costs no disk
+    small = tmp_path / "small.conf"
+    small.write_text("ok\n")
+    boundary = new_boundary()
+    stream = _run_script(boundary, (Fetch("F", str(big), "test"), Fetch("F", str(small), "test")))
+    assert len(stream) < 20 * 1024 * 1024
+    answer = parse_answer(stream, boundary)
+    assert len(answer.entries[str(big)].data) == FILE_CAP
+    assert answer.entries[str(small)].data == b"ok\n"
