@@ -55,7 +55,7 @@ from hvguard.facts import TargetFacts
 from sshd_env import Sshd
 
 T = TypeVar("T")
-PACKAGE_SIMULATIONS = {"apt-simulate-upgrade", "dnf-security-list", "dnf-security-info"}
+PACKAGE_SIMULATIONS = {"apt-list-upgradable", "dnf-security-list", "dnf-security-info"}
 
 
 def _cpu(who: int) -> float:

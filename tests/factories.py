@@ -192,7 +192,7 @@ def good_operations(**changes: Any) -> OperationsFacts:
     )
     patches = PatchFacts(
         manager="apt",
-        source="apt-get -s -o Debug::NoLocking=1 dist-upgrade",
+        source="apt list --upgradable",
         pending=[],
         lists_updated=1767139200.0,  # 2025-12-31: one day before the factory's collection time
         lists_updated_source="/var/lib/apt/periodic/update-success-stamp",

@@ -19,7 +19,7 @@ from hvguard.collect.ops_files import OpsReader
 from hvguard.collect.ops_iptables import read_iptables_save
 from hvguard.collect.ops_network import parse_ip_link
 from hvguard.collect.ops_nftables import NftResult, read_nft_json, read_nft_text
-from hvguard.collect.ops_patches import parse_apt_simulation, parse_dnf_security
+from hvguard.collect.ops_patches import parse_apt_upgradable, parse_dnf_security
 from hvguard.collect.ops_rsyslog import read_rsyslog
 from hvguard.collect.ops_sockets import collect_listening, decode_address
 from hvguard.collect.ops_syslogng import read_syslog_ng
@@ -375,14 +375,14 @@ def test_address_decoding_is_host_word_order() -> None:
     assert decode_address("B80D01200000000000000000010000FF", "little") == "2001:db8::ff00:1"
 
 
-def test_real_apt_simulation_parses_every_inst_line() -> None:
-    need("apt-get")
-    result = run_local(COMMANDS["apt-simulate-upgrade"])
+def test_real_apt_upgradable_list_parses_every_line() -> None:
+    need("apt")
+    result = run_local(COMMANDS["apt-list-upgradable"])
     assert result.error is None and result.returncode == 0, result.stderr
-    inst = [line for line in result.stdout.splitlines() if line.startswith("Inst ")]
-    parsed = parse_apt_simulation(result.stdout)
-    assert len(parsed) == len(inst)
-    assert all(u.candidate and u.suite for u in parsed)
+    listed = [line for line in result.stdout.splitlines() if "[upgradable from:" in line]
+    parsed = parse_apt_upgradable(result.stdout)
+    assert len(parsed) == len(listed)
+    assert all(u.candidate and u.suite and u.installed for u in parsed)
     assert all(u.security == ("-security" in (u.suite or "")) for u in parsed)
 
 

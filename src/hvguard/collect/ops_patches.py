@@ -1,11 +1,12 @@
 """Patch state: pending (security) updates, list freshness, reboot-required, automatic updates.
 
-apt: the manifest runs ``apt-get -s -o Debug::NoLocking=1 dist-upgrade`` — a simulation that changes
-nothing and needs no lock. ``dist-upgrade`` rather than ``upgrade`` because a kernel security update
-that pulls in a new ABI package is "kept back" by ``upgrade`` and would be missed. Each
-``Inst PKG [OLD] (NEW ORIGIN:VERSION/SUITE[, …] [ARCH])`` line is a pending update; it is a security
-update when one of its suites ends in ``-security`` (Debian ``bookworm-security``/``stable-security``,
-Ubuntu ``jammy-security``). dnf: ``dnf -q updateinfo list --security`` (advisory, severity, package)
+apt: the manifest runs ``apt list --upgradable``, which reads the package cache, changes nothing and
+needs no lock. It lists every installed package with a newer candidate — including those an ``upgrade``
+would keep back (a kernel security update pulling in a new ABI package) — in about a third of the time
+of an ``apt-get -s dist-upgrade`` simulation. Each ``PKG/SUITE[,SUITE…] NEW ARCH [upgradable from: OLD]``
+line is a pending update; it is a security update when one of its suites ends in ``-security`` (Debian
+``bookworm-security``/``oldstable-security``, Ubuntu ``jammy-security``).
+dnf: ``dnf -q updateinfo list --security`` (advisory, severity, package)
 and ``dnf -q updateinfo info --security`` (``Issued:`` date per advisory).
 Lists freshness: /var/lib/apt/periodic/update-success-stamp (written by APT::Update::Post-Invoke-Success)
 else the newest ``*Release`` file under /var/lib/apt/lists. Debian's update-notifier-common and
@@ -23,30 +24,26 @@ from hvguard.collect.ops_files import OpsReader, command_output
 from hvguard.facts import ConfigIssue, PatchFacts, PendingUpdate
 
 AREA = "host.operations.patches"
-_INST = re.compile(r"^Inst (\S+)(?: \[([^\]]*)\])? \((\S+) ([^\[]*?)(?: \[[^\]]*\])?\)")
+_UPGRADABLE = re.compile(r"^([^/\s]+)/(\S+) (\S+) \S+ \[upgradable from: ([^\]]+)\]")
 _APT_PERIODIC = re.compile(r'^\s*APT::Periodic::Unattended-Upgrade\s+"([^"]*)"\s*;', re.MULTILINE)
 _DNF_LIST = re.compile(r"^(\S+)\s+(\S+/Sec\.|security)\s+(\S+)", re.IGNORECASE)
 
 
-def parse_apt_simulation(text: str) -> list[PendingUpdate]:
-    """Pending updates from ``apt-get -s … upgrade|dist-upgrade`` output."""
+def parse_apt_upgradable(text: str) -> list[PendingUpdate]:
+    """Pending updates from ``apt list --upgradable`` output."""
     out: list[PendingUpdate] = []
     for line in text.splitlines():
-        m = _INST.match(line)
+        m = _UPGRADABLE.match(line)
         if not m:
             continue
-        suites = [s.strip() for s in m.group(4).split(",") if s.strip()]
-        names = [s.split("/", 1)[1] if "/" in s else s for s in suites]
-        security = any(n.endswith("-security") for n in names) or any(
-            "security" in s.split(":", 1)[0].lower() for s in suites
-        )
+        suites = [s for s in m.group(2).split(",") if s]
         out.append(
             PendingUpdate(
                 package=m.group(1),
-                installed=m.group(2),
+                installed=m.group(4).strip(),
                 candidate=m.group(3),
-                suite=", ".join(names) or None,
-                security=security,
+                suite=", ".join(suites) or None,
+                security=any(s.endswith("-security") for s in suites),
             )
         )
     return out
@@ -140,10 +137,10 @@ def collect_patches(r: OpsReader) -> PatchFacts:
     note: str | None = None
     source: str | None = None
     if manager == "apt":
-        out, note = command_output(r.run("apt-simulate-upgrade"))
+        out, note = command_output(r.run("apt-list-upgradable"))
         if out is not None:
-            pending = parse_apt_simulation(out)
-            source = "apt-get -s -o Debug::NoLocking=1 dist-upgrade"
+            pending = parse_apt_upgradable(out)
+            source = "apt list --upgradable"
             note = None
     elif manager == "dnf":
         out, note = command_output(r.run("dnf-security-list"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from hvguard.collect.manifest import COMMANDS, Command
@@ -63,12 +64,20 @@ class LocalSource(HostSource):
     def __init__(self) -> None:
         super().__init__(Path("/"), live=True, label="local")
         self._cache: dict[str, CommandResult] = {}
+        # Slow commands start now, so their seconds overlap with the file reading that follows.
+        slow = [c for c in COMMANDS.values() if c.slow and shutil.which(c.argv[0], path=_SEARCH_PATH)]
+        self._pending: dict[str, Future[CommandResult]] = {}
+        if slow:
+            pool = ThreadPoolExecutor(max_workers=len(slow), thread_name_prefix="hvguard-cmd")
+            self._pending = {c.name: pool.submit(run_local, c) for c in slow}
+            pool.shutdown(wait=False)
 
     def run(self, name: str) -> CommandResult | None:
-        """Run manifest command ``name`` once and return its result."""
+        """Run manifest command ``name`` once (or collect its background run) and return its result."""
         super().run(name)
         if name not in self._cache:
-            self._cache[name] = run_local(COMMANDS[name])
+            started = self._pending.pop(name, None)
+            self._cache[name] = started.result() if started is not None else run_local(COMMANDS[name])
         return self._cache[name]
 
 
