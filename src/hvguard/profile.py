@@ -291,7 +291,9 @@ def _modality_overrides(raw: Any, source: str, ids: set[str], advisory: frozense
 def default_profile() -> Profile:
     """The packaged default profile."""
     text = resources.files("hvguard").joinpath("profiles/default.yaml").read_text(encoding="utf-8")
-    return _build(yaml.safe_load(text), "builtin:default", None)
+    # libyaml's safe loader when present: the packaged profile is read on every run.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return _build(yaml.load(text, Loader=loader), "builtin:default", None)  # noqa: S506 (a safe loader)
 
 
 def load_profile(path: Path | None) -> Profile:
