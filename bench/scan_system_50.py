@@ -5,13 +5,18 @@ Needs the real libvirtd; run it inside the test script's daemon handling:
     ./scripts/test.sh --run .venv/bin/python bench/scan_system_50.py [--domains 50] [--repeat 7]
 
 Defines ``hvg-test-<pid>-benchNN`` domains (removed at the end), warms the daemon with one scan, then
-times repeated scans (JSON to /dev/null) and, for scale, ``virsh list --all``.
+times repeated scans (JSON to /dev/null), with and without history storage, and, for scale,
+``virsh list --all``. The host part of the scan runs ``apt list --upgradable`` (11.4.8), whose time
+depends on apt's binary package cache: container images often switch it off (Dir::Cache::pkgcache ""),
+which makes apt re-read every package list (here ~0.7 s instead of ~0.2 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from _timing import HVGUARD, describe, wall
@@ -39,12 +44,16 @@ def main() -> None:
                 )
             )
         cmd = [HVGUARD, "scan", URI, "--format", "json"]
-        wall(cmd, 2)  # warm: capabilities cache, page cache, imports
-        scans = wall(cmd, args.repeat)
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["HVGUARD_DB"] = str(Path(tmp) / "history.sqlite3")  # never the user's own history
+            wall(cmd, 2)  # warm: capabilities cache, page cache, imports
+            scans = wall(cmd, args.repeat)
+            bare = wall([*cmd, "--no-history"], args.repeat)
         virsh = wall(["virsh", "-c", URI, "list", "--all"], args.repeat, ok_codes=(0,))
-        print(describe(f"hvguard scan {URI} ({args.domains} defined test domains)", scans))
+        print(describe(f"hvguard scan {URI} ({args.domains} defined test domains), history stored", scans))
+        print(describe("  the same with --no-history", bare))
         print(describe("virsh list --all (same daemon, for scale)", virsh))
-        print(f"GOAL ≤ 1 s: {'met' if min(scans) <= 1.0 else 'NOT met'}")
+        print(f"GOAL ≤ 1 s (default): {'met' if min(scans) <= 1.0 else 'NOT met'}")
 
 
 if __name__ == "__main__":
