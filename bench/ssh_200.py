@@ -46,11 +46,11 @@ from typing import Any, TypeVar
 from _timing import REPO
 
 sys.path.insert(0, str(REPO / "tests"))
-from hvguard.collect import ssh as ssh_module
 from hvguard.collect.manifest import COMMANDS
-from hvguard.collect.ssh import collect_ssh_targets
-from hvguard.collect.ssh_script import build_script
-from hvguard.collect.ssh_target import SshOptions
+from hvguard.collect.ssh import transport as ssh_module
+from hvguard.collect.ssh.script import build_script
+from hvguard.collect.ssh.target import SshOptions
+from hvguard.collect.ssh.transport import collect_ssh_targets
 from hvguard.facts import TargetFacts
 from sshd_env import Sshd
 

@@ -15,7 +15,7 @@ from factories import run
 from hvguard.checks import s11_2, s11_4
 from hvguard.checks.base import CheckContext
 from hvguard.cli import main
-from hvguard.collect.access_probe import classify, parse_probe_spec
+from hvguard.collect.linux.access_probe import classify, parse_probe_spec
 from hvguard.collect.targets import collect_target
 from hvguard.facts import (
     AclProbe,

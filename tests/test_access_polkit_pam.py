@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hvguard.collect.access_files import HostFiles
-from hvguard.collect.access_pam import read_pam_stack
-from hvguard.collect.access_polkit import analyse_rules, collect_polkit
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.linux.access_pam import read_pam_stack
+from hvguard.collect.linux.access_polkit import analyse_rules, collect_polkit
 
 DATA = Path(__file__).parent / "data" / "roots"
 

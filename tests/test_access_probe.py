@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from hvguard.cli import main
-from hvguard.collect.access_probe import run_probe
+from hvguard.collect.linux.access_probe import run_probe
 from hvguard.facts import Bundle
 from libvirt_env import TestDomains, domain_xml, requires_libvirtd
 

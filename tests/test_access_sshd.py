@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hvguard.collect.access_files import HostFiles
-from hvguard.collect.access_sshd import (
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.linux.access_sshd import (
     collect_sshd,
     merge_effective,
     parse_sshd_config,

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from hvguard.checks.access_eval import listen_addresses
-from hvguard.collect.access_files import HostFiles
-from hvguard.collect.access_sshd import normalise_value, parse_sshd_config, parse_sshd_t
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.linux.access_sshd import normalise_value, parse_sshd_config, parse_sshd_t
 from hvguard.facts import SshdFacts
 
 PRIVSEP = Path("/run/sshd")

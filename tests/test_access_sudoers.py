@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from hvguard.collect.access_files import HostFiles
-from hvguard.collect.access_sudoers import parse_sudoers
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.linux.access_sudoers import parse_sudoers
 from hvguard.facts import SudoFacts
 
 DATA = Path(__file__).parent / "data" / "roots"

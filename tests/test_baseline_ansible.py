@@ -14,7 +14,7 @@ from factories import conf, good_host, target
 from hvguard.baseline.ansible import libvirt_literal, playbook
 from hvguard.baseline.drift import target_drift
 from hvguard.baseline.schema import parse_baseline
-from hvguard.collect.libvirt_config import parse_libvirt_conf
+from hvguard.collect.libvirt.config import parse_libvirt_conf
 
 ANSIBLE = shutil.which("ansible-playbook")
 needs_ansible = pytest.mark.skipif(

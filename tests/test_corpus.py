@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from defusedxml.ElementTree import ParseError, fromstring
 
-from hvguard.collect.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
+from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
 from hvguard.facts import VmFacts
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "virt-manager"

@@ -1,4 +1,4 @@
-"""Unit tests for hvguard.collect.domain_xml on hand-written libvirt XML."""
+"""Unit tests for hvguard.collect.libvirt.domain_xml on hand-written libvirt XML."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import msgspec
 import pytest
 
-from hvguard.collect.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
+from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
 from hvguard.facts import (
     Bandwidth,
     BlkioDevice,

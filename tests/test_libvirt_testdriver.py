@@ -17,8 +17,8 @@ import msgspec
 import pytest
 from defusedxml.ElementTree import parse as parse_xml
 
-from hvguard.collect.domain_xml import parse_domain_xml
-from hvguard.collect.libvirt_conn import TargetUnreachable, collect_libvirt
+from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
+from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.facts import HypervisorFacts, Problem, VmFacts
 
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python is not installed")

@@ -15,8 +15,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from hvguard.collect import linux_host
-from hvguard.collect.linux_host import EFI_GLOBAL_GUID, collect_host, qemu_vm_name, split_qemu_opts
+from hvguard.collect.linux import host as linux_host
+from hvguard.collect.linux.host import EFI_GLOBAL_GUID, collect_host, qemu_vm_name, split_qemu_opts
 from hvguard.facts import (
     ConfValue,
     CpuFacts,

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from hvguard.collect.linux.ops_files import OpsReader
+from hvguard.collect.linux.ops_iptables import read_iptables_save
+from hvguard.collect.linux.ops_network import parse_ip_link
+from hvguard.collect.linux.ops_nftables import NftResult, read_nft_json, read_nft_text
+from hvguard.collect.linux.ops_patches import parse_apt_upgradable, parse_dnf_security
+from hvguard.collect.linux.ops_rsyslog import read_rsyslog
+from hvguard.collect.linux.ops_sockets import collect_listening, decode_address
+from hvguard.collect.linux.ops_syslogng import read_syslog_ng
 from hvguard.collect.manifest import COMMANDS
-from hvguard.collect.ops_files import OpsReader
-from hvguard.collect.ops_iptables import read_iptables_save
-from hvguard.collect.ops_network import parse_ip_link
-from hvguard.collect.ops_nftables import NftResult, read_nft_json, read_nft_text
-from hvguard.collect.ops_patches import parse_apt_upgradable, parse_dnf_security
-from hvguard.collect.ops_rsyslog import read_rsyslog
-from hvguard.collect.ops_sockets import collect_listening, decode_address
-from hvguard.collect.ops_syslogng import read_syslog_ng
 from hvguard.collect.source import LocalSource, run_local
 from hvguard.facts import FirewallChain
 

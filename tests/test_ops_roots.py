@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hvguard.collect.operations import collect_operations
+from hvguard.collect.linux.operations import collect_operations
 from hvguard.collect.source import CommandResult, PrefetchedSource, RootSource
 from hvguard.collect.targets import collect_target
 from hvguard.engine import evaluate

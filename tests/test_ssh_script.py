@@ -18,13 +18,12 @@ import msgspec
 import pytest
 
 import hvguard.collect as collect_pkg
-from hvguard.collect import libvirt_config, linux_host
+from hvguard.collect.libvirt import config as libvirt_config
+from hvguard.collect.linux import host as linux_host
 from hvguard.collect.source import LocalSource
-from hvguard.collect.ssh import _with_remote_kvm_group, build_target_facts
-from hvguard.collect.ssh_libvirt import parse_nodeinfo, sections
-from hvguard.collect.ssh_materialise import materialise, resolve
-from hvguard.collect.ssh_records import Entry, Meta, ProtocolError, RemoteAnswer, parse_answer
-from hvguard.collect.ssh_script import (
+from hvguard.collect.ssh.materialise import materialise, resolve
+from hvguard.collect.ssh.records import Entry, Meta, ProtocolError, RemoteAnswer, parse_answer
+from hvguard.collect.ssh.script import (
     FILE_CAP,
     HOST_FETCH,
     REMOTE_SCRIPT,
@@ -34,7 +33,9 @@ from hvguard.collect.ssh_script import (
     manifest_fetch,
     new_boundary,
 )
-from hvguard.collect.ssh_target import SshTargetError, parse_ssh_target
+from hvguard.collect.ssh.target import SshTargetError, parse_ssh_target
+from hvguard.collect.ssh.transport import _with_remote_kvm_group, build_target_facts
+from hvguard.collect.ssh.virsh import parse_nodeinfo, sections
 from hvguard.collect.targets import collect_host_facts, collect_target
 
 # --------------------------------------------------------------------------------------------------------
@@ -97,8 +98,8 @@ def _trace_paths() -> set[str]:
         return original(root, rel)
 
     patched: list[Any] = []
-    for info in pkgutil.iter_modules(collect_pkg.__path__):
-        module = importlib.import_module(f"hvguard.collect.{info.name}")
+    for info in pkgutil.walk_packages(collect_pkg.__path__, prefix="hvguard.collect."):
+        module = importlib.import_module(info.name)
         if getattr(module, "resolve_in_root", None) is original:
             module.resolve_in_root = traced  # type: ignore[attr-defined]
             patched.append(module)

@@ -23,10 +23,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from hvguard.collect import ssh as ssh_module
-from hvguard.collect.ssh import collect_ssh_targets
-from hvguard.collect.ssh_script import build_script
-from hvguard.collect.ssh_target import SshOptions
+from hvguard.collect.ssh import transport as ssh_module
+from hvguard.collect.ssh.script import build_script
+from hvguard.collect.ssh.target import SshOptions
+from hvguard.collect.ssh.transport import collect_ssh_targets
 from hvguard.collect.targets import collect_target
 from hvguard.facts import TargetFacts
 from libvirt_env import TestDomains, domain_xml, requires_libvirtd

@@ -19,7 +19,7 @@ from typing import Any
 import libvirt
 import pytest
 
-from hvguard.collect.domain_xml import parse_domain_xml
+from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.profile import load_profile
 from hvguard.services.watch.canonical import CanonicalError, canonical_domain_xml, unified_xml_diff
 from hvguard.services.watch.changes import value_changes

@@ -21,10 +21,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from hvguard import __version__
 from hvguard.cli_workflow import load_workflow, workflow_options
-from hvguard.collect.access_probe import attach_probes, probe_specs_option
 from hvguard.collect.bundle import BundleError, make_bundle, read_bundle, write_bundle
-from hvguard.collect.ssh_cli import collect_mixed, ssh_options
-from hvguard.collect.ssh_target import SshOptions, is_ssh_target
+from hvguard.collect.linux.access_probe import attach_probes, probe_specs_option
+from hvguard.collect.ssh.cli import collect_mixed, ssh_options
+from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, TargetError, collect_target, validate_target
 from hvguard.engine import FAIL_ON_LEVELS, Evaluation, evaluate
 from hvguard.facts import TargetFacts
@@ -259,7 +259,7 @@ def collect(
 ) -> None:
     """Collect facts from TARGETs into an offline evidence BUNDLE (no evaluation)."""
     if dry_run:
-        from hvguard.collect.ssh_script import describe_manifest
+        from hvguard.collect.ssh.script import describe_manifest
 
         for t in targets:
             validate_target(t)

@@ -33,7 +33,7 @@ from hvguard.baseline.plan import (
 )
 from hvguard.baseline.runs import MANIFEST_SCHEMA, Run, RunError, RunStore
 from hvguard.baseline.schema import HostSettings, LoadedBaseline, VmSettings
-from hvguard.collect.domain_xml import parse_domain_xml
+from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.facts import HostFacts, VmFacts
 
 #: VIR_DOMAIN_MEMORY_PARAM_UNLIMITED: libvirt-python does not export this C macro.

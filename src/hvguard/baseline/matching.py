@@ -16,7 +16,7 @@ from msgspec import UNSET
 
 from hvguard.baseline.schema import VmClass
 
-#: Metadata tags live under this prefix in ``VmFacts.metadata_tags`` (see collect/domain_xml.py).
+#: Metadata tags live under this prefix in ``VmFacts.metadata_tags`` (see collect/libvirt/domain_xml.py).
 TAG_PREFIX = "hvguard."
 
 _GLOB_CHARS = frozenset("*?[")

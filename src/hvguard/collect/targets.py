@@ -1,7 +1,7 @@
 """Turn a TARGET argument into collected facts: pick the collectors, run them, record every gap.
 
 TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
-URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh`). A target that cannot be reached
+URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`). A target that cannot be reached
 becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others.
 """
 
@@ -16,17 +16,17 @@ from urllib.parse import urlsplit
 import msgspec
 
 from hvguard import __version__
-from hvguard.collect.access import collect_access
-from hvguard.collect.libvirt_conn import TargetUnreachable, collect_libvirt
-from hvguard.collect.libvirt_files import collect_domain_files
-from hvguard.collect.linux_host import collect_host
-from hvguard.collect.operations import collect_operations
+from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
+from hvguard.collect.libvirt.files import collect_domain_files
+from hvguard.collect.linux.access import collect_access
+from hvguard.collect.linux.host import collect_host
+from hvguard.collect.linux.operations import collect_operations
 from hvguard.collect.source import HostSource, LocalSource, RootSource
-from hvguard.collect.ssh_target import SshTargetError, is_ssh_target, parse_ssh_target
+from hvguard.collect.ssh.target import SshTargetError, is_ssh_target, parse_ssh_target
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
 
 if TYPE_CHECKING:
-    from hvguard.collect.ssh_target import SshOptions
+    from hvguard.collect.ssh.target import SshOptions
 
 LOCAL = "local"
 LOCAL_URI = "qemu:///system"
@@ -82,7 +82,7 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
     if is_ssh_target(target):
         if root is not None:
             raise TargetError(f"{target}: --root cannot be combined with an ssh:// target")
-        from hvguard.collect.ssh import collect_ssh_target  # asyncssh loads only for ssh:// targets
+        from hvguard.collect.ssh.transport import collect_ssh_target  # asyncssh loads only for ssh:// targets
 
         return collect_ssh_target(target, ssh)
     started = time.monotonic()

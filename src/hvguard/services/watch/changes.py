@@ -1,6 +1,6 @@
 """What changed between two definitions of one VM: parsed settings (value level) and XML lines.
 
-The value-level diff compares the parsed facts (:func:`~hvguard.collect.domain_xml.parse_domain_xml`),
+The value-level diff compares the parsed facts (:func:`~hvguard.collect.libvirt.domain_xml.parse_domain_xml`),
 so a change reads ``cputune.shares: 1024 → 2048`` rather than a line of XML. It only covers what the
 facts model parses; the unified XML diff beside it covers everything else (a changed ``<clock>``,
 ``<on_crash>`` …), so no change goes unreported.
@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from hvguard.collect.domain_xml import parse_domain_xml
+from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.diffing import Change, diff_values
 from hvguard.facts import VmFacts
 

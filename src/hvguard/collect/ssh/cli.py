@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hvguard.collect.ssh_target import (
+from hvguard.collect.ssh.target import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT_S,
     SshOptionError,
@@ -108,7 +108,7 @@ def collect_mixed(
     others = [t for t in targets if not is_ssh_target(t)]
     if ssh_targets and root is not None:
         raise TargetError("--root cannot be combined with ssh:// targets (their files come from the target)")
-    from hvguard.collect.ssh import collect_ssh_targets  # asyncssh: only now
+    from hvguard.collect.ssh.transport import collect_ssh_targets  # asyncssh: only now
 
     results: dict[str, TargetFacts] = {}
     failure: list[BaseException] = []

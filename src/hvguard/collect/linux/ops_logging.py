@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import posixpath
 
-from hvguard.collect.ops_audit import collect_audit
-from hvguard.collect.ops_files import OpsReader, include_expander
-from hvguard.collect.ops_rsyslog import read_rsyslog
-from hvguard.collect.ops_syslogng import read_syslog_ng
+from hvguard.collect.linux.ops_audit import collect_audit
+from hvguard.collect.linux.ops_files import OpsReader, include_expander
+from hvguard.collect.linux.ops_rsyslog import read_rsyslog
+from hvguard.collect.linux.ops_syslogng import read_syslog_ng
 from hvguard.facts import (
     ConfigIssue,
     FileStat,

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from hvguard.collect.libvirt_config import read_libvirt_conf, resolve_in_root
+from hvguard.collect.libvirt.config import read_libvirt_conf, resolve_in_root
 from hvguard.facts import (
     ConfFile,
     CpuFacts,

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from hvguard.collect.ops_files import OpsReader
-from hvguard.collect.ops_firewall import collect_firewall
-from hvguard.collect.ops_logging import collect_logging
-from hvguard.collect.ops_network import collect_network
-from hvguard.collect.ops_patches import collect_patches
-from hvguard.collect.ops_storage import collect_storage
+from hvguard.collect.linux.ops_files import OpsReader
+from hvguard.collect.linux.ops_firewall import collect_firewall
+from hvguard.collect.linux.ops_logging import collect_logging
+from hvguard.collect.linux.ops_network import collect_network
+from hvguard.collect.linux.ops_patches import collect_patches
+from hvguard.collect.linux.ops_storage import collect_storage
 from hvguard.collect.source import HostSource
 from hvguard.facts import OperationsFacts, Problem
 

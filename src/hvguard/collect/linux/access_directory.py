@@ -18,7 +18,7 @@ import configparser
 import re
 import stat
 
-from hvguard.collect.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import FileReadError, HostFiles
 from hvguard.collect.source import HostSource, PrefetchedSource
 from hvguard.facts import DirectoryFacts, NssEntry, SssdDomain
 

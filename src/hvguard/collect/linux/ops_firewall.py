@@ -9,10 +9,10 @@ includes, and /etc/iptables/rules.v4|v6 (Debian iptables-persistent), /etc/sysco
 
 from __future__ import annotations
 
-from hvguard.collect.ops_files import OpsReader, command_output, include_expander
-from hvguard.collect.ops_iptables import read_iptables_save
-from hvguard.collect.ops_nftables import read_nft_json, read_nft_text
-from hvguard.collect.ops_sockets import collect_listening
+from hvguard.collect.linux.ops_files import OpsReader, command_output, include_expander
+from hvguard.collect.linux.ops_iptables import read_iptables_save
+from hvguard.collect.linux.ops_nftables import read_nft_json, read_nft_text
+from hvguard.collect.linux.ops_sockets import collect_listening
 from hvguard.facts import ConfigIssue, FirewallChain, FirewallFacts, FirewallSet
 
 AREA = "host.operations.firewall"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hvguard.collect.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import FileReadError, HostFiles
 from hvguard.facts import SudoDefault, SudoFacts, SudoRule
 
 SUDOERS = "/etc/sudoers"

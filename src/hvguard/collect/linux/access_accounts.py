@@ -9,7 +9,7 @@ accounts from elsewhere that hvguard cannot list.
 
 from __future__ import annotations
 
-from hvguard.collect.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import FileReadError, HostFiles
 from hvguard.facts import AccountsFacts, GroupInfo, LocalAccount
 
 PASSWD = "/etc/passwd"  # noqa: S105 (a path)

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from hvguard.collect.access_accounts import collect_accounts
-from hvguard.collect.access_directory import collect_directory
-from hvguard.collect.access_files import FileReadError, HostFiles
-from hvguard.collect.access_pam import collect_pam
-from hvguard.collect.access_polkit import collect_polkit
-from hvguard.collect.access_sshd import collect_sshd
-from hvguard.collect.access_sudoers import parse_sudoers
+from hvguard.collect.linux.access_accounts import collect_accounts
+from hvguard.collect.linux.access_directory import collect_directory
+from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_pam import collect_pam
+from hvguard.collect.linux.access_polkit import collect_polkit
+from hvguard.collect.linux.access_sshd import collect_sshd
+from hvguard.collect.linux.access_sudoers import parse_sudoers
 from hvguard.collect.source import HostSource
 from hvguard.facts import AccessFacts, PamStack, Problem
 

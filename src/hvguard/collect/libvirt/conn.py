@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from hvguard.collect.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
+from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
 from hvguard.facts import HypervisorFacts, NodeInfo, Problem, VmFacts
 
 __all__ = ["TargetUnreachable", "collect_libvirt"]

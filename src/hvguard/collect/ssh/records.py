@@ -1,4 +1,4 @@
-"""Parse the SSH script's framed answer (see :mod:`hvguard.collect.ssh_script`) into plain data.
+"""Parse the SSH script's framed answer (see :mod:`hvguard.collect.ssh.script`) into plain data.
 
 The answer comes from the target, so it is untrusted: every record is checked for its type and field
 count, numbers are parsed strictly, and anything unexpected raises :class:`ProtocolError` with a
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from hvguard.collect.manifest import COMMANDS
 from hvguard.collect.source import CommandResult
-from hvguard.collect.ssh_script import FILE_CAP, PROTOCOL
+from hvguard.collect.ssh.script import FILE_CAP, PROTOCOL
 
 #: Fields before the payload, per record type.
 _FIELDS: dict[bytes, int] = {

@@ -5,7 +5,7 @@ listed directories with placeholder entries, symlinks, and — from the script's
 target's mode bits, owners and modification times. Everything the target sent is untrusted, so:
 
 - every path is placed with chroot semantics (:func:`resolve`, the same rules as
-  :func:`~hvguard.collect.libvirt_config.resolve_in_root`: ``..`` stops at the root, absolute link
+  :func:`~hvguard.collect.libvirt.config.resolve_in_root`: ``..`` stops at the root, absolute link
   texts restart at it) and written with ``O_NOFOLLOW``;
 - symlinks are recreated with *relative* texts computed inside the root, so even code that followed
   them with plain ``open()`` could never reach this machine's own files (the link's last component, the
@@ -28,7 +28,7 @@ import stat
 from collections import deque
 from pathlib import Path
 
-from hvguard.collect.ssh_records import Entry, Meta, RemoteAnswer
+from hvguard.collect.ssh.records import Entry, Meta, RemoteAnswer
 from hvguard.facts import Problem
 
 #: Symlink hops allowed while resolving (the kernel's limit, and resolve_in_root's).
@@ -49,7 +49,7 @@ class Materialised:
 
 
 def resolve(root: str, rel: str) -> str:
-    """:func:`~hvguard.collect.libvirt_config.resolve_in_root` on plain strings (the same chroot
+    """:func:`~hvguard.collect.libvirt.config.resolve_in_root` on plain strings (the same chroot
     semantics; a test holds the two together), because this runs a few hundred times per target."""
     pending = deque(part for part in rel.split("/") if part not in {"", "."})
     resolved: list[str] = []

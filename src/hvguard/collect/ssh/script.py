@@ -7,7 +7,7 @@ code. The only value that reaches another interpreter is the boundary (32 lower-
 checked by the script) inside ``virsh``'s own command string, together with domain UUIDs that the
 script accepts only when they consist of hex digits and dashes.
 
-The script answers with framed records on stdout (:mod:`hvguard.collect.ssh_records` parses them)::
+The script answers with framed records on stdout (:mod:`hvguard.collect.ssh.records` parses them)::
 
     "\\n" BOUNDARY ":" TYPE "\\0" FIELD "\\0" ... PAYLOAD
 

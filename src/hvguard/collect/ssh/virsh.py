@@ -13,10 +13,10 @@ from pathlib import Path
 
 import msgspec
 
-from hvguard.collect.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
-from hvguard.collect.libvirt_files import collect_domain_files
-from hvguard.collect.ssh_records import Virsh
-from hvguard.collect.ssh_script import REMOTE_LIBVIRT_URI
+from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
+from hvguard.collect.libvirt.files import collect_domain_files
+from hvguard.collect.ssh.records import Virsh
+from hvguard.collect.ssh.script import REMOTE_LIBVIRT_URI
 from hvguard.facts import HypervisorFacts, NodeInfo, Problem, VmFacts
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")

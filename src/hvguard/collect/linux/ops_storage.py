@@ -22,7 +22,7 @@ import msgspec
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from hvguard.collect.ops_files import OpsReader
+from hvguard.collect.linux.ops_files import OpsReader
 from hvguard.facts import ConfigIssue, FileStat, MountPoint, StorageFacts, StoragePool
 
 AREA = "host.operations.storage"

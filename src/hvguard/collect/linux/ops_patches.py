@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 
-from hvguard.collect.ops_audit import parse_kv
-from hvguard.collect.ops_files import OpsReader, command_output
+from hvguard.collect.linux.ops_audit import parse_kv
+from hvguard.collect.linux.ops_files import OpsReader, command_output
 from hvguard.facts import ConfigIssue, PatchFacts, PendingUpdate
 
 AREA = "host.operations.patches"

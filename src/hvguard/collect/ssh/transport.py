@@ -3,9 +3,9 @@
 Per target: connect with asyncssh (ssh-agent, default keys, ``--identity``), check the host key against
 a known_hosts file (strictly: an unknown key is refused unless ``--accept-new-host-key`` was given, a
 changed key always), run ONE read-only script (``sh -s``, or ``sudo -n sh -s`` with ``--sudo``; see
-:mod:`hvguard.collect.ssh_script`), then — locally — recreate what it read under a private temporary
-directory (:mod:`hvguard.collect.ssh_materialise`) and run the very same host collectors a local scan
-runs, plus the hypervisor facts from virsh's answers (:mod:`hvguard.collect.ssh_libvirt`). The temporary
+:mod:`hvguard.collect.ssh.script`), then — locally — recreate what it read under a private temporary
+directory (:mod:`hvguard.collect.ssh.materialise`) and run the very same host collectors a local scan
+runs, plus the hypervisor facts from virsh's answers (:mod:`hvguard.collect.ssh.virsh`). The temporary
 directory is deleted before the target's facts are returned.
 
 Several targets run concurrently (asyncio, bounded by ``--concurrency``); a target that cannot be
@@ -31,16 +31,16 @@ import msgspec
 
 from hvguard import __version__
 from hvguard.collect.source import PrefetchedSource
-from hvguard.collect.ssh_libvirt import hypervisor_facts, stored_hypervisor
-from hvguard.collect.ssh_materialise import (
+from hvguard.collect.ssh.materialise import (
     Materialised,
     materialise,
     open_for_removal,
     reword_unreadable,
 )
-from hvguard.collect.ssh_records import ProtocolError, RemoteAnswer, parse_answer
-from hvguard.collect.ssh_script import REMOTE_LIBVIRT_URI, build_script, new_boundary, remote_command
-from hvguard.collect.ssh_target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
+from hvguard.collect.ssh.records import ProtocolError, RemoteAnswer, parse_answer
+from hvguard.collect.ssh.script import REMOTE_LIBVIRT_URI, build_script, new_boundary, remote_command
+from hvguard.collect.ssh.target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
+from hvguard.collect.ssh.virsh import hypervisor_facts, stored_hypervisor
 from hvguard.collect.targets import collect_host_facts, platform_of
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
 

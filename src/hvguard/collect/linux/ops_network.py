@@ -22,7 +22,7 @@ import msgspec
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from hvguard.collect.ops_files import OpsReader, command_output
+from hvguard.collect.linux.ops_files import OpsReader, command_output
 from hvguard.facts import ConfigIssue, LibvirtNetwork, NetInterface, NetworkFacts
 
 AREA = "host.operations.network"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hvguard.collect.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import FileReadError, HostFiles
 from hvguard.collect.source import CommandResult, HostSource
 from hvguard.facts import SshdFacts, SshdMatch, SshdSetting
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import tree_sitter_javascript
 from tree_sitter import Language, Node, Parser
 
-from hvguard.collect.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import FileReadError, HostFiles
 from hvguard.facts import PolkitFacts, PolkitFile, PolkitRef, PolkitRule
 
 RULES_DIRS = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 
-from hvguard.collect.ops_files import OpsReader
+from hvguard.collect.linux.ops_files import OpsReader
 from hvguard.facts import ConfigIssue, ListeningSocket
 
 AREA = "host.operations.firewall"

@@ -1,6 +1,6 @@
 """File access for the operations collectors: everything under ``source.root``, never outside it.
 
-Reads go through :func:`~hvguard.collect.libvirt_config.resolve_in_root` (chroot semantics), so an
+Reads go through :func:`~hvguard.collect.libvirt.config.resolve_in_root` (chroot semantics), so an
 offline root or a copy fetched over SSH is never mixed with the machine hvguard runs on. A missing file
 is an answer (None); a file that exists but cannot be read records a :class:`~hvguard.facts.Problem`.
 """
@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from hvguard.collect.libvirt_config import resolve_in_root
+from hvguard.collect.libvirt.config import resolve_in_root
 from hvguard.collect.source import CommandResult, HostSource
 from hvguard.facts import FileStat, Problem
 

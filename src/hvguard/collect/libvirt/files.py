@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from hvguard.collect.domain_xml import parse_domain_xml
+from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.facts import HypervisorFacts, Problem, VmFacts
 
 QEMU_DEFINITIONS = "etc/libvirt/qemu"

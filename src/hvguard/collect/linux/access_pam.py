@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hvguard.collect.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import FileReadError, HostFiles
 from hvguard.facts import PamEntry, PamStack, SecondFactor
 
 PAM_DIRS = ("/etc/pam.d", "/usr/lib/pam.d")

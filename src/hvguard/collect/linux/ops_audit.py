@@ -15,7 +15,7 @@ import posixpath
 import re
 import shlex
 
-from hvguard.collect.ops_files import OpsReader, command_output
+from hvguard.collect.linux.ops_files import OpsReader, command_output
 from hvguard.facts import AuditFacts, AuditRule, ConfigIssue, FileStat, SettingAt
 
 AREA = "host.operations.logging"

@@ -1,6 +1,6 @@
 """Read-only file access under a host root for the access-control collectors.
 
-Paths are read with chroot semantics (:func:`~hvguard.collect.libvirt_config.resolve_in_root`), so an
+Paths are read with chroot semantics (:func:`~hvguard.collect.libvirt.config.resolve_in_root`), so an
 offline root or an SSH-fetched copy is never mixed with the machine hvguard runs on. Evidence names the
 *host* path (``/etc/ssh/sshd_config``), which is what an administrator edits, whatever root it was read
 from.
@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from hvguard.collect.libvirt_config import resolve_in_root
+from hvguard.collect.libvirt.config import resolve_in_root
 
 #: Configuration files are small; anything bigger is not read (and reported).
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
