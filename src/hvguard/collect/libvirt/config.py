@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import errno
 import os
+import re
 from collections import deque
 from pathlib import Path
 
@@ -40,6 +41,7 @@ _DIGITS = frozenset("0123456789")
 _NAME_CHARS = _ASCII_LETTERS | _DIGITS | {"_"}
 _BLANKS = frozenset(" \t")
 _EOLS = frozenset("\n\r")
+_NEWLINE = re.compile("\n")
 _LLONG_MIN = -(2**63)
 _LLONG_MAX = 2**63 - 1
 # What libvirt's CUR yields past the end of its NUL-terminated buffer.
@@ -64,7 +66,7 @@ class _Parser:
         self.text = text
         self.pos = 0
         self.end = len(text)
-        self._newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+        self._newlines = [m.start() for m in _NEWLINE.finditer(text)]
 
     # -- positions -------------------------------------------------------------------------------------
 
@@ -88,8 +90,13 @@ class _Parser:
             self.pos += 1
 
     def skip_to_eol(self) -> None:
-        while self.pos < self.end and self.text[self.pos] not in _EOLS:
-            self.pos += 1
+        # str.find instead of a character loop: comment lines are most of a shipped qemu.conf.
+        ends = [
+            i
+            for i in (self.text.find("\n", self.pos, self.end), self.text.find("\r", self.pos, self.end))
+            if i >= 0
+        ]
+        self.pos = min(ends) if ends else self.end
 
     # -- grammar ---------------------------------------------------------------------------------------
 
@@ -248,29 +255,35 @@ def resolve_in_root(root: Path, relpath: str) -> Path:
     """
     if root == Path("/"):
         return Path("/", relpath.lstrip("/"))
+    # Plain strings, not pathlib: this runs for every component of every path a collection reads.
+    base = os.fspath(root).rstrip("/") or "/"
     pending = deque(part for part in relpath.split("/") if part not in {"", "."})
     resolved: list[str] = []
+    prefix = base
     hops = 0
     while pending:
         part = pending.popleft()
         if part == "..":
             if resolved:
                 resolved.pop()
+                prefix = base + "".join("/" + p for p in resolved)
             continue
-        candidate = root.joinpath(*resolved, part)
+        candidate = prefix + "/" + part
         try:
             target = os.readlink(candidate)
         except OSError:
             # Not a link (EINVAL) or not there (ENOENT): keep the component as is.
             resolved.append(part)
+            prefix = candidate
             continue
         hops += 1
         if hops > _MAX_SYMLINK_HOPS:
             raise OSError(errno.ELOOP, "too many levels of symbolic links", str(root / relpath))
         if target.startswith("/"):
             resolved = []
+            prefix = base
         pending.extendleft(reversed([p for p in target.split("/") if p not in {"", "."}]))
-    return root.joinpath(*resolved)
+    return Path(prefix)
 
 
 def read_libvirt_conf(root: Path, relpath: str) -> ConfFile:
