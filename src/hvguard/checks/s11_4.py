@@ -1533,6 +1533,17 @@ def forward_problem(f: LogForward) -> str | None:
     return f"{f.where()}: TLS with authentication mode {f.auth_mode}: the server's identity is not checked"
 
 
+def _logging_facts(ctx: CheckContext, what: str) -> LoggingFacts | Finding:
+    """``host.operations.logging``, or the ``error`` finding when it is unknown or a logging
+    configuration file is malformed."""
+    logging = ops_group(ctx, "logging", what)
+    if isinstance(logging, Finding):
+        return logging
+    assert isinstance(logging, LoggingFacts)
+    bad = issues_error(ctx, "logging configuration", logging.issues)
+    return logging if bad is None else bad
+
+
 @check(
     "11.4.10",
     id="host.log-protection",
@@ -1548,14 +1559,9 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
     sealing key, or a volatile journal). Error: a malformed rsyslog, syslog-ng or journald file (file:line).
     A second, manual finding covers access control on the log server (attestation).
     """
-    logging = ops_group(ctx, "logging", "log forwarding and log file protection")
+    logging = _logging_facts(ctx, "log forwarding and log file protection")
     if isinstance(logging, Finding):
         yield logging
-        return
-    assert isinstance(logging, LoggingFacts)
-    bad = issues_error(ctx, "logging configuration", logging.issues)
-    if bad is not None:
-        yield bad
         return
     remote = _remote_log_forwards(logging)
     j = logging.journald
@@ -1664,14 +1670,9 @@ def remote_logging(ctx: CheckContext) -> Iterator[Finding]:
     used by a log path, an enabled systemd-journal-upload, audisp-remote) to a non-local target. Fail: none,
     or only to localhost. Whether the server is reachable is not probed (audit mode sends nothing).
     """
-    logging = ops_group(ctx, "logging", "remote log targets")
+    logging = _logging_facts(ctx, "remote log targets")
     if isinstance(logging, Finding):
         yield logging
-        return
-    assert isinstance(logging, LoggingFacts)
-    bad = issues_error(ctx, "logging configuration", logging.issues)
-    if bad is not None:
-        yield bad
         return
     remote = [
         f
