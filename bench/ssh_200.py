@@ -21,8 +21,9 @@ cannot connect here (libvirt's read-only socket needs polkit, which this machine
 stored definitions are read instead. ``--sudo`` adds one sudoers drop-in for the run's accounts
 (removed at the end) and runs the script as root, as an administrator would.
 
-Reports wall time, hvguard's CPU per host (``getrusage(RUSAGE_SELF)``: asyncssh, parsing, the local
-copy and the collectors — of which the collectors alone, the same code a local scan runs), the rest
+Reports wall time, hvguard's CPU per host (``getrusage(RUSAGE_SELF)``: asyncssh, parsing the answer,
+arranging it in memory and the collectors — of which the collectors alone, the same code a local scan
+runs), the rest
 of the machine's CPU per host meanwhile (``/proc/stat``: sshd, the remote scripts, libvirtd — and
 any unrelated load) and the per-target durations; writes artifacts/ssh_200.json.
 """
@@ -85,7 +86,8 @@ def main() -> None:
         "none": [],
     }[args.commands]
     ssh_module.build_script = functools.partial(build_script, commands=commands)  # type: ignore[assignment]
-    spent = {"build": 0.0, "collectors": 0.0}
+    spent = {"build": 0.0, "collectors": 0.0, "parse": 0.0}
+    ssh_module.parse_answer = _timed(ssh_module.parse_answer, spent, "parse")  # type: ignore[assignment]
     ssh_module.build_target_facts = _timed(ssh_module.build_target_facts, spent, "build")  # type: ignore[assignment]
     ssh_module.collect_host_facts = _timed(ssh_module.collect_host_facts, spent, "collectors")  # type: ignore[assignment]
 
@@ -130,10 +132,12 @@ def main() -> None:
         "of_which_ms_per_host": {
             # The host collectors: the same code, and about the same cost, as a local scan's.
             "collectors": round(spent["collectors"] / n * 1000, 1),
-            # Parsing the answer, the local copy, rewording paths, deleting the copy.
+            # Arranging the answer's files in memory and the hypervisor facts (virsh or stored XML).
             "answer_to_facts": round((spent["build"] - spent["collectors"]) / n * 1000, 1),
+            # Checking and splitting the framed answer (records.parse_answer).
+            "parse": round(spent["parse"] / n * 1000, 1),
             # asyncssh: connect, key exchange, authentication, the session, the transfer.
-            "ssh": round((client_cpu - spent["build"]) / n * 1000, 1),
+            "ssh": round((client_cpu - spent["build"] - spent["parse"]) / n * 1000, 1),
         },
         # Everything else the machine did meanwhile: sshd, the remote scripts and their commands, libvirtd
         # (and any unrelated load: this is an upper bound for the "remote" side).

@@ -17,6 +17,7 @@ HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tool
     openssh-server rsyslog rsyslog-gnutls nftables lynis postgresql
     chromium fonts-dejavu-core  # chromium: the HTML report tests drive it with Playwright
     sudo  # sudo: the ssh:// transport's --sudo test
+    acl  # acl: getfacl on the SSH test target reports ACLs, setfacl makes them in the tests
     ansible-core)  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
 HVG_APT_UPDATED=${HVG_APT_UPDATED:-0}
 

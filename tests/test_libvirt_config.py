@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from hvguard.collect.hostfs import resolve_in_root
 from hvguard.collect.libvirt import config as libvirt_config
-from hvguard.collect.libvirt.config import parse_libvirt_conf, read_libvirt_conf, resolve_in_root
+from hvguard.collect.libvirt.config import parse_libvirt_conf, read_libvirt_conf
 from hvguard.facts import ConfFile, ConfValue
 
 PATH = "/etc/libvirt/qemu.conf"

@@ -1,5 +1,6 @@
-"""The ssh:// transport without SSH: the remote script, its request, the answer parser and the local
-copy it is turned into. (The same pipeline over a real sshd: tests/test_ssh_transport.py.)"""
+"""The ssh:// transport without SSH: the remote script, its request, the answer parser and the facts
+built from it. (The in-memory file system: tests/test_ssh_answer_fs.py; the same pipeline over a real
+sshd: tests/test_ssh_transport.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pkgutil
 import random
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -18,11 +18,10 @@ import msgspec
 import pytest
 
 import hvguard.collect as collect_pkg
-from hvguard.collect.libvirt import config as libvirt_config
+from hvguard.collect import hostfs
 from hvguard.collect.linux import host as linux_host
 from hvguard.collect.source import LocalSource
-from hvguard.collect.ssh.materialise import materialise, resolve
-from hvguard.collect.ssh.records import Entry, Meta, ProtocolError, RemoteAnswer, parse_answer
+from hvguard.collect.ssh.records import ProtocolError, parse_answer
 from hvguard.collect.ssh.script import (
     FILE_CAP,
     HOST_FETCH,
@@ -34,7 +33,7 @@ from hvguard.collect.ssh.script import (
     new_boundary,
 )
 from hvguard.collect.ssh.target import SshTargetError, parse_ssh_target
-from hvguard.collect.ssh.transport import _with_remote_kvm_group, build_target_facts
+from hvguard.collect.ssh.transport import build_target_facts
 from hvguard.collect.ssh.virsh import parse_nodeinfo, sections
 from hvguard.collect.targets import collect_host_facts, collect_target
 
@@ -89,9 +88,10 @@ def test_script_rejects_a_tampered_boundary(tmp_path: Path) -> None:
 
 
 def _trace_paths() -> set[str]:
-    """Every host path the collectors ask for (they all go through resolve_in_root) on this machine."""
+    """Every host path the collectors ask for on this machine (they all read through DiskFS, which
+    resolves every path with resolve_in_root)."""
     seen: set[str] = set()
-    original = libvirt_config.resolve_in_root
+    original = hostfs.resolve_in_root
 
     def traced(root: Path, rel: str) -> Path:
         seen.add("/" + rel.lstrip("/"))
@@ -206,8 +206,8 @@ def test_answer_parses_and_holds_the_host_files(piped: tuple[str, bytes]) -> Non
 
 
 def test_piped_host_facts_equal_local_host_facts(piped: tuple[str, bytes]) -> None:
-    """linux_host over the script's copy gives exactly the local scan's host facts (``root`` and the
-    paths in facts and problems are shown as on the host, not as the deleted temporary copy)."""
+    """linux_host over the script's answer gives exactly the local scan's host facts (``root`` and the
+    paths in facts and problems are shown as on the host)."""
     boundary, stream = piped
     answer = parse_answer(stream, boundary)
     local = collect_target("local")
@@ -295,76 +295,6 @@ def test_malformed_records_are_refused(records: list[bytes], message: str) -> No
 
 
 # --------------------------------------------------------------------------------------------------------
-# The local copy stays inside its directory
-
-
-def _answer(entries: dict[str, Entry], links: dict[str, str] | None = None) -> RemoteAnswer:
-    answer = RemoteAnswer(links=dict(links or {}))
-    for path, entry in entries.items():
-        answer.entries[path] = entry
-        answer.order.append(path)
-    return answer
-
-
-def _all_paths(root: Path) -> Iterator[Path]:
-    for current, dirs, files in os.walk(root):
-        for name in dirs + files:
-            yield Path(current) / name
-
-
-def test_hostile_paths_and_links_stay_inside_the_copy(tmp_path: Path) -> None:
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "secret").write_text("local secret")
-    root = tmp_path / "copy"
-    root.mkdir()
-    answer = _answer(
-        {
-            "/../../../escape": Entry("file", data=b"x"),
-            "/etc/link-out": Entry("file", data=b"written through the link"),
-            "/lib/modprobe.d/a.conf": Entry("file", data=b"blacklist x\n"),
-        },
-        links={
-            "/etc/link-out": str(outside / "secret"),
-            "/etc/dot-dot-link": "../../../../../" + str(outside).lstrip("/"),
-            "/etc/loop": "/etc/loop",
-            "/lib": "usr/lib",
-        },
-    )
-    built = materialise(answer, root)
-    assert not (tmp_path / "escape").exists()
-    for path in _all_paths(root):
-        if path.is_symlink():
-            target = os.readlink(path)
-            assert not target.startswith("/"), (path, target)
-            assert os.path.realpath(path).startswith(str(root) + "/") or not os.path.exists(path), path
-    assert (outside / "secret").read_text() == "local secret"
-    assert (root / "usr/lib/modprobe.d/a.conf").read_bytes() == b"blacklist x\n"
-    # Bytes read through a link land where the link points, inside the copy.
-    assert (root / str(outside / "secret").lstrip("/")).read_bytes() == b"written through the link"
-    assert os.readlink(root / "etc/link-out").endswith("/secret")  # the name, the part collectors use
-    assert not built.problems or all(p.area == "transport" for p in built.problems)
-
-
-def test_unreadable_files_stay_unreadable_and_keep_the_targets_reason(tmp_path: Path) -> None:
-    """A file the SSH account could not read must not become an empty (defaults!) file here."""
-    answer = _answer(
-        {
-            "/etc/libvirt": Entry("dir"),
-            "/etc/libvirt/qemu.conf": Entry("unreadable", reason="Permission denied"),
-        }
-    )
-    root = tmp_path / "copy"
-    root.mkdir()
-    built = materialise(answer, root)
-    problems: list[Any] = []
-    facts = linux_host.collect_host(root, problems=problems, live=False)
-    assert facts.qemu_conf.present is True
-    assert facts.qemu_conf.error is not None
-    assert built.unreadable == {"/etc/libvirt/qemu.conf": "Permission denied"}
-
-
-# --------------------------------------------------------------------------------------------------------
 # Small parsers
 
 
@@ -420,70 +350,6 @@ def test_ssh_targets_parse(text: str, host: str, port: int, user: str | None) ->
 def test_bad_ssh_targets_are_usage_errors(text: str) -> None:
     with pytest.raises(SshTargetError):
         parse_ssh_target(text)
-
-
-def test_without_root_here_the_copy_stays_readable_and_kvm_group_comes_from_the_target(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """hvguard run by an ordinary user cannot chown the copy: modes keep owner access, unreadable
-    stand-ins are mode 000 files, a transport problem says owners are not the target's, and
-    /dev/kvm's group is named from the target's own stat and etc/group."""
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    answer = _answer(
-        {
-            "/dev/kvm": Entry("exists"),
-            "/etc/group": Entry("file", data=b"root:x:0:\nkvm:x:993:\n"),
-            "/etc/secret": Entry("unreadable", reason="Permission denied"),
-            "/etc/owner-only": Entry("file", data=b"x"),
-        }
-    )
-    answer.modes["/dev/kvm"] = Meta(mode=0o20660, uid=0, gid=993, mtime_ns=1)
-    answer.modes["/etc/owner-only"] = Meta(mode=0o100000, uid=0, gid=0, mtime_ns=1)
-    answer.modes["/etc/secret"] = Meta(mode=0o100600, uid=0, gid=0, mtime_ns=1)
-    root = tmp_path / "copy"
-    root.mkdir()
-    built = materialise(answer, root)
-    assert not built.privileged
-    assert (root / "dev/kvm").stat().st_mode & 0o7777 == 0o660 | 0o400
-    assert (root / "etc/owner-only").stat().st_mode & 0o777 == 0o400
-    assert (root / "etc/secret").stat().st_mode & 0o777 == 0
-    assert any("not running as root" in p.message for p in built.problems)
-    host = linux_host.collect_host(root, problems=[], live=True)
-    fixed = _with_remote_kvm_group(host, answer, root)
-    assert fixed.kvm.dev_kvm_group == "kvm"
-    os.chmod(root / "etc/secret", 0o600)
-
-
-def test_the_copys_own_resolver_follows_resolve_in_root(tmp_path: Path) -> None:
-    """ssh_materialise.resolve re-implements resolve_in_root on strings for speed: same answers."""
-    root = tmp_path / "root"
-    (root / "usr/lib/x").mkdir(parents=True)
-    (root / "etc").mkdir()
-    os.symlink("usr/lib", root / "lib")
-    os.symlink("/lib/x", root / "etc/abs")
-    os.symlink("../../../../usr", root / "etc/up")
-    os.symlink("loop2", root / "etc/loop1")
-    os.symlink("loop1", root / "etc/loop2")
-    os.symlink("x/../../lib", root / "usr/lib/back")
-    cases = [
-        "lib/x/f",
-        "etc/abs/f",
-        "etc/up/lib",
-        "../../etc",
-        "usr/lib/back/x",
-        "etc/missing/a/b",
-        "",
-        ".",
-        "lib/../etc",
-        "usr/lib/back/../lib/x",
-    ]
-    for rel in cases:
-        assert resolve(str(root), rel) == str(libvirt_config.resolve_in_root(root, rel)), rel
-    for rel in ("etc/loop1", "etc/loop1/x"):
-        with pytest.raises(OSError):
-            libvirt_config.resolve_in_root(root, rel)
-        with pytest.raises(OSError):
-            resolve(str(root), rel)
 
 
 def test_a_huge_file_is_capped_not_copied_whole(tmp_path: Path) -> None:

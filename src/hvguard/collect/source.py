@@ -1,9 +1,10 @@
 """Where host facts come from: the files under a root, and the manifest's commands.
 
-A collector takes a :class:`HostSource` and reads files under ``source.root`` and command results from
-``source.run(name)``. The same collectors then work on the live host (``LocalSource``), on an offline
-copy of a host (``RootSource``: files only, no commands) and on a remote host fetched over SSH (a
-source whose files and command outputs were brought back by the SSH transport).
+A collector takes a :class:`HostSource` and reads files through ``source.fs`` (a
+:class:`~hvguard.collect.hostfs.HostFS`) and command results from ``source.run(name)``. The same
+collectors then work on the live host (``LocalSource``), on an offline copy of a host (``RootSource``:
+files only, no commands) and on a remote host fetched over SSH (``PrefetchedSource``: the files and
+command outputs the SSH transport brought back, held in memory).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from hvguard.collect.hostfs import DiskFS, HostFS, as_fs
 from hvguard.collect.manifest import COMMANDS, Command
 from hvguard.facts import Model
 
@@ -36,12 +38,19 @@ class CommandResult(Model, frozen=True, kw_only=True):
 
 
 class HostSource:
-    """Files under ``root`` plus manifest commands. Base class: no commands available."""
+    """A host's files plus manifest commands. Base class: no commands available.
 
-    def __init__(self, root: Path, *, live: bool, label: str | None = None) -> None:
-        self.root = root
+    ``live`` says whether the files are a running system's (proc, sys and dev mean something);
+    ``copied`` whether they are a partial copy of a remote one (only the manifest's paths, with the
+    target's own metadata), where a path's absence says nothing about the host.
+    """
+
+    copied = False
+
+    def __init__(self, fs: HostFS, *, live: bool, label: str | None = None) -> None:
+        self.fs = fs
         self.live = live
-        self.label = label or str(root)
+        self.label = label or fs.label
 
     def run(self, name: str) -> CommandResult | None:
         """The result of manifest command ``name``; None when this source cannot run commands."""
@@ -54,7 +63,7 @@ class RootSource(HostSource):
     """An offline copy of a host: files only."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__(root, live=False)
+        super().__init__(DiskFS(root), live=False)
 
 
 class LocalSource(HostSource):
@@ -62,7 +71,7 @@ class LocalSource(HostSource):
     Results are cached: each command runs at most once per collection."""
 
     def __init__(self) -> None:
-        super().__init__(Path("/"), live=True, label="local")
+        super().__init__(DiskFS(Path("/")), live=True, label="local")
         self._cache: dict[str, CommandResult] = {}
         # Slow commands start now, so their seconds overlap with the file reading that follows.
         slow = [c for c in COMMANDS.values() if c.slow and shutil.which(c.argv[0], path=_SEARCH_PATH)]
@@ -82,10 +91,13 @@ class LocalSource(HostSource):
 
 
 class PrefetchedSource(HostSource):
-    """Files already copied under ``root`` and command results already gathered (the SSH transport)."""
+    """A remote host's files and command results, already gathered (the SSH transport; tests give a
+    directory standing in for the files)."""
 
-    def __init__(self, root: Path, results: dict[str, CommandResult], *, label: str) -> None:
-        super().__init__(root, live=True, label=label)
+    copied = True
+
+    def __init__(self, files: Path | HostFS, results: dict[str, CommandResult], *, label: str) -> None:
+        super().__init__(as_fs(files), live=True, label=label)
         self._results = results
 
     def run(self, name: str) -> CommandResult | None:

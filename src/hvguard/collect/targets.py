@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import msgspec
 
 from hvguard import __version__
+from hvguard.collect.hostfs import HostFS
 from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
-from hvguard.collect.libvirt.files import collect_domain_files
+from hvguard.collect.libvirt.files import QEMU_DEFINITIONS, collect_domain_files
 from hvguard.collect.linux.access import collect_access
 from hvguard.collect.linux.host import collect_host
 from hvguard.collect.linux.operations import collect_operations
@@ -97,7 +98,7 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
         source = _source(root)
         host = collect_host_facts(source, problems=problems)
         collectors.append(f"linux-host:{source.label}")
-        hv, how = _local_hypervisor(source.root, live=source.live, problems=problems)
+        hv, how = _local_hypervisor(source.fs, live=source.live, problems=problems)
         if how:
             collectors.append(how)
     else:
@@ -142,7 +143,7 @@ def _source(root: Path | None) -> HostSource:
 
 def collect_host_facts(source: HostSource, *, problems: list[Problem]) -> HostFacts:
     """Every host collector over one source: the base host facts, access control and operations."""
-    host = collect_host(source.root, problems=problems, live=source.live)
+    host = collect_host(source.fs, problems=problems, live=source.live)
     return msgspec.structs.replace(
         host,
         access=collect_access(source, problems=problems),
@@ -151,7 +152,7 @@ def collect_host_facts(source: HostSource, *, problems: list[Problem]) -> HostFa
 
 
 def _local_hypervisor(
-    root: Path, *, live: bool, problems: list[Problem]
+    fs: HostFS, *, live: bool, problems: list[Problem]
 ) -> tuple[HypervisorFacts | None, str | None]:
     """The local hypervisor: the running daemon when it answers, else its stored definitions."""
     reason = "an offline root has no running daemon"
@@ -160,7 +161,7 @@ def _local_hypervisor(
             return collect_libvirt(LOCAL_URI, problems=problems), f"libvirt:{LOCAL_URI}"
         except TargetUnreachable as exc:
             reason = exc.message
-    hv = collect_domain_files(root, problems=problems)
+    hv = collect_domain_files(fs, problems=problems)
     if hv is not None:
         if live:
             # Stored definitions say nothing about what runs; the reader must know why they were used.
@@ -171,7 +172,7 @@ def _local_hypervisor(
                     message=f"did not answer ({reason}); VMs read from the stored definitions instead",
                 )
             )
-        return hv, f"libvirt-files:{root / 'etc/libvirt/qemu'}"
+        return hv, f"libvirt-files:{fs.shown(QEMU_DEFINITIONS)}"
     problems.append(
         Problem(
             area="hypervisor",

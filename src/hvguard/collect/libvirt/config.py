@@ -22,19 +22,14 @@ instead of being half-read. Verified against virconf.c and against libvirt 9.0's
 from __future__ import annotations
 
 import bisect
-import errno
-import os
 import re
-from collections import deque
 from pathlib import Path
 
+from hvguard.collect.hostfs import HostFS, as_fs
 from hvguard.facts import ConfFile, ConfValue
 
 # virConfReadFile refuses anything bigger (MAX_CONFIG_FILE_SIZE in virconf.c).
 MAX_CONF_BYTES = 10 * 1024 * 1024
-
-# Symlink hops allowed while resolving a path inside a root (the kernel's limit is 40).
-_MAX_SYMLINK_HOPS = 40
 
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DIGITS = frozenset("0123456789")
@@ -244,60 +239,17 @@ def parse_libvirt_conf(text: str, path: str) -> ConfFile:
     return ConfFile(path=path, present=True, values=values)
 
 
-def resolve_in_root(root: Path, relpath: str) -> Path:
-    """Resolve ``relpath`` inside ``root`` the way a chroot would, without leaving ``root``.
-
-    Absolute symlink targets restart at ``root`` and ``..`` never climbs above it, so an offline root
-    (a mounted disk image, a test fixture) is never mixed with the running machine's files. For
-    ``root == /`` the path is returned unchanged: the kernel's own resolution is the same thing.
-    Raises ``OSError(ELOOP)`` on a symlink loop; a missing component just ends the walk (the caller's
-    open() then reports it).
-    """
-    if root == Path("/"):
-        return Path("/", relpath.lstrip("/"))
-    # Plain strings, not pathlib: this runs for every component of every path a collection reads.
-    base = os.fspath(root).rstrip("/") or "/"
-    pending = deque(part for part in relpath.split("/") if part not in {"", "."})
-    resolved: list[str] = []
-    prefix = base
-    hops = 0
-    while pending:
-        part = pending.popleft()
-        if part == "..":
-            if resolved:
-                resolved.pop()
-                prefix = base + "".join("/" + p for p in resolved)
-            continue
-        candidate = prefix + "/" + part
-        try:
-            target = os.readlink(candidate)
-        except OSError:
-            # Not a link (EINVAL) or not there (ENOENT): keep the component as is.
-            resolved.append(part)
-            prefix = candidate
-            continue
-        hops += 1
-        if hops > _MAX_SYMLINK_HOPS:
-            raise OSError(errno.ELOOP, "too many levels of symbolic links", str(root / relpath))
-        if target.startswith("/"):
-            resolved = []
-            prefix = base
-        pending.extendleft(reversed([p for p in target.split("/") if p not in {"", "."}]))
-    return Path(prefix)
-
-
-def read_libvirt_conf(root: Path, relpath: str) -> ConfFile:
-    """Read and parse ``root/relpath`` (e.g. ``etc/libvirt/qemu.conf``); never raises.
+def read_libvirt_conf(root: Path | HostFS, relpath: str) -> ConfFile:
+    """Read and parse ``relpath`` (e.g. ``etc/libvirt/qemu.conf``) of a host; never raises.
 
     A missing file gives ``present=False`` (libvirt then uses its built-in defaults). A file that exists
     but cannot be read — permission, a directory in its place, a symlink loop, invalid UTF-8, more than
     libvirt's 10 MiB limit — gives ``present=True`` with ``error`` set.
     """
-    shown = str(root / relpath.lstrip("/"))
+    fs = as_fs(root)
+    shown = fs.shown(relpath)
     try:
-        path = resolve_in_root(root, relpath)
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONF_BYTES + 1)
+        data = fs.read(relpath, MAX_CONF_BYTES + 1)
     except FileNotFoundError:
         return ConfFile(path=shown, present=False)
     except IsADirectoryError:

@@ -6,10 +6,12 @@ every persistent domain's XML there. Nothing is running, so every VM is reported
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import msgspec
 
+from hvguard.collect.hostfs import HostFS, as_fs
 from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.facts import HypervisorFacts, Problem, VmFacts
 
@@ -17,26 +19,35 @@ QEMU_DEFINITIONS = "etc/libvirt/qemu"
 MAX_DEFINITION_BYTES = 16 * 1024 * 1024
 
 
-def collect_domain_files(root: Path, *, problems: list[Problem]) -> HypervisorFacts | None:
-    """Parse every ``*.xml`` under ``root/etc/libvirt/qemu``; None when that directory is absent."""
-    folder = root / QEMU_DEFINITIONS
-    if not folder.is_dir():
+def collect_domain_files(root: Path | HostFS, *, problems: list[Problem]) -> HypervisorFacts | None:
+    """Parse every ``*.xml`` under ``etc/libvirt/qemu`` of a host; None when that directory is absent."""
+    fs = as_fs(root)
+    folder = fs.shown(QEMU_DEFINITIONS)
+    try:
+        if not stat.S_ISDIR(fs.stat(QEMU_DEFINITIONS).st_mode):
+            return None
+        names = sorted(n for n in fs.listdir(QEMU_DEFINITIONS) if n.endswith(".xml"))
+    except OSError:
         return None
     vms: list[VmFacts] = []
-    for path in sorted(folder.glob("*.xml")):
-        name = path.stem
+    for file_name in names:
+        name = file_name.removesuffix(".xml")
+        rel = f"{QEMU_DEFINITIONS}/{file_name}"
+        shown = fs.shown(rel)
         try:
-            if path.stat().st_size > MAX_DEFINITION_BYTES:
+            data = fs.read(rel, MAX_DEFINITION_BYTES + 1)
+            if len(data) > MAX_DEFINITION_BYTES:
                 raise ValueError(f"larger than {MAX_DEFINITION_BYTES} bytes")
-            text = path.read_text(encoding="utf-8")
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            message = f"cannot read {path}: {exc}"
-            problems.append(Problem(area=f"vm:{name}", source=str(path), message=message))
+            reason = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+            message = f"cannot read {shown}: {reason}"
+            problems.append(Problem(area=f"vm:{name}", source=shown, message=message))
             vms.append(VmFacts(name=name, error=message))
             continue
         vm = parse_domain_xml(text, name_hint=name)
         if vm.error is not None:
-            problems.append(Problem(area=f"vm:{vm.name}", source=str(path), message=vm.error))
+            problems.append(Problem(area=f"vm:{vm.name}", source=shown, message=vm.error))
         # Stored definitions are the persistent ones; no daemon means nothing is running.
         vms.append(msgspec.structs.replace(vm, persistent=True, active=False))
     return HypervisorFacts(uri=f"file://{folder}", driver="QEMU", hypervisor_type="QEMU", vms=vms)

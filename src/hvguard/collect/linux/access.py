@@ -2,7 +2,7 @@
 
 Each group has its own module (``access_sshd``, ``access_pam``, ``access_directory``,
 ``access_accounts``, ``access_sudoers``, ``access_polkit``); this one runs them over a
-:class:`~hvguard.collect.source.HostSource` — files only under ``source.root``, commands only through
+:class:`~hvguard.collect.source.HostSource` — files only through ``source.fs``, commands only through
 ``source.run`` — so the same code reads the live host, an offline root and an SSH-fetched copy. A group
 whose collector fails leaves its field ``None`` with a ``host.access.<group>`` problem; malformed files
 are recorded in the group's ``errors`` (and as problems) and reported by the checks as ``error``.
@@ -57,7 +57,7 @@ def _report(problems: list[Problem], area: str, errors: list[str]) -> None:
 
 def collect_access(source: HostSource, *, problems: list[Problem]) -> AccessFacts:
     """Read who may reach the host and how they authenticate."""
-    files = HostFiles(source.root)
+    files = HostFiles(source.fs)
     label = source.label
     sshd = _guard(problems, "host.access.sshd", label, lambda: collect_sshd(source))
     pam: dict[str, PamStack] = _guard(problems, "host.access.pam", label, lambda: collect_pam(files)) or {}

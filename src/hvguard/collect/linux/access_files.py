@@ -1,9 +1,9 @@
 """Read-only file access under a host root for the access-control collectors.
 
-Paths are read with chroot semantics (:func:`~hvguard.collect.libvirt.config.resolve_in_root`), so an
-offline root or an SSH-fetched copy is never mixed with the machine hvguard runs on. Evidence names the
-*host* path (``/etc/ssh/sshd_config``), which is what an administrator edits, whatever root it was read
-from.
+Paths are read through the source's :class:`~hvguard.collect.hostfs.HostFS` (chroot semantics for an
+offline root, memory for an SSH answer), so a host is never mixed with the machine hvguard runs on.
+Evidence names the *host* path (``/etc/ssh/sshd_config``), which is what an administrator edits,
+whatever root it was read from.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from hvguard.collect.libvirt.config import resolve_in_root
+from hvguard.collect.hostfs import HostFS, as_fs
 
 #: Configuration files are small; anything bigger is not read (and reported).
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -40,19 +40,16 @@ def rel_path(path: str) -> str:
 
 
 class HostFiles:
-    """Files under ``root``, read-only."""
+    """A host's files, read-only."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _resolve(self, rel: str) -> Path:
-        return resolve_in_root(self.root, rel_path(rel))
+    def __init__(self, files: Path | HostFS) -> None:
+        self.fs = as_fs(files)
 
     def stat(self, rel: str) -> os.stat_result | None:
         """``stat`` of the file (following links inside the root); None when it does not exist or the
         path cannot be resolved."""
         try:
-            return self._resolve(rel).stat()
+            return self.fs.stat(rel)
         except OSError:
             return None
 
@@ -75,9 +72,7 @@ class HostFiles:
         cannot be read as UTF-8 text of a sane size."""
         shown = host_path(rel)
         try:
-            path = self._resolve(rel)
-            with path.open("rb") as handle:
-                data = handle.read(MAX_CONFIG_BYTES + 1)
+            data = self.fs.read(rel, MAX_CONFIG_BYTES + 1)
         except FileNotFoundError:
             return None
         except IsADirectoryError as exc:
@@ -95,7 +90,7 @@ class HostFiles:
     def listdir(self, rel: str) -> list[str] | None:
         """Sorted entry names of a directory; None when it does not exist or is not a directory."""
         try:
-            return sorted(os.listdir(self._resolve(rel)))
+            return sorted(self.fs.listdir(rel))
         except OSError:
             return None
 

@@ -469,7 +469,7 @@ def _sshd_t_usable(result: CommandResult | None) -> tuple[str | None, str | None
 
 def collect_sshd(source: HostSource) -> SshdFacts:
     """sshd facts for one host: ``sshd -T`` when it answers, else the parsed files."""
-    files = HostFiles(source.root)
+    files = HostFiles(source.fs)
     parsed = parse_sshd_config(files)
     result = source.run("sshd-effective-config")
     stdout, note = _sshd_t_usable(result)

@@ -32,9 +32,10 @@ import shlex
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
-from hvguard.collect.libvirt.config import read_libvirt_conf, resolve_in_root
+from hvguard.collect.hostfs import HostFS, as_fs
+from hvguard.collect.libvirt.config import read_libvirt_conf
 from hvguard.facts import (
     ConfFile,
     CpuFacts,
@@ -55,9 +56,6 @@ LIBVIRTD_CONF = "etc/libvirt/libvirtd.conf"
 
 # Pseudo-files are small; anything bigger than this is not what we expect and is not read whole.
 MAX_TEXT_BYTES = 16 * 1024 * 1024
-# Read size per call. proc sysctl files allocate a kernel buffer as big as the request and fail with
-# ENOMEM for large ones, so never ask for more than this at once.
-_CHUNK = 64 * 1024
 
 IOMMU_CMDLINE_PREFIXES = ("intel_iommu=", "amd_iommu=", "iommu=", "iommu.passthrough=")
 
@@ -99,16 +97,6 @@ MISSING = _Gap.MISSING
 FAILED = _Gap.FAILED
 
 
-def _read_limited(handle: BinaryIO) -> bytes:
-    """Read to EOF in small requests, stopping once past MAX_TEXT_BYTES."""
-    chunks: list[bytes] = []
-    total = 0
-    while total <= MAX_TEXT_BYTES and (chunk := handle.read(_CHUNK)):
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
-
-
 def _reason(exc: OSError) -> str:
     if isinstance(exc, IsADirectoryError):
         return "is a directory, not a file"
@@ -118,8 +106,8 @@ def _reason(exc: OSError) -> str:
 class _Root:
     """File access under a root, recording a Problem for every failed read."""
 
-    def __init__(self, root: Path, *, live: bool, problems: list[Problem]) -> None:
-        self.root = root
+    def __init__(self, fs: HostFS, *, live: bool, problems: list[Problem]) -> None:
+        self.fs = fs
         self.live = live
         self.problems = problems
         self._flagged: set[str] = set()
@@ -130,10 +118,7 @@ class _Root:
 
     def shown(self, rel: str) -> str:
         """The path as reported in facts and problems: where it lives under the root, unresolved."""
-        return str(self.root / rel)
-
-    def path(self, rel: str) -> Path:
-        return resolve_in_root(self.root, rel)
+        return self.fs.shown(rel)
 
     def problem(self, area: str, rel: str, message: str) -> None:
         self.problems.append(Problem(area=area, source=self.shown(rel), message=message))
@@ -155,7 +140,7 @@ class _Root:
 
     def _stat(self, rel: str) -> os.stat_result | None:
         try:
-            return self.path(rel).stat()
+            return self.fs.stat(rel)
         except OSError:
             return None
 
@@ -168,7 +153,7 @@ class _Root:
 
     def stat(self, rel: str, area: str) -> os.stat_result | _Gap:
         try:
-            return self.path(rel).stat()
+            return self.fs.stat(rel)
         except FileNotFoundError:
             return MISSING
         except OSError as exc:
@@ -177,8 +162,9 @@ class _Root:
 
     def read_bytes(self, rel: str, area: str) -> bytes | _Gap:
         try:
-            with self.path(rel).open("rb") as handle:
-                data = _read_limited(handle)
+            # Never one large request: proc sysctl files allocate a kernel buffer as big as the request
+            # and fail with ENOMEM for large ones (HostFS reads in 64 KiB requests).
+            data = self.fs.read(rel, MAX_TEXT_BYTES + 1)
         except (FileNotFoundError, ProcessLookupError):
             # ESRCH: a proc/PID file whose process exited between open and read; it is simply gone.
             return MISSING
@@ -230,7 +216,7 @@ class _Root:
 
     def listdir(self, rel: str, area: str) -> list[str] | _Gap:
         try:
-            return sorted(os.listdir(self.path(rel)))
+            return sorted(self.fs.listdir(rel))
         except FileNotFoundError:
             return MISSING
         except OSError as exc:
@@ -239,29 +225,20 @@ class _Root:
 
     def readlink(self, rel: str) -> str | None:
         """The text of the symlink at ``rel`` (not followed); None when it is not a link or is absent."""
-        parent, _, name = rel.rpartition("/")
         try:
-            return os.readlink(self.path(parent) / name if parent else self.root / name)
+            return self.fs.readlink(rel)
         except OSError:
             return None
 
     def count_lines(self, rel: str, area: str) -> int | _Gap:
         """Count lines without reading the whole file (IMA logs grow without bound)."""
         try:
-            with self.path(rel).open("rb") as handle:
-                count = 0
-                last = b""
-                while chunk := handle.read(_CHUNK):
-                    count += chunk.count(b"\n")
-                    last = chunk
+            return self.fs.count_lines(rel)
         except FileNotFoundError:
             return MISSING
         except OSError as exc:
             self.problem(area, rel, f"cannot read: {_reason(exc)}")
             return FAILED
-        if last and not last.endswith(b"\n"):
-            count += 1
-        return count
 
 
 def _value(result: _T | _Gap) -> _T | None:
@@ -698,12 +675,13 @@ def _modprobe_lines(text: str) -> Iterable[str]:
 def _modprobe_blacklist(r: _Root) -> list[str]:
     area = "host.kernel"
     chosen: dict[str, str] = {}
-    seen_dirs: set[Path] = set()
+    seen_dirs: set[tuple[int, int]] = set()
     for directory in MODPROBE_DIRS:
         try:
-            real = r.path(directory).resolve()
+            st = r.fs.stat(directory)
         except OSError:
             continue
+        real = (st.st_dev, st.st_ino)
         if real in seen_dirs:
             continue  # lib → usr/lib on merged-/usr systems
         seen_dirs.add(real)
@@ -816,7 +794,7 @@ def _kernel(r: _Root, cmdline: str | None) -> KernelFacts:
 
 
 def _conf(r: _Root, rel: str, area: str) -> ConfFile:
-    conf = read_libvirt_conf(r.root, rel)
+    conf = read_libvirt_conf(r.fs, rel)
     if conf.error is not None:
         r.problems.append(Problem(area=area, source=conf.path, message=conf.error))
     return conf
@@ -920,27 +898,31 @@ def _guard(r: _Root, area: str, default: _T, collect: Callable[[], _T]) -> _T:
         return collect()
     except Exception as exc:  # the collector promises never to raise
         r.problems.append(
-            Problem(area=area, source=str(r.root), message=f"internal error: {type(exc).__name__}: {exc}")
+            Problem(area=area, source=r.fs.label, message=f"internal error: {type(exc).__name__}: {exc}")
         )
         return default
 
 
-def collect_host(root: Path = Path("/"), *, problems: list[Problem], live: bool | None = None) -> HostFacts:
-    """Read every host fact from ``root`` (``/`` for this machine, or an offline root); never raises.
+def collect_host(
+    root: Path | HostFS = Path("/"), *, problems: list[Problem], live: bool | None = None
+) -> HostFacts:
+    """Read every host fact from ``root`` (``/`` for this machine, an offline root, or any
+    :class:`HostFS`); never raises.
 
-    ``live`` says whether ``root`` is the running system; by default it is when ``root`` resolves to
-    ``/``. Either way only files under ``root`` are read. Each gap appends a :class:`Problem` with area
-    ``host.<group>`` to ``problems`` and leaves the fact ``None``.
+    ``live`` says whether ``root`` is the running system; by default it is when ``root`` is a directory
+    that resolves to ``/``. Either way only the root's files are read. Each gap appends a
+    :class:`Problem` with area ``host.<group>`` to ``problems`` and leaves the fact ``None``.
     """
     if live is None:
-        live = root.resolve() == Path("/")
-    r = _Root(root, live=live, problems=problems)
+        live = isinstance(root, Path) and root.resolve() == Path("/")
+    fs = as_fs(root)
+    r = _Root(fs, live=live, problems=problems)
     accounts = _Accounts(r)
     no_os: tuple[str | None, str | None] = (None, None)
     os_id, os_version = _guard(r, "host.os", no_os, lambda: _os_release(r))
     cmdline = _guard(r, "host.kernel", None, lambda: _read_cmdline(r))
     return HostFacts(
-        root=str(root),
+        root=fs.label,
         hostname=_guard(r, "host.hostname", None, lambda: _hostname(r)),
         os_id=os_id,
         os_version=os_version,

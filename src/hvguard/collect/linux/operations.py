@@ -1,6 +1,6 @@
 """Operations collector: audit and system logging, firewall, listening sockets, patches, network, storage.
 
-Reads only files under ``source.root`` and manifest commands through ``source.run(name)``, so the same
+Reads only the source's files (``source.fs``) and manifest commands through ``source.run(name)``, so the same
 code serves the live host, an offline ``--root`` and a host fetched over SSH. Each group is collected
 on its own: a bug or an unreadable file in one group leaves that group ``None`` with a
 :class:`~hvguard.facts.Problem` under ``host.operations.<group>`` and never stops the others.
@@ -30,7 +30,7 @@ def _guard(r: OpsReader, group: str, collect: Callable[[OpsReader], _T]) -> _T |
         r.problems.append(
             Problem(
                 area=f"host.operations.{group}",
-                source=str(r.root),
+                source=r.fs.label,
                 message=f"internal error while collecting {group}: {type(exc).__name__}: {exc}",
             )
         )

@@ -1,19 +1,16 @@
-"""File access for the operations collectors: everything under ``source.root``, never outside it.
+"""File access for the operations collectors: the host source's files, never anything else.
 
-Reads go through :func:`~hvguard.collect.libvirt.config.resolve_in_root` (chroot semantics), so an
-offline root or a copy fetched over SSH is never mixed with the machine hvguard runs on. A missing file
+Reads go through the source's :class:`~hvguard.collect.hostfs.HostFS` (chroot semantics for an offline
+root, memory for an SSH answer), so a host is never mixed with the machine hvguard runs on. A missing file
 is an answer (None); a file that exists but cannot be read records a :class:`~hvguard.facts.Problem`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
 import stat
 from collections.abc import Callable
-from pathlib import Path
 
-from hvguard.collect.libvirt.config import resolve_in_root
 from hvguard.collect.source import CommandResult, HostSource
 from hvguard.facts import FileStat, Problem
 
@@ -26,7 +23,7 @@ class OpsReader:
 
     def __init__(self, source: HostSource, problems: list[Problem]) -> None:
         self.source = source
-        self.root = source.root
+        self.fs = source.fs
         self.live = source.live
         self.problems = problems
         self._names: dict[str, dict[int, str]] = {}
@@ -37,10 +34,6 @@ class OpsReader:
         """How a host path appears in facts: absolute, as on the host (``/etc/rsyslog.conf``)."""
         return "/" + rel.lstrip("/")
 
-    def path(self, rel: str) -> Path:
-        """The local path of host path ``rel`` (resolved inside the root)."""
-        return resolve_in_root(self.root, rel.lstrip("/"))
-
     def problem(self, area: str, rel: str, message: str) -> None:
         """Record that ``rel`` could not be read for fact group ``area``."""
         self.problems.append(Problem(area=area, source=self.shown(rel), message=message))
@@ -49,7 +42,7 @@ class OpsReader:
     def exists(self, rel: str) -> bool:
         """True when ``rel`` exists (any type)."""
         try:
-            self.path(rel).stat()
+            self.fs.stat(rel)
         except OSError:
             return False
         return True
@@ -57,15 +50,14 @@ class OpsReader:
     def is_dir(self, rel: str) -> bool:
         """True when ``rel`` is a directory."""
         try:
-            return stat.S_ISDIR(self.path(rel).stat().st_mode)
+            return stat.S_ISDIR(self.fs.stat(rel).st_mode)
         except OSError:
             return False
 
     def text(self, rel: str, area: str) -> str | None:
         """The file's text; None when absent or unreadable (the latter recorded as a problem)."""
         try:
-            with self.path(rel).open("rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
+            data = self.fs.read(rel, MAX_FILE_BYTES + 1)
         except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
             return None
         except IsADirectoryError:
@@ -82,7 +74,7 @@ class OpsReader:
     def listdir(self, rel: str, area: str | None = None) -> list[str]:
         """Sorted entries of a directory; [] when absent (unreadable recorded when ``area`` is given)."""
         try:
-            return sorted(os.listdir(self.path(rel)))
+            return sorted(self.fs.listdir(rel))
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
@@ -97,17 +89,16 @@ class OpsReader:
 
     def readlink(self, rel: str) -> str | None:
         """The target text of a symlink (not followed); None when not a link."""
-        parent, _, name = rel.lstrip("/").rpartition("/")
-        base = self.path(parent) if parent else self.root
         try:
-            return os.readlink(base / name)
+            return self.fs.readlink(rel)
         except OSError:
             return None
 
     def _remote_meta(self, rel: str) -> FileStat | None:
-        """For a copied remote host, owner/mode/mtime as the host itself reported them (``file-meta``):
-        a fetched copy's own metadata is the copy's, not the host's."""
-        if not self.live or self.root == Path("/"):
+        """For a remote host, owner/mode/mtime as the host itself reported them (``file-meta``, run as
+        root): its owner and group *names* come from the host's own name service (LDAP, sssd), which
+        the host's passwd and group files alone may lack."""
+        if not self.source.copied:
             return None
         if self._meta is None:
             self._meta = {}
@@ -138,7 +129,7 @@ class OpsReader:
         if meta is not None:
             return meta.mtime
         try:
-            return self.path(rel).stat().st_mtime
+            return self.fs.stat(rel).st_mtime
         except OSError:
             return None
 
@@ -149,7 +140,7 @@ class OpsReader:
         if meta is not None:
             return meta
         try:
-            st = self.path(rel).stat()
+            st = self.fs.stat(rel)
         except FileNotFoundError:
             return FileStat(path=shown, exists=False)
         except OSError as exc:
@@ -163,15 +154,9 @@ class OpsReader:
             gid=st.st_gid,
             owner=self.name("etc/passwd", st.st_uid),
             group=self.name("etc/group", st.st_gid),
-            has_acl=self._has_acl(rel),
+            has_acl=self.fs.has_acl(rel),
             mtime=st.st_mtime,
         )
-
-    def _has_acl(self, rel: str) -> bool | None:
-        try:
-            return "system.posix_acl_access" in os.listxattr(self.path(rel))
-        except OSError:
-            return None
 
     def name(self, table: str, number: int) -> str:
         """The account or group name for ``number`` from the root's own passwd/group."""

@@ -16,7 +16,6 @@ Offline, ``/etc/crypttab`` names the dm-crypt mappings (``/dev/mapper/NAME``).
 from __future__ import annotations
 
 import posixpath
-from pathlib import Path
 
 import msgspec
 from defusedxml import ElementTree
@@ -234,7 +233,7 @@ def collect_storage(r: OpsReader) -> StorageFacts:
         st = r.stat(d, AREA)
         if not st.exists and d == DEFAULT_IMAGE_DIR:
             continue
-        if not st.exists and r.live and r.root != Path("/"):
+        if not st.exists and r.source.copied:
             # A copied host (SSH) brings only the manifest's paths: absent here says nothing.
             r.problem(AREA, d, "pool directory not in the fetched copy: its owner and mode are unknown")
             continue

@@ -1,2 +1,2 @@
-"""The SSH transport: one read-only remote script per host, its framed answer, and the local copy the
-Linux host collectors then read."""
+"""The SSH transport: one read-only remote script per host, its framed answer, and the in-memory file
+system (answer_fs) the Linux host collectors then read."""

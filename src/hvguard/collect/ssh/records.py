@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ _FIELDS: dict[bytes, int] = {
     b"S": 1,
     b"N": 3,
     b"M": 0,
+    b"G": 0,
     b"O": 1,
     b"E": 3,
     b"X": 2,
@@ -40,6 +42,7 @@ _FIELDS: dict[bytes, int] = {
 }
 # Record types whose payload must be empty.
 _NO_PAYLOAD = frozenset({b"H", b"d", b"B", b"R", b"U", b"L", b"S", b"N", b"X", b"Z"})
+_OCTAL_ESCAPE = re.compile(rb"\\([0-7]{3})")
 #: Members of the script's tar archive at most (a real answer holds a few hundred).
 MAX_ARCHIVE_MEMBERS = 100_000
 
@@ -98,6 +101,8 @@ class RemoteAnswer:
     """Symbolic links: path → link text (what the path holds is, if anything, in ``entries``)."""
     modes: dict[str, Meta] = field(default_factory=dict)
     """path → what the script's single ``stat`` call said about it."""
+    acls: set[str] | None = None
+    """The stat-ed paths that carry a POSIX access ACL; None when the target could not say (no getfacl)."""
     commands: dict[str, CommandResult] = field(default_factory=dict)
     virsh: Virsh = field(default_factory=Virsh)
 
@@ -154,6 +159,17 @@ def _modes(payload: bytes, answer: RemoteAnswer) -> None:
         answer.modes[_path(raw_path)] = Meta(
             mode=mode, uid=_int(words[1], "uid"), gid=_int(words[2], "gid"), mtime_ns=_mtime_ns(words[3])
         )
+
+
+def _acl_paths(payload: bytes) -> set[str]:
+    """The ``# file:`` headers of ``getfacl --skip-base`` (it lists only paths with an extended ACL and
+    writes unprintable bytes and backslashes of a name as ``\\ooo``)."""
+    found: set[str] = set()
+    for line in payload.split(b"\n"):
+        if line.startswith(b"# file: "):
+            raw = _OCTAL_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), line[8:])
+            found.add(_path(raw))
+    return found
 
 
 def _mtime_ns(raw: bytes) -> int:
@@ -246,6 +262,8 @@ def parse_answer(stream: bytes, boundary: str) -> RemoteAnswer:
             )
         elif kind == b"M":
             _modes(payload, answer)
+        elif kind == b"G":
+            answer.acls = _acl_paths(payload)
         elif kind == b"O":
             pending, pending_stdout = _command(fields[0]), payload
         elif kind == b"E":

@@ -16,15 +16,17 @@ terminated); ``F`` a file and its bytes (capped); ``B`` a regular file whose byt
 ``tar`` archive of all of them (one process instead of one ``cat`` per file); ``R`` a read of that
 file failed (reason); ``U`` exists but unreadable (reason); ``L`` a symbolic link and its text; ``S``
 exists (stat only); ``N`` a file's line count and last byte (octal, empty when the file is empty);
-``M`` ``stat`` output (path; raw mode in hex, uid, gid, mtime in ns) for every path above; ``O``/``E`` a
+``M`` ``stat`` output (path; raw mode in hex, uid, gid, mtime in ns) for every path above; ``G``
+``getfacl --skip-base`` output for the same paths (which carry a POSIX ACL; only when the target has
+getfacl, else ACLs stay unknown); ``O``/``E`` a
 command's stdout, then its exit status and stderr; ``X`` a command that is not installed; ``e``
 virsh's stderr; ``V``/``VD`` virsh's answers; ``Z`` the end.
 
 Read-only: ``tar chf -`` (to stdout), ``cat``/``head``, ``find -printf`` (link texts, socket
-descriptors; ``readlink`` without GNU find), ``stat``, ``ls``, ``grep``, ``wc``/``tail``/``od`` on the
-paths below, ``virsh`` read
-commands, and the manifest's commands, each under ``timeout`` when the target has it. No file is
-written (not even a temporary one) and every command's stdin is ``/dev/null``.
+descriptors; ``readlink`` without GNU find), ``stat``, ``getfacl``, ``ls``, ``grep``,
+``wc``/``tail``/``od`` on the paths below, ``virsh`` read commands, and the manifest's commands, each
+under ``timeout`` when the target has it. No file is written (not even a temporary one) and every
+command's stdin is ``/dev/null``.
 """
 
 from __future__ import annotations
@@ -619,6 +621,10 @@ metadata() {
     rec M
     _mi=$IFS; IFS=$NL; set -f
     stat -L --printf '%n\0%f %u %g %.9Y\0' -- $META 2>/dev/null </dev/null
+    if command -v getfacl >/dev/null 2>&1; then
+        rec G
+        getfacl --skip-base --absolute-names -- $META 2>/dev/null </dev/null
+    fi
     set +f; IFS=$_mi
 }
 

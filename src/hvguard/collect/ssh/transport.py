@@ -3,10 +3,10 @@
 Per target: connect with asyncssh (ssh-agent, default keys, ``--identity``), check the host key against
 a known_hosts file (strictly: an unknown key is refused unless ``--accept-new-host-key`` was given, a
 changed key always), run ONE read-only script (``sh -s``, or ``sudo -n sh -s`` with ``--sudo``; see
-:mod:`hvguard.collect.ssh.script`), then — locally — recreate what it read under a private temporary
-directory (:mod:`hvguard.collect.ssh.materialise`) and run the very same host collectors a local scan
-runs, plus the hypervisor facts from virsh's answers (:mod:`hvguard.collect.ssh.virsh`). The temporary
-directory is deleted before the target's facts are returned.
+:mod:`hvguard.collect.ssh.script`), then — locally — serve what it read from memory under the target's
+own paths (:mod:`hvguard.collect.ssh.answer_fs`) to the very same host collectors a local scan runs, and
+build the hypervisor facts from virsh's answers (:mod:`hvguard.collect.ssh.virsh`). Nothing the target
+sent is written to this machine's disk.
 
 Several targets run concurrently (asyncio, bounded by ``--concurrency``); a target that cannot be
 reached, refuses the host key or answers garbage becomes ``TargetFacts.unreachable`` with a one-line
@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,22 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-import msgspec
 
 from hvguard import __version__
 from hvguard.collect.source import PrefetchedSource
-from hvguard.collect.ssh.materialise import (
-    Materialised,
-    materialise,
-    open_for_removal,
-    reword_unreadable,
-)
+from hvguard.collect.ssh.answer_fs import AnswerFS
 from hvguard.collect.ssh.records import ProtocolError, RemoteAnswer, parse_answer
 from hvguard.collect.ssh.script import REMOTE_LIBVIRT_URI, build_script, new_boundary, remote_command
 from hvguard.collect.ssh.target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
 from hvguard.collect.ssh.virsh import hypervisor_facts, stored_hypervisor
 from hvguard.collect.targets import collect_host_facts, platform_of
-from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
+from hvguard.facts import CollectionInfo, HypervisorFacts, Problem, TargetFacts
 
 #: The most a target may send back; far above a real host's answer (~0.1–5 MiB).
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
@@ -305,30 +297,20 @@ def _unreachable(target: SshTarget, reason: str, collected_at: str, started: flo
 def build_target_facts(
     target: SshTarget, answer: RemoteAnswer, boundary: str, *, collected_at: str, started: float
 ) -> TargetFacts:
-    """Recreate the answer's files in a private temporary root, run the collectors, delete the root."""
-    problems: list[Problem] = []
+    """Run the host collectors on the answer's files (in memory, under the target's own paths) and turn
+    virsh's output, or the stored definitions, into hypervisor facts."""
     collectors = [f"ssh:{target.address}", f"linux-host:{target.text}"]
-    tmp = Path(tempfile.mkdtemp(prefix="hvguard-ssh-", dir=_scratch_parent()))
-    try:
-        built = materialise(answer, tmp)
-        source = PrefetchedSource(tmp, answer.commands, label=target.text)
-        host = collect_host_facts(source, problems=problems)
-        hv: HypervisorFacts | None
-        if answer.virsh.mode in {"rw", "ro"}:
-            hv = hypervisor_facts(answer.virsh, boundary, problems)
-            collectors.append(f"libvirt:{REMOTE_LIBVIRT_URI} (virsh over ssh)")
-        else:
-            hv, how = stored_hypervisor(answer.virsh, tmp, problems)
-            if how:
-                collectors.append(how)
-        if not built.privileged:
-            host = _with_remote_kvm_group(host, answer, tmp)
-        problems += built.problems
-        host, hv, problems, collectors = _as_on_target(built, host, hv, problems, collectors)
-    finally:
-        if os.geteuid() != 0:
-            open_for_removal(tmp)  # mode-000 stand-ins would stop a non-root rmtree
-        shutil.rmtree(tmp, ignore_errors=True)
+    files = AnswerFS(answer)
+    problems: list[Problem] = list(files.problems)
+    host = collect_host_facts(PrefetchedSource(files, answer.commands, label=target.text), problems=problems)
+    hv: HypervisorFacts | None
+    if answer.virsh.mode in {"rw", "ro"}:
+        hv = hypervisor_facts(answer.virsh, boundary, problems)
+        collectors.append(f"libvirt:{REMOTE_LIBVIRT_URI} (virsh over ssh)")
+    else:
+        hv, how = stored_hypervisor(answer.virsh, files, problems)
+        if how:
+            collectors.append(how)
     return TargetFacts(
         id=target.text,
         platform=platform_of(hv),
@@ -342,72 +324,6 @@ def build_target_facts(
         hypervisor=hv,
         problems=problems,
     )
-
-
-def _scratch_parent() -> str | None:
-    """Where the temporary copies go: a RAM-backed tmpfs when there is one (``$XDG_RUNTIME_DIR``, then
-    ``/dev/shm``), so a target's files never reach this machine's disk, and creating and deleting a
-    few hundred small files per target costs microseconds instead of journaled disk writes."""
-    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):  # noqa: S108 (mkdtemp: 0700, unique)
-        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
-            return candidate
-    return None
-
-
-def _with_remote_kvm_group(host: HostFacts, answer: RemoteAnswer, tmp: Path) -> HostFacts:
-    """Without root here the copy of /dev/kvm has our group; name the target's from its own etc/group."""
-    meta = answer.modes.get("/dev/kvm")
-    if meta is None or host.kvm.dev_kvm_present is not True:
-        return host
-    group = str(meta.gid)
-    entry = answer.entries.get("/etc/group")
-    for line in (entry.data if entry is not None else b"").decode("utf-8", "replace").splitlines():
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[2] == str(meta.gid):
-            group = fields[0]
-            break
-    return msgspec.structs.replace(host, kvm=msgspec.structs.replace(host.kvm, dev_kvm_group=group))
-
-
-class _Facts(msgspec.Struct, frozen=True):
-    host: HostFacts
-    hypervisor: HypervisorFacts | None
-    problems: list[Problem]
-    collectors: list[str]
-
-
-def _as_on_target(
-    built: Materialised,
-    host: HostFacts,
-    hv: HypervisorFacts | None,
-    problems: list[Problem],
-    collectors: list[str],
-) -> tuple[HostFacts, HypervisorFacts | None, list[Problem], list[str]]:
-    """Show paths as the target has them (``/etc/…``, not the deleted temporary copy), and give
-    unreadable files the target's own reason instead of the local stand-in's error."""
-    prefix = str(built.root)
-    unreadable = built.unreadable
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, str):
-            return "/" if value == prefix else value.replace(prefix + "/", "/")
-        if isinstance(value, list):
-            return [fix(item) for item in value]
-        if isinstance(value, dict):
-            fixed = {key: fix(item) for key, item in value.items()}
-            texts = [item for item in fixed.values() if isinstance(item, str)]
-            for path, reason in unreadable.items():
-                if any(path in text for text in texts):
-                    fixed = {
-                        key: reword_unreadable(item, reason) if isinstance(item, str) else item
-                        for key, item in fixed.items()
-                    }
-            return fixed
-        return value
-
-    raw = fix(msgspec.to_builtins(_Facts(host, hv, problems, collectors)))
-    facts = msgspec.convert(raw, _Facts)
-    return facts.host, facts.hypervisor, facts.problems, facts.collectors
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ local scan (the equality test in tests/test_ssh_transport.py holds the two toget
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import msgspec
 
+from hvguard.collect.hostfs import HostFS
 from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
-from hvguard.collect.libvirt.files import collect_domain_files
+from hvguard.collect.libvirt.files import QEMU_DEFINITIONS, collect_domain_files
 from hvguard.collect.ssh.records import Virsh
 from hvguard.collect.ssh.script import REMOTE_LIBVIRT_URI
 from hvguard.facts import HypervisorFacts, NodeInfo, Problem, VmFacts
@@ -218,11 +218,11 @@ def _vms(virsh: Virsh, boundary: str, parts: dict[str, str], problems: list[Prob
 
 
 def stored_hypervisor(
-    virsh: Virsh, root: Path, problems: list[Problem]
+    virsh: Virsh, fs: HostFS, problems: list[Problem]
 ) -> tuple[HypervisorFacts | None, str | None]:
-    """When virsh did not connect: the stored definitions copied from the target, as a local scan does."""
+    """When virsh did not connect: the stored definitions the target sent, as a local scan reads them."""
     reason = connection_error(virsh)
-    hv = collect_domain_files(root, problems=problems)
+    hv = collect_domain_files(fs, problems=problems)
     if hv is not None:
         problems.append(
             Problem(
@@ -231,7 +231,7 @@ def stored_hypervisor(
                 message=f"did not answer ({reason}); VMs read from the stored definitions instead",
             )
         )
-        return hv, f"libvirt-files:{root / 'etc/libvirt/qemu'}"
+        return hv, f"libvirt-files:{fs.shown(QEMU_DEFINITIONS)}"
     problems.append(
         Problem(
             area="hypervisor",
