@@ -108,8 +108,6 @@ FILES: tuple[str, ...] = (
     "etc/ssh/sshd_config",
     "etc/ssh/sshd_config.d/*",
     "etc/ssh/sshd_not_to_be_run",
-    "etc/systemd/system/*.wants/ssh*",
-    "etc/rc[235].d/S*ssh*",
     "etc/pam.d/*",
     "usr/lib/pam.d/*",
     "etc/passwd",
@@ -207,6 +205,9 @@ FILES: tuple[str, ...] = (
 #: Paths whose existence, owner, group and mode the collectors judge but whose content must never be
 #: copied (logs, VM images): the SSH transport should fetch these with ``stat`` only.
 STAT_FILES: tuple[str, ...] = (
+    # Access: does sshd start at boot (only the wants-links and rc links exist or not).
+    "etc/systemd/system/*.wants/ssh*",
+    "etc/rc[235].d/S*ssh*",
     # Access: is sshd installed (access_sshd.SSHD_BINARIES, when sshd -T gives no answer).
     "usr/sbin/sshd",
     "usr/local/sbin/sshd",

@@ -36,6 +36,7 @@ _DIGITS = frozenset("0123456789")
 _NAME_CHARS = _ASCII_LETTERS | _DIGITS | {"_"}
 _BLANKS = frozenset(" \t")
 _EOLS = frozenset("\n\r")
+_COMMENT_RUN = re.compile(r"#[^\n\r]*(?:[\n\r][ \t\n\r]*#[^\n\r]*)*")
 _NEWLINE = re.compile("\n")
 _LLONG_MIN = -(2**63)
 _LLONG_MAX = 2**63 - 1
@@ -105,7 +106,10 @@ class _Parser:
     def statement(self, values: dict[str, ConfValue]) -> None:
         self.skip_blanks_and_eol()
         if self.cur == "#":
-            self.skip_to_eol()
+            # A run of comment lines in one step (most of a shipped qemu.conf): the same as skipping
+            # each to its end and the blank lines between them, statement by statement.
+            run = _COMMENT_RUN.match(self.text, self.pos)
+            self.pos = run.end() if run else self.end
             return
         line = self.line_at(self.pos)
         name = self.name()

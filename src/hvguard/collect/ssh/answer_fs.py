@@ -78,7 +78,17 @@ class AnswerFS(HostFS):
             return chroot_walk(rel, self._links.get, follow_last=False)
         key = self._resolved.get(rel)
         if key is None:
-            key = self._resolved[rel] = chroot_walk(rel, self._links.get)
+            # The parent's key (cached: a few dozen directories hold every path) plus the last name;
+            # the full walk only when that name is a link, "." or "..".
+            parent, _, name = rel.rpartition("/")
+            if name in {"", ".", ".."}:
+                key = chroot_walk(rel, self._links.get)
+            else:
+                base = self._resolve(parent) if parent.strip("/") else ""
+                key = f"{base}/{name}" if base else name
+                if key in self._links:
+                    key = chroot_walk(rel, self._links.get)
+            self._resolved[rel] = key
         return key
 
     def _lookup(self, rel: str) -> _Node:

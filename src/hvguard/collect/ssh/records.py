@@ -43,6 +43,10 @@ _FIELDS: dict[bytes, int] = {
 # Record types whose payload must be empty.
 _NO_PAYLOAD = frozenset({b"H", b"d", b"B", b"R", b"U", b"L", b"S", b"N", b"X", b"Z"})
 _OCTAL_ESCAPE = re.compile(rb"\\([0-7]{3})")
+#: One ``stat`` record: absolute path, NUL, mode (hex), uid, gid, mtime (seconds, up to 9 decimals), NUL.
+_STAT_RECORD = re.compile(
+    rb"(/[^\0]*)\0([0-9a-f]{1,8}) ([0-9]{1,10}) ([0-9]{1,10}) (-?[0-9]{1,12})(?:\.([0-9]{1,9}))?\0"
+)
 #: Members of the script's tar archive at most (a real answer holds a few hundred).
 MAX_ARCHIVE_MEMBERS = 100_000
 
@@ -143,22 +147,22 @@ def _listing(payload: bytes) -> list[tuple[str, str]]:
 
 
 def _modes(payload: bytes, answer: RemoteAnswer) -> None:
-    parts = payload.split(b"\0")
-    if parts and parts[-1] == b"":
-        parts.pop()
-    if len(parts) % 2:
-        raise ProtocolError("stat output is not path/mode pairs")
-    for raw_path, raw_meta in zip(parts[::2], parts[1::2], strict=True):
-        words = raw_meta.split()
-        if len(words) != 4:
-            raise ProtocolError(f"bad stat line {raw_meta[:40]!r}")
-        try:
-            mode = int(words[0], 16)  # stat %f: the raw st_mode, file type bits included
-        except ValueError:
-            raise ProtocolError(f"bad mode {words[0][:12]!r}") from None
+    """``stat --printf '%n\\0%f %u %g %.9Y\\0'`` records, back to back; anything else is refused."""
+    pos, end = 0, len(payload)
+    while pos < end:
+        found = _STAT_RECORD.match(payload, pos)
+        if found is None:
+            raise ProtocolError(f"bad stat record {payload[pos : pos + 60]!r}")
+        raw_path, mode, uid, gid, seconds, fraction = found.groups()
+        whole = int(seconds) * 1_000_000_000
+        nanos = int(fraction.ljust(9, b"0")) if fraction else 0
         answer.modes[_path(raw_path)] = Meta(
-            mode=mode, uid=_int(words[1], "uid"), gid=_int(words[2], "gid"), mtime_ns=_mtime_ns(words[3])
+            mode=int(mode, 16),  # %f: the raw st_mode, file type bits included
+            uid=int(uid),
+            gid=int(gid),
+            mtime_ns=whole - nanos if seconds.startswith(b"-") else whole + nanos,
         )
+        pos = found.end()
 
 
 def _acl_paths(payload: bytes) -> set[str]:
@@ -170,17 +174,6 @@ def _acl_paths(payload: bytes) -> set[str]:
             raw = _OCTAL_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), line[8:])
             found.add(_path(raw))
     return found
-
-
-def _mtime_ns(raw: bytes) -> int:
-    """``stat %.9Y`` (seconds with nine decimals; whole seconds from an older stat) → nanoseconds."""
-    text = raw.decode("ascii", "replace")
-    seconds, _, fraction = text.partition(".")
-    digits = seconds.removeprefix("-")
-    if not digits.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 9:
-        raise ProtocolError(f"bad modification time {text[:30]!r}")
-    value = int(digits) * 1_000_000_000 + int(fraction.ljust(9, "0") or "0")
-    return -value if seconds.startswith("-") else value
 
 
 def _add(answer: RemoteAnswer, path: str, entry: Entry) -> None:
