@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
 import pkgutil
 import random
 import re
 import subprocess
+import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -369,3 +371,24 @@ def test_a_huge_file_is_capped_not_copied_whole(tmp_path: Path) -> None:
     answer = parse_answer(stream, boundary)
     assert len(answer.entries[str(big)].data) == FILE_CAP
     assert answer.entries[str(small)].data == b"ok\n"
+
+
+def test_an_archive_that_ends_inside_a_file_is_a_protocol_error() -> None:
+    """The archive's members are sliced out of the answer: a member longer than what arrived is refused,
+    never returned short."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        data = b"x" * 5000
+        info = tarfile.TarInfo("etc/big.conf")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    whole = buffer.getvalue()
+    boundary = new_boundary()
+
+    def stream(archive: bytes) -> bytes:
+        records = [b"H\x001\x00", b"B\x00/etc/big.conf\x00", b"A\x00" + archive, b"Z\x00"]
+        return b"".join(b"\n" + boundary.encode() + b":" + r for r in records)
+
+    assert parse_answer(stream(whole), boundary).entries["/etc/big.conf"].data == data
+    with pytest.raises(ProtocolError, match="archive"):
+        parse_answer(stream(whole[: 512 + 3000]), boundary)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import msgspec
 
 
-class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every facts struct: immutable, keyword-only, strict when decoded from a bundle."""
+class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Base of every facts struct: immutable, keyword-only, strict when decoded from a bundle.
+
+    ``gc=False``: facts are plain data that never form reference cycles, so the cycle collector need
+    not track them — a fleet's or a 10,000-VM bundle's facts otherwise make every full collection walk
+    them all.
+    """
 
 
 class Problem(Model, frozen=True, kw_only=True):

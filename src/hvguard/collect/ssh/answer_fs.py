@@ -65,6 +65,8 @@ class AnswerFS(HostFS):
         self._last_ino = 1
         self._links: dict[str, str] = {}
         self._resolved: dict[str, str] = {}
+        self._listed: dict[str, str] = {}
+        """Names a directory listing gave (key → ``d``/``f``/``l``) that have no node yet."""
         self._acls: set[int] | None = None
         """Nodes (by inode number) that carry an ACL; None when the target could not say."""
         self.problems: list[Problem] = []
@@ -93,16 +95,25 @@ class AnswerFS(HostFS):
 
     def _lookup(self, rel: str) -> _Node:
         key = self._resolve(rel)
-        node = self._nodes.get(key)
+        node = self._node(key)
         if node is not None:
             return node
         raise self._missing(key)
+
+    def _node(self, key: str) -> _Node | None:
+        """The node at ``key``; a name only listed so far becomes its placeholder when first asked for
+        (most of a listing — /proc, /sys/module — is never looked at)."""
+        node = self._nodes.get(key)
+        if node is None and key in self._listed:
+            kind = self._listed.pop(key)
+            node = self._new(key, _DIR) if kind == "d" else self._new(key, _FILE, placeholder=True)
+        return node
 
     def _missing(self, key: str) -> OSError:
         """Why ``key`` is not in the tree, as the kernel would say it."""
         parts = key.split("/")
         for depth in range(1, len(parts)):
-            above = self._nodes.get("/".join(parts[:depth]))
+            above = self._node("/".join(parts[:depth]))
             if above is None:
                 break
             if above.kind == _UNREADABLE:
@@ -160,7 +171,7 @@ class AnswerFS(HostFS):
         text = self._links.get(key)
         if text is not None:
             return text
-        if key in self._nodes:
+        if self._node(key) is not None:
             raise _error(errno.EINVAL)
         raise self._missing(key)
 
@@ -193,7 +204,7 @@ class AnswerFS(HostFS):
 
     def _dir(self, key: str) -> _Node:
         """The directory at ``key`` (created with its parents, like ``mkdir -p``)."""
-        node = self._nodes.get(key)
+        node = self._node(key)
         if node is None:
             return self._new(key, _DIR)
         if node.kind == _DIR:
@@ -205,7 +216,7 @@ class AnswerFS(HostFS):
 
     def _replaceable(self, key: str) -> bool:
         """True when nothing but a placeholder (or an empty directory) is at ``key``."""
-        node = self._nodes.get(key)
+        node = self._node(key)
         return node is None or node.placeholder or (node.kind == _DIR and not node.children)
 
     def _problem(self, path: str, message: str) -> None:
@@ -228,7 +239,7 @@ class AnswerFS(HostFS):
                 self._problem(path, f"cannot place the target's {entry.kind}: {exc.strerror or exc}")
         for path, meta in answer.modes.items():
             try:
-                node = self._nodes.get(self._resolve(path))
+                node = self._node(self._resolve(path))
             except OSError:
                 continue
             if node is not None:
@@ -237,7 +248,7 @@ class AnswerFS(HostFS):
             self._acls = set()
             for path in answer.acls:
                 try:
-                    node = self._nodes.get(self._resolve(path))
+                    node = self._node(self._resolve(path))
                 except OSError:
                     continue
                 if node is not None:
@@ -280,14 +291,11 @@ class AnswerFS(HostFS):
                 child = f"{key}/{name}"
                 if child in self._nodes or child in self._links:
                     continue
-                if kind == "d":
-                    self._new(child, _DIR)
-                else:
-                    self._new(child, _FILE, placeholder=True)
+                self._listed[child] = kind
                 children[name] = None
             return
         self._dir(key.rpartition("/")[0])
-        existing = self._nodes.get(key)
+        existing = self._node(key)
         if existing is not None and existing.kind == _DIR and entry.kind in {"file", "lines"}:
             raise _error(errno.EISDIR)
         if entry.kind == "file":

@@ -305,7 +305,13 @@ def _archive_members(archive: bytes) -> dict[str, bytes]:
                 if count >= MAX_ARCHIVE_MEMBERS:
                     raise ProtocolError(f"more than {MAX_ARCHIVE_MEMBERS} files in the archive")
                 name = "/" + member.name.lstrip("/")
-                if member.isreg():
+                if member.isreg() and not member.issparse():
+                    # The archive is already in memory: slice the member's bytes out of it.
+                    end = member.offset_data + member.size
+                    if end > len(archive):
+                        raise ProtocolError(f"the file archive ends inside {name[:80]!r}")
+                    members[name] = archive[member.offset_data : end]
+                elif member.isreg():
                     handle = tar.extractfile(member)
                     members[name] = handle.read() if handle is not None else b""
                 elif member.islnk():
