@@ -28,7 +28,7 @@ from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, TargetError, collect_target, validate_target
 from hvguard.engine import FAIL_ON_LEVELS, Evaluation, evaluate
 from hvguard.facts import TargetFacts
-from hvguard.history.record import history_options, recording
+from hvguard.history.record import history_options, recording, warm_history_store
 from hvguard.profile import ProfileError, load_profile
 from hvguard.report import FORMATS, renderer
 from hvguard.workflow.registerfile import RegisterError
@@ -205,6 +205,7 @@ def scan(
     ssh: SshOptions,
 ) -> None:
     """Collect facts from TARGETs and evaluate them (default target: local)."""
+    warm_history_store(not no_history)
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
     gold = None

@@ -102,15 +102,17 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
         if how:
             collectors.append(how)
     else:
+        # The host source first: a live one starts its slow commands (the package manager) now, so
+        # they run while libvirt answers.
+        host_source = _source(root) if root is not None or is_local_uri(target) else None
         try:
             hv = collect_libvirt(target, problems=problems)
             collectors.append(f"libvirt:{target}")
         except TargetUnreachable as exc:
             unreachable = exc.message
-        if root is not None or is_local_uri(target):
-            source = _source(root)
-            host = collect_host_facts(source, problems=problems)
-            collectors.append(f"linux-host:{source.label}")
+        if host_source is not None:
+            host = collect_host_facts(host_source, problems=problems)
+            collectors.append(f"linux-host:{host_source.label}")
         else:
             problems.append(
                 Problem(

@@ -8,8 +8,11 @@ only when a scan is actually stored, so ``--no-history`` runs and every other co
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from importlib import import_module
 from typing import Any, TypeVar
 
 import click
@@ -38,6 +41,20 @@ def history_options(fn: F) -> F:
         "--no-history", is_flag=True, help="Do not store this run in the scan history (hvguard history)."
     )(fn)
     return db_option(fn)
+
+
+def warm_history_store(enabled: bool) -> None:
+    """Start importing the history store (SQLAlchemy: about 0.15 s) in the background when this run
+    will be stored, so it overlaps with collection — which mostly waits for libvirt and the package
+    manager — instead of following the report. A failed import is reported by
+    :func:`record_evaluation`, as without this."""
+    if enabled and "hvguard.history.store" not in sys.modules:
+        threading.Thread(target=_import_store, name="hvguard-history-import", daemon=True).start()
+
+
+def _import_store() -> None:
+    with suppress(Exception):
+        import_module("hvguard.history.store")
 
 
 def record_evaluation(
