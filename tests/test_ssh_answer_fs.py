@@ -164,7 +164,9 @@ def test_owners_modes_and_times_are_the_targets() -> None:
         }
     )
     answer.modes["/dev/kvm"] = Meta(mode=0o20660, uid=0, gid=993, mtime_ns=1)
-    answer.modes["/etc/owner-only"] = Meta(mode=0o100400, uid=7, gid=8, mtime_ns=1_700_000_000_123_456_789)
+    answer.modes["/etc/owner-only"] = Meta(
+        mode=0o100400, uid=7, gid=8, mtime_ns=1_700_000_000_123_456_789, size=1
+    )
     fs = AnswerFS(answer)
     st = fs.stat("etc/owner-only")
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size) == (0o400, 7, 8, 1)
@@ -183,14 +185,16 @@ def test_acls_come_from_the_targets_getfacl() -> None:
         b"S\x00/var/log/a b\x00",
         b"S\x00/var/log/plain\x00",
         b"S\x00/var/log/unstated\x00",
-        b"M\x00/var/log/a b\x00" + b"81a4 0 4 1.0\x00/var/log/plain\x0081a4 0 4 -7.25\x00",
+        b"M\x00/var/log/a b\x00" + b"81a4 0 4 1.0 3\x00/var/log/plain\x0081a4 0 4 -7.25 9\x00",
         b"G\x00# file: /var/log/a\\040b\n# owner: root\nuser::rw-\nuser:bob:r--\n\n",
         b"Z\x00",
     ]
     stream = b"".join(b"\n" + boundary.encode() + b":" + r for r in records)
     answer = parse_answer(stream, boundary)
     assert answer.acls == {"/var/log/a b"}
-    assert answer.modes["/var/log/plain"] == Meta(mode=0o100644, uid=0, gid=4, mtime_ns=-7_250_000_000)
+    assert answer.modes["/var/log/plain"] == Meta(
+        mode=0o100644, uid=0, gid=4, mtime_ns=-7_250_000_000, size=9
+    )
     assert answer.modes["/var/log/a b"].mtime_ns == 1_000_000_000
     fs = AnswerFS(answer)
     assert fs.has_acl("var/log/a b") is True

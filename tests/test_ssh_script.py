@@ -13,7 +13,7 @@ import random
 import re
 import subprocess
 import tarfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,6 +29,7 @@ from hvguard.collect.ssh.script import (
     HOST_FETCH,
     REMOTE_SCRIPT,
     Fetch,
+    FetchIndex,
     build_request,
     build_script,
     manifest_fetch,
@@ -113,31 +114,8 @@ def _trace_paths() -> set[str]:
     return seen
 
 
-def _glob_dir(pattern: str) -> str:
-    return re.split(r"[*?\[]", pattern, maxsplit=1)[0].rsplit("/", 1)[0]
-
-
 def _covered(path: str, items: tuple[Fetch, ...]) -> bool:
-    parts = path.split("/")
-    if len(parts) >= 3 and parts[1] == "proc" and parts[2].isdigit():
-        # P: comm/cmdline/status/exe of QEMU processes; K: socket descriptors (fd/N) and comm.
-        return parts[3:] in ([], ["comm"], ["cmdline"], ["status"], ["exe"], ["fd"]) or (
-            len(parts) == 5 and parts[3] == "fd" and parts[4].isdigit()
-        )
-    pure = PurePosixPath(path)
-    for item in items:
-        if item.op == "T" and len(parts) == 2:
-            return True  # top-level entries: listed by T
-        if item.op == "P" and path == "/proc":
-            return True
-        if item.op != "P" and pure.match(item.pattern):
-            return True
-        globbing = any(ch in item.pattern for ch in "*?[")
-        if globbing and (_glob_dir(item.pattern) == path or pure.match(item.pattern.rsplit("/", 1)[0])):
-            return True  # the directories a glob looks in: recorded by the script
-        if item.op in "FWSN" and (item.pattern + "/").startswith(path + "/"):
-            return True  # a parent of a fetched path exists in the copy whenever the path does
-    return False
+    return FetchIndex(items).covers(path)
 
 
 @pytest.fixture(scope="module")

@@ -426,3 +426,43 @@ def test_sudo_that_asks_for_a_password_is_a_target_error(sshd: Sshd, known_hosts
         drop_in.chmod(0o440)
     assert facts.unreachable is not None
     assert "sudo" in facts.unreachable
+
+
+@requires_libvirtd
+def test_paths_named_by_the_targets_configuration_are_fetched_in_a_follow_up_pass(
+    sshd: Sshd, known_hosts: Path, tmp_path: Path
+) -> None:
+    """A storage pool whose directory lies outside the manifest: the collectors look for it, a second
+    script run over the same connection fetches it, and the SSH facts then equal the local scan's."""
+    pool_dir = tmp_path / "pool"
+    pool_dir.mkdir()
+    image = pool_dir / "disk0.qcow2"
+    image.write_bytes(b"QFI\xfb")
+    image.chmod(0o640)
+    with TestDomains("qemu:///system") as domains:
+        name = domains.name("pool")
+        pool = domains.conn.storagePoolDefineXML(
+            f"<pool type='dir'><name>{name}</name><target><path>{pool_dir}</path></target></pool>"
+        )
+        try:
+            local = collect_target("local")
+            remote = collect_ssh_targets([sshd.target("root")], _options(sshd, known_hosts))[0]
+        finally:
+            pool.undefine()
+    assert remote.unreachable is None, remote.unreachable
+    assert local.host is not None and remote.host is not None
+    assert local.host.operations is not None and remote.host.operations is not None
+    remote_storage = remote.host.operations.storage
+    assert remote_storage is not None
+    assert str(pool_dir) in [d.path for d in remote_storage.image_dirs]
+    assert any(i.path == str(image) and i.mode == 0o640 for i in remote_storage.images), (
+        remote_storage.images,
+        remote.collection.collectors,
+        [p for p in remote.problems if p.area in ("transport", "host.operations.storage")],
+    )
+    differences = _diff(
+        msgspec.to_builtins(local.host.operations.storage), msgspec.to_builtins(remote_storage)
+    )
+    assert differences == [], "\n".join(differences)
+    assert any("follow-up" in c for c in remote.collection.collectors), remote.collection.collectors
+    assert not [p for p in remote.problems if p.area == "transport"], remote.problems

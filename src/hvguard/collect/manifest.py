@@ -208,6 +208,8 @@ STAT_FILES: tuple[str, ...] = (
     # Access: does sshd start at boot (only the wants-links and rc links exist or not).
     "etc/systemd/system/*.wants/ssh*",
     "etc/rc[235].d/S*ssh*",
+    # Access: is there a Kerberos keytab, and its size (never its keys).
+    "etc/krb5.keytab",
     # Access: is sshd installed (access_sshd.SSHD_BINARIES, when sshd -T gives no answer).
     "usr/sbin/sshd",
     "usr/local/sbin/sshd",
@@ -235,4 +237,19 @@ LIST_DIRS: tuple[str, ...] = (
     "sys/class/block/*/slaves",
     "var/log/journal",
     "var/lib/libvirt/images",
+)
+
+#: Paths whose bytes hvguard never copies from a host, whatever a configuration file points at (key
+#: material, password hashes, libvirt secrets): at most their existence, owner, mode and size are read.
+NEVER_COPIED: tuple[str, ...] = (
+    "etc/krb5.keytab",
+    "etc/shadow",
+    "etc/shadow-",
+    "etc/gshadow",
+    "etc/gshadow-",
+    "etc/ssh/ssh_host_*_key",
+    "etc/libvirt/secrets/*",
+    "var/lib/libvirt/secrets/*",
+    "etc/pki/*/private/*",
+    "etc/ssl/private/*",
 )

@@ -98,8 +98,22 @@ class HostFiles:
         """Host paths matching a glob pattern (absolute host path), sorted like glob(3) in the C locale.
         Hidden names match only a pattern component that starts with a dot."""
         parts = [p for p in rel_path(pattern).split("/") if p not in ("", ".")]
-        found = [""]
+        # A run of literal components is one step: a path exists only if all its parents do, and one
+        # lookup instead of one per level matters where each lookup may cost a round trip (SSH).
+        steps: list[str] = []
         for part in parts:
+            literal = not (_GLOB_CHARS & set(part)) and part != ".."
+            if (
+                steps
+                and literal
+                and not (_GLOB_CHARS & set(steps[-1]))
+                and steps[-1].rpartition("/")[2] != ".."
+            ):
+                steps[-1] = f"{steps[-1]}/{part}"
+            else:
+                steps.append(part)
+        found = [""]
+        for part in steps:
             nxt: list[str] = []
             for base in found:
                 if not (_GLOB_CHARS & set(part)):

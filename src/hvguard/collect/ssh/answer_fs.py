@@ -22,6 +22,7 @@ import stat
 
 from hvguard.collect.hostfs import HostFS, chroot_walk
 from hvguard.collect.ssh.records import Entry, Meta, RemoteAnswer
+from hvguard.collect.ssh.script import FetchIndex
 from hvguard.facts import Problem
 
 _DIR, _FILE, _LINES, _UNREADABLE = "dir", "file", "lines", "unreadable"
@@ -32,7 +33,19 @@ _ERRNO_BY_TEXT = {os.strerror(code): code for code in sorted(errno.errorcode, re
 class _Node:
     """One path of the tree. ``placeholder`` marks what only a listing or a bare ``stat`` created."""
 
-    __slots__ = ("children", "data", "denied", "ino", "kind", "lines", "meta", "placeholder", "tail")
+    __slots__ = (
+        "children",
+        "complete",
+        "data",
+        "denied",
+        "ino",
+        "kind",
+        "lines",
+        "listed",
+        "meta",
+        "placeholder",
+        "tail",
+    )
 
     def __init__(self, kind: str, ino: int, *, data: bytes = b"", placeholder: bool = False) -> None:
         self.kind = kind
@@ -45,6 +58,10 @@ class _Node:
         self.lines = 0
         self.tail = b""
         self.meta: Meta | None = None
+        self.listed = False
+        self.complete = False
+        """A directory the target listed: ``children`` names every entry."""
+        """Created from a directory listing: its name is known, its owner, mode and times are not."""
 
 
 def _error(code: int, text: str | None = None) -> OSError:
@@ -60,7 +77,12 @@ class AnswerFS(HostFS):
 
     label = "/"
 
-    def __init__(self, answer: RemoteAnswer) -> None:
+    def __init__(self, answer: RemoteAnswer, index: FetchIndex | None = None) -> None:
+        self._index = index
+        self.unfetched: dict[str, set[str]] = {}
+        """Paths the collectors looked for that the request did not cover (so their absence here says
+        nothing), with the fetch ops that would answer them: ``F`` read, ``D`` list, ``S`` stat,
+        ``N`` count lines."""
         self._nodes: dict[str, _Node] = {"": _Node(_DIR, 1)}
         self._last_ino = 1
         self._links: dict[str, str] = {}
@@ -93,12 +115,21 @@ class AnswerFS(HostFS):
             self._resolved[rel] = key
         return key
 
-    def _lookup(self, rel: str) -> _Node:
+    def _lookup(self, rel: str, op: str) -> _Node:
         key = self._resolve(rel)
         node = self._node(key)
         if node is not None:
             return node
-        raise self._missing(key)
+        raise self._absent(rel, key, op)
+
+    def _absent(self, rel: str, key: str, op: str) -> OSError:
+        """The error for a path not in the tree; notes it when the request did not cover it."""
+        error = self._missing(key)
+        if error.errno == errno.ENOENT and self._index is not None:
+            asked, found = "/" + rel.strip("/"), "/" + key
+            if not self._index.covers(found) and not self._index.covers(asked):
+                self.unfetched.setdefault(found, set()).add(op)
+        return error
 
     def _node(self, key: str) -> _Node | None:
         """The node at ``key``; a name only listed so far becomes its placeholder when first asked for
@@ -107,6 +138,7 @@ class AnswerFS(HostFS):
         if node is None and key in self._listed:
             kind = self._listed.pop(key)
             node = self._new(key, _DIR) if kind == "d" else self._new(key, _FILE, placeholder=True)
+            node.listed = True
         return node
 
     def _missing(self, key: str) -> OSError:
@@ -126,19 +158,24 @@ class AnswerFS(HostFS):
 
     def read(self, rel: str, limit: int) -> bytes:
         """The bytes the target sent (a counted-only file reads as its newlines)."""
-        node = self._lookup(rel)
+        node = self._lookup(rel, "F")
         if node.kind == _DIR:
             raise _error(errno.EISDIR)
         if node.kind == _UNREADABLE:
             raise _denied(node.denied or "Permission denied")
+        if node.placeholder and self._index is not None:
+            # Only its name (a listing) or its stat was asked for: its bytes are not here.
+            self.unfetched.setdefault("/" + self._resolve(rel), set()).add("F")
         if node.kind == _LINES:
             return (b"\n" * node.lines + node.tail)[:limit]
         return node.data[:limit]
 
     def stat(self, rel: str) -> os.stat_result:
         """The target's own ``stat`` of the path (links followed inside the answer)."""
-        node = self._lookup(rel)
+        node = self._lookup(rel, "S")
         meta = node.meta
+        if meta is None and node.listed and self._index is not None:
+            self.unfetched.setdefault("/" + self._resolve(rel), set()).add("S")  # only its name was listed
         if meta is not None:
             mode, uid, gid, mtime_ns = meta.mode, meta.uid, meta.gid, meta.mtime_ns
         else:
@@ -148,7 +185,10 @@ class AnswerFS(HostFS):
             else:
                 mode = stat.S_IFREG | (0 if node.kind == _UNREADABLE else 0o644)
             uid = gid = mtime_ns = 0
-        size = node.lines + len(node.tail) if node.kind == _LINES else len(node.data)
+        if meta is not None:
+            size = meta.size  # the target's own size (a fetched copy may be capped)
+        else:
+            size = node.lines + len(node.tail) if node.kind == _LINES else len(node.data)
         seconds, nanos = divmod(mtime_ns, 1_000_000_000)
         return os.stat_result(
             (mode, node.ino, 0, 1, uid, gid, size, seconds, seconds, seconds),
@@ -158,12 +198,17 @@ class AnswerFS(HostFS):
 
     def listdir(self, rel: str) -> list[str]:
         """The names the target listed (plus every path fetched below the directory)."""
-        node = self._lookup(rel)
+        node = self._lookup(rel, "D")
         if node.denied is not None:
             raise _denied(node.denied)
-        if node.children is None:
+        is_dir = node.children is not None or (node.meta is not None and stat.S_ISDIR(node.meta.mode))
+        if not is_dir:
             raise _error(errno.ENOTDIR)
-        return list(node.children)
+        if not node.complete and self._index is not None and not self._index.lists("/" + self._resolve(rel)):
+            # Known to be a directory, but its entries were never asked for: only what was fetched below
+            # it is here.
+            self.unfetched.setdefault("/" + self._resolve(rel), set()).add("D")
+        return list(node.children or {})
 
     def readlink(self, rel: str) -> str:
         """The link text exactly as the target holds it."""
@@ -173,11 +218,11 @@ class AnswerFS(HostFS):
             return text
         if self._node(key) is not None:
             raise _error(errno.EINVAL)
-        raise self._missing(key)
+        raise self._absent(rel, key, "F")
 
     def count_lines(self, rel: str) -> int:
         """The line count the target sent (or the fetched file's own)."""
-        node = self._lookup(rel)
+        node = self._lookup(rel, "N")
         if node.kind == _LINES:
             return node.lines + (1 if node.tail else 0)
         data = self.read(rel, len(node.data))
@@ -185,7 +230,7 @@ class AnswerFS(HostFS):
 
     def has_acl(self, rel: str) -> bool | None:
         """From the target's getfacl, for the paths the script stat-ed; else unknown."""
-        node = self._lookup(rel)
+        node = self._lookup(rel, "S")
         if self._acls is None or node.meta is None:
             return None
         return node.ino in self._acls
@@ -286,6 +331,7 @@ class AnswerFS(HostFS):
             return
         if entry.kind == "dir":
             node = self._dir(key)
+            node.complete = node.complete or entry.listing is not None
             children = node.children if node.children is not None else {}
             for kind, name in entry.listing or []:
                 child = f"{key}/{name}"

@@ -43,9 +43,11 @@ _FIELDS: dict[bytes, int] = {
 # Record types whose payload must be empty.
 _NO_PAYLOAD = frozenset({b"H", b"d", b"B", b"R", b"U", b"L", b"S", b"N", b"X", b"Z"})
 _OCTAL_ESCAPE = re.compile(rb"\\([0-7]{3})")
-#: One ``stat`` record: absolute path, NUL, mode (hex), uid, gid, mtime (seconds, up to 9 decimals), NUL.
+#: One ``stat`` record: absolute path, NUL, mode (hex), uid, gid, mtime (seconds, up to 9 decimals),
+#: size, NUL.
 _STAT_RECORD = re.compile(
-    rb"(/[^\0]*)\0([0-9a-f]{1,8}) ([0-9]{1,10}) ([0-9]{1,10}) (-?[0-9]{1,12})(?:\.([0-9]{1,9}))?\0"
+    rb"(/[^\0]*)\0([0-9a-f]{1,8}) ([0-9]{1,10}) ([0-9]{1,10}) "
+    rb"(-?[0-9]{1,12})(?:\.([0-9]{1,9}))? ([0-9]{1,20})\0"
 )
 #: Members of the script's tar archive at most (a real answer holds a few hundred).
 MAX_ARCHIVE_MEMBERS = 100_000
@@ -79,6 +81,7 @@ class Meta:
     uid: int
     gid: int
     mtime_ns: int
+    size: int = 0
 
 
 @dataclass
@@ -109,6 +112,24 @@ class RemoteAnswer:
     """The stat-ed paths that carry a POSIX access ACL; None when the target could not say (no getfacl)."""
     commands: dict[str, CommandResult] = field(default_factory=dict)
     virsh: Virsh = field(default_factory=Virsh)
+
+    def merge(self, later: RemoteAnswer) -> None:
+        """Add a follow-up pass's answer (paths this one did not ask for); this answer's virsh and
+        commands stand. A bare directory record never replaces what is already known of a path."""
+        for path in later.order:
+            entry = later.entries[path]
+            known = self.entries.get(path)
+            if known is not None and entry.kind == "dir" and entry.listing is None:
+                continue
+            if known is None:
+                self.order.append(path)
+            self.entries[path] = entry
+        for path, text in later.links.items():
+            self.links.setdefault(path, text)
+        for path, meta in later.modes.items():
+            self.modes.setdefault(path, meta)
+        if self.acls is not None and later.acls is not None:
+            self.acls |= later.acls
 
 
 def _text(raw: bytes) -> str:
@@ -147,13 +168,13 @@ def _listing(payload: bytes) -> list[tuple[str, str]]:
 
 
 def _modes(payload: bytes, answer: RemoteAnswer) -> None:
-    """``stat --printf '%n\\0%f %u %g %.9Y\\0'`` records, back to back; anything else is refused."""
+    """``stat --printf '%n\\0%f %u %g %.9Y %s\\0'`` records, back to back; anything else is refused."""
     pos, end = 0, len(payload)
     while pos < end:
         found = _STAT_RECORD.match(payload, pos)
         if found is None:
             raise ProtocolError(f"bad stat record {payload[pos : pos + 60]!r}")
-        raw_path, mode, uid, gid, seconds, fraction = found.groups()
+        raw_path, mode, uid, gid, seconds, fraction, size = found.groups()
         whole = int(seconds) * 1_000_000_000
         nanos = int(fraction.ljust(9, b"0")) if fraction else 0
         answer.modes[_path(raw_path)] = Meta(
@@ -161,6 +182,7 @@ def _modes(payload: bytes, answer: RemoteAnswer) -> None:
             uid=int(uid),
             gid=int(gid),
             mtime_ns=whole - nanos if seconds.startswith(b"-") else whole + nanos,
+            size=int(size),
         )
         pos = found.end()
 

@@ -16,7 +16,7 @@ terminated); ``F`` a file and its bytes (capped); ``B`` a regular file whose byt
 ``tar`` archive of all of them (one process instead of one ``cat`` per file); ``R`` a read of that
 file failed (reason); ``U`` exists but unreadable (reason); ``L`` a symbolic link and its text; ``S``
 exists (stat only); ``N`` a file's line count and last byte (octal, empty when the file is empty);
-``M`` ``stat`` output (path; raw mode in hex, uid, gid, mtime in ns) for every path above; ``G``
+``M`` ``stat`` output (path; raw mode in hex, uid, gid, mtime in ns, size) for every path above; ``G``
 ``getfacl --skip-base`` output for the same paths (which carry a POSIX ACL; only when the target has
 getfacl, else ACLs stay unknown); ``O``/``E`` a
 command's stdout, then its exit status and stderr; ``X`` a command that is not installed; ``e``
@@ -31,12 +31,13 @@ command's stdin is ``/dev/null``.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hvguard.collect.manifest import COMMANDS, FILES, LIST_DIRS, STAT_FILES
+from hvguard.collect.manifest import COMMANDS, FILES, LIST_DIRS, NEVER_COPIED, STAT_FILES
 
 PROTOCOL = "1"
 #: The libvirt connection the script opens on the target (the same one a local scan uses).
@@ -46,10 +47,15 @@ REMOTE_LIBVIRT_URI = "qemu:///system"
 FILE_CAP = 16 * 1024 * 1024 + 1
 #: Domains per ``virsh dumpxml`` batch (a single argument may not exceed 128 KiB on Linux).
 DUMPXML_BATCH = 400
+#: Script runs per target at most: the manifest, then paths the target's own configuration named outside
+#: it (a directory with its entries' names, owners and modes in one pass), then the files found there,
+#: then what those name in turn (an Include inside an included file).
+MAX_PASSES = 4
 #: The here-document delimiter; no request line may equal it.
 REQUEST_END = "HVG_REQUEST_END"
 
 EFI_GUID = "8be4df61-93ca-11d2-aa0d-e0b7f1c0e8c5"
+_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,10 @@ HOST_FETCH: tuple[Fetch, ...] = (
 )
 
 
+#: What the script reads on its own when virsh does not answer (``stored``): the stored definitions.
+STORED_DEFINITIONS = Fetch("F", "/etc/libvirt/qemu/*.xml", "stored domain definitions, when virsh gives none")
+
+
 def manifest_fetch() -> tuple[Fetch, ...]:
     """Everything the script reads: the host collector's list, then the manifest's ``FILES`` (read),
     ``STAT_FILES`` (existence, owner and mode only: never their bytes) and ``LIST_DIRS`` (names)."""
@@ -168,6 +178,120 @@ def manifest_fetch() -> tuple[Fetch, ...]:
     shared += [Fetch("S", "/" + pattern.lstrip("/"), "manifest STAT_FILES") for pattern in STAT_FILES]
     shared += [Fetch("D", "/" + pattern.lstrip("/"), "manifest LIST_DIRS") for pattern in LIST_DIRS]
     return HOST_FETCH + tuple(shared)
+
+
+class FetchIndex:
+    """Which target paths a request answers for.
+
+    A covered path the answer does not hold is absent on the target (or unreadable, which the answer
+    says); any other path was simply not asked for, and the transport fetches it in a follow-up pass
+    (:func:`follow_up_fetch`). Covered: what the items name (globs per path component), every directory
+    above them and every directory a glob looks in, the names in a listed directory, the top-level
+    entries (``T``), the QEMU processes' files (``P``) and the socket descriptors (``K``).
+    """
+
+    def __init__(self, items: Iterable[Fetch]) -> None:
+        self._exact: set[str] = {"/"}
+        self._listed: set[str] = set()
+        self._searched: set[str] = set()
+        self._searched_globs: dict[int, list[tuple[str, ...]]] = {}
+        self._globs: dict[int, list[tuple[str, ...]]] = {}
+        self._top = self._processes = self._sockets = False
+        for item in items:
+            if item.op == "T":
+                self._top = True
+            elif item.op == "P":
+                self._processes = True
+            elif item.op == "K":
+                self._sockets = True
+            else:
+                self._add(item)
+
+    def _add(self, item: Fetch) -> None:
+        parts = [part for part in item.pattern.split("/") if part]
+        if parts and _GLOB_CHARS & set(parts[-1]):
+            parent = parts[:-1]
+            if any(_GLOB_CHARS & set(part) for part in parent):
+                self._searched_globs.setdefault(len(parent), []).append(tuple(parent))
+            else:
+                self._searched.add("/" + "/".join(parent))
+        for depth in range(1, len(parts) + 1):
+            prefix = parts[:depth]
+            if any(_GLOB_CHARS & set(part) for part in prefix):
+                self._globs.setdefault(depth, []).append(tuple(prefix))
+                if item.op == "D" and depth == len(parts):
+                    self._globs.setdefault(depth + 1, []).append((*prefix, "*"))
+            else:
+                self._exact.add("/" + "/".join(prefix))
+                if item.op == "D" and depth == len(parts):
+                    self._listed.add("/" + "/".join(prefix))
+
+    def lists(self, path: str) -> bool:
+        """True when the answer names every entry of directory ``path`` the collectors may look for: it
+        was listed (``D``), or a glob looked in it."""
+        parts = [part for part in path.split("/") if part]
+        normal = "/" + "/".join(parts)
+        if normal in self._listed or normal in self._searched or (normal == "/" and self._top):
+            return True
+        if parts[:1] == ["proc"] and (len(parts) == 1 or (len(parts) == 3 and parts[2] == "fd")):
+            # The script chose the processes that matter (QEMU's, socket owners) and their descriptors.
+            return (self._processes or self._sockets) if len(parts) == 1 else self._sockets
+        return _matches(parts, self._searched_globs)
+
+    def covers(self, path: str) -> bool:
+        """True when the answer to this request says everything about ``path`` (absolute)."""
+        parts = [part for part in path.split("/") if part]
+        if not parts:
+            return True
+        if "/" + "/".join(parts) in self._exact:
+            return True
+        if len(parts) == 1:
+            return self._top
+        if parts[0] == "proc" and parts[1].isdigit():
+            rest = parts[2:]
+            by_p = self._processes and rest in ([], ["comm"], ["cmdline"], ["status"], ["exe"])
+            by_k = self._sockets and (rest in ([], ["fd"], ["comm"]) or (len(rest) == 2 and rest[0] == "fd"))
+            return by_p or by_k
+        if "/" + "/".join(parts[:-1]) in self._listed:
+            return True
+        return _matches(parts, self._globs)
+
+
+def _matches(parts: list[str], patterns: dict[int, list[tuple[str, ...]]]) -> bool:
+    """True when ``parts`` matches, component by component, one of the patterns of its length."""
+    return any(
+        all(fnmatch.fnmatchcase(name, pattern) for name, pattern in zip(parts, globbed, strict=True))
+        for globbed in patterns.get(len(parts), ())
+    )
+
+
+def never_copied(path: str) -> bool:
+    """True for a path whose bytes are never fetched (:data:`~hvguard.collect.manifest.NEVER_COPIED`)."""
+    rel = path.strip("/")
+    return any(fnmatch.fnmatchcase(rel, pattern) for pattern in NEVER_COPIED)
+
+
+def follow_up_fetch(unfetched: dict[str, set[str]]) -> tuple[Fetch, ...]:
+    """Items for paths the collectors looked for outside the request (named by the target's own
+    configuration: an ``Include`` elsewhere, a storage pool's directory): the same read-only ops, by
+    exact path; never the bytes of a :func:`never_copied` path. Paths holding glob characters are not
+    asked for (the script would expand them)."""
+    items: list[Fetch] = []
+    for path, ops in sorted(unfetched.items()):
+        if _GLOB_CHARS & set(path) or "\n" in path or "\r" in path or not path.startswith("/"):
+            continue
+        why = "named by the target's own configuration"
+        if never_copied(path):
+            items.append(Fetch("S", path, why))
+            continue
+        wanted = ops & {"F", "D", "S", "N"}
+        if "S" in wanted:
+            wanted.add("D")  # a directory is usually listed next: its names come in the same pass
+        items += [Fetch(op, path, why) for op in sorted(wanted)]
+        if "D" in wanted:
+            # ... and the owner and mode of each of its entries (nothing, when it is not a directory).
+            items += [Fetch("S", f"{path.rstrip('/')}/{glob}", why) for glob in ("*", ".[!.]*")]
+    return tuple(items)
 
 
 def new_boundary() -> str:
@@ -181,8 +305,11 @@ def _check_line(item: str) -> str:
     return item
 
 
-def build_request(boundary: str, fetch: Iterable[Fetch], command_names: Iterable[str]) -> str:
-    """The request lines that follow the script: boundary, cap, then one item per line."""
+def build_request(
+    boundary: str, fetch: Iterable[Fetch], command_names: Iterable[str], *, virsh: bool = True
+) -> str:
+    """The request lines that follow the script: boundary, cap, then one item per line (virsh's
+    questions last, unless ``virsh`` is False)."""
     if len(boundary) != 32 or any(c not in "0123456789abcdef" for c in boundary):
         raise ValueError("the boundary must be 32 lower-case hex digits")
     lines = [boundary, str(FILE_CAP)]
@@ -192,21 +319,28 @@ def build_request(boundary: str, fetch: Iterable[Fetch], command_names: Iterable
         cmd = COMMANDS[name]
         lines += ["C", _check_line(name), str(max(1, math.ceil(cmd.timeout_s))), str(len(cmd.argv))]
         lines += [_check_line(arg) for arg in cmd.argv]
-    lines += ["V", REMOTE_LIBVIRT_URI, "Z", "-"]
+    if virsh:
+        lines += ["V", REMOTE_LIBVIRT_URI]
+    lines += ["Z", "-"]
     return "\n".join(lines) + "\n"
 
 
 def build_script(
-    boundary: str, fetch: Iterable[Fetch] | None = None, commands: Iterable[str] | None = None
+    boundary: str,
+    fetch: Iterable[Fetch] | None = None,
+    commands: Iterable[str] | None = None,
+    *,
+    virsh: bool = True,
 ) -> bytes:
     """The complete text sent to ``sh -s``: the script, then the request as a here-document.
 
-    By default the request is the whole manifest: every fetch item and every command.
+    By default the request is the whole manifest: every fetch item, every command and virsh.
     """
     request = build_request(
         boundary,
         manifest_fetch() if fetch is None else fetch,
         sorted(COMMANDS) if commands is None else commands,
+        virsh=virsh,
     )
     return f"{REMOTE_SCRIPT}main <<'{REQUEST_END}' | blocks\n{request}{REQUEST_END}\n".encode()
 
@@ -290,6 +424,13 @@ def describe_manifest(*, sudo: bool = False, targets: Iterable[str] = ()) -> str
     for item in manifest_fetch():
         out.append(f"  {ops[item.op]:<15} {item.pattern}  ({item.why})")
     out.append("  …and, only when libvirt does not answer: /etc/libvirt/qemu/*.xml (stored definitions)")
+    out += [
+        "  …and, over ssh://, paths the target's own configuration names outside this list (an sshd or",
+        "      sudoers Include elsewhere, a storage pool's directory): the same read-only operations, by",
+        f"      exact path, in up to {MAX_PASSES - 1} more runs of the same script over the same connection.",
+        "      Never the bytes of: " + ", ".join("/" + p for p in NEVER_COPIED),
+        "      (existence, owner and mode only).",
+    ]
     out += ["", f"Remote script (protocol {PROTOCOL}), sent on stdin to `{remote_command(sudo=sudo)}`:", ""]
     out.append(REMOTE_SCRIPT.rstrip("\n"))
     out.append(f"main <<'{REQUEST_END}' | blocks")
@@ -620,7 +761,7 @@ metadata() {
     [ "$HAVE_STAT" = 1 ] || return 0
     rec M
     _mi=$IFS; IFS=$NL; set -f
-    stat -L --printf '%n\0%f %u %g %.9Y\0' -- $META 2>/dev/null </dev/null
+    stat -L --printf '%n\0%f %u %g %.9Y %s\0' -- $META 2>/dev/null </dev/null
     if command -v getfacl >/dev/null 2>&1; then
         rec G
         getfacl --skip-base --absolute-names -- $META 2>/dev/null </dev/null

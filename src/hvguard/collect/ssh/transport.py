@@ -19,18 +19,30 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncssh
+import msgspec
 
 from hvguard import __version__
 from hvguard.collect.source import PrefetchedSource
 from hvguard.collect.ssh.answer_fs import AnswerFS
 from hvguard.collect.ssh.records import ProtocolError, RemoteAnswer, parse_answer
-from hvguard.collect.ssh.script import REMOTE_LIBVIRT_URI, build_script, new_boundary, remote_command
+from hvguard.collect.ssh.script import (
+    MAX_PASSES,
+    REMOTE_LIBVIRT_URI,
+    STORED_DEFINITIONS,
+    FetchIndex,
+    build_script,
+    follow_up_fetch,
+    manifest_fetch,
+    never_copied,
+    new_boundary,
+    remote_command,
+)
 from hvguard.collect.ssh.target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
 from hvguard.collect.ssh.virsh import hypervisor_facts, stored_hypervisor
 from hvguard.collect.targets import collect_host_facts, platform_of
@@ -174,8 +186,8 @@ async def _read_capped(stream: Any, limit: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-async def _fetch(target: SshTarget, run: _Run, script: bytes) -> tuple[bytes, bytes, int | None]:
-    """Connect, run the script once, return (stdout, stderr, exit status)."""
+async def _connect(target: SshTarget, run: _Run) -> asyncssh.SSHClientConnection:
+    """Connect and authenticate, the host key checked against known_hosts."""
     client = _Client(run.policy, target)
     kwargs: dict[str, Any] = {
         "port": target.port,
@@ -192,19 +204,27 @@ async def _fetch(target: SshTarget, run: _Run, script: bytes) -> tuple[bytes, by
     if run.client_keys is not None:
         kwargs["client_keys"] = run.client_keys
     try:
-        conn = await asyncssh.connect(target.host, **kwargs)
+        return await asyncssh.connect(target.host, **kwargs)
     except asyncssh.HostKeyNotVerifiable as exc:
         raise _TargetFailed(_host_key_refused(target, run.policy, client, exc)) from None
-    async with conn:
-        process = await conn.create_process(remote_command(sudo=run.options.sudo), encoding=None)
-        process.stdin.write(script)
-        process.stdin.write_eof()
-        stdout, stderr = await asyncio.gather(
-            _read_capped(process.stdout, MAX_ANSWER_BYTES, "answer"),
-            _read_capped(process.stderr, MAX_STDERR_BYTES, "error output"),
-        )
-        completed = await process.wait()
-    return stdout, stderr, completed.exit_status
+
+
+async def _run_script(
+    conn: asyncssh.SSHClientConnection, run: _Run, script: bytes, boundary: str
+) -> RemoteAnswer:
+    """Run the script once in a new session of ``conn`` and parse its answer."""
+    process = await conn.create_process(remote_command(sudo=run.options.sudo), encoding=None)
+    process.stdin.write(script)
+    process.stdin.write_eof()
+    stdout, stderr = await asyncio.gather(
+        _read_capped(process.stdout, MAX_ANSWER_BYTES, "answer"),
+        _read_capped(process.stderr, MAX_STDERR_BYTES, "error output"),
+    )
+    completed = await process.wait()
+    try:
+        return parse_answer(stdout, boundary)
+    except ProtocolError as exc:
+        raise _TargetFailed(_remote_failure(stderr, completed.exit_status, exc)) from None
 
 
 def _host_key_refused(
@@ -256,18 +276,82 @@ def _remote_failure(stderr: bytes, status: int | None, error: ProtocolError) -> 
 async def _collect_one(target: SshTarget, run: _Run) -> TargetFacts:
     started = time.monotonic()
     collected_at = _now()
-    boundary = new_boundary()
     try:
-        stdout, stderr, status = await asyncio.wait_for(
-            _fetch(target, run, build_script(boundary)), run.options.timeout_s
-        )
-        try:
-            answer = parse_answer(stdout, boundary)
-        except ProtocolError as exc:
-            raise _TargetFailed(_remote_failure(stderr, status, exc)) from None
+        return await asyncio.wait_for(_passes(target, run, collected_at, started), run.options.timeout_s)
     except Exception as exc:
         return _unreachable(target, _failure(exc, target, run), collected_at, started)
-    return build_target_facts(target, answer, boundary, collected_at=collected_at, started=started)
+
+
+async def _passes(target: SshTarget, run: _Run, collected_at: str, started: float) -> TargetFacts:
+    """Connect once and collect in as many script runs as :func:`collect_in_passes` needs."""
+    async with await _connect(target, run) as conn:
+
+        async def execute(script: bytes, boundary: str) -> RemoteAnswer:
+            return await _run_script(conn, run, script, boundary)
+
+        facts = await collect_in_passes(target, execute, collected_at=collected_at, started=started)
+    return facts
+
+
+async def collect_in_passes(
+    target: SshTarget,
+    execute: Callable[[bytes, str], Awaitable[RemoteAnswer]],
+    *,
+    collected_at: str,
+    started: float,
+) -> TargetFacts:
+    """The manifest in one script run (``execute(script, boundary)``); then what the target's own
+    configuration named outside it (an ``Include`` elsewhere, a storage pool's directory), until the
+    collectors look for nothing new or :data:`MAX_PASSES` runs were made. Whatever is still missing
+    then is named in a ``transport`` problem."""
+    boundary = new_boundary()
+    items = manifest_fetch()
+    answer = await execute(build_script(boundary), boundary)
+    for passes in range(1, MAX_PASSES + 1):
+        files = AnswerFS(answer, FetchIndex((*items, STORED_DEFINITIONS)))
+        facts = build_target_facts(
+            target, answer, boundary, collected_at=collected_at, started=started, files=files
+        )
+        wanted = tuple(item for item in follow_up_fetch(files.unfetched) if item not in items)
+        if not wanted or passes == MAX_PASSES:
+            break
+        more = new_boundary()  # virsh's sections keep the first boundary: they come from the first run
+        answer.merge(await execute(build_script(more, wanted, commands=[], virsh=False), more))
+        items += wanted
+    if passes > 1:
+        added = len(items) - len(manifest_fetch())
+        note = f"ssh follow-up: {passes - 1} more pass(es), {added} item(s) the target's configuration named"
+        collection = msgspec.structs.replace(
+            facts.collection, collectors=[*facts.collection.collectors, note]
+        )
+        facts = msgspec.structs.replace(facts, collection=collection)
+    return _with_unfetched(facts, files.unfetched, passes)
+
+
+def _with_unfetched(facts: TargetFacts, unfetched: dict[str, set[str]], passes: int) -> TargetFacts:
+    """Name every path the collectors looked for that was never fetched: read as absent, so the facts
+    that depend on it may be incomplete — said, not silent."""
+    if not unfetched:
+        return facts
+    extra = [
+        Problem(
+            area="transport",
+            source=path,
+            message=f"looked for by the collectors outside what was fetched over SSH "
+            f"({_why_unfetched(path, passes)}): taken as absent, or with unknown owner and mode, so facts "
+            "that depend on it may be incomplete",
+        )
+        for path in sorted(unfetched)
+    ]
+    return msgspec.structs.replace(facts, problems=[*facts.problems, *extra])
+
+
+def _why_unfetched(path: str, passes: int) -> str:
+    if never_copied(path):
+        return "hvguard never copies its contents"
+    if any(ch in path for ch in "*?["):
+        return "its name holds glob characters"
+    return f"still outside the request after {passes} passes"
 
 
 def _now() -> str:
@@ -295,12 +379,19 @@ def _unreachable(target: SshTarget, reason: str, collected_at: str, started: flo
 
 
 def build_target_facts(
-    target: SshTarget, answer: RemoteAnswer, boundary: str, *, collected_at: str, started: float
+    target: SshTarget,
+    answer: RemoteAnswer,
+    boundary: str,
+    *,
+    collected_at: str,
+    started: float,
+    files: AnswerFS | None = None,
 ) -> TargetFacts:
-    """Run the host collectors on the answer's files (in memory, under the target's own paths) and turn
-    virsh's output, or the stored definitions, into hypervisor facts."""
+    """Run the host collectors on the answer's files (in memory, under the target's own paths: ``files``,
+    by default the answer as it is) and turn virsh's output, or the stored definitions, into hypervisor
+    facts."""
     collectors = [f"ssh:{target.address}", f"linux-host:{target.text}"]
-    files = AnswerFS(answer)
+    files = files if files is not None else AnswerFS(answer)
     problems: list[Problem] = list(files.problems)
     host = collect_host_facts(PrefetchedSource(files, answer.commands, label=target.text), problems=problems)
     hv: HypervisorFacts | None
