@@ -32,6 +32,7 @@ command's stdin is ``/dev/null``.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import secrets
 from collections.abc import Iterable
@@ -263,6 +264,13 @@ def _matches(parts: list[str], patterns: dict[int, list[tuple[str, ...]]]) -> bo
         all(fnmatch.fnmatchcase(name, pattern) for name, pattern in zip(parts, globbed, strict=True))
         for globbed in patterns.get(len(parts), ())
     )
+
+
+@functools.cache
+def manifest_index() -> FetchIndex:
+    """The :class:`FetchIndex` of a first run (the manifest, and the stored definitions the script reads
+    when virsh gives none), built once: every target's first pass shares it."""
+    return FetchIndex((*manifest_fetch(), STORED_DEFINITIONS))
 
 
 def never_copied(path: str) -> bool:

@@ -39,6 +39,7 @@ from hvguard.collect.ssh.script import (
     build_script,
     follow_up_fetch,
     manifest_fetch,
+    manifest_index,
     never_copied,
     new_boundary,
     remote_command,
@@ -308,7 +309,8 @@ async def collect_in_passes(
     items = manifest_fetch()
     answer = await execute(build_script(boundary), boundary)
     for passes in range(1, MAX_PASSES + 1):
-        files = AnswerFS(answer, FetchIndex((*items, STORED_DEFINITIONS)))
+        index = manifest_index() if passes == 1 else FetchIndex((*items, STORED_DEFINITIONS))
+        files = AnswerFS(answer, index)
         facts = build_target_facts(
             target, answer, boundary, collected_at=collected_at, started=started, files=files
         )
