@@ -18,7 +18,7 @@ import msgspec
 from hvguard import __version__
 from hvguard.collect.hostfs import HostFS
 from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
-from hvguard.collect.libvirt.files import QEMU_DEFINITIONS, collect_domain_files
+from hvguard.collect.libvirt.files import stored_definitions_instead
 from hvguard.collect.linux.access import collect_access
 from hvguard.collect.linux.host import collect_host
 from hvguard.collect.linux.operations import collect_operations
@@ -163,23 +163,4 @@ def _local_hypervisor(
             return collect_libvirt(LOCAL_URI, problems=problems), f"libvirt:{LOCAL_URI}"
         except TargetUnreachable as exc:
             reason = exc.message
-    hv = collect_domain_files(fs, problems=problems)
-    if hv is not None:
-        if live:
-            # Stored definitions say nothing about what runs; the reader must know why they were used.
-            problems.append(
-                Problem(
-                    area="hypervisor.connection",
-                    source=LOCAL_URI,
-                    message=f"did not answer ({reason}); VMs read from the stored definitions instead",
-                )
-            )
-        return hv, f"libvirt-files:{fs.shown(QEMU_DEFINITIONS)}"
-    problems.append(
-        Problem(
-            area="hypervisor",
-            source=LOCAL_URI,
-            message=f"no libvirt hypervisor found ({reason}; no domain definitions under etc/libvirt/qemu)",
-        )
-    )
-    return None, None
+    return stored_definitions_instead(fs, uri=LOCAL_URI, reason=reason, problems=problems, say_why=live)

@@ -51,3 +51,32 @@ def collect_domain_files(root: Path | HostFS, *, problems: list[Problem]) -> Hyp
         # Stored definitions are the persistent ones; no daemon means nothing is running.
         vms.append(msgspec.structs.replace(vm, persistent=True, active=False))
     return HypervisorFacts(uri=f"file://{folder}", driver="QEMU", hypervisor_type="QEMU", vms=vms)
+
+
+def stored_definitions_instead(
+    fs: HostFS, *, uri: str, reason: str, problems: list[Problem], say_why: bool = True
+) -> tuple[HypervisorFacts | None, str | None]:
+    """The host's stored definitions when libvirt at ``uri`` gave no answer (``reason``): the facts and
+    the collector that read them, or (None, None) with a problem saying no hypervisor was found.
+
+    ``say_why`` adds a problem naming why the definitions were used — they say nothing about what
+    runs (an offline root has no daemon to expect, so it says nothing)."""
+    hv = collect_domain_files(fs, problems=problems)
+    if hv is not None:
+        if say_why:
+            problems.append(
+                Problem(
+                    area="hypervisor.connection",
+                    source=uri,
+                    message=f"did not answer ({reason}); VMs read from the stored definitions instead",
+                )
+            )
+        return hv, f"libvirt-files:{fs.shown(QEMU_DEFINITIONS)}"
+    problems.append(
+        Problem(
+            area="hypervisor",
+            source=uri,
+            message=f"no libvirt hypervisor found ({reason}; no domain definitions under etc/libvirt/qemu)",
+        )
+    )
+    return None, None

@@ -28,6 +28,7 @@ import asyncssh
 import msgspec
 
 from hvguard import __version__
+from hvguard.collect.libvirt.files import stored_definitions_instead
 from hvguard.collect.source import PrefetchedSource
 from hvguard.collect.ssh.answer_fs import AnswerFS
 from hvguard.collect.ssh.records import ProtocolError, RemoteAnswer, parse_answer
@@ -45,7 +46,7 @@ from hvguard.collect.ssh.script import (
     remote_command,
 )
 from hvguard.collect.ssh.target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
-from hvguard.collect.ssh.virsh import hypervisor_facts, stored_hypervisor
+from hvguard.collect.ssh.virsh import connection_error, hypervisor_facts
 from hvguard.collect.targets import collect_host_facts, platform_of
 from hvguard.facts import CollectionInfo, HypervisorFacts, Problem, TargetFacts
 
@@ -401,7 +402,8 @@ def build_target_facts(
         hv = hypervisor_facts(answer.virsh, boundary, problems)
         collectors.append(f"libvirt:{REMOTE_LIBVIRT_URI} (virsh over ssh)")
     else:
-        hv, how = stored_hypervisor(answer.virsh, files, problems)
+        reason = connection_error(answer.virsh)
+        hv, how = stored_definitions_instead(files, uri=REMOTE_LIBVIRT_URI, reason=reason, problems=problems)
         if how:
             collectors.append(how)
     return TargetFacts(

@@ -12,9 +12,7 @@ import re
 
 import msgspec
 
-from hvguard.collect.hostfs import HostFS
 from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
-from hvguard.collect.libvirt.files import QEMU_DEFINITIONS, collect_domain_files
 from hvguard.collect.ssh.records import Virsh
 from hvguard.collect.ssh.script import REMOTE_LIBVIRT_URI
 from hvguard.facts import HypervisorFacts, NodeInfo, Problem, VmFacts
@@ -215,28 +213,3 @@ def _vms(virsh: Virsh, boundary: str, parts: dict[str, str], problems: list[Prob
         vms.append(msgspec.structs.replace(vm, persistent=is_persistent))
     vms.sort(key=lambda vm: vm.name)
     return vms
-
-
-def stored_hypervisor(
-    virsh: Virsh, fs: HostFS, problems: list[Problem]
-) -> tuple[HypervisorFacts | None, str | None]:
-    """When virsh did not connect: the stored definitions the target sent, as a local scan reads them."""
-    reason = connection_error(virsh)
-    hv = collect_domain_files(fs, problems=problems)
-    if hv is not None:
-        problems.append(
-            Problem(
-                area="hypervisor.connection",
-                source=REMOTE_LIBVIRT_URI,
-                message=f"did not answer ({reason}); VMs read from the stored definitions instead",
-            )
-        )
-        return hv, f"libvirt-files:{fs.shown(QEMU_DEFINITIONS)}"
-    problems.append(
-        Problem(
-            area="hypervisor",
-            source=REMOTE_LIBVIRT_URI,
-            message=f"no libvirt hypervisor found ({reason}; no domain definitions under etc/libvirt/qemu)",
-        )
-    )
-    return None, None
