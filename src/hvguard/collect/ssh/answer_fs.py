@@ -59,9 +59,9 @@ class _Node:
         self.tail = b""
         self.meta: Meta | None = None
         self.listed = False
+        """Created from a directory listing: its name is known, its owner, mode and times are not."""
         self.complete = False
         """A directory the target listed: ``children`` names every entry."""
-        """Created from a directory listing: its name is known, its owner, mode and times are not."""
 
 
 def _error(code: int, text: str | None = None) -> OSError:
@@ -125,11 +125,16 @@ class AnswerFS(HostFS):
     def _absent(self, rel: str, key: str, op: str) -> OSError:
         """The error for a path not in the tree; notes it when the request did not cover it."""
         error = self._missing(key)
-        if error.errno == errno.ENOENT and self._index is not None:
-            asked, found = "/" + rel.strip("/"), "/" + key
-            if not self._index.covers(found) and not self._index.covers(asked):
-                self.unfetched.setdefault(found, set()).add(op)
+        index = self._index
+        outside = index is not None and not (index.covers("/" + key) or index.covers("/" + rel.strip("/")))
+        if error.errno == errno.ENOENT and outside:
+            self._want(key, op)
         return error
+
+    def _want(self, key: str, op: str) -> None:
+        """Note that a follow-up pass should fetch ``key`` with ``op`` (only when passes are possible)."""
+        if self._index is not None:
+            self.unfetched.setdefault("/" + key, set()).add(op)
 
     def _node(self, key: str) -> _Node | None:
         """The node at ``key``; a name only listed so far becomes its placeholder when first asked for
@@ -163,9 +168,8 @@ class AnswerFS(HostFS):
             raise _error(errno.EISDIR)
         if node.kind == _UNREADABLE:
             raise _denied(node.denied or "Permission denied")
-        if node.placeholder and self._index is not None:
-            # Only its name (a listing) or its stat was asked for: its bytes are not here.
-            self.unfetched.setdefault("/" + self._resolve(rel), set()).add("F")
+        if node.placeholder:
+            self._want(self._resolve(rel), "F")  # only its name or its stat was asked for, not its bytes
         if node.kind == _LINES:
             return (b"\n" * node.lines + node.tail)[:limit]
         return node.data[:limit]
@@ -174,20 +178,17 @@ class AnswerFS(HostFS):
         """The target's own ``stat`` of the path (links followed inside the answer)."""
         node = self._lookup(rel, "S")
         meta = node.meta
-        if meta is None and node.listed and self._index is not None:
-            self.unfetched.setdefault("/" + self._resolve(rel), set()).add("S")  # only its name was listed
         if meta is not None:
-            mode, uid, gid, mtime_ns = meta.mode, meta.uid, meta.gid, meta.mtime_ns
+            # The target's own; its size too (a fetched copy may be capped).
+            mode, uid, gid, mtime_ns, size = meta.mode, meta.uid, meta.gid, meta.mtime_ns, meta.size
         else:
-            # Only what the script did not stat (never a path whose owner or mode a check judges).
+            if node.listed:
+                self._want(self._resolve(rel), "S")  # only its name was listed
             if node.kind == _DIR:
                 mode = stat.S_IFDIR | 0o755
             else:
                 mode = stat.S_IFREG | (0 if node.kind == _UNREADABLE else 0o644)
             uid = gid = mtime_ns = 0
-        if meta is not None:
-            size = meta.size  # the target's own size (a fetched copy may be capped)
-        else:
             size = node.lines + len(node.tail) if node.kind == _LINES else len(node.data)
         seconds, nanos = divmod(mtime_ns, 1_000_000_000)
         return os.stat_result(
@@ -204,10 +205,11 @@ class AnswerFS(HostFS):
         is_dir = node.children is not None or (node.meta is not None and stat.S_ISDIR(node.meta.mode))
         if not is_dir:
             raise _error(errno.ENOTDIR)
-        if not node.complete and self._index is not None and not self._index.lists("/" + self._resolve(rel)):
+        key = self._resolve(rel)
+        if not node.complete and self._index is not None and not self._index.lists("/" + key):
             # Known to be a directory, but its entries were never asked for: only what was fetched below
             # it is here.
-            self.unfetched.setdefault("/" + self._resolve(rel), set()).add("D")
+            self._want(key, "D")
         return list(node.children or {})
 
     def readlink(self, rel: str) -> str:
