@@ -42,8 +42,8 @@ export HVGUARD_ARTIFACTS="$artifacts"
 
 if [ "${#run_cmd[@]}" -eq 0 ]; then
     t0=$EPOCHREALTIME
-    log "ruff check src tests bench"
-    .venv/bin/ruff check src tests bench
+    log "ruff check src tests bench scripts"
+    .venv/bin/ruff check src tests bench scripts
     log "mypy"
     .venv/bin/mypy
     log "lint: $(since "$t0")"
