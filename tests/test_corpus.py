@@ -20,23 +20,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from defusedxml.ElementTree import ParseError, fromstring
 
 from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
 from hvguard.facts import VmFacts
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "virt-manager"
+from shared_paths import shared
 
 
 def corpus() -> Path:
-    """The corpus folder; its absence is a failure, not a skip (CI must not go green without it)."""
-    if not CORPUS.is_dir():
-        pytest.fail(
-            f"shared corpus not found at {CORPUS}: clone the shared data beside the repository "
-            "(<repo>/../shared/corpus/virt-manager)"
-        )
-    return CORPUS
+    """The corpus folder: skipped on a plain clone, a failure when absent under CI=true."""
+    return shared("corpus", "virt-manager")
 
 
 def root_tag(text: str) -> str | None:

@@ -20,13 +20,12 @@ from defusedxml.ElementTree import parse as parse_xml
 from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
 from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.facts import HypervisorFacts, Problem, VmFacts
+from shared_paths import shared
 
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 
 NODE = Path(__file__).resolve().parent / "data" / "testdriver" / "node.xml"
 NODE_URI = f"test://{NODE}"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "virt-manager"
-CORPUS_TESTDRIVER = CORPUS / "testdriver" / "testdriver.xml"
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 
@@ -289,9 +288,7 @@ def test_unreachable(uri: str) -> None:
 
 
 def _corpus_testdriver() -> Path:
-    if not CORPUS_TESTDRIVER.is_file():
-        pytest.fail(f"shared corpus file not found: {CORPUS_TESTDRIVER} (clone shared/ beside the repo)")
-    return CORPUS_TESTDRIVER
+    return shared("corpus", "virt-manager", "testdriver", "testdriver.xml")
 
 
 def test_corpus_testdriver(tmp_path: Path) -> None:
