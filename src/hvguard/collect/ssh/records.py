@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from hvguard.collect.manifest import COMMANDS
 from hvguard.collect.source import CommandResult
-from hvguard.collect.ssh.script import FILE_CAP, PROTOCOL
+from hvguard.collect.ssh.remote_script import PROTOCOL
+from hvguard.collect.ssh.script import FILE_CAP
 
 #: Fields before the payload, per record type.
 _FIELDS: dict[bytes, int] = {
