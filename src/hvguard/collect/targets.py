@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from hvguard import __version__
 from hvguard.collect.collectors import HYPERVISOR, collect_host_facts, platform_of
 from hvguard.collect.hostfs import HostFS
+from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.conn import TargetUnreachable
 from hvguard.collect.libvirt.files import stored_definitions_instead
 from hvguard.collect.source import HostSource, LocalSource, RootSource
@@ -40,7 +41,7 @@ LOCAL = "local"
 LOCAL_URI = "qemu:///system"
 
 
-class TargetError(ValueError):
+class TargetError(CollectError, ValueError):
     """A TARGET argument hvguard cannot use (a usage error, exit 2)."""
 
 

@@ -33,6 +33,7 @@ from xml.etree.ElementTree import Element
 import defusedxml
 from defusedxml.ElementTree import ParseError, fromstring
 
+from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.xml_devices import Devices
 from hvguard.collect.libvirt.xml_tuning import parse_blkiotune, parse_cputune, parse_os, parse_seclabel
 from hvguard.collect.libvirt.xml_values import (
@@ -60,7 +61,7 @@ from hvguard.facts import (
 __all__ = ["CapabilitiesError", "parse_capabilities_xml", "parse_domain_xml"]
 
 
-class CapabilitiesError(ValueError):
+class CapabilitiesError(CollectError, ValueError):
     """The ``<capabilities>`` XML could not be parsed; the message is one line."""
 
 

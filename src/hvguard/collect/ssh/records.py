@@ -13,6 +13,7 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 
+from hvguard.collect.interface import CollectError
 from hvguard.collect.manifest import COMMANDS
 from hvguard.collect.source import CommandResult
 from hvguard.collect.ssh.remote_script import PROTOCOL
@@ -54,7 +55,7 @@ _STAT_RECORD = re.compile(
 MAX_ARCHIVE_MEMBERS = 100_000
 
 
-class ProtocolError(ValueError):
+class ProtocolError(CollectError, ValueError):
     """The remote answer is not a complete, well-formed hvguard script answer."""
 
 

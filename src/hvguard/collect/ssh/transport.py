@@ -29,6 +29,7 @@ import msgspec
 
 from hvguard import __version__
 from hvguard.collect.collectors import collect_host_facts, platform_of
+from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.files import STORED_DEFINITIONS, stored_definitions_instead
 from hvguard.collect.manifest import manifest_fetch
 from hvguard.collect.source import PrefetchedSource
@@ -54,7 +55,7 @@ MAX_STDERR_BYTES = 64 * 1024
 logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
 
 
-class _TargetFailed(Exception):
+class _TargetFailed(CollectError):
     """One target could not be collected; ``str()`` is the one-line reason."""
 
 
