@@ -10,7 +10,11 @@ a fact; a file that exists but cannot be read or parsed leaves the fact ``None``
 problem per group saying so — except ``qemu_processes``, which is simply ``None`` there (nothing runs in
 an image).
 
-Kernel interfaces read here (checked against the Linux sources):
+One module per fact group: ``host_identity`` (host name, OS, default target), ``host_cpu`` (CPU,
+memory), ``host_kvm`` (KVM, IOMMU), ``host_firmware`` (TPM, Secure Boot), ``host_kernel`` and
+``host_qemu`` (QEMU processes), all reading through ``host_files.HostRoot``; this module runs them.
+
+Kernel interfaces read by those modules (checked against the Linux sources):
 
 - ``sys/module/kvm_intel/parameters/ept`` is a ``bool`` parameter (``Y``/``N``); ``kvm_amd``'s ``npt``
   was an ``int`` (``1``/``0``) and is a ``bool`` in newer kernels, so both spellings are accepted.

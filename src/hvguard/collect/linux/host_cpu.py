@@ -53,6 +53,7 @@ def _sys_topology(r: HostRoot, area: str) -> tuple[set[str], set[tuple[str, str]
 
 
 def collect_cpu(r: HostRoot) -> CpuFacts:
+    """Vendor, model, flags and core topology (cpuinfo, else sysfs topology, else cpu cores)."""
     area = "host.cpu"
     rel = "proc/cpuinfo"
     text = r.read_text(rel, area)
@@ -109,6 +110,7 @@ def collect_cpu(r: HostRoot) -> CpuFacts:
 
 
 def collect_memory(r: HostRoot) -> MemoryFacts:
+    """Total memory from proc/meminfo."""
     area = "host.memory"
     rel = "proc/meminfo"
     text = r.read_text(rel, area)

@@ -24,6 +24,7 @@ TBOOT_MARKERS = ("boot/tboot.gz",)
 
 
 def collect_tpm(r: HostRoot) -> TpmFacts:
+    """The host TPM, its version, event log and IMA measurements, and attestation agents."""
     area = "host.tpm"
     agents: list[str] = []
     if any(r.exists(rel) for rel in KEYLIME_MARKERS):
@@ -93,6 +94,7 @@ def _efi_flag(r: HostRoot, name: str, area: str) -> tuple[bool | Gap, str]:
 
 
 def collect_secure_boot(r: HostRoot) -> SecureBootFacts:
+    """UEFI boot and the Secure Boot and setup-mode variables."""
     area = "host.secure_boot"
     if not r.has_sys:
         r.runtime_missing(area, "sys")

@@ -22,6 +22,7 @@ DEFAULT_TARGET_LINKS = (
 
 
 def read_hostname(r: HostRoot) -> str | None:
+    """The host name: the kernel's on a live system, the configured one first on an offline root."""
     area = "host.hostname"
     # The kernel's name is the live truth; an offline root only has the configured one.
     order = ("proc/sys/kernel/hostname", "etc/hostname")
@@ -45,6 +46,7 @@ _OS_RELEASE_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
 def read_os_release(r: HostRoot) -> tuple[str | None, str | None]:
+    """(ID, VERSION_ID) from os-release(5)."""
     area = "host.os"
     # os-release(5): /etc/os-release wins, /usr/lib/os-release is the fallback.
     for rel in ("etc/os-release", "usr/lib/os-release"):
@@ -74,6 +76,7 @@ def read_os_release(r: HostRoot) -> tuple[str | None, str | None]:
 
 
 def read_default_target(r: HostRoot) -> str | None:
+    """systemd's default target unit, from the default.target link's name."""
     area = "host.default_target"
     for rel in DEFAULT_TARGET_LINKS:
         link = r.readlink(rel)

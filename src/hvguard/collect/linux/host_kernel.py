@@ -30,6 +30,7 @@ MODPROBE_DIRS = (
 
 
 def read_cmdline(r: HostRoot) -> str | None:
+    """The kernel command line, stripped; None when unavailable."""
     text = r.read_text("proc/cmdline", "host.kernel")
     if text is MISSING:
         if r.has_proc:
@@ -109,6 +110,7 @@ def _cmdline_blacklist(cmdline: str) -> list[str]:
 
 
 def collect_kernel(r: HostRoot, cmdline: str | None) -> KernelFacts:
+    """Release, taint, lockdown, module signature enforcement and the module blacklist."""
     area = "host.kernel"
     release: str | None = None
     tainted: int | None = None

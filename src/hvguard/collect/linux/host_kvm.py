@@ -21,6 +21,7 @@ IOMMU_CMDLINE_PREFIXES = ("intel_iommu=", "amd_iommu=", "iommu=", "iommu.passthr
 
 
 def collect_kvm(r: HostRoot, accounts: Accounts) -> KvmFacts:
+    """KVM modules, /dev/kvm (mode and group) and EPT/NPT."""
     area = "host.kvm"
     modules: set[str] = set()
     text = r.read_text("proc/modules", area)
@@ -69,6 +70,7 @@ def collect_kvm(r: HostRoot, accounts: Accounts) -> KvmFacts:
 
 
 def collect_iommu(r: HostRoot, cmdline: str | None) -> IommuFacts:
+    """IOMMU groups and the IOMMU switches on the kernel command line."""
     area = "host.iommu"
     groups: int | None = None
     if r.has_sys:

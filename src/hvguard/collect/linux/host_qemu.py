@@ -81,6 +81,7 @@ def _process(r: HostRoot, pid: str, accounts: Accounts, area: str) -> QemuProces
 
 
 def collect_qemu_processes(r: HostRoot, accounts: Accounts) -> list[QemuProcess] | None:
+    """The running QEMU processes; None on an offline root (nothing runs in an image)."""
     area = "host.qemu_processes"
     if not r.has_proc:
         return None  # an offline root runs nothing; not a gap
