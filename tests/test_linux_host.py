@@ -16,7 +16,9 @@ import msgspec
 import pytest
 
 from hvguard.collect.linux import host as linux_host
-from hvguard.collect.linux.host import EFI_GLOBAL_GUID, collect_host, qemu_vm_name, split_qemu_opts
+from hvguard.collect.linux.host import collect_host
+from hvguard.collect.linux.host_firmware import EFI_GLOBAL_GUID
+from hvguard.collect.linux.host_qemu import qemu_vm_name, split_qemu_opts
 from hvguard.facts import (
     ConfValue,
     CpuFacts,
@@ -480,7 +482,7 @@ def test_a_bug_in_one_group_becomes_a_problem(
     def explode(_: object) -> CpuFacts:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(linux_host, "_cpu", explode)
+    monkeypatch.setattr(linux_host, "collect_cpu", explode)
     facts, problems = collect(make_root("kvm-good"))
     assert facts.cpu == CpuFacts()
     assert [p.message for p in problems if p.area == "host.cpu"] == ["internal error: RuntimeError: boom"]

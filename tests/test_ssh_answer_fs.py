@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from hvguard.collect.hostfs import DiskFS, resolve_in_root
+from hvguard.collect.interface import Fetch
 from hvguard.collect.linux import host as linux_host
 from hvguard.collect.ssh.answer_fs import AnswerFS
 from hvguard.collect.ssh.records import Entry, Meta, RemoteAnswer, parse_answer
-from hvguard.collect.ssh.script import Fetch, build_script, new_boundary
+from hvguard.collect.ssh.script import build_script, new_boundary
 
 
 def _answer(entries: dict[str, Entry], links: dict[str, str] | None = None) -> RemoteAnswer:

@@ -11,15 +11,11 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from hvguard.collect.interface import Fetch
+from hvguard.collect.manifest import manifest_fetch
+from hvguard.collect.ssh.fetch import FetchIndex, follow_up_fetch, never_copied
 from hvguard.collect.ssh.records import Entry, Meta, RemoteAnswer, parse_answer
-from hvguard.collect.ssh.script import (
-    MAX_PASSES,
-    Fetch,
-    FetchIndex,
-    follow_up_fetch,
-    manifest_fetch,
-    never_copied,
-)
+from hvguard.collect.ssh.script import MAX_PASSES
 from hvguard.collect.ssh.target import parse_ssh_target
 from hvguard.collect.ssh.transport import collect_in_passes
 from hvguard.facts import TargetFacts

@@ -21,20 +21,24 @@ import pytest
 
 import hvguard.collect as collect_pkg
 from hvguard.collect import hostfs
+from hvguard.collect.interface import Fetch
 from hvguard.collect.linux import host as linux_host
-from hvguard.collect.source import LocalSource
-from hvguard.collect.ssh.records import ProtocolError, parse_answer
-from hvguard.collect.ssh.script import (
-    FILE_CAP,
-    HOST_FETCH,
-    REMOTE_SCRIPT,
-    Fetch,
-    FetchIndex,
-    build_request,
-    build_script,
-    manifest_fetch,
-    new_boundary,
+from hvguard.collect.linux import (
+    host_cpu,
+    host_files,
+    host_firmware,
+    host_identity,
+    host_kernel,
+    host_kvm,
+    host_qemu,
 )
+from hvguard.collect.linux.host_reads import HOST_READS as HOST_FETCH
+from hvguard.collect.manifest import manifest_fetch
+from hvguard.collect.source import LocalSource
+from hvguard.collect.ssh.fetch import FetchIndex
+from hvguard.collect.ssh.records import ProtocolError, parse_answer
+from hvguard.collect.ssh.remote_script import REMOTE_SCRIPT
+from hvguard.collect.ssh.script import FILE_CAP, build_request, build_script, new_boundary
 from hvguard.collect.ssh.target import SshTargetError, parse_ssh_target
 from hvguard.collect.ssh.transport import build_target_facts
 from hvguard.collect.ssh.virsh import parse_nodeinfo, sections
@@ -114,6 +118,19 @@ def _trace_paths() -> set[str]:
     return seen
 
 
+#: The Linux host collector's modules (``collect/linux/host*.py``, its reads declaration aside).
+LINUX_HOST_MODULES = (
+    linux_host,
+    host_cpu,
+    host_files,
+    host_firmware,
+    host_identity,
+    host_kernel,
+    host_kvm,
+    host_qemu,
+)
+
+
 def _covered(path: str, items: tuple[Fetch, ...]) -> bool:
     return FetchIndex(items).covers(path)
 
@@ -128,7 +145,8 @@ def test_host_fetch_covers_every_path_the_linux_host_collector_reads(traced_path
     collector reads but the script does not fetch would silently read as 'absent' over SSH."""
     literals = set(
         re.findall(
-            r'"((?:proc|sys|dev|etc|usr|run|lib|boot)/[^"{}]*)"', Path(linux_host.__file__).read_text()
+            r'"((?:proc|sys|dev|etc|usr|run|lib|boot)/[^"{}]*)"',
+            "".join(Path(module.__file__ or "").read_text() for module in LINUX_HOST_MODULES),
         )
     )
     uncovered = sorted(p for p in ("/" + lit for lit in literals) if not _covered(p, HOST_FETCH))

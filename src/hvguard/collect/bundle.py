@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from hvguard import __version__
+from hvguard.collect.interface import CollectError
 from hvguard.facts import BUNDLE_SCHEMA, FACTS_VERSION, Bundle, TargetFacts
 
 MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024
@@ -33,7 +34,7 @@ _decoder = msgspec.json.Decoder(Bundle)
 _header_decoder = msgspec.json.Decoder(_Header)
 
 
-class BundleError(ValueError):
+class BundleError(CollectError, ValueError):
     """A bundle that cannot be read or used."""
 
 

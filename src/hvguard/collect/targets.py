@@ -13,15 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import msgspec
-
 from hvguard import __version__
+from hvguard.collect.collectors import HYPERVISOR, collect_host_facts, platform_of
 from hvguard.collect.hostfs import HostFS
-from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
+from hvguard.collect.interface import CollectError
+from hvguard.collect.libvirt.conn import TargetUnreachable
 from hvguard.collect.libvirt.files import stored_definitions_instead
-from hvguard.collect.linux.access import collect_access
-from hvguard.collect.linux.host import collect_host
-from hvguard.collect.linux.operations import collect_operations
 from hvguard.collect.source import HostSource, LocalSource, RootSource
 from hvguard.collect.ssh.target import SshTargetError, is_ssh_target, parse_ssh_target
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
@@ -29,11 +26,22 @@ from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, T
 if TYPE_CHECKING:
     from hvguard.collect.ssh.target import SshOptions
 
+__all__ = [
+    "LOCAL",
+    "LOCAL_URI",
+    "TargetError",
+    "collect_host_facts",
+    "collect_target",
+    "is_local_uri",
+    "platform_of",
+    "validate_target",
+]
+
 LOCAL = "local"
 LOCAL_URI = "qemu:///system"
 
 
-class TargetError(ValueError):
+class TargetError(CollectError, ValueError):
     """A TARGET argument hvguard cannot use (a usage error, exit 2)."""
 
 
@@ -56,16 +64,6 @@ def is_local_uri(uri: str) -> bool:
     """True for libvirt URIs that talk to this machine's daemon (so host files are this machine's)."""
     parts = urlsplit(uri)
     return parts.scheme in {"qemu", "kvm"} and not parts.netloc
-
-
-def platform_of(hv: HypervisorFacts | None) -> str:
-    """The platform id of a target, from its hypervisor driver."""
-    if hv is None:
-        return "linux-host"
-    driver = (hv.driver or "").lower()
-    if driver in {"qemu", "kvm", "test"}:
-        return "kvm-libvirt"
-    return f"libvirt-{driver or 'unknown'}"
 
 
 def _now() -> str:
@@ -106,7 +104,7 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
         # they run while libvirt answers.
         host_source = _source(root) if root is not None or is_local_uri(target) else None
         try:
-            hv = collect_libvirt(target, problems=problems)
+            hv = HYPERVISOR.collect(target, problems)
             collectors.append(f"libvirt:{target}")
         except TargetUnreachable as exc:
             unreachable = exc.message
@@ -143,16 +141,6 @@ def _source(root: Path | None) -> HostSource:
     return LocalSource() if root is None else RootSource(root)
 
 
-def collect_host_facts(source: HostSource, *, problems: list[Problem]) -> HostFacts:
-    """Every host collector over one source: the base host facts, access control and operations."""
-    host = collect_host(source.fs, problems=problems, live=source.live)
-    return msgspec.structs.replace(
-        host,
-        access=collect_access(source, problems=problems),
-        operations=collect_operations(source, problems=problems),
-    )
-
-
 def _local_hypervisor(
     fs: HostFS, *, live: bool, problems: list[Problem]
 ) -> tuple[HypervisorFacts | None, str | None]:
@@ -160,7 +148,7 @@ def _local_hypervisor(
     reason = "an offline root has no running daemon"
     if live:
         try:
-            return collect_libvirt(LOCAL_URI, problems=problems), f"libvirt:{LOCAL_URI}"
+            return HYPERVISOR.collect(LOCAL_URI, problems), f"libvirt:{LOCAL_URI}"
         except TargetUnreachable as exc:
             reason = exc.message
     return stored_definitions_instead(fs, uri=LOCAL_URI, reason=reason, problems=problems, say_why=live)

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
 from hvguard.facts import HypervisorFacts, NodeInfo, Problem, VmFacts
 
@@ -32,7 +33,7 @@ _NETWORK_ERRNOS = frozenset(
 )
 
 
-class TargetUnreachable(Exception):
+class TargetUnreachable(CollectError):
     """The libvirt URI could not be opened at all; ``message`` is one line."""
 
     def __init__(self, uri: str, message: str) -> None:

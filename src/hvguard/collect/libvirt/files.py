@@ -12,11 +12,15 @@ from pathlib import Path
 import msgspec
 
 from hvguard.collect.hostfs import HostFS, as_fs
+from hvguard.collect.interface import Fetch
 from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.facts import HypervisorFacts, Problem, VmFacts
 
 QEMU_DEFINITIONS = "etc/libvirt/qemu"
 MAX_DEFINITION_BYTES = 16 * 1024 * 1024
+
+#: What the hypervisor collector reads on a host whose daemon gives no definitions (its declaration).
+STORED_DEFINITIONS = Fetch("F", "/etc/libvirt/qemu/*.xml", "stored domain definitions, when virsh gives none")
 
 
 def collect_domain_files(root: Path | HostFS, *, problems: list[Problem]) -> HypervisorFacts | None:

@@ -10,38 +10,25 @@ are recorded in the group's ``errors`` (and as problems) and reported by the che
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
+from hvguard.collect.interface import Collector, guarded
 from hvguard.collect.linux.access_accounts import collect_accounts
 from hvguard.collect.linux.access_directory import collect_directory
-from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import HostFiles
 from hvguard.collect.linux.access_pam import collect_pam
 from hvguard.collect.linux.access_polkit import collect_polkit
+from hvguard.collect.linux.access_reads import ACCESS_COMMANDS, ACCESS_READS
 from hvguard.collect.linux.access_sshd import collect_sshd
 from hvguard.collect.linux.access_sudoers import parse_sudoers
+from hvguard.collect.reader import ReadError
 from hvguard.collect.source import HostSource
 from hvguard.facts import AccessFacts, PamStack, Problem
-
-_T = TypeVar("_T")
-
-
-def _guard(problems: list[Problem], area: str, source: str, fn: Callable[[], _T]) -> _T | None:
-    """Run one group's collector; an unexpected failure becomes a problem, never a crash."""
-    try:
-        return fn()
-    except Exception as exc:  # the collector promises never to raise
-        problems.append(
-            Problem(area=area, source=source, message=f"internal error: {type(exc).__name__}: {exc}")
-        )
-        return None
 
 
 def _hostname(files: HostFiles) -> str:
     """The configured host name (sudoers ``%h`` in include paths)."""
     try:
         text = files.read_text("/etc/hostname") or ""
-    except FileReadError:
+    except ReadError:
         return ""
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -59,12 +46,15 @@ def collect_access(source: HostSource, *, problems: list[Problem]) -> AccessFact
     """Read who may reach the host and how they authenticate."""
     files = HostFiles(source.fs)
     label = source.label
-    sshd = _guard(problems, "host.access.sshd", label, lambda: collect_sshd(source))
-    pam: dict[str, PamStack] = _guard(problems, "host.access.pam", label, lambda: collect_pam(files)) or {}
-    directory = _guard(problems, "host.access.directory", label, lambda: collect_directory(source, files))
-    accounts = _guard(problems, "host.access.accounts", label, lambda: collect_accounts(files))
-    sudo = _guard(problems, "host.access.sudo", label, lambda: parse_sudoers(files, _hostname(files)))
-    polkit = _guard(problems, "host.access.polkit", label, lambda: collect_polkit(files))
+    sshd = guarded(problems, "host.access.sshd", label, None, lambda: collect_sshd(source))
+    no_pam: dict[str, PamStack] = {}
+    pam = guarded(problems, "host.access.pam", label, no_pam, lambda: collect_pam(files)) or {}
+    directory = guarded(
+        problems, "host.access.directory", label, None, lambda: collect_directory(source, files)
+    )
+    accounts = guarded(problems, "host.access.accounts", label, None, lambda: collect_accounts(files))
+    sudo = guarded(problems, "host.access.sudo", label, None, lambda: parse_sudoers(files, _hostname(files)))
+    polkit = guarded(problems, "host.access.polkit", label, None, lambda: collect_polkit(files))
     if sshd is not None:
         _report(problems, "host.access.sshd", sshd.errors)
     for stack in pam.values():
@@ -80,3 +70,16 @@ def collect_access(source: HostSource, *, problems: list[Problem]) -> AccessFact
     return AccessFacts(
         sshd=sshd, pam=pam, directory=directory, accounts=accounts, sudo=sudo, polkit=polkit, probes=[]
     )
+
+
+class AccessCollector(Collector[HostSource, AccessFacts]):
+    """Who may reach the host and how they authenticate: sshd, PAM, directory integration, accounts,
+    sudoers and polkit (the ACL probes are attached later, by the command that runs them)."""
+
+    area = "host.access"
+    reads = ACCESS_READS
+    commands = ACCESS_COMMANDS
+
+    def collect(self, source: HostSource, problems: list[Problem]) -> AccessFacts:
+        """The access-control facts of ``source``."""
+        return collect_access(source, problems=problems)

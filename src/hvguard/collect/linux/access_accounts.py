@@ -9,7 +9,8 @@ accounts from elsewhere that hvguard cannot list.
 
 from __future__ import annotations
 
-from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.reader import ReadError
 from hvguard.facts import AccountsFacts, GroupInfo, LocalAccount
 
 PASSWD = "/etc/passwd"  # noqa: S105 (a path)
@@ -30,7 +31,7 @@ def has_login_shell(shell: str) -> bool:
 def _read(files: HostFiles, path: str, errors: list[str]) -> str | None:
     try:
         text = files.read_text(path)
-    except FileReadError as exc:
+    except ReadError as exc:
         errors.append(f"{exc.path}: {exc.message}")
         return None
     if text is None:

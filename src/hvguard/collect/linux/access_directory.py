@@ -18,7 +18,8 @@ import configparser
 import re
 import stat
 
-from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.reader import ReadError
 from hvguard.collect.source import HostSource, PrefetchedSource
 from hvguard.facts import DirectoryFacts, NssEntry, SssdDomain
 
@@ -83,7 +84,7 @@ def _ini_error(path: str, exc: configparser.Error) -> str:
 
 def _sssd(files: HostFiles, errors: list[str]) -> tuple[bool, str | None, list[str], list[SssdDomain]]:
     present = files.exists(SSSD_CONF)
-    st = files.stat(SSSD_CONF)
+    st = files.stat_or_none(SSSD_CONF)
     mode = f"{stat.S_IMODE(st.st_mode):04o}" if st is not None else None
     sources = [SSSD_CONF, *files.glob(SSSD_CONF_D)] if present else files.glob(SSSD_CONF_D)
     merged: dict[str, dict[str, tuple[str, str, int]]] = {}
@@ -91,7 +92,7 @@ def _sssd(files: HostFiles, errors: list[str]) -> tuple[bool, str | None, list[s
     for path in sources:
         try:
             text = files.read_text(path)
-        except FileReadError as exc:
+        except ReadError as exc:
             errors.append(f"{exc.path}: {exc.message}")
             continue
         if text is None:
@@ -141,7 +142,7 @@ def _sssd(files: HostFiles, errors: list[str]) -> tuple[bool, str | None, list[s
 def _realmd(files: HostFiles, errors: list[str]) -> tuple[bool, list[str]]:
     try:
         text = files.read_text(REALMD_CONF)
-    except FileReadError as exc:
+    except ReadError as exc:
         errors.append(f"{exc.path}: {exc.message}")
         return True, []
     if text is None:
@@ -157,7 +158,7 @@ def _krb5(files: HostFiles, errors: list[str]) -> tuple[str | None, int | None]:
     """``[libdefaults] default_realm`` (krb5.conf is INI-like with ``{}`` blocks; a line scan suffices)."""
     try:
         text = files.read_text(KRB5_CONF)
-    except FileReadError as exc:
+    except ReadError as exc:
         errors.append(f"{exc.path}: {exc.message}")
         return None, None
     if text is None:
@@ -180,7 +181,7 @@ def _krb5(files: HostFiles, errors: list[str]) -> tuple[str | None, int | None]:
 def _keytab(source: HostSource, files: HostFiles) -> tuple[bool | None, int | None]:
     """(present, size) of the keytab. An SSH-fetched copy never holds it (key material is not fetched), so
     there the manifest's ``stat`` command answers; elsewhere the root's own file does."""
-    st = files.stat(KRB5_KEYTAB)
+    st = files.stat_or_none(KRB5_KEYTAB)
     if st is not None:
         return True, st.st_size
     if not isinstance(source, PrefetchedSource):
@@ -198,7 +199,7 @@ def _keytab(source: HostSource, files: HostFiles) -> tuple[bool | None, int | No
 def _nsswitch(files: HostFiles, errors: list[str]) -> dict[str, NssEntry]:
     try:
         text = files.read_text(NSSWITCH)
-    except FileReadError as exc:
+    except ReadError as exc:
         errors.append(f"{exc.path}: {exc.message}")
         return {}
     out: dict[str, NssEntry] = {}

@@ -1,37 +1,20 @@
-"""Read-only file access under a host root for the access-control collectors.
+"""The access-control collectors' view of the host's files: the one reader, read-only.
 
 Paths are read through the source's :class:`~hvguard.collect.hostfs.HostFS` (chroot semantics for an
-offline root, memory for an SSH answer), so a host is never mixed with the machine hvguard runs on.
-Evidence names the *host* path (``/etc/ssh/sshd_config``), which is what an administrator edits,
-whatever root it was read from.
+offline root, memory for an SSH answer) by :class:`~hvguard.collect.reader.HostReader`, so a host is never
+mixed with the machine hvguard runs on. Evidence names the *host* path (``/etc/ssh/sshd_config``), which
+is what an administrator edits, whatever root it was read from.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
-import stat
 from pathlib import Path
 
-from hvguard.collect.hostfs import HostFS, as_fs
+from hvguard.collect.hostfs import HostFS
+from hvguard.collect.reader import ACCESS_POLICY, HostReader, ReadError, host_path
 
-#: Configuration files are small; anything bigger is not read (and reported).
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _GLOB_CHARS = frozenset("*?[")
-
-
-class FileReadError(Exception):
-    """A file that exists but could not be read as text (permissions, size, encoding, a directory)."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
-
-
-def host_path(rel: str) -> str:
-    """The absolute path on the host for a root-relative path."""
-    return "/" + rel.strip("/")
 
 
 def rel_path(path: str) -> str:
@@ -39,59 +22,19 @@ def rel_path(path: str) -> str:
     return path.strip("/")
 
 
-class HostFiles:
-    """A host's files, read-only."""
+class HostFiles(HostReader):
+    """A host's files as the access collectors read them (:data:`~hvguard.collect.reader.ACCESS_POLICY`):
+    a file that cannot be read raises :class:`~hvguard.collect.reader.ReadError`; a directory that cannot
+    be listed reads as absent."""
 
     def __init__(self, files: Path | HostFS) -> None:
-        self.fs = as_fs(files)
-
-    def stat(self, rel: str) -> os.stat_result | None:
-        """``stat`` of the file (following links inside the root); None when it does not exist or the
-        path cannot be resolved."""
-        try:
-            return self.fs.stat(rel)
-        except OSError:
-            return None
-
-    def exists(self, rel: str) -> bool:
-        """True when something exists at ``rel``."""
-        return self.stat(rel) is not None
-
-    def is_dir(self, rel: str) -> bool:
-        """True when ``rel`` is a directory."""
-        st = self.stat(rel)
-        return st is not None and stat.S_ISDIR(st.st_mode)
-
-    def is_file(self, rel: str) -> bool:
-        """True when ``rel`` is a regular file."""
-        st = self.stat(rel)
-        return st is not None and stat.S_ISREG(st.st_mode)
-
-    def read_text(self, rel: str) -> str | None:
-        """The file's text; None when it does not exist. Raises :class:`FileReadError` when it exists but
-        cannot be read as UTF-8 text of a sane size."""
-        shown = host_path(rel)
-        try:
-            data = self.fs.read(rel, MAX_CONFIG_BYTES + 1)
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError as exc:
-            raise FileReadError(shown, "is a directory, not a file") from exc
-        except OSError as exc:
-            raise FileReadError(shown, f"cannot read: {(exc.strerror or str(exc)).lower()}") from exc
-        if len(data) > MAX_CONFIG_BYTES:
-            raise FileReadError(shown, f"larger than {MAX_CONFIG_BYTES} bytes; not read")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise FileReadError(shown, f"line {line}: not valid UTF-8 text") from exc
+        super().__init__(files, ACCESS_POLICY)
 
     def listdir(self, rel: str) -> list[str] | None:
-        """Sorted entry names of a directory; None when it does not exist or is not a directory."""
+        """Sorted entry names of a directory; None when it does not exist or cannot be listed."""
         try:
-            return sorted(self.fs.listdir(rel))
-        except OSError:
+            return super().listdir(rel)
+        except ReadError:
             return None
 
     def glob(self, pattern: str) -> list[str]:

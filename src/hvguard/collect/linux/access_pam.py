@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.reader import ReadError
 from hvguard.facts import PamEntry, PamStack, SecondFactor
 
 PAM_DIRS = ("/etc/pam.d", "/usr/lib/pam.d")
@@ -104,7 +105,7 @@ class _Reader:
             return []
         try:
             text = self.files.read_text(path)
-        except FileReadError as exc:
+        except ReadError as exc:
             self.errors.append(f"{exc.path}: {exc.message}")
             return []
         if text is None:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import tree_sitter_javascript
 from tree_sitter import Language, Node, Parser
 
-from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.reader import ReadError
 from hvguard.facts import PolkitFacts, PolkitFile, PolkitRef, PolkitRule
 
 RULES_DIRS = (
@@ -294,7 +295,7 @@ def collect_polkit(files: HostFiles) -> PolkitFacts:
         order += 1
         try:
             text = files.read_text(path)
-        except FileReadError as exc:
+        except ReadError as exc:
             out.append(PolkitFile(path=path, order=order, error=f"{exc.path}: {exc.message}"))
             continue
         rules, error = analyse_rules(text or "")

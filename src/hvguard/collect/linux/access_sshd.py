@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.reader import ReadError
 from hvguard.collect.source import CommandResult, HostSource
 from hvguard.facts import SshdFacts, SshdMatch, SshdSetting
 
@@ -288,7 +289,7 @@ def _read_file(
     ``never``: an Include from an inactive Match, where nothing applies. Returns the state at EOF."""
     try:
         text = st.files.read_text(path)
-    except FileReadError as exc:
+    except ReadError as exc:
         st.errors.append(f"{exc.path}: {exc.message}")
         return active, block
     if text is None:

@@ -27,7 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hvguard.collect.linux.access_files import FileReadError, HostFiles
+from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.reader import ReadError
 from hvguard.facts import SudoDefault, SudoFacts, SudoRule
 
 SUDOERS = "/etc/sudoers"
@@ -380,7 +381,7 @@ class _Reader:
             return
         try:
             text = self.files.read_text(path)
-        except FileReadError as exc:
+        except ReadError as exc:
             parsed.errors.append(f"{exc.path}: {exc.message}")
             return
         if text is None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from hvguard.collect.interface import Collector, guarded
 from hvguard.collect.linux.ops_files import OpsReader
 from hvguard.collect.linux.ops_firewall import collect_firewall
 from hvguard.collect.linux.ops_logging import collect_logging
 from hvguard.collect.linux.ops_network import collect_network
 from hvguard.collect.linux.ops_patches import collect_patches
+from hvguard.collect.linux.ops_reads import OPERATIONS_COMMANDS, OPERATIONS_READS
 from hvguard.collect.linux.ops_storage import collect_storage
 from hvguard.collect.source import HostSource
 from hvguard.facts import OperationsFacts, Problem
@@ -24,17 +26,15 @@ _T = TypeVar("_T")
 
 
 def _guard(r: OpsReader, group: str, collect: Callable[[OpsReader], _T]) -> _T | None:
-    try:
-        return collect(r)
-    except Exception as exc:  # a collector bug must not abort the scan; it becomes a visible problem
-        r.problems.append(
-            Problem(
-                area=f"host.operations.{group}",
-                source=r.fs.label,
-                message=f"internal error while collecting {group}: {type(exc).__name__}: {exc}",
-            )
-        )
-        return None
+    # A collector bug must not abort the scan; it becomes a visible problem.
+    return guarded(
+        r.problems,
+        f"host.operations.{group}",
+        r.fs.label,
+        None,
+        lambda: collect(r),
+        doing=f" while collecting {group}",
+    )
 
 
 def collect_operations(source: HostSource, *, problems: list[Problem]) -> OperationsFacts:
@@ -47,3 +47,15 @@ def collect_operations(source: HostSource, *, problems: list[Problem]) -> Operat
         network=_guard(r, "network", collect_network),
         storage=_guard(r, "storage", collect_storage),
     )
+
+
+class OperationsCollector(Collector[HostSource, OperationsFacts]):
+    """How the host logs, filters traffic, is patched, is wired and stores VM images."""
+
+    area = "host.operations"
+    reads = OPERATIONS_READS
+    commands = OPERATIONS_COMMANDS
+
+    def collect(self, source: HostSource, problems: list[Problem]) -> OperationsFacts:
+        """The operations facts of ``source``."""
+        return collect_operations(source, problems=problems)

@@ -1,7 +1,8 @@
 """File access for the operations collectors: the host source's files, never anything else.
 
-Reads go through the source's :class:`~hvguard.collect.hostfs.HostFS` (chroot semantics for an offline
-root, memory for an SSH answer), so a host is never mixed with the machine hvguard runs on. A missing file
+Reads go through the one reader (:class:`~hvguard.collect.reader.HostReader` over the source's
+:class:`~hvguard.collect.hostfs.HostFS`: chroot semantics for an offline root, memory for an SSH answer),
+so a host is never mixed with the machine hvguard runs on. A missing file
 is an answer (None); a file that exists but cannot be read records a :class:`~hvguard.facts.Problem`.
 """
 
@@ -11,11 +12,9 @@ import fnmatch
 import stat
 from collections.abc import Callable
 
+from hvguard.collect.reader import OPERATIONS_POLICY, HostReader, ReadError
 from hvguard.collect.source import CommandResult, HostSource
 from hvguard.facts import FileStat, Problem
-
-#: Configuration files are small; anything larger is not what we expect and is not read whole.
-MAX_FILE_BYTES = 8 * 1024 * 1024
 
 
 class OpsReader:
@@ -24,6 +23,7 @@ class OpsReader:
     def __init__(self, source: HostSource, problems: list[Problem]) -> None:
         self.source = source
         self.fs = source.fs
+        self.reader = HostReader(source.fs, OPERATIONS_POLICY, shown=self.shown)
         self.live = source.live
         self.problems = problems
         self._names: dict[str, dict[int, str]] = {}
@@ -41,45 +41,27 @@ class OpsReader:
     # -- reads ------------------------------------------------------------------------------------------
     def exists(self, rel: str) -> bool:
         """True when ``rel`` exists (any type)."""
-        try:
-            self.fs.stat(rel)
-        except OSError:
-            return False
-        return True
+        return self.reader.exists(rel)
 
     def is_dir(self, rel: str) -> bool:
         """True when ``rel`` is a directory."""
-        try:
-            return stat.S_ISDIR(self.fs.stat(rel).st_mode)
-        except OSError:
-            return False
+        return self.reader.is_dir(rel)
 
     def text(self, rel: str, area: str) -> str | None:
         """The file's text; None when absent or unreadable (the latter recorded as a problem)."""
         try:
-            data = self.fs.read(rel, MAX_FILE_BYTES + 1)
-        except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
+            return self.reader.read_text(rel)
+        except ReadError as exc:
+            self.problem(area, rel, exc.message)
             return None
-        except IsADirectoryError:
-            self.problem(area, rel, "is a directory, not a file")
-            return None
-        except OSError as exc:
-            self.problem(area, rel, f"cannot read: {(exc.strerror or str(exc)).lower()}")
-            return None
-        if len(data) > MAX_FILE_BYTES:
-            self.problem(area, rel, f"larger than {MAX_FILE_BYTES} bytes; not read")
-            return None
-        return data.decode("utf-8", "replace")
 
     def listdir(self, rel: str, area: str | None = None) -> list[str]:
         """Sorted entries of a directory; [] when absent (unreadable recorded when ``area`` is given)."""
         try:
-            return sorted(self.fs.listdir(rel))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as exc:
+            return self.reader.listdir(rel) or []
+        except ReadError as exc:
             if area is not None:
-                self.problem(area, rel, f"cannot list: {(exc.strerror or str(exc)).lower()}")
+                self.problem(area, rel, exc.message)
             return []
 
     def glob(self, pattern: str, area: str | None = None) -> list[str]:
@@ -89,10 +71,7 @@ class OpsReader:
 
     def readlink(self, rel: str) -> str | None:
         """The target text of a symlink (not followed); None when not a link."""
-        try:
-            return self.fs.readlink(rel)
-        except OSError:
-            return None
+        return self.reader.readlink(rel)
 
     def _remote_meta(self, rel: str) -> FileStat | None:
         """For a remote host, owner/mode/mtime as the host itself reported them (``file-meta``, run as
@@ -128,10 +107,8 @@ class OpsReader:
         meta = self._remote_meta(rel)
         if meta is not None:
             return meta.mtime
-        try:
-            return self.fs.stat(rel).st_mtime
-        except OSError:
-            return None
+        st = self.reader.stat_or_none(rel)
+        return None if st is None else st.st_mtime
 
     def stat(self, rel: str, area: str) -> FileStat:
         """Owner, group and mode of ``rel`` (``exists=False`` when absent)."""
@@ -140,11 +117,11 @@ class OpsReader:
         if meta is not None:
             return meta
         try:
-            st = self.fs.stat(rel)
-        except FileNotFoundError:
+            st = self.reader.stat(rel)
+        except ReadError as exc:
+            self.problem(area, rel, exc.message)
             return FileStat(path=shown, exists=False)
-        except OSError as exc:
-            self.problem(area, rel, f"cannot stat: {(exc.strerror or str(exc)).lower()}")
+        if st is None:
             return FileStat(path=shown, exists=False)
         return FileStat(
             path=shown,

@@ -21,8 +21,8 @@ import os
 import stat
 
 from hvguard.collect.hostfs import HostFS, chroot_walk
+from hvguard.collect.ssh.fetch import FetchIndex
 from hvguard.collect.ssh.records import Entry, Meta, RemoteAnswer
-from hvguard.collect.ssh.script import FetchIndex
 from hvguard.facts import Problem
 
 _DIR, _FILE, _LINES, _UNREADABLE = "dir", "file", "lines", "unreadable"

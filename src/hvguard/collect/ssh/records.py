@@ -13,9 +13,11 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 
+from hvguard.collect.interface import CollectError
 from hvguard.collect.manifest import COMMANDS
 from hvguard.collect.source import CommandResult
-from hvguard.collect.ssh.script import FILE_CAP, PROTOCOL
+from hvguard.collect.ssh.remote_script import PROTOCOL
+from hvguard.collect.ssh.script import FILE_CAP
 
 #: Fields before the payload, per record type.
 _FIELDS: dict[bytes, int] = {
@@ -53,7 +55,7 @@ _STAT_RECORD = re.compile(
 MAX_ARCHIVE_MEMBERS = 100_000
 
 
-class ProtocolError(ValueError):
+class ProtocolError(CollectError, ValueError):
     """The remote answer is not a complete, well-formed hvguard script answer."""
 
 

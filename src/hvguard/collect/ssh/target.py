@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from hvguard.collect.interface import CollectError
+
 SSH_SCHEME = "ssh"
 DEFAULT_PORT = 22
 DEFAULT_TIMEOUT_S = 60.0
@@ -22,7 +24,7 @@ _USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}")
 _HOST = re.compile(r"[A-Za-z0-9._:-]{1,253}")
 
 
-class SshTargetError(ValueError):
+class SshTargetError(CollectError, ValueError):
     """An ``ssh://`` target string hvguard cannot use (a usage error)."""
 
 
@@ -82,7 +84,7 @@ def parse_ssh_target(target: str) -> SshTarget:
     return SshTarget(text=target, host=host, port=port or DEFAULT_PORT, user=user)
 
 
-class SshOptionError(ValueError):
+class SshOptionError(CollectError, ValueError):
     """A bad SSH option (unreadable --identity, malformed known_hosts): a usage error."""
 
 

@@ -28,26 +28,23 @@ import asyncssh
 import msgspec
 
 from hvguard import __version__
-from hvguard.collect.libvirt.files import stored_definitions_instead
+from hvguard.collect.collectors import collect_host_facts, platform_of
+from hvguard.collect.interface import CollectError
+from hvguard.collect.libvirt.files import STORED_DEFINITIONS, stored_definitions_instead
+from hvguard.collect.manifest import manifest_fetch
 from hvguard.collect.source import PrefetchedSource
 from hvguard.collect.ssh.answer_fs import AnswerFS
+from hvguard.collect.ssh.fetch import FetchIndex, follow_up_fetch, manifest_index, never_copied
 from hvguard.collect.ssh.records import ProtocolError, RemoteAnswer, parse_answer
 from hvguard.collect.ssh.script import (
     MAX_PASSES,
     REMOTE_LIBVIRT_URI,
-    STORED_DEFINITIONS,
-    FetchIndex,
     build_script,
-    follow_up_fetch,
-    manifest_fetch,
-    manifest_index,
-    never_copied,
     new_boundary,
     remote_command,
 )
 from hvguard.collect.ssh.target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
 from hvguard.collect.ssh.virsh import connection_error, hypervisor_facts
-from hvguard.collect.targets import collect_host_facts, platform_of
 from hvguard.facts import CollectionInfo, HypervisorFacts, Problem, TargetFacts
 
 #: The most a target may send back; far above a real host's answer (~0.1–5 MiB).
@@ -58,7 +55,7 @@ MAX_STDERR_BYTES = 64 * 1024
 logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
 
 
-class _TargetFailed(Exception):
+class _TargetFailed(CollectError):
     """One target could not be collected; ``str()`` is the one-line reason."""
 
 

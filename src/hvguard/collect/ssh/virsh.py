@@ -12,6 +12,7 @@ import re
 
 import msgspec
 
+from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
 from hvguard.collect.ssh.records import Virsh
 from hvguard.collect.ssh.script import REMOTE_LIBVIRT_URI
@@ -30,7 +31,7 @@ _NODEINFO_KEYS = {
 }
 
 
-class NodeInfoError(ValueError):
+class NodeInfoError(CollectError, ValueError):
     """``virsh nodeinfo`` output hvguard cannot read."""
 
 
