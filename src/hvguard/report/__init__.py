@@ -1,4 +1,8 @@
-"""Reports: one module per output format, each exposing ``render(evaluation) -> str``."""
+"""Reports: one module per output format, each exposing ``render(evaluation) -> str``.
+
+Every format renders the typed report model (:mod:`hvguard.report.model`, built by
+:func:`hvguard.report.build.build_report`); ``--format json`` is that model encoded as is.
+"""
 
 from __future__ import annotations
 

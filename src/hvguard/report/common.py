@@ -1,9 +1,9 @@
-"""What the file formats (html, sarif, junit, csv, markdown, oscal) share.
+"""What the formats share.
 
-Every format reads the same canonical data — :func:`hvguard.report.json_report.report_dict` of one
-:class:`~hvguard.engine.Evaluation` — so an HTML report, a CSV risk register and a SARIF or OSCAL file of
-the same evaluation always agree. This module adds the few derived views they all need: status labels,
-findings grouped per measure × subject, and the file:line locations named in evidence.
+Every format renders the same canonical data — the :class:`~hvguard.report.model.Report` of one
+evaluation (:func:`hvguard.report.build.report_view`) — so an HTML report, a CSV risk register and a SARIF
+or OSCAL file of the same evaluation always agree. This module adds the few derived views they all need:
+status labels, findings grouped per measure × subject, and the file:line locations named in evidence.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hvguard.findings import SEVERITY_ORDER, Status, severity
+from hvguard.report.model import Result
 
 #: Upper-case text label per status: status is never shown by colour alone.
 LABEL: dict[str, str] = {
@@ -122,26 +123,36 @@ def file_refs(evidence: Any) -> list[FileRef]:
     return [r for r in found.values() if r.line is not None or r.path not in with_line]
 
 
+#: A finding as the formats read it: a report :class:`Result`, or its plain-data form (any mapping with
+#: at least ``measure``, ``target``, ``subject`` and ``status``).
+R = TypeVar("R", bound="Result | Mapping[str, Any]")
+
+
+def _field(r: Result | Mapping[str, Any], name: str) -> str:
+    return str(r[name] if isinstance(r, Mapping) else getattr(r, name))
+
+
 @dataclass(frozen=True)
-class Case:
+class Case(Generic[R]):
     """All findings of one measure for one subject of one target (a JUnit test case, an OSCAL finding)."""
 
     measure: str
     target: str
     subject: str
-    results: tuple[dict[str, Any], ...]
+    results: tuple[R, ...]
 
     @property
     def status(self) -> str:
         """The worst status among the findings."""
-        return worst(r["status"] for r in self.results)
+        return worst(_field(r, "status") for r in self.results)
 
 
-def cases(results: list[dict[str, Any]]) -> Iterator[Case]:
-    """Group report results per measure × target × subject, in the order they first appear."""
-    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+def cases(results: Iterable[R]) -> Iterator[Case[R]]:
+    """Group findings per measure × target × subject, in the order they first appear."""
+    grouped: dict[tuple[str, str, str], list[R]] = {}
     for r in results:
-        grouped.setdefault((r["measure"], r["target"], r["subject"]), []).append(r)
+        key = (_field(r, "measure"), _field(r, "target"), _field(r, "subject"))
+        grouped.setdefault(key, []).append(r)
     for (measure, target, subject), items in grouped.items():
         yield Case(measure, target, subject, tuple(items))
 

@@ -22,8 +22,9 @@ import io
 from typing import Any
 
 from hvguard.engine import Evaluation
+from hvguard.report.build import ReportView, report_view
 from hvguard.report.common import compact_json
-from hvguard.report.json_report import report_dict
+from hvguard.report.model import ProfileBlock, Result
 
 COLUMNS: tuple[str, ...] = (
     "target",
@@ -65,22 +66,21 @@ def _cell(value: Any) -> str:
     return neutralise(value if isinstance(value, str) else str(value))
 
 
-def row(r: dict[str, Any], section: str, profile: dict[str, Any] | None = None) -> dict[str, str]:
+def row(r: Result, section: str, profile: ProfileBlock) -> dict[str, str]:
     """One finding as a CSV row (every cell neutralised); ``profile`` is the report's profile block."""
-    p = profile or {}
-    w = r.get("waiver") or {}
-    a = r.get("attestation") or {}
+    w = r.waiver or {}
+    a = r.attestation or {}
     values: dict[str, Any] = {
-        "target": r["target"],
-        "subject": r["subject"],
-        "measure": r["measure"],
+        "target": r.target,
+        "subject": r.subject,
+        "measure": r.measure,
         "section": section,
-        "title": r["title"],
-        "status": r["status"],
-        "original_status": r.get("original_status"),
-        "untailored_status": r.get("untailored_status"),
-        "message": r["message"],
-        "remediation": (r.get("remediation") or "").strip(),
+        "title": r.title,
+        "status": r.status.value,
+        "original_status": r.original_status.value if r.original_status else None,
+        "untailored_status": r.untailored_status.value if r.untailored_status else None,
+        "message": r.message,
+        "remediation": (r.remediation or "").strip(),
         "waiver_id": w.get("id"),
         "waiver_approved_by": w.get("approved_by"),
         "waiver_expires_on": w.get("expires_on"),
@@ -88,24 +88,29 @@ def row(r: dict[str, Any], section: str, profile: dict[str, Any] | None = None) 
         "attestation_id": a.get("id"),
         "attested_by": a.get("attested_by"),
         "attestation_valid_until": a.get("valid_until"),
-        "method": r.get("method"),
-        "check": r.get("check"),
-        "notes": "; ".join(r.get("notes") or []),
-        "evidence": compact_json(r.get("evidence") or {}),
-        "profile": p.get("name"),
-        "profile_deviations": "; ".join(p.get("deviations") or []),
+        "method": r.method,
+        "check": r.check,
+        "notes": "; ".join(r.notes),
+        "evidence": compact_json(r.evidence),
+        "profile": profile.name,
+        "profile_deviations": "; ".join(profile.deviations),
     }
     return {k: _cell(values[k]) for k in COLUMNS}
 
 
-def render(ev: Evaluation) -> str:
-    """Render the CSV report: a header row, then one row per finding in report order."""
-    rep = report_dict(ev)
-    section_of = {m.id: m.section for m in ev.catalog.measures}
+def csv_text(view: ReportView) -> str:
+    """The CSV report: a header row, then one row per finding in report order."""
+    rep = view.report
+    section_of = {m.id: m.section for m in view.catalog.measures}
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writeheader()
-    for r in rep["results"]:
-        writer.writerow(row(r, section_of[r["measure"]], rep["profile"]))
+    for r in rep.results:
+        writer.writerow(row(r, section_of[r.measure], rep.profile))
     return buf.getvalue()
+
+
+def render(ev: Evaluation) -> str:
+    """Render the CSV report of ``ev``."""
+    return csv_text(report_view(ev))

@@ -14,14 +14,13 @@ colour; the palette keeps ≥ 4.5:1 contrast (WCAG 2.2 AA).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections import defaultdict
 from html import escape
 from typing import Any
 
 from hvguard.catalog import Measure
 from hvguard.engine import Evaluation
+from hvguard.report.build import ReportView, report_view
 from hvguard.report.common import (
     LABEL,
     ORDER,
@@ -34,151 +33,10 @@ from hvguard.report.common import (
     worst,
     xml_safe,
 )
-from hvguard.report.json_report import report_dict
+from hvguard.report.html_assets import COLOUR, CSP, CSS, SCRIPT
+from hvguard.report.model import RegisterUse, Report, Result
 
-#: Background colour per status; white text on each is at least 4.5:1.
-COLOUR: dict[str, str] = {
-    "pass": "#1b6e2a",
-    "fail": "#b00020",
-    "warn": "#8a4600",
-    "manual": "#0b5cad",
-    "not_applicable": "#555555",
-    "error": "#6a1b9a",
-    "waived": "#1f4e79",
-}
-
-CSS = (
-    """
-:root{--fg:#1a1a1a;--muted:#4a4a4a;--bg:#fff;--line:#b8b8b8;--soft:#f3f3f3;--link:#0b57d0;--focus:#1a4fd6}
-*{box-sizing:border-box}
-html{background:var(--bg)}
-body{margin:0;color:var(--fg);background:var(--bg);
- font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif}
-.wrap{max-width:96rem;margin:0 auto;padding:0 1rem}
-.skip{position:absolute;left:-9999px;top:0;background:#fff;color:var(--link);padding:.5rem 1rem;z-index:10}
-.skip:focus{left:.5rem;top:.5rem}
-a{color:var(--link);text-decoration:underline}
-:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
-header.top{border-bottom:1px solid var(--line);padding:.75rem 0}
-header.top h1{margin:.25rem 0;font-size:1.6rem}
-nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;margin:.5rem 0;padding:0}
-h2{font-size:1.35rem;margin:1.75rem 0 .5rem;border-bottom:2px solid var(--line)}
-h3{font-size:1.15rem;margin:1.25rem 0 .5rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem}
-th,td{border:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}
-thead th{background:var(--soft)}
-caption{text-align:left;font-weight:600;padding:.25rem 0}
-.full{width:100%}
-.badge{display:inline-block;min-width:4.6em;text-align:center;font-weight:700;font-size:.85em;
- padding:.05rem .4rem;border-radius:.25rem;color:#fff;white-space:nowrap}
-"""
-    + "".join(f".s-{s}{{background:{c}}}" for s, c in COLOUR.items())
-    + """
-.muted{color:var(--muted)}
-.num{text-align:right;font-variant-numeric:tabular-nums}
-details.measure{border:1px solid var(--line);border-radius:.3rem;margin:.5rem 0;padding:0 .75rem}
-details.measure>summary{cursor:pointer;padding:.5rem 0;font-weight:600}
-details.measure[open]>summary{border-bottom:1px solid var(--line);margin-bottom:.5rem}
-details.ev>summary{cursor:pointer;color:var(--link);text-decoration:underline}
-dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.25rem 0 .75rem}
-dl.meta dt{font-weight:600}
-dl.meta dd{margin:0}
-pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--soft);border:1px solid var(--line);
- padding:.5rem;margin:.25rem 0}
-code{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.9em;
- overflow-wrap:anywhere}
-td p{margin:.15rem 0 .35rem}
-.label{font-weight:600;margin:.5rem 0 0}
-.waiver,.attest{border-left:4px solid var(--line);padding-left:.5rem}
-table.kv{margin:.25rem 0;font-size:.92em}
-table.kv th{font-weight:600;background:var(--soft)}
-.scroll{overflow:auto;max-height:80vh;border:1px solid var(--line)}
-.scroll table{margin:0}
-.matrix th,.matrix td{padding:.15rem .3rem;font-size:.9em}
-.matrix thead th{position:sticky;top:0;z-index:1}
-.bar{vertical-align:middle;margin-right:.5rem}
-form.filters{display:flex;flex-wrap:wrap;gap:.75rem 1.5rem;align-items:flex-end}
-form.filters fieldset{border:1px solid var(--line);padding:.25rem .75rem .5rem;margin:0}
-form.filters label{margin-right:.75rem;white-space:nowrap}
-form.filters select,form.filters input[type=search]{font:inherit;padding:.2rem .3rem;display:block;
- max-width:24rem}
-button{font:inherit;padding:.3rem .75rem;cursor:pointer}
-[hidden]{display:none!important}
-footer{border-top:1px solid var(--line);margin-top:2rem;padding:.75rem 0;color:var(--muted)}
-@media print{.skip,#filters,nav{display:none}}
-"""
-)
-
-# Progressive enhancement only: the page is complete without it. Reads nothing but data-* attributes.
-SCRIPT = """
-(function () {
-  var box = document.getElementById('filters');
-  var form = document.getElementById('filter-form');
-  if (!box || !form) { return; }
-  box.hidden = false;
-  var rows = Array.prototype.slice.call(document.querySelectorAll('tr.finding'));
-  var vms = Array.prototype.slice.call(document.querySelectorAll('tr.vm'));
-  var measures = Array.prototype.slice.call(document.querySelectorAll('details.measure'));
-  var sections = Array.prototype.slice.call(document.querySelectorAll('section.msection'));
-  var boxes = Array.prototype.slice.call(form.querySelectorAll('input[name=status]'));
-  var section = document.getElementById('f-section');
-  var target = document.getElementById('f-target');
-  var subject = document.getElementById('f-subject');
-  var out = document.getElementById('filter-count');
-  function apply() {
-    var want = {};
-    boxes.forEach(function (b) { want[b.value] = b.checked; });
-    var sec = section.value, tgt = target.value, q = subject.value.trim().toLowerCase();
-    var shown = 0, vshown = 0;
-    rows.forEach(function (r) {
-      var d = r.dataset;
-      var ok = want[d.status] && (!sec || d.section === sec) && (!tgt || d.target === tgt) &&
-        (!q || d.subject.toLowerCase().indexOf(q) >= 0);
-      r.hidden = !ok;
-      if (ok) { shown++; }
-    });
-    measures.forEach(function (m) { m.hidden = !m.querySelector('tr.finding:not([hidden])'); });
-    sections.forEach(function (s) { s.hidden = !s.querySelector('details.measure:not([hidden])'); });
-    vms.forEach(function (r) {
-      var d = r.dataset;
-      var ok = (!tgt || d.target === tgt) && (!q || d.subject.toLowerCase().indexOf(q) >= 0) &&
-        d.statuses.split(' ').some(function (s) { return want[s]; });
-      r.hidden = !ok;
-      if (ok) { vshown++; }
-    });
-    out.textContent = 'Showing ' + shown + ' of ' + rows.length + ' findings and ' + vshown + ' of ' +
-      vms.length + ' VMs.';
-  }
-  form.addEventListener('input', apply);
-  form.addEventListener('change', apply);
-  form.addEventListener('submit', function (e) { e.preventDefault(); apply(); });
-  form.addEventListener('reset', function () { window.setTimeout(apply, 0); });
-  document.getElementById('f-attention').addEventListener('click', function () {
-    boxes.forEach(function (b) { b.checked = b.dataset.attention === 'yes'; });
-    apply();
-  });
-  document.getElementById('f-expand').addEventListener('click', function () {
-    measures.forEach(function (m) { if (!m.hidden) { m.open = true; } });
-  });
-  document.getElementById('f-collapse').addEventListener('click', function () {
-    measures.forEach(function (m) { m.open = false; });
-  });
-  apply();
-})();
-"""
-
-
-def _csp_hash(text: str) -> str:
-    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
-
-
-#: Nothing may be loaded from anywhere; only our own style block and script (by hash) may apply.
-CSP = (
-    "default-src 'none'; "
-    f"style-src '{_csp_hash(CSS)}'; "
-    f"script-src '{_csp_hash(SCRIPT)}'; "
-    "img-src data:; base-uri 'none'; form-action 'none'"
-)
+__all__ = ["CSP", "badge", "evidence_table", "finding_row", "html_document", "measure_block", "render"]
 
 
 def _e(value: Any) -> str:
@@ -290,61 +148,61 @@ def _attestation_html(a: dict[str, Any]) -> str:
     return html
 
 
-def finding_row(r: dict[str, Any], section: str, multi_target: bool) -> str:
+def finding_row(r: Result, section: str, multi_target: bool) -> str:
     """One finding as a table row carrying its filter keys as data attributes."""
-    status = r["status"]
+    status = r.status.value
     was = "".join(
-        f'<br><span class="muted">{label} {_e(LABEL.get(r[key], r[key]))}</span>'
-        for key, label in (("original_status", "was"), ("untailored_status", "default thresholds:"))
-        if r.get(key)
+        f'<br><span class="muted">{label} {_e(LABEL.get(s, s))}</span>'
+        for s, label in ((r.original_status, "was"), (r.untailored_status, "default thresholds:"))
+        if s
     )
-    where = f'<br><span class="muted">{_e(r["target"])}</span>' if multi_target else ""
-    body = [f"<p>{_e(r['message'])}</p>"]
-    if r.get("waiver"):
-        body.append(_waiver_html(r["waiver"]))
-    if r.get("attestation"):
-        body.append(_attestation_html(r["attestation"]))
-    if r.get("notes"):
-        body.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in r["notes"]) + "</ul>")
-    how = f"method {r.get('method') or 'facts'}" + (f", check {r['check']}" if r.get("check") else "")
+    where = f'<br><span class="muted">{_e(r.target)}</span>' if multi_target else ""
+    body = [f"<p>{_e(r.message)}</p>"]
+    if r.waiver:
+        body.append(_waiver_html(r.waiver))
+    if r.attestation:
+        body.append(_attestation_html(r.attestation))
+    if r.notes:
+        body.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in r.notes) + "</ul>")
+    how = f"method {r.method or 'facts'}" + (f", check {r.check}" if r.check else "")
     body.append(
         f'<details class="ev"><summary>Evidence <span class="muted">({_e(how)})</span></summary>'
-        f"{evidence_table(r.get('evidence') or {})}</details>"
+        f"{evidence_table(r.evidence)}</details>"
     )
-    if r.get("remediation"):
-        body.append(f'<p class="label">Remediation</p><pre><code>{_e(r["remediation"].strip())}</code></pre>')
+    if r.remediation:
+        body.append(f'<p class="label">Remediation</p><pre><code>{_e(r.remediation.strip())}</code></pre>')
     return (
         f'<tr class="finding" data-status="{_e(status)}" data-section="{_e(section)}" '
-        f'data-target="{_e(r["target"])}" data-subject="{_e(r["subject"])}"'
-        f' data-waiver="{_e((r.get("waiver") or {}).get("id") or "")}">'
+        f'data-target="{_e(r.target)}" data-subject="{_e(r.subject)}"'
+        f' data-waiver="{_e((r.waiver or {}).get("id") or "")}">'
         f"<td>{badge(status)}{was}</td>"
-        f'<th scope="row">{_e(r["subject"])}{where}</th>'
+        f'<th scope="row">{_e(r.subject)}{where}</th>'
         f"<td>{''.join(body)}</td></tr>"
     )
 
 
-def measure_block(m: Measure, results: list[dict[str, Any]], rolled: str, ev: Evaluation) -> str:
+def measure_block(m: Measure, results: list[Result], rolled: str, rep: Report) -> str:
     """The drill-down of one measure: the standard's words, then every finding."""
-    multi = len(ev.targets) > 1
-    ordered = sorted(results, key=lambda r: (-rank(r["status"]), r["target"], r["subject"]))
+    multi = len(rep.targets) > 1
+    ordered = sorted(results, key=lambda r: (-rank(r.status), r.target, r.subject))
     meta = [
         ("Standard text", _e(m.text)),
         ("NIST CSF 1.1", _e(", ".join(m.nist))),
         ("Modality", _e(m.modality)),
         ("Automation", _e(m.automation)),
     ]
-    if m.id in ev.profile.advisory:
+    if m.id in rep.profile.advisory:
         meta.append(("Profile", "tailored to advisory: a fail is reported as warn"))
     if m.notes:
         meta.append(("How hvguard reads it", _e(m.notes)))
-    if any(r["status"] == "manual" for r in results):
+    if any(r.status == "manual" for r in results):
         meta.append(("Evidence an auditor needs", _e(m.manual_evidence)))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta)
     rows = "".join(finding_row(r, m.section, multi) for r in ordered)
     return (
         f'<details class="measure" id="{_anchor("m", m.id)}" data-measure="{_e(m.id)}">'
         f"<summary>{badge(rolled)} {_e(m.id)} {_e(m.title)} "
-        f'<span class="muted">— {_e(counts_text(r["status"] for r in results))}</span></summary>'
+        f'<span class="muted">— {_e(counts_text(r.status for r in results))}</span></summary>'
         f'<dl class="meta">{dl}</dl>'
         f'<table class="full"><caption>Findings for {_e(m.id)}</caption><thead><tr>'
         '<th scope="col">Status</th><th scope="col">Subject</th>'
@@ -353,14 +211,15 @@ def measure_block(m: Measure, results: list[dict[str, Any]], rolled: str, ev: Ev
     )
 
 
-def _summary(ev: Evaluation, rep: dict[str, Any], per_measure: dict[str, list[dict[str, Any]]]) -> str:
-    by_measure: dict[str, str] = rep["summary"]["by_measure"]
-    findings = [r["status"] for r in rep["results"]]
-    vms = sum(t["vm_count"] for t in rep["targets"])
-    rolled = [by_measure[m.id] for m in ev.catalog.measures]
+def _summary(view: ReportView, per_measure: dict[str, list[Result]]) -> str:
+    rep, catalog = view.report, view.catalog
+    by_measure: dict[str, str] = {m: s.value for m, s in rep.summary.by_measure.items()}
+    findings = [r.status.value for r in rep.results]
+    vms = sum(t.vm_count for t in rep.targets)
+    rolled = [by_measure[m.id] for m in catalog.measures]
     lead = (
         f"<p><strong>{len(rolled)} measures</strong>: {_e(counts_text(rolled))}. "
-        f"<strong>{len(findings)} findings</strong> on {len(rep['targets'])} target(s) and {vms} VM(s). "
+        f"<strong>{len(findings)} findings</strong> on {len(rep.targets)} target(s) and {vms} VM(s). "
         "A measure takes the worst status of its findings.</p>"
     )
     status_rows = "".join(
@@ -374,9 +233,9 @@ def _summary(ev: Evaluation, rep: dict[str, Any], per_measure: dict[str, list[di
         f"<tbody>{status_rows}</tbody></table>"
     )
     sec_rows = []
-    for sec, title in ev.catalog.sections.items():
-        ms = [m for m in ev.catalog.measures if m.section == sec]
-        sec_findings = [r["status"] for m in ms for r in per_measure[m.id]]
+    for sec, title in catalog.sections.items():
+        ms = [m for m in catalog.measures if m.section == sec]
+        sec_findings = [r.status.value for m in ms for r in per_measure[m.id]]
         sec_rolled = [by_measure[m.id] for m in ms]
         sec_rows.append(
             f'<tr><th scope="row"><a href="#{_anchor("sec", sec)}">{_e(sec)}</a></th><td>{_e(title)}</td>'
@@ -394,28 +253,26 @@ def _summary(ev: Evaluation, rep: dict[str, Any], per_measure: dict[str, list[di
     )
 
 
-def _targets(rep: dict[str, Any]) -> str:
+def _targets(rep: Report) -> str:
     rows = []
-    for t in rep["targets"]:
-        hv = t.get("hypervisor") or {}
-        hv_text = " ".join(str(x) for x in (hv.get("type"), hv.get("version")) if x)
-        if hv.get("libvirt"):
-            hv_text += f" (libvirt {hv['libvirt']})"
-        if t.get("unreachable"):
-            state = f"{badge('error')} unreachable: {_e(t['unreachable'])}"
-        elif t["problems"]:
-            items = "".join(
-                f"<li>{_e(p['area'])}: {_e(p['source'])}: {_e(p['message'])}</li>" for p in t["problems"]
-            )
+    for t in rep.targets:
+        hv = t.hypervisor
+        hv_text = " ".join(str(x) for x in (hv.type, hv.version) if x) if hv else ""
+        if hv and hv.libvirt:
+            hv_text += f" (libvirt {hv.libvirt})"
+        if t.unreachable:
+            state = f"{badge('error')} unreachable: {_e(t.unreachable)}"
+        elif t.problems:
+            items = "".join(f"<li>{_e(p.area)}: {_e(p.source)}: {_e(p.message)}</li>" for p in t.problems)
             state = (
-                f'<details class="ev"><summary>{len(t["problems"])} collection problem(s)</summary>'
+                f'<details class="ev"><summary>{len(t.problems)} collection problem(s)</summary>'
                 f"<ul>{items}</ul></details>"
             )
         else:
             state = "collected without problems"
         rows.append(
-            f'<tr><th scope="row">{_e(t["id"])}</th><td>{_e(t["platform"])}</td><td>{_e(t["hostname"])}</td>'
-            f'<td>{_e(hv_text)}</td><td class="num">{t["vm_count"]}</td><td>{_e(t["collected_at"])}</td>'
+            f'<tr><th scope="row">{_e(t.id)}</th><td>{_e(t.platform)}</td><td>{_e(t.hostname)}</td>'
+            f'<td>{_e(hv_text)}</td><td class="num">{t.vm_count}</td><td>{_e(t.collected_at)}</td>'
             f"<td>{state}</td></tr>"
         )
     return (
@@ -428,37 +285,37 @@ def _targets(rep: dict[str, Any]) -> str:
     )
 
 
-def _profile(rep: dict[str, Any]) -> str:
-    p = rep["profile"]
+def _profile(rep: Report) -> str:
+    p = rep.profile
     thresholds = "".join(
-        f'<tr><th scope="row">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in p["thresholds"].items()
+        f'<tr><th scope="row">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in p.thresholds.items()
     )
     deviations = (
-        "<ul>" + "".join(f"<li>{_e(d)}</li>" for d in p["deviations"]) + "</ul>"
-        if p["deviations"]
+        "<ul>" + "".join(f"<li>{_e(d)}</li>" for d in p.deviations) + "</ul>"
+        if p.deviations
         else "<p>No deviations: the packaged default profile was used as is.</p>"
     )
-    advisory = ", ".join(p["advisory"]) or "none"
+    advisory = ", ".join(p.advisory) or "none"
     return (
         '<section id="profile" aria-labelledby="h-profile"><h2 id="h-profile">Profile</h2>'
-        f"<p>Profile <strong>{_e(p['name'])}</strong> from {_e(p['source'])}"
-        f"{' (tailored)' if p['tailored'] else ''}. Measures tailored to advisory: {_e(advisory)}.</p>"
+        f"<p>Profile <strong>{_e(p.name)}</strong> from {_e(p.source)}"
+        f"{' (tailored)' if p.tailored else ''}. Measures tailored to advisory: {_e(advisory)}.</p>"
         f'<h3 id="h-deviations">Deviations from the defaults</h3>{deviations}'
         f"<table><caption>Thresholds used</caption><tbody>{thresholds}</tbody></table></section>"
     )
 
 
-def _register(kind: str, use: dict[str, Any] | None) -> str:
+def _register(kind: str, use: RegisterUse | None) -> str:
     if not use:
         return f"<p>No {kind} file was given.</p>"
-    by_state = ", ".join(f"{n} {s}" for s, n in (use.get("by_state") or {}).items())
-    notes = "".join(f"<li>{_e(n)}</li>" for n in use.get("notes") or [])
+    by_state = ", ".join(f"{n} {s}" for s, n in use.by_state.items())
+    notes = "".join(f"<li>{_e(n)}</li>" for n in use.notes)
     rows = "".join(
-        f'<tr><th scope="row">{_e(e.get("id"))}</th><td>{_e(e.get("measure"))}</td>'
-        f"<td>{_e(e.get('state'))}</td>"
-        f"<td>{_e(e.get('valid_from'))} – {_e(e.get('valid_until'))}</td>"
-        f'<td class="num">{_e(e.get("matched"))}</td><td class="num">{_e(e.get("applied"))}</td></tr>'
-        for e in use.get("entry_use") or []
+        f'<tr><th scope="row">{_e(e.id)}</th><td>{_e(e.measure)}</td>'
+        f"<td>{_e(e.state)}</td>"
+        f"<td>{_e(e.valid_from.isoformat())} – {_e(e.valid_until.isoformat())}</td>"
+        f'<td class="num">{_e(e.matched)}</td><td class="num">{_e(e.applied)}</td></tr>'
+        for e in use.entry_use
     )
     table = (
         f'<table><caption>{_e(kind.capitalize())} entries</caption><thead><tr><th scope="col">Entry</th>'
@@ -469,36 +326,36 @@ def _register(kind: str, use: dict[str, Any] | None) -> str:
         else ""
     )
     return (
-        f"<p>{_e(kind.capitalize())} file <code>{_e(use.get('path'))}</code> (sha256 "
-        f"<code>{_e(use.get('sha256'))}</code>): {_e(use.get('entries'))} entries ({_e(by_state)}), "
-        f"{_e(use.get('applied'))} finding(s) changed.</p>" + (f"<ul>{notes}</ul>" if notes else "") + table
+        f"<p>{_e(kind.capitalize())} file <code>{_e(use.path)}</code> (sha256 "
+        f"<code>{_e(use.sha256)}</code>): {_e(use.entries)} entries ({_e(by_state)}), "
+        f"{_e(use.applied)} finding(s) changed.</p>" + (f"<ul>{notes}</ul>" if notes else "") + table
     )
 
 
-def _registers(rep: dict[str, Any]) -> str:
-    as_of = rep.get("as_of")
+def _registers(rep: Report) -> str:
+    as_of = rep.as_of.isoformat() if rep.as_of else None
     return (
         '<section id="registers" aria-labelledby="h-registers">'
         '<h2 id="h-registers">Exceptions and attestations</h2>'
         + (f"<p>Judged as of {_e(as_of)}.</p>" if as_of else "")
         + '<h3 id="h-exceptions">Exceptions register</h3>'
-        + _register("exceptions", rep.get("exceptions"))
+        + _register("exceptions", rep.exceptions)
         + '<h3 id="h-attestations">Attestations</h3>'
-        + _register("attestations", rep.get("attestations"))
+        + _register("attestations", rep.attestations)
         + "</section>"
     )
 
 
-def _filters(ev: Evaluation, rep: dict[str, Any]) -> str:
+def _filters(view: ReportView) -> str:
     boxes = "".join(
         f'<label><input type="checkbox" name="status" value="{s}" checked '
         f'data-attention="{"yes" if s in ("error", "fail", "warn", "manual") else "no"}"> {LABEL[s]}</label>'
         for s in ORDER
     )
     sections = "".join(
-        f'<option value="{_e(k)}">{_e(k)} {_e(v)}</option>' for k, v in ev.catalog.sections.items()
+        f'<option value="{_e(k)}">{_e(k)} {_e(v)}</option>' for k, v in view.catalog.sections.items()
     )
-    targets = "".join(f'<option value="{_e(t["id"])}">{_e(t["id"])}</option>' for t in rep["targets"])
+    targets = "".join(f'<option value="{_e(t.id)}">{_e(t.id)}</option>' for t in view.report.targets)
     return (
         '<section id="filters" aria-labelledby="h-filters" hidden><h2 id="h-filters">Filter findings</h2>'
         '<form id="filter-form" class="filters" action="#" aria-describedby="filter-count">'
@@ -517,28 +374,26 @@ def _filters(ev: Evaluation, rep: dict[str, Any]) -> str:
     )
 
 
-def _vm_matrix(ev: Evaluation, rep: dict[str, Any]) -> str:
+def _vm_matrix(view: ReportView) -> str:
+    rep, catalog = view.report, view.catalog
     cells: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    order: list[tuple[str, str]] = []
-    for t in ev.targets:
-        for vm in t.hypervisor.vms if t.hypervisor else []:
-            order.append((t.id, f"vm:{vm.name}"))
+    order: list[tuple[str, str]] = list(view.vms)
     measures_used: set[str] = set()
-    for r in rep["results"]:
-        if vm_name(r["subject"]) is None:
+    for r in rep.results:
+        if vm_name(r.subject) is None:
             continue
-        key = (r["target"], r["subject"])
+        key = (r.target, r.subject)
         if key not in cells and key not in order:
             order.append(key)
-        cells[key][r["measure"]].append(r["status"])
-        measures_used.add(r["measure"])
+        cells[key][r.measure].append(r.status.value)
+        measures_used.add(r.measure)
     if not order:
         return (
             '<section id="vms" aria-labelledby="h-vms"><h2 id="h-vms">Per-VM view</h2>'
             "<p>No VMs were found on the targets.</p></section>"
         )
-    cols = [m for m in ev.catalog.measures if m.id in measures_used]
-    multi = len(ev.targets) > 1
+    cols = [m for m in catalog.measures if m.id in measures_used]
+    multi = len(rep.targets) > 1
     head = "".join(
         f'<th scope="col"><a href="#{_anchor("m", m.id)}" title="{_e(m.title)}">{_e(m.id)}</a></th>'
         for m in cols
@@ -568,27 +423,27 @@ def _vm_matrix(ev: Evaluation, rep: dict[str, Any]) -> str:
     )
 
 
-def render(ev: Evaluation) -> str:
-    """Render the HTML report (one self-contained document)."""
-    rep = report_dict(ev)
-    per_measure: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rep["results"]:
-        per_measure[r["measure"]].append(r)
-    by_measure: dict[str, str] = rep["summary"]["by_measure"]
-    target_names = ", ".join(t["id"] for t in rep["targets"]) or "no targets"
-    title = f"hvguard {ev.catalog.id} report — {target_names}"
+def html_document(view: ReportView) -> str:
+    """The HTML report (one self-contained document)."""
+    rep, catalog = view.report, view.catalog
+    per_measure: dict[str, list[Result]] = defaultdict(list)
+    for r in rep.results:
+        per_measure[r.measure].append(r)
+    by_measure = rep.summary.by_measure
+    target_names = ", ".join(t.id for t in rep.targets) or "no targets"
+    title = f"hvguard {catalog.id} report — {target_names}"
     blocks = []
-    for sec, sec_title in ev.catalog.sections.items():
+    for sec, sec_title in catalog.sections.items():
         inner = "".join(
-            measure_block(m, per_measure[m.id], by_measure[m.id], ev)
-            for m in ev.catalog.measures
+            measure_block(m, per_measure[m.id], by_measure[m.id].value, rep)
+            for m in catalog.measures
             if m.section == sec
         )
         blocks.append(
             f'<section class="msection" id="{_anchor("sec", sec)}" aria-labelledby="{_anchor("h-sec", sec)}">'
             f'<h3 id="{_anchor("h-sec", sec)}">{_e(sec)} {_e(sec_title)}</h3>{inner}</section>'
         )
-    tool = rep["tool"]
+    tool = rep.tool
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">'
@@ -597,24 +452,29 @@ def render(ev: Evaluation) -> str:
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
         '<a class="skip" href="#main">Skip to main content</a>'
         '<header class="top"><div class="wrap">'
-        f"<h1>{_e(ev.catalog.id)} v{_e(ev.catalog.version)} compliance report</h1>"
-        f'<p class="muted">{_e(ev.catalog.title)} · targets: {_e(target_names)} · profile '
-        f"{_e(ev.profile.name)}{' (tailored)' if ev.profile.tailored else ''} · generated "
-        f"{_e(rep['generated_at'])} by {_e(tool['name'])} {_e(tool['version'])}</p>"
+        f"<h1>{_e(catalog.id)} v{_e(catalog.version)} compliance report</h1>"
+        f'<p class="muted">{_e(catalog.title)} · targets: {_e(target_names)} · profile '
+        f"{_e(rep.profile.name)}{' (tailored)' if rep.profile.tailored else ''} · generated "
+        f"{_e(rep.generated_at)} by {_e(tool.name)} {_e(tool.version)}</p>"
         '<nav aria-label="Report sections"><ul>'
         '<li><a href="#summary">Summary</a></li><li><a href="#targets">Targets</a></li>'
         '<li><a href="#profile">Profile</a></li><li><a href="#registers">Exceptions and attestations</a></li>'
         '<li><a href="#vms">Per-VM view</a></li>'
         '<li><a href="#measures">Measures</a></li></ul></nav></div></header>'
         '<main id="main" class="wrap" tabindex="-1">'
-        f"{_summary(ev, rep, per_measure)}{_targets(rep)}{_profile(rep)}{_registers(rep)}{_filters(ev, rep)}"
-        f"{_vm_matrix(ev, rep)}"
+        f"{_summary(view, per_measure)}{_targets(rep)}{_profile(rep)}{_registers(rep)}{_filters(view)}"
+        f"{_vm_matrix(view)}"
         '<section id="measures" aria-labelledby="h-measures"><h2 id="h-measures">Measures</h2>'
         "<p>Open a measure to see the standard's text, every finding with its evidence and the exact "
         f"remediation.</p>{''.join(blocks)}</section></main>"
         '<footer><div class="wrap">'
-        f"<p>Generated by {_e(tool['name'])} {_e(tool['version'])} at {_e(rep['generated_at'])} "
-        f"(report schema {_e(rep['schema'])}). This file is self-contained: it loads nothing from "
+        f"<p>Generated by {_e(tool.name)} {_e(tool.version)} at {_e(rep.generated_at)} "
+        f"(report schema {_e(rep.schema)}). This file is self-contained: it loads nothing from "
         "anywhere.</p></div></footer>"
         f"<script>{SCRIPT}</script></body></html>\n"
     )
+
+
+def render(ev: Evaluation) -> str:
+    """Render the HTML report of ``ev``."""
+    return html_document(report_view(ev))

@@ -18,9 +18,9 @@ lost. The counts on each ``<testsuite>`` and on ``<testsuites>`` are the counts 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET  # building XML only; parsing untrusted XML uses defusedxml
-from typing import Any
 
 from hvguard.engine import Evaluation
+from hvguard.report.build import ReportView, report_view
 from hvguard.report.common import (
     LABEL,
     Case,
@@ -31,40 +31,40 @@ from hvguard.report.common import (
     waiver_text,
     xml_safe,
 )
-from hvguard.report.json_report import report_dict
+from hvguard.report.model import Report, Result
 
 SKIPPED = frozenset({"manual", "not_applicable", "waived"})
 
 
-def _finding_text(r: dict[str, Any]) -> str:
-    lines = [f"[{LABEL[r['status']]}] {r['message']}"]
-    if r.get("original_status"):
-        lines.append(f"  original status: {r['original_status']}")
-    if r.get("waiver"):
-        lines.append(f"  waived: {waiver_text(r['waiver'])}")
-        if r["waiver"].get("justification"):
-            lines.append(f"  justification: {r['waiver']['justification']}")
-    if r.get("attestation"):
-        lines.append(f"  attested: {attestation_text(r['attestation'])}")
-    for note in r.get("notes") or []:
+def _finding_text(r: Result) -> str:
+    lines = [f"[{LABEL[r.status]}] {r.message}"]
+    if r.original_status:
+        lines.append(f"  original status: {r.original_status.value}")
+    if r.waiver:
+        lines.append(f"  waived: {waiver_text(r.waiver)}")
+        if r.waiver.get("justification"):
+            lines.append(f"  justification: {r.waiver['justification']}")
+    if r.attestation:
+        lines.append(f"  attested: {attestation_text(r.attestation)}")
+    for note in r.notes:
         lines.append(f"  note: {note}")
-    lines.append(f"  evidence: {compact_json(r.get('evidence') or {})}")
-    if r.get("remediation"):
-        fix = r["remediation"].strip().replace("\n", "\n    ")
+    lines.append(f"  evidence: {compact_json(r.evidence)}")
+    if r.remediation:
+        fix = r.remediation.strip().replace("\n", "\n    ")
         lines.append(f"  remediation:\n    {fix}")
     return "\n".join(lines)
 
 
-def _reason(case: Case) -> str:
+def _reason(case: Case[Result]) -> str:
     """The one-line reason a case was skipped or failed (its worst finding's message)."""
-    top = max(case.results, key=lambda r: rank(r["status"]))
-    text = top["message"]
-    if top["status"] == "waived" and top.get("waiver"):
-        text = f"waived by {waiver_text(top['waiver'])}: {text}"
-    return f"{top['status']}: {text}"
+    top = max(case.results, key=lambda r: rank(r.status))
+    text = top.message
+    if top.status == "waived" and top.waiver:
+        text = f"waived by {waiver_text(top.waiver)}: {text}"
+    return f"{top.status.value}: {text}"
 
 
-def testcase(case: Case, section: str) -> ET.Element:
+def testcase(case: Case[Result], section: str) -> ET.Element:
     """The ``<testcase>`` of one measure × subject × target."""
     tc = ET.Element(
         "testcase",
@@ -89,12 +89,11 @@ def testcase(case: Case, section: str) -> ET.Element:
     return tc
 
 
-def _register_props(rep: dict[str, Any]) -> list[tuple[str, str]]:
-    props = [("as_of", str(rep["as_of"]))] if rep.get("as_of") else []
-    for kind in ("exceptions", "attestations"):
-        use = rep.get(kind)
+def _register_props(rep: Report) -> list[tuple[str, str]]:
+    props = [("as_of", rep.as_of.isoformat())] if rep.as_of else []
+    for kind, use in (("exceptions", rep.exceptions), ("attestations", rep.attestations)):
         if use:
-            props += [(f"{kind}.path", str(use.get("path"))), (f"{kind}.sha256", str(use.get("sha256")))]
+            props += [(f"{kind}.path", use.path), (f"{kind}.sha256", use.sha256)]
     return props
 
 
@@ -108,22 +107,23 @@ def _count(suite: ET.Element) -> dict[str, int]:
     }
 
 
-def junit_tree(ev: Evaluation) -> ET.Element:
-    """The report as an ElementTree ``<testsuites>`` element (used by :func:`render` and tests)."""
-    rep = report_dict(ev)
-    section_of = {m.id: m.section for m in ev.catalog.measures}
-    order = {m.id: i for i, m in enumerate(ev.catalog.measures)}
-    all_cases = sorted(cases(rep["results"]), key=lambda c: order[c.measure])
-    root = ET.Element("testsuites", {"name": f"hvguard {ev.catalog.id} v{ev.catalog.version}"})
+def junit_tree(view: ReportView) -> ET.Element:
+    """The report as an ElementTree ``<testsuites>`` element."""
+    rep, catalog = view.report, view.catalog
+    section_of = {m.id: m.section for m in catalog.measures}
+    order = {m.id: i for i, m in enumerate(catalog.measures)}
+    all_cases = sorted(cases(rep.results), key=lambda c: order[c.measure])
+    root = ET.Element("testsuites", {"name": f"hvguard {catalog.id} v{catalog.version}"})
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    stamp = rep["generated_at"].removesuffix("Z")
-    hostnames = ",".join(str(t["hostname"] or t["id"]) for t in rep["targets"])
-    for sec, title in ev.catalog.sections.items():
+    stamp = rep.generated_at.removesuffix("Z")
+    hostnames = ",".join(str(t.hostname or t.id) for t in rep.targets)
+    p = rep.profile
+    for sec, title in catalog.sections.items():
         suite = ET.SubElement(
             root,
             "testsuite",
             {
-                "name": f"{ev.catalog.id} {sec} {title}",
+                "name": f"{catalog.id} {sec} {title}",
                 "timestamp": stamp,
                 "hostname": xml_safe(hostnames or "none"),
                 "time": "0",
@@ -131,12 +131,12 @@ def junit_tree(ev: Evaluation) -> ET.Element:
         )
         props = ET.SubElement(suite, "properties")
         for name, value in (
-            ("tool", f"{rep['tool']['name']} {rep['tool']['version']}"),
-            ("catalog", f"{ev.catalog.id} v{ev.catalog.version}"),
-            ("profile", f"{ev.profile.name} ({ev.profile.source})"),
-            ("profile.tailored", str(ev.profile.tailored).lower()),
-            *((f"profile.deviation.{i}", d) for i, d in enumerate(ev.profile.deviations, 1)),
-            *((f"target.{i}", t["id"]) for i, t in enumerate(rep["targets"], 1)),
+            ("tool", f"{rep.tool.name} {rep.tool.version}"),
+            ("catalog", f"{catalog.id} v{catalog.version}"),
+            ("profile", f"{p.name} ({p.source})"),
+            ("profile.tailored", str(p.tailored).lower()),
+            *((f"profile.deviation.{i}", d) for i, d in enumerate(p.deviations, 1)),
+            *((f"target.{i}", t.id) for i, t in enumerate(rep.targets, 1)),
             *_register_props(rep),
         ):
             ET.SubElement(props, "property", {"name": name, "value": xml_safe(value)})
@@ -155,6 +155,6 @@ def junit_tree(ev: Evaluation) -> ET.Element:
 
 def render(ev: Evaluation) -> str:
     """Render the JUnit XML report (UTF-8, with an XML declaration)."""
-    root = junit_tree(ev)
+    root = junit_tree(report_view(ev))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

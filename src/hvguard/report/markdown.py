@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from hvguard.engine import Evaluation
+from hvguard.report.build import ReportView, report_view
 from hvguard.report.common import (
     LABEL,
     ORDER,
@@ -24,7 +25,7 @@ from hvguard.report.common import (
     rank,
     waiver_text,
 )
-from hvguard.report.json_report import report_dict
+from hvguard.report.model import Result
 
 #: How many failing findings are spelled out with their remediation.
 TOP_FAILURES = 10
@@ -57,92 +58,93 @@ def fence(text: str, lang: str = "") -> str:
     return f"{bar}{lang}\n{text.rstrip()}\n{bar}"
 
 
-def render(ev: Evaluation) -> str:
-    """Render the Markdown summary."""
-    rep = report_dict(ev)
-    by_measure: dict[str, str] = rep["summary"]["by_measure"]
-    per_measure: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rep["results"]:
-        per_measure[r["measure"]].append(r)
-    rolled = [by_measure[m.id] for m in ev.catalog.measures]
-    p = rep["profile"]
-    out: list[str] = [f"# hvguard {md(ev.catalog.id)} v{md(ev.catalog.version)} report", ""]
-    for t in rep["targets"]:
-        bits = [md(t["platform"])]
-        if t.get("hostname"):
-            bits.append(f"host {md(t['hostname'])}")
-        bits.append(f"{t['vm_count']} VM(s)")
-        if t.get("unreachable"):
-            bits.append(f"**UNREACHABLE**: {md(t['unreachable'])}")
-        elif t["problems"]:
-            bits.append(f"{len(t['problems'])} collection problem(s)")
-        out.append(f"- **Target** {md(t['id'])} — {', '.join(bits)}")
+def markdown_text(view: ReportView) -> str:
+    """The Markdown summary of a report."""
+    rep, catalog = view.report, view.catalog
+    by_measure = rep.summary.by_measure
+    per_measure: dict[str, list[Result]] = defaultdict(list)
+    for r in rep.results:
+        per_measure[r.measure].append(r)
+    rolled = [by_measure[m.id] for m in catalog.measures]
+    p = rep.profile
+    out: list[str] = [f"# hvguard {md(catalog.id)} v{md(catalog.version)} report", ""]
+    for t in rep.targets:
+        bits = [md(t.platform)]
+        if t.hostname:
+            bits.append(f"host {md(t.hostname)}")
+        bits.append(f"{t.vm_count} VM(s)")
+        if t.unreachable:
+            bits.append(f"**UNREACHABLE**: {md(t.unreachable)}")
+        elif t.problems:
+            bits.append(f"{len(t.problems)} collection problem(s)")
+        out.append(f"- **Target** {md(t.id)} — {', '.join(bits)}")
     out.append(
-        f"- **Profile** {md(p['name'])} ({md(p['source'])})"
-        + (" — **tailored**" if p["tailored"] else " — default, no deviations")
+        f"- **Profile** {md(p.name)} ({md(p.source)})"
+        + (" — **tailored**" if p.tailored else " — default, no deviations")
     )
-    out += [f"  - deviation: {md(d)}" for d in p["deviations"]]
-    for kind in ("exceptions", "attestations"):
-        use = rep.get(kind)
+    out += [f"  - deviation: {md(d)}" for d in p.deviations]
+    as_of = rep.as_of.isoformat() if rep.as_of else None
+    for kind, use in (("exceptions", rep.exceptions), ("attestations", rep.attestations)):
         if use:
             out.append(
-                f"- **{kind.capitalize()}** {md(use.get('path'))} (sha256 {md(use.get('sha256'))}), "
-                f"judged as of {md(rep.get('as_of'))}: {md(use.get('applied'))} finding(s) changed"
+                f"- **{kind.capitalize()}** {md(use.path)} (sha256 {md(use.sha256)}), "
+                f"judged as of {md(as_of)}: {md(use.applied)} finding(s) changed"
             )
-            out += [f"  - note: {md(n)}" for n in use.get("notes") or []]
+            out += [f"  - note: {md(n)}" for n in use.notes]
     out.append(f"- **Measures** ({len(rolled)}): {md(counts_text(rolled))}")
-    out.append(
-        f"- **Findings** ({len(rep['results'])}): {md(counts_text(r['status'] for r in rep['results']))}"
-    )
-    out.append(f"- **Generated** {md(rep['generated_at'])} by hvguard {md(rep['tool']['version'])}")
+    out.append(f"- **Findings** ({len(rep.results)}): {md(counts_text(r.status for r in rep.results))}")
+    out.append(f"- **Generated** {md(rep.generated_at)} by hvguard {md(rep.tool.version)}")
     out.append("")
 
-    open_measures = [m for m in ev.catalog.measures if by_measure[m.id] not in ("pass", "not_applicable")]
+    open_measures = [m for m in catalog.measures if by_measure[m.id] not in ("pass", "not_applicable")]
     out.append("## Measures not passed")
     out.append("")
     if open_measures:
         out += ["| Measure | Status | Title | Findings |", "|---|---|---|---|"]
         for m in sorted(open_measures, key=lambda m: -rank(by_measure[m.id])):
-            found = counts_text(r["status"] for r in per_measure[m.id])
+            found = counts_text(r.status for r in per_measure[m.id])
             out.append(f"| {md(m.id)} | **{LABEL[by_measure[m.id]]}** | {md(m.title)} | {md(found)} |")
     else:
         out.append("Every measure passed or does not apply.")
     out.append("")
 
-    waived = [r for r in rep["results"] if r.get("waiver")]
-    attested = [r for r in rep["results"] if r.get("attestation")]
+    waived = [r for r in rep.results if r.waiver]
+    attested = [r for r in rep.results if r.attestation]
     if waived or attested:
         out += ["## Exceptions and attestations in force", ""]
         for r in waived:
             out.append(
-                f"- {md(r['measure'])} {md(r['subject'])}: **WAIVED** (was {md(r.get('original_status'))}) — "
-                f"{md(waiver_text(r['waiver']))}"
+                f"- {md(r.measure)} {md(r.subject)}: **WAIVED** (was {md(r.original_status)}) — "
+                f"{md(waiver_text(r.waiver))}"
             )
         for r in attested:
-            out.append(f"- {md(r['measure'])} {md(r['subject'])}: {md(attestation_text(r['attestation']))}")
+            out.append(f"- {md(r.measure)} {md(r.subject)}: {md(attestation_text(r.attestation))}")
         out.append("")
 
     failing = sorted(
-        (r for r in rep["results"] if r["status"] in ("error", "fail")),
-        key=lambda r: (-rank(r["status"]), ev.catalog.ids.index(r["measure"]), r["target"], r["subject"]),
+        (r for r in rep.results if r.status in ("error", "fail")),
+        key=lambda r: (-rank(r.status), catalog.ids.index(r.measure), r.target, r.subject),
     )
     out += ["## Top failures", ""]
     if not failing:
         out += ["No failures and no evaluation errors.", ""]
-    multi = len(rep["targets"]) > 1
+    multi = len(rep.targets) > 1
     for r in failing[:TOP_FAILURES]:
-        where = f" @ {md(r['target'])}" if multi else ""
-        out.append(
-            f"### {md(r['measure'])} {md(r['title'])} — {LABEL[r['status']]} {md(r['subject'])}{where}"
-        )
-        out += ["", md_line(r["message"]), ""]
-        if r.get("remediation"):
-            out += ["Remediation:", "", fence(r["remediation"].strip()), ""]
+        where = f" @ {md(r.target)}" if multi else ""
+        out.append(f"### {md(r.measure)} {md(r.title)} — {LABEL[r.status]} {md(r.subject)}{where}")
+        out += ["", md_line(r.message), ""]
+        if r.remediation:
+            out += ["Remediation:", "", fence(r.remediation.strip()), ""]
     if len(failing) > TOP_FAILURES:
         out += [
             f"… and {len(failing) - TOP_FAILURES} more failing finding(s): see the HTML, CSV or JSON report.",
             "",
         ]
-    statuses_present = [s for s in ORDER if any(r["status"] == s for r in rep["results"])]
+    statuses_present = [s for s in ORDER if any(r.status == s for r in rep.results)]
     out.append(f"_Statuses: {', '.join(f'{LABEL[s]} = {s}' for s in statuses_present)}._")
     return "\n".join(out) + "\n"
+
+
+def render(ev: Evaluation) -> str:
+    """Render the Markdown summary of ``ev``."""
+    return markdown_text(report_view(ev))

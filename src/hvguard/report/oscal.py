@@ -32,6 +32,7 @@ from typing import Any
 import click
 
 from hvguard.engine import Evaluation
+from hvguard.report.build import ReportView, report_view
 from hvguard.report.common import (
     Case,
     attestation_text,
@@ -40,7 +41,7 @@ from hvguard.report.common import (
     one_line,
     waiver_text,
 )
-from hvguard.report.json_report import report_dict
+from hvguard.report.model import Result
 
 #: Namespace of hvguard's own OSCAL props (a URN: hvguard has no web namespace of its own).
 NS = "urn:hvguard:oscal"
@@ -81,11 +82,11 @@ def _stamp(text: str | None, fallback: str) -> str:
 
 
 class _Builder:
-    """Builds the OSCAL data of one evaluation (UUIDs derived from the document's random UUID)."""
+    """Builds the OSCAL data of one report (UUIDs derived from the document's random UUID)."""
 
-    def __init__(self, ev: Evaluation) -> None:
-        self.ev = ev
-        self.rep = report_dict(ev)
+    def __init__(self, view: ReportView) -> None:
+        self.rep = view.report
+        self.catalog = view.catalog
         self.root = uuid.uuid4()
 
     def uid(self, *parts: str) -> str:
@@ -100,22 +101,22 @@ class _Builder:
 
     def register_props(self) -> list[dict[str, Any]]:
         """Props naming the exceptions register and attestations file used (path and sha256)."""
+        rep = self.rep
         props = []
-        if self.rep.get("as_of"):
-            props.append(self.prop("as-of", self.rep["as_of"]))
-        for kind in ("exceptions", "attestations"):
-            use = self.rep.get(kind)
+        if rep.as_of:
+            props.append(self.prop("as-of", rep.as_of.isoformat()))
+        for kind, use in (("exceptions", rep.exceptions), ("attestations", rep.attestations)):
             if use:
-                props.append(self.prop(f"{kind}-file", use.get("path") or "unknown"))
-                props.append(self.prop(f"{kind}-sha256", use.get("sha256") or "unknown"))
+                props.append(self.prop(f"{kind}-file", use.path or "unknown"))
+                props.append(self.prop(f"{kind}-sha256", use.sha256 or "unknown"))
         return props
 
     def inventory(self) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
         """One inventory item per target host and per VM; and their UUIDs by (target, subject)."""
         items: list[dict[str, Any]] = []
         ids: dict[tuple[str, str], str] = {}
-        subjects = dict.fromkeys((r["target"], r["subject"]) for r in self.rep["results"])
-        platform = {t["id"]: t["platform"] for t in self.rep["targets"]}
+        subjects = dict.fromkeys((r.target, r.subject) for r in self.rep.results)
+        platform = {t.id: t.platform for t in self.rep.targets}
         for target, subject in subjects:
             ids[(target, subject)] = self.uid("subject", target, subject)
             what = f"VM {subject[3:]}" if subject.startswith("vm:") else "The host"
@@ -132,52 +133,53 @@ class _Builder:
             )
         return items, ids
 
-    def observation(self, r: dict[str, Any], index: int, subject_uuid: str, collected: str) -> dict[str, Any]:
+    def observation(self, r: Result, index: int, subject_uuid: str, collected: str) -> dict[str, Any]:
         """One finding of hvguard as an OSCAL observation."""
-        method = "UNKNOWN" if r["status"] == "manual" else METHODS.get(r.get("method") or "facts", "UNKNOWN")
+        status = r.status.value
+        method = "UNKNOWN" if status == "manual" else METHODS.get(r.method or "facts", "UNKNOWN")
         props = [
-            self.prop("measure", r["measure"]),
-            self.prop("target", r["target"]),
-            self.prop("subject", r["subject"]),
-            self.prop("status", r["status"]),
-            self.prop("check", r.get("check") or "none"),
-            self.prop("method", r.get("method") or "facts"),
+            self.prop("measure", r.measure),
+            self.prop("target", r.target),
+            self.prop("subject", r.subject),
+            self.prop("status", status),
+            self.prop("check", r.check or "none"),
+            self.prop("method", r.method or "facts"),
         ]
-        if r.get("original_status"):
-            props.append(self.prop("original-status", r["original_status"]))
-        if r.get("attestation"):
-            props.append(self.prop("attestation", attestation_text(r["attestation"])))
-        if r.get("waiver"):
-            props.append(self.prop("waiver-id", r["waiver"].get("id") or "none"))
-            props.append(self.prop("waiver", waiver_text(r["waiver"])))
+        if r.original_status:
+            props.append(self.prop("original-status", r.original_status.value))
+        if r.attestation:
+            props.append(self.prop("attestation", attestation_text(r.attestation)))
+        if r.waiver:
+            props.append(self.prop("waiver-id", r.waiver.get("id") or "none"))
+            props.append(self.prop("waiver", waiver_text(r.waiver)))
         obs: dict[str, Any] = {
             "uuid": self.uid("observation", str(index)),
-            "title": one_line(f"{r['measure']} {r['subject']} @ {r['target']}: {r['status']}"),
-            "description": r["message"],
+            "title": one_line(f"{r.measure} {r.subject} @ {r.target}: {status}"),
+            "description": r.message,
             "props": props,
             "methods": [method],
             "types": ["finding"],
             "subjects": [
-                {"subject-uuid": subject_uuid, "type": "inventory-item", "title": one_line(r["subject"])}
+                {"subject-uuid": subject_uuid, "type": "inventory-item", "title": one_line(r.subject)}
             ],
             "collected": collected,
             "relevant-evidence": [
                 {
-                    "description": f"Evidence recorded by hvguard check {r.get('check') or 'n/a'}",
-                    "remarks": json.dumps(r.get("evidence") or {}, indent=1, ensure_ascii=False, default=str),
+                    "description": f"Evidence recorded by hvguard check {r.check or 'n/a'}",
+                    "remarks": json.dumps(r.evidence, indent=1, ensure_ascii=False, default=str),
                 }
             ],
         }
-        remarks = [*(r.get("notes") or [])]
-        if r.get("remediation"):
-            remarks.append("Remediation:\n" + r["remediation"].strip())
+        remarks = [*r.notes]
+        if r.remediation:
+            remarks.append("Remediation:\n" + r.remediation.strip())
         if remarks:
             obs["remarks"] = "\n\n".join(remarks)
         return obs
 
-    def risk(self, r: dict[str, Any], case_key: str, observation_uuid: str) -> dict[str, Any]:
+    def risk(self, r: Result, case_key: str, observation_uuid: str) -> dict[str, Any]:
         """The accepted risk behind a waived finding (the exception register entry)."""
-        w = r.get("waiver") or {}
+        w = r.waiver or {}
         remarks = [f"Exception: {waiver_text(w)}."]
         if w.get("justification"):
             remarks.append(f"Justification: {w['justification']}")
@@ -185,9 +187,9 @@ class _Builder:
             remarks.append(f"Compensating controls: {compact_json(w['compensating_controls'])}")
         risk: dict[str, Any] = {
             "uuid": self.uid("risk", case_key, str(w.get("id"))),
-            "title": one_line(f"Accepted deviation {w.get('id') or ''} for {r['measure']} on {r['subject']}"),
+            "title": one_line(f"Accepted deviation {w.get('id') or ''} for {r.measure} on {r.subject}"),
             "description": " ".join(remarks),
-            "statement": f"{r['measure']} is not met for {r['subject']} on {r['target']}: {r['message']}",
+            "statement": f"{r.measure} is not met for {r.subject} on {r.target}: {r.message}",
             "status": "deviation-approved",
             "related-observations": [{"observation-uuid": observation_uuid}],
         }
@@ -200,15 +202,15 @@ class _Builder:
                 del risk["deadline"]
         return risk
 
-    def finding(self, case: Case, obs_uuids: list[str], risk_uuids: list[str]) -> dict[str, Any]:
+    def finding(self, case: Case[Result], obs_uuids: list[str], risk_uuids: list[str]) -> dict[str, Any]:
         """One measure × subject × target as an OSCAL finding with its objective status."""
         status = case.status
         state, reason = OBJECTIVE[status]
-        m = self.ev.catalog.measure(case.measure)
+        m = self.catalog.measure(case.measure)
         found: dict[str, Any] = {
             "uuid": self.uid("finding", case.measure, case.target, case.subject),
             "title": one_line(f"{case.measure} {m.title} — {case.subject} @ {case.target}"),
-            "description": " ".join(f"[{r['status']}] {r['message']}" for r in case.results),
+            "description": " ".join(f"[{r.status.value}] {r.message}" for r in case.results),
             "props": [self.prop("status", status), self.prop("measure", case.measure)],
             "target": {
                 "type": "objective-id",
@@ -224,53 +226,53 @@ class _Builder:
 
     def document(self) -> dict[str, Any]:
         """The whole assessment-results document as OSCAL JSON data (without the root wrapper)."""
-        rep, ev = self.rep, self.ev
-        generated = _stamp(rep["generated_at"], rep["generated_at"])
+        rep, catalog = self.rep, self.catalog
+        generated = _stamp(rep.generated_at, rep.generated_at)
         items, subject_ids = self.inventory()
-        collected = {t["id"]: _stamp(t.get("collected_at"), generated) for t in rep["targets"]}
+        collected = {t.id: _stamp(t.collected_at, generated) for t in rep.targets}
         observations: list[dict[str, Any]] = []
         risks: list[dict[str, Any]] = []
         findings: list[dict[str, Any]] = []
         index = 0
-        for case in cases(rep["results"]):
+        for case in cases(rep.results):
             key = f"{case.measure}\x1f{case.target}\x1f{case.subject}"
             obs_ids: list[str] = []
             risk_ids: list[str] = []
             for r in case.results:
                 index += 1
                 obs = self.observation(
-                    r, index, subject_ids[(r["target"], r["subject"])], collected.get(r["target"], generated)
+                    r, index, subject_ids[(r.target, r.subject)], collected.get(r.target, generated)
                 )
                 observations.append(obs)
                 obs_ids.append(obs["uuid"])
-                if r["status"] == "waived" and r.get("waiver"):
+                if r.status == "waived" and r.waiver:
                     risk = self.risk(r, key, obs["uuid"])
                     risks.append(risk)
                     risk_ids.append(risk["uuid"])
             findings.append(self.finding(case, obs_ids, risk_ids))
         plan_uuid = self.uid("assessment-plan")
-        profile = rep["profile"]
+        profile = rep.profile
         starts = sorted(collected.values()) or [generated]
         result: dict[str, Any] = {
             "uuid": self.uid("result"),
-            "title": f"{ev.catalog.id} v{ev.catalog.version} evaluation by hvguard",
+            "title": f"{catalog.id} v{catalog.version} evaluation by hvguard",
             "description": (
-                f"hvguard evaluated {len(ev.catalog.measures)} measures of {ev.catalog.id} "
-                f"({ev.catalog.title}) on {len(rep['targets'])} target(s) with profile {profile['name']}."
+                f"hvguard evaluated {len(catalog.measures)} measures of {catalog.id} "
+                f"({catalog.title}) on {len(rep.targets)} target(s) with profile {profile.name}."
             ),
             "start": starts[0],
             "end": generated,
             "props": [
-                self.prop("profile", profile["name"]),
-                self.prop("profile-source", profile["source"]),
-                self.prop("profile-tailored", str(profile["tailored"]).lower()),
-                *(self.prop("profile-deviation", d) for d in profile["deviations"]),
-                *(self.prop("target", t["id"]) for t in rep["targets"]),
+                self.prop("profile", profile.name),
+                self.prop("profile-source", profile.source),
+                self.prop("profile-tailored", str(profile.tailored).lower()),
+                *(self.prop("profile-deviation", d) for d in profile.deviations),
+                *(self.prop("target", t.id) for t in rep.targets),
                 *self.register_props(),
             ],
             "reviewed-controls": {
                 "control-selections": [
-                    {"include-controls": [{"control-id": control_id(m.id)} for m in ev.catalog.measures]}
+                    {"include-controls": [{"control-id": control_id(m.id)} for m in catalog.measures]}
                 ]
             },
         }
@@ -282,15 +284,15 @@ class _Builder:
             result["risks"] = risks
         if findings:
             result["findings"] = findings
-        catalog = f"{ev.catalog.id} v{ev.catalog.version}"
+        catalog_name = f"{catalog.id} v{catalog.version}"
         return {
             "uuid": str(self.root),
             "metadata": {
-                "title": f"hvguard {catalog} assessment results",
+                "title": f"hvguard {catalog_name} assessment results",
                 "last-modified": generated,
-                "version": rep["tool"]["version"],
+                "version": rep.tool.version,
                 "oscal-version": "",  # filled in by render() from the installed trestle
-                "props": [self.prop("tool", f"{rep['tool']['name']} {rep['tool']['version']}")],
+                "props": [self.prop("tool", f"{rep.tool.name} {rep.tool.version}")],
             },
             "import-ap": {
                 "href": f"#{plan_uuid}",
@@ -301,11 +303,11 @@ class _Builder:
                 "resources": [
                     {
                         "uuid": plan_uuid,
-                        "title": f"{catalog} evaluated by hvguard",
+                        "title": f"{catalog_name} evaluated by hvguard",
                         "description": (
-                            f"Catalog {catalog} ({ev.catalog.framework} mapping), all "
-                            f"{len(ev.catalog.measures)} measures, profile {profile['name']} from "
-                            f"{profile['source']}; thresholds {compact_json(profile['thresholds'])}."
+                            f"Catalog {catalog_name} ({catalog.framework} mapping), all "
+                            f"{len(catalog.measures)} measures, profile {profile.name} from "
+                            f"{profile.source}; thresholds {compact_json(profile.thresholds)}."
                         ),
                     }
                 ]
@@ -320,7 +322,7 @@ def render(ev: Evaluation) -> str:
         from trestle.oscal.assessment_results import AssessmentResults
     except ImportError as exc:
         raise OscalUnavailable(INSTALL_HINT) from exc
-    doc = _Builder(ev).document()
+    doc = _Builder(report_view(ev)).document()
     doc["metadata"]["oscal-version"] = OSCAL_VERSION
     model = AssessmentResults.model_validate(doc)
     return model.oscal_serialize_json(pretty=True) + "\n"

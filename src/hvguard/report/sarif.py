@@ -38,8 +38,9 @@ import msgspec
 
 from hvguard.catalog import Measure
 from hvguard.engine import Evaluation
+from hvguard.report.build import ReportView, report_view
 from hvguard.report.common import FileRef, file_refs
-from hvguard.report.json_report import report_dict
+from hvguard.report.model import Report, Result
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -103,9 +104,9 @@ def physical(ref: FileRef) -> dict[str, Any]:
     return loc
 
 
-def fingerprint(r: dict[str, Any]) -> str:
+def fingerprint(r: Result) -> str:
     """A stable identity of a finding across runs: target, subject, measure and check."""
-    key = "\x1f".join((r["target"], r["subject"], r["measure"], r.get("check") or ""))
+    key = "\x1f".join((r.target, r.subject, r.measure, r.check))
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -133,21 +134,22 @@ class _Logical:
         return {"index": idx, "name": subject, "fullyQualifiedName": fqn, "kind": "resource"}
 
 
-def result(r: dict[str, Any], rule_index: int, logical: _Logical) -> dict[str, Any]:
+def result(r: Result, rule_index: int, logical: _Logical) -> dict[str, Any]:
     """One finding as a SARIF result."""
-    status = r["status"]
+    status = r.status.value
+    original = r.original_status.value if r.original_status else None
     kind, level = KIND_LEVEL[status]
     if status == "waived":
-        level = "error" if r.get("original_status") in ("fail", "error") else "warning"
-    text = r["message"]
-    if r.get("remediation") and kind == "fail":
-        text += "\n\nRemediation:\n" + r["remediation"].strip()
-    refs = file_refs(r.get("evidence") or {})
-    location: dict[str, Any] = {"logicalLocations": [logical.subject(r["target"], r["subject"])]}
+        level = "error" if original in ("fail", "error") else "warning"
+    text = r.message
+    if r.remediation and kind == "fail":
+        text += "\n\nRemediation:\n" + r.remediation.strip()
+    refs = file_refs(r.evidence)
+    location: dict[str, Any] = {"logicalLocations": [logical.subject(r.target, r.subject)]}
     if refs:
         location["physicalLocation"] = physical(refs[0])
     out: dict[str, Any] = {
-        "ruleId": r["measure"],
+        "ruleId": r.measure,
         "ruleIndex": rule_index,
         "kind": kind,
         "level": level,
@@ -156,16 +158,16 @@ def result(r: dict[str, Any], rule_index: int, logical: _Logical) -> dict[str, A
         "partialFingerprints": {"hvguardFinding/v1": fingerprint(r)},
         "properties": {
             "status": status,
-            "original_status": r.get("original_status"),
-            "target": r["target"],
-            "subject": r["subject"],
-            "check": r.get("check"),
-            "method": r.get("method"),
-            "evidence": r.get("evidence") or {},
-            "remediation": r.get("remediation"),
-            "notes": r.get("notes") or [],
-            "waiver": r.get("waiver"),
-            "attestation": r.get("attestation"),
+            "original_status": original,
+            "target": r.target,
+            "subject": r.subject,
+            "check": r.check,
+            "method": r.method,
+            "evidence": r.evidence,
+            "remediation": r.remediation,
+            "notes": r.notes,
+            "waiver": r.waiver,
+            "attestation": r.attestation,
         },
     }
     if len(refs) > 1:
@@ -174,7 +176,7 @@ def result(r: dict[str, Any], rule_index: int, logical: _Logical) -> dict[str, A
             for i, ref in enumerate(refs[1:], start=1)
         ]
     if status == "waived":
-        w = r.get("waiver") or {}
+        w = r.waiver or {}
         suppression: dict[str, Any] = {
             "kind": "external",
             "state": "accepted",
@@ -185,42 +187,42 @@ def result(r: dict[str, Any], rule_index: int, logical: _Logical) -> dict[str, A
     return out
 
 
-def _notifications(rep: dict[str, Any]) -> list[dict[str, Any]]:
+def _notifications(rep: Report) -> list[dict[str, Any]]:
     notes: list[dict[str, Any]] = []
-    for t in rep["targets"]:
-        if t.get("unreachable"):
+    for t in rep.targets:
+        if t.unreachable:
             notes.append(
                 {
                     "level": "error",
-                    "message": {"text": f"target {t['id']} could not be collected: {t['unreachable']}"},
-                    "properties": {"target": t["id"]},
+                    "message": {"text": f"target {t.id} could not be collected: {t.unreachable}"},
+                    "properties": {"target": t.id},
                 }
             )
-        for p in t["problems"]:
+        for p in t.problems:
             notes.append(
                 {
                     "level": "warning",
-                    "message": {"text": f"{t['id']}: {p['area']}: {p['source']}: {p['message']}"},
-                    "properties": {"target": t["id"], **p},
+                    "message": {"text": f"{t.id}: {p.area}: {p.source}: {p.message}"},
+                    "properties": {"target": t.id, "area": p.area, "source": p.source, "message": p.message},
                 }
             )
     return notes
 
 
-def sarif_log(ev: Evaluation) -> dict[str, Any]:
-    """The SARIF log as plain data (used by :func:`render` and by tests)."""
-    rep = report_dict(ev)
-    rules = [rule(m, ev.catalog.sections.get(m.section, "")) for m in ev.catalog.measures]
-    rule_index = {m.id: i for i, m in enumerate(ev.catalog.measures)}
+def sarif_log(view: ReportView) -> dict[str, Any]:
+    """The SARIF log as plain data (used by :func:`render`)."""
+    rep, catalog = view.report, view.catalog
+    rules = [rule(m, catalog.sections.get(m.section, "")) for m in catalog.measures]
+    rule_index = {m.id: i for i, m in enumerate(catalog.measures)}
     logical = _Logical()
-    results = [result(r, rule_index[r["measure"]], logical) for r in rep["results"]]
-    tool = rep["tool"]
+    results = [result(r, rule_index[r.measure], logical) for r in rep.results]
+    tool = rep.tool
     invocation: dict[str, Any] = {
-        "executionSuccessful": not any(t.get("unreachable") for t in rep["targets"]),
-        "endTimeUtc": rep["generated_at"],
+        "executionSuccessful": not any(t.unreachable for t in rep.targets),
+        "endTimeUtc": rep.generated_at,
     }
     notifications = _notifications(rep)
-    catalog = f"{ev.catalog.id} v{ev.catalog.version}"
+    catalog_name = f"{catalog.id} v{catalog.version}"
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return {
@@ -230,26 +232,27 @@ def sarif_log(ev: Evaluation) -> dict[str, Any]:
             {
                 "tool": {
                     "driver": {
-                        "name": tool["name"],
-                        "version": tool["version"],
-                        "semanticVersion": tool["version"],
-                        "fullName": f"{tool['name']} {tool['version']} ({catalog})",
+                        "name": tool.name,
+                        "version": tool.version,
+                        "semanticVersion": tool.version,
+                        "fullName": f"{tool.name} {tool.version} ({catalog_name})",
                         "rules": rules,
-                        "properties": {"catalog": rep["catalog"], "framework": ev.catalog.framework},
+                        "properties": {"catalog": rep.catalog, "framework": catalog.framework},
                     }
                 },
                 "invocations": [invocation],
                 "logicalLocations": logical.items,
                 "results": results,
                 "columnKind": "unicodeCodePoints",
+                # the report's context blocks as the JSON report writes them (msgspec encodes the structs)
                 "properties": {
-                    "report_schema": rep["schema"],
-                    "profile": rep["profile"],
-                    "as_of": rep.get("as_of"),
-                    "exceptions": rep.get("exceptions"),
-                    "attestations": rep.get("attestations"),
-                    "targets": rep["targets"],
-                    "summary": rep["summary"],
+                    "report_schema": rep.schema,
+                    "profile": rep.profile,
+                    "as_of": rep.as_of,
+                    "exceptions": rep.exceptions,
+                    "attestations": rep.attestations,
+                    "targets": rep.targets,
+                    "summary": rep.summary,
                 },
             }
         ],
@@ -258,4 +261,4 @@ def sarif_log(ev: Evaluation) -> dict[str, Any]:
 
 def render(ev: Evaluation) -> str:
     """Render the SARIF 2.1.0 log (indented JSON, newline-terminated)."""
-    return msgspec.json.format(msgspec.json.encode(sarif_log(ev)), indent=2).decode() + "\n"
+    return msgspec.json.format(msgspec.json.encode(sarif_log(report_view(ev))), indent=2).decode() + "\n"

@@ -10,8 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from hvguard.engine import Evaluation
-from hvguard.findings import SEVERITY_ORDER, Finding, Status, severity
-from hvguard.workflow.usage import SourceUse
+from hvguard.findings import SEVERITY_ORDER, Status, severity
+from hvguard.report.build import ReportView, report_view
+from hvguard.report.model import RegisterUse, Result
 
 STYLE = {
     Status.PASS: "green",
@@ -33,29 +34,28 @@ def _label(status: Status) -> Text:
     return Text(status.value.upper().replace("_", "/"), style=STYLE[status])
 
 
-def _counts(findings: list[Finding]) -> str:
+def _counts(findings: list[Result]) -> str:
     c = Counter(f.status for f in findings)
     return " · ".join(f"{c[s]} {s.value}" for s in SEVERITY_ORDER if c[s])
 
 
-def _source_line(use: SourceUse, verb: str) -> Text:
-    by_state = Counter(e.state for e in use.entries)
-    states = ", ".join(f"{by_state[s]} {s}" for s in ("active", "expired", "pending") if by_state[s])
-    applied = sum(e.applied for e in use.entries)
+def _source_line(kind: str, use: RegisterUse, verb: str) -> Text:
+    by_state = use.by_state
+    states = ", ".join(f"{by_state[s]} {s}" for s in ("active", "expired", "pending") if by_state.get(s))
     return Text(
-        f"  {use.kind}: {use.path} (sha256 {use.sha256[:12]}…; {len(use.entries)} entries"
+        f"  {kind}: {use.path} (sha256 {use.sha256[:12]}…; {use.entries} entries"
         + (f": {states}" if states else "")
-        + f"; {applied} finding(s) {verb})"
+        + f"; {use.applied} finding(s) {verb})"
     )
 
 
-def _accepted(f: Finding) -> bool:
+def _accepted(f: Result) -> bool:
     """Findings whose status is not the checks' own verdict on default settings: waived, attested, or
     passing/warning only because the profile loosened a threshold."""
     return f.status is Status.WAIVED or f.attestation is not None or f.untailored_status is not None
 
 
-def _accepted_line(f: Finding, many_targets: bool) -> Text:
+def _accepted_line(f: Result, many_targets: bool) -> Text:
     line = Text("  ")
     line.append_text(_label(f.status))
     was = []
@@ -82,26 +82,28 @@ def _accepted_line(f: Finding, many_targets: bool) -> Text:
     return line
 
 
-def _register_notes(f: Finding, ids: frozenset[str]) -> list[str]:
+def _register_notes(f: Result, ids: frozenset[str]) -> list[str]:
     """A finding's notes that come from a register entry (expired exception, refused attestation …)."""
     return [n for n in f.notes if n.split(" ", 1)[0] in ids]
 
 
-def build(ev: Evaluation) -> Group:
+def build(view: ReportView) -> Group:
     """The report as rich renderables."""
-    per_measure: dict[str, list[Finding]] = defaultdict(list)
-    for f in ev.findings:
+    rep, catalog = view.report, view.catalog
+    profile = rep.profile
+    per_measure: dict[str, list[Result]] = defaultdict(list)
+    for f in rep.results:
         per_measure[f.measure].append(f)
     parts: list[Table | Text] = []
-    vm_total = sum(len(t.hypervisor.vms) for t in ev.targets if t.hypervisor)
+    vm_total = sum(t.vm_count for t in rep.targets)
     head = Text.assemble(
         ("hvguard", "bold"),
-        f" — {ev.catalog.id} v{ev.catalog.version} · profile {ev.profile.name}"
-        + (" (tailored)" if ev.profile.tailored else "")
-        + f" · {len(ev.targets)} target(s), {vm_total} VM(s)",
+        f" — {catalog.id} v{catalog.version} · profile {profile.name}"
+        + (" (tailored)" if profile.tailored else "")
+        + f" · {len(rep.targets)} target(s), {vm_total} VM(s)",
     )
     parts.append(head)
-    for t in ev.targets:
+    for t in rep.targets:
         line = f"  target {t.id} [{t.platform}]"
         if t.unreachable:
             line += f" — UNREACHABLE: {t.unreachable}"
@@ -113,34 +115,35 @@ def build(ev: Evaluation) -> Group:
                 parts.append(Text(f"    {p.area}: {p.source}: {p.message}", style="magenta"))
             if len(t.problems) > PROBLEM_LIMIT:
                 parts.append(Text(f"    … and {len(t.problems) - PROBLEM_LIMIT} more (see --format json)"))
-    if ev.profile.tailored:
-        parts.append(Text(f"  profile {ev.profile.name} from {ev.profile.source}"))
-    for dev in ev.profile.deviations:
+    if profile.tailored:
+        parts.append(Text(f"  profile {profile.name} from {profile.source}"))
+    for dev in profile.deviations:
         parts.append(Text(f"  profile deviation: {dev}", style="yellow"))
-    if ev.exceptions_used is not None:
-        parts.append(_source_line(ev.exceptions_used, "waived"))
-    if ev.attestations_used is not None:
-        parts.append(_source_line(ev.attestations_used, "attested"))
-    if ev.as_of is not None and (ev.exceptions_used or ev.attestations_used):
-        parts.append(Text(f"  exceptions and attestations judged as of {ev.as_of}"))
+    if rep.exceptions is not None:
+        parts.append(_source_line("exceptions", rep.exceptions, "waived"))
+    if rep.attestations is not None:
+        parts.append(_source_line("attestations", rep.attestations, "attested"))
+    if rep.as_of is not None and (rep.exceptions or rep.attestations):
+        parts.append(Text(f"  exceptions and attestations judged as of {rep.as_of}"))
     ids = frozenset(
-        e.id for use in (ev.exceptions_used, ev.attestations_used) if use is not None for e in use.entries
+        e.id for use in (rep.exceptions, rep.attestations) if use is not None for e in use.entry_use
     )
 
-    for section, title in ev.catalog.sections.items():
+    for section, title in catalog.sections.items():
         table = Table(title=f"{section} {title}", title_justify="left", expand=False, show_lines=False)
         table.add_column("Measure", no_wrap=True)
         table.add_column("Status", no_wrap=True)
         table.add_column("Title")
         table.add_column("Findings")
-        for m in ev.catalog.measures:
+        for m in catalog.measures:
             if m.section != section:
                 continue
-            table.add_row(m.id, _label(ev.by_measure[m.id]), m.title, _counts(per_measure[m.id]))
+            table.add_row(m.id, _label(rep.summary.by_measure[m.id]), m.title, _counts(per_measure[m.id]))
         parts.append(table)
 
+    many_targets = len(rep.targets) > 1
     attention = Text()
-    for m in ev.catalog.measures:
+    for m in catalog.measures:
         needs = sorted(
             (f for f in per_measure[m.id] if f.status in ATTENTION),
             key=lambda f: (-severity(f.status), f.target, f.subject),
@@ -152,7 +155,7 @@ def build(ev: Evaluation) -> Group:
             attention.append("  ")
             attention.append_text(_label(f.status))
             attention.append(
-                f" {f.subject}" + (f" @ {f.target}" if len(ev.targets) > 1 else "") + f": {f.message}\n"
+                f" {f.subject}" + (f" @ {f.target}" if many_targets else "") + f": {f.message}\n"
             )
             if f.remediation:
                 fix = f.remediation.strip().replace("\n", "\n        ")
@@ -166,37 +169,37 @@ def build(ev: Evaluation) -> Group:
         parts.append(attention)
 
     accepted = Text()
-    for m in ev.catalog.measures:
+    for m in catalog.measures:
         shown = [f for f in per_measure[m.id] if _accepted(f)]
         if not shown:
             continue
         accepted.append(f"\n{m.id} {m.title}\n", style="bold")
         for f in shown[:DETAIL_LIMIT]:
-            accepted.append_text(_accepted_line(f, len(ev.targets) > 1))
+            accepted.append_text(_accepted_line(f, many_targets))
         if len(shown) > DETAIL_LIMIT:
             accepted.append(f"  … and {len(shown) - DETAIL_LIMIT} more (see --format json)\n", style="dim")
     if accepted.plain:
         parts.append(Text("\nWaived, attested and tailored findings", style="bold underline"))
         parts.append(accepted)
-    notes = ev.register_notes
+    notes = view.register_notes
     if notes:
         parts.append(Text("\nRegister notes", style="bold underline"))
         parts.append(Text("\n".join(f"  {n}" for n in notes), style="yellow"))
 
-    rolled = Counter(ev.by_measure.values())
+    rolled = Counter(rep.summary.by_measure.values())
     summary = Text("\nSummary: ", style="bold")
-    summary.append(f"{len(ev.catalog.measures)} measures — ")
+    summary.append(f"{len(catalog.measures)} measures — ")
     summary.append_text(
         Text(", ").join(Text(f"{rolled[s]} {s.value}", style=STYLE[s]) for s in SEVERITY_ORDER if rolled[s])
     )
-    summary.append(f" · {len(ev.findings)} findings")
+    summary.append(f" · {len(rep.results)} findings")
     parts.append(summary)
     return Group(*parts)
 
 
 def print_report(ev: Evaluation, console: Console) -> None:
     """Print the report to a (possibly colour) console."""
-    console.print(build(ev))
+    console.print(build(report_view(ev)))
 
 
 def render(ev: Evaluation) -> str:

@@ -1,0 +1,188 @@
+"""Build the report model from an evaluation, and what the formats render besides it.
+
+:func:`build_report` is the one place an :class:`~hvguard.engine.Evaluation` becomes the
+``hvguard.report/1`` document; :func:`report_view` adds the reference data the document names only by
+id (the catalog) and the VM inventory it only counts, and is what every format renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from hvguard import __version__
+from hvguard.catalog import Catalog
+from hvguard.engine import Evaluation
+from hvguard.facts import TargetFacts
+from hvguard.findings import Finding, Status
+from hvguard.profile import Profile, Thresholds
+from hvguard.report.model import (
+    SCHEMA,
+    CatalogRef,
+    CollectionProblem,
+    Deviation,
+    EntryUse,
+    HypervisorInfo,
+    ProfileBlock,
+    RegisterUse,
+    Report,
+    Result,
+    Summary,
+    Target,
+    Tool,
+)
+from hvguard.workflow.usage import SourceUse
+
+
+def _target(t: TargetFacts) -> Target:
+    hv = t.hypervisor
+    return Target(
+        id=t.id,
+        platform=t.platform,
+        hostname=(t.host.hostname if t.host else None) or (hv.hostname if hv else None),
+        uri=hv.uri if hv else None,
+        hypervisor=HypervisorInfo(
+            type=hv.hypervisor_type, version=hv.hypervisor_version, libvirt=hv.libvirt_version
+        )
+        if hv
+        else None,
+        vm_count=len(hv.vms) if hv else 0,
+        collected_at=t.collection.collected_at,
+        collectors=t.collection.collectors,
+        unreachable=t.unreachable,
+        problems=[CollectionProblem(area=p.area, source=p.source, message=p.message) for p in t.problems],
+    )
+
+
+def _profile(p: Profile) -> ProfileBlock:
+    return ProfileBlock(
+        name=p.name,
+        source=p.source,
+        thresholds={f.name: getattr(p.thresholds, f.name) for f in fields(Thresholds)},
+        advisory=sorted(p.advisory),
+        modality=dict(sorted(p.modality.items())),
+        tailored=p.tailored,
+        deviations=list(p.deviations),
+        deviation_details=[
+            Deviation(
+                kind=d.kind,
+                key=d.key,
+                default=d.default,
+                value=d.value,
+                direction=d.direction,
+                measures=list(d.measures),
+                text=d.text,
+            )
+            for d in p.deviation_details
+        ],
+    )
+
+
+def _register(use: SourceUse | None) -> RegisterUse | None:
+    if use is None:
+        return None
+    counts: dict[str, int] = {"active": 0, "expired": 0, "pending": 0}
+    for e in use.entries:
+        counts[e.state] = counts.get(e.state, 0) + 1
+    return RegisterUse(
+        path=use.path,
+        sha256=use.sha256,
+        entries=len(use.entries),
+        by_state=counts,
+        applied=sum(e.applied for e in use.entries),
+        notes=use.notes,
+        entry_use=[
+            EntryUse(
+                id=e.id,
+                measure=e.measure,
+                state=e.state,
+                valid_from=e.valid_from,
+                valid_until=e.valid_until,
+                days_left=e.days_left,
+                matched=e.matched,
+                applied=e.applied,
+                notes=list(e.notes),
+            )
+            for e in use.entries
+        ],
+    )
+
+
+def _result(f: Finding, title: str) -> Result:
+    return Result(
+        measure=f.measure,
+        title=title,
+        status=f.status,
+        target=f.target,
+        subject=f.subject,
+        message=f.message,
+        evidence=f.evidence,
+        remediation=f.remediation,
+        waiver=f.waiver,
+        attestation=f.attestation,
+        check=f.check,
+        method=f.method,
+        original_status=f.original_status,
+        untailored_status=f.untailored_status,
+        notes=f.notes,
+    )
+
+
+def build_report(ev: Evaluation) -> Report:
+    """The ``hvguard.report/1`` document of ``ev``, stamped with the current time."""
+    titles = {m.id: m.title for m in ev.catalog.measures}
+    return Report(
+        schema=SCHEMA,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        tool=Tool(name="hvguard", version=__version__),
+        catalog=CatalogRef(id=ev.catalog.id, version=ev.catalog.version),
+        profile=_profile(ev.profile),
+        as_of=ev.as_of,
+        exceptions=_register(ev.exceptions_used),
+        attestations=_register(ev.attestations_used),
+        targets=[_target(t) for t in ev.targets],
+        results=[_result(f, titles[f.measure]) for f in ev.findings],
+        summary=Summary(
+            by_status={Status(s): n for s, n in ev.by_status.items()},
+            by_measure=dict(ev.by_measure),
+        ),
+    )
+
+
+def report_dict(ev: Evaluation) -> dict[str, Any]:
+    """The report as plain data (dicts, lists, strings, numbers): :func:`build_report` for tests."""
+    data: dict[str, Any] = msgspec.to_builtins(build_report(ev))
+    return data
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """What every format renders: the report document plus what it names by id or only counts."""
+
+    report: Report
+    """The ``hvguard.report/1`` document — the evaluation's every verdict, roll-up and input."""
+    catalog: Catalog
+    """The standard's reference data the document names by measure id: titles, text, sections, order."""
+    vms: tuple[tuple[str, str], ...]
+    """Every VM of every target as (target id, ``vm:NAME``) in collection order — the document counts
+    VMs per target, and the per-VM view lists VMs that got no per-VM finding too."""
+
+    @property
+    def register_notes(self) -> list[str]:
+        """Notes on the register entries (stale, expired, expiring soon …), exceptions first."""
+        rep = self.report
+        return [
+            f"{kind} {note}"
+            for kind, use in (("exceptions", rep.exceptions), ("attestations", rep.attestations))
+            if use is not None
+            for note in use.notes
+        ]
+
+
+def report_view(ev: Evaluation) -> ReportView:
+    """The report of ``ev`` with its catalog and VM inventory, ready for any format."""
+    vms = tuple((t.id, f"vm:{vm.name}") for t in ev.targets if t.hypervisor for vm in t.hypervisor.vms)
+    return ReportView(report=build_report(ev), catalog=ev.catalog, vms=vms)
