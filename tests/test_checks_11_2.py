@@ -14,7 +14,9 @@ import pytest
 
 from factories import conf, good_host, good_vm, run, target
 from hvguard.checks import s11_2
-from hvguard.checks.base import HOST, CheckContext, registered_checks
+from hvguard.checks.base import HOST, CheckContext
+from hvguard.checks.registry import registered_checks
+from hvguard.checks.support.libvirt_conf import DEFAULT_CGROUP_DEVICE_ACL
 from hvguard.engine import evaluate
 from hvguard.facts import (
     Capabilities,
@@ -424,7 +426,7 @@ def test_dac_only_host_fails_with_svirt_remediation() -> None:
         ({"dynamic_ownership": 0}, "dynamic_ownership = 0"),
         ({"namespaces": []}, 'lacks "mount"'),
         ({"security_default_confined": 0}, "security_default_confined = 0"),
-        ({"cgroup_device_acl": [*sorted(s11_2.DEFAULT_CGROUP_DEVICE_ACL), "/dev/sda"]}, "/dev/sda"),
+        ({"cgroup_device_acl": [*sorted(DEFAULT_CGROUP_DEVICE_ACL), "/dev/sda"]}, "/dev/sda"),
         ({"cgroup_controllers": ["cpu", "memory"]}, 'omits "devices"'),
     ],
 )
@@ -436,7 +438,7 @@ def test_device_acl_host_failures(values: dict[str, Any], words: str) -> None:
 
 def test_default_device_acl_list_is_not_a_widening() -> None:
     tgt = hardened(
-        qemu_conf=conf(QEMU, cgroup_device_acl=sorted(s11_2.DEFAULT_CGROUP_DEVICE_ACL - {"/dev/userfaultfd"}))
+        qemu_conf=conf(QEMU, cgroup_device_acl=sorted(DEFAULT_CGROUP_DEVICE_ACL - {"/dev/userfaultfd"}))
     )
     assert only(run(s11_2.device_acl_host, tgt, "11.2.7")).status is Status.PASS
 

@@ -10,7 +10,8 @@ from msgspec.structs import replace
 
 from factories import good_host, good_vm, run, target
 from hvguard.checks import s11_1, s11_3
-from hvguard.checks.base import CheckContext, registered_checks
+from hvguard.checks.base import CheckContext
+from hvguard.checks.registry import registered_checks
 from hvguard.engine import evaluate
 from hvguard.facts import (
     Bandwidth,

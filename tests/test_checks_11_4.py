@@ -10,7 +10,8 @@ import pytest
 
 from factories import conf, good_host, good_vm, run, target
 from hvguard.checks import s11_4
-from hvguard.checks.base import CheckContext, registered_checks
+from hvguard.checks.base import CheckContext
+from hvguard.checks.registry import registered_checks
 from hvguard.engine import evaluate
 from hvguard.facts import ConfFile, Interface, KernelFacts, TargetFacts
 from hvguard.findings import Finding, Status

@@ -10,7 +10,8 @@ import pytest
 
 from factories import good_vm, target
 from hvguard.checks import s11_3
-from hvguard.checks.base import HOST, Check, CheckContext, registered_checks
+from hvguard.checks.base import HOST, Check, CheckContext
+from hvguard.checks.registry import registered_checks
 from hvguard.engine import Evaluation, evaluate
 from hvguard.facts import TargetFacts, VcpuFacts
 from hvguard.findings import Finding, Status

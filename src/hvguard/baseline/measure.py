@@ -14,7 +14,8 @@ from typing import Any
 
 from hvguard.baseline.drift import HOST, DriftReport, target_drift
 from hvguard.baseline.schema import LoadedBaseline
-from hvguard.checks.base import Check, CheckContext, registered_checks
+from hvguard.checks.base import Check, CheckContext
+from hvguard.checks.registry import registered_checks
 from hvguard.facts import TargetFacts
 from hvguard.findings import Finding
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
-from hvguard.facts import Capabilities, HostFacts, VmFacts
+from hvguard.checks.support.subjects import host_area, vms_or_not_applicable
+from hvguard.facts import Capabilities, HostFacts
 from hvguard.findings import Finding
 
 # --------------------------------------------------------------------------------------------------------
@@ -51,20 +52,6 @@ SOFTWARE_KVM_MODULES: dict[str, str] = {
 }
 X86_VENDORS = frozenset({"GenuineIntel", "AuthenticAMD", "HygonGenuine"})
 X86_ARCHES = frozenset({"x86_64", "i686", "i386"})
-
-
-def _vms_or_not_applicable(ctx: CheckContext) -> Iterator[VmFacts | Finding]:
-    """``ctx.vms()``, but one ``not_applicable`` when the connection defines no VM at all."""
-    hv = ctx.hypervisor
-    if hv is not None and not hv.vms:
-        yield ctx.not_applicable(HOST, f"no VMs defined on {hv.uri}")
-        return
-    yield from ctx.vms()
-
-
-def _host_area(ctx: CheckContext, sub: str) -> str:
-    """The fact area to blame: ``host.<sub>``, or ``host`` when no host facts were collected at all."""
-    return f"host.{sub}" if ctx.host is not None else "host"
 
 
 def _caps_offer_kvm(caps: Capabilities | None) -> bool | None:
@@ -188,7 +175,7 @@ def host_not_desktop(ctx: CheckContext) -> Iterator[Finding]:
     ``graphical.target``) enlarges it and is reported as ``warn``. Source: ``systemctl get-default``."""
     host = ctx.host
     if host is None or host.default_target is None:
-        yield ctx.error(HOST, "the host's default boot target", _host_area(ctx, "default_target"))
+        yield ctx.error(HOST, "the host's default boot target", host_area(ctx, "default_target"))
         return
     evidence = {"default_target": host.default_target}
     if host.default_target == "graphical.target":
@@ -210,7 +197,7 @@ def vm_domain_type(ctx: CheckContext) -> Iterator[Finding]:
     ``xen``, ``hyperv``, ``bhyve``). ``qemu`` is TCG software emulation (Type 2-like) and fails, as do the
     hosted ``vbox``/``hvf``/``parallels``; any other type (``vmware``, which may be ESXi or Workstation,
     ``lxc``, ``test`` …) cannot be classified from the type alone and is ``manual``."""
-    for item in _vms_or_not_applicable(ctx):
+    for item in vms_or_not_applicable(ctx):
         if isinstance(item, Finding):
             yield item
             continue
@@ -343,7 +330,7 @@ def hw_virt_cpu(ctx: CheckContext) -> Iterator[Finding]:
         if not flags:
             # An empty flag list means /proc/cpuinfo was not read: VT-x and a software back-end look alike.
             yield ctx.error(
-                HOST, "hardware CPU virtualisation (CPU flags)", _host_area(ctx, "cpu"), "host.kvm"
+                HOST, "hardware CPU virtualisation (CPU flags)", host_area(ctx, "cpu"), "host.kvm"
             )
             return
         # x86 KVM without vmx/svm can only be a software back-end (kvm_intel/kvm_amd refuse to load).
@@ -364,7 +351,7 @@ def hw_virt_cpu(ctx: CheckContext) -> Iterator[Finding]:
                 evidence,
             )
             return
-        yield ctx.error(HOST, "hardware CPU virtualisation (/dev/kvm)", "host.kvm", _host_area(ctx, "cpu"))
+        yield ctx.error(HOST, "hardware CPU virtualisation (/dev/kvm)", "host.kvm", host_area(ctx, "cpu"))
         return
     if cpu_flag is not None:
         yield ctx.failed(
@@ -462,7 +449,7 @@ def hw_virt_mmu(ctx: CheckContext) -> Iterator[Finding]:
             "(for a nested host: expose them to the VM), or record an approved exception.",
         )
         return
-    if ctx.problems(_host_area(ctx, "kvm"), _host_area(ctx, "cpu")):
+    if ctx.problems(host_area(ctx, "kvm"), host_area(ctx, "cpu")):
         yield ctx.error(HOST, "hardware MMU virtualisation (EPT/NPT)", "host.kvm", "host.cpu")
         return
     yield ctx.manual(
@@ -479,7 +466,7 @@ def vm_hw_accel(ctx: CheckContext) -> Iterator[Finding]:
     """Every VM runs hardware-accelerated: domain type ``kvm`` (also ``hvf``, ``hyperv``; ``xen`` with an
     HVM guest). ``qemu`` is TCG — pure software virtualisation — and fails; a Xen PV guest uses no
     VT-x/AMD-V and fails; any other type is ``manual``."""
-    for item in _vms_or_not_applicable(ctx):
+    for item in vms_or_not_applicable(ctx):
         if isinstance(item, Finding):
             yield item
             continue

@@ -5,291 +5,62 @@ driver with its polkit rules and ACL probes (11.2.2, 11.2.3), accounts with dire
 profile's approved list (11.2.4), libvirt socket access, polkit roles and sudo grants (11.2.5),
 unprivileged device emulation (11.2.6), per-VM confinement (11.2.7), disk-image encryption (11.2.9) and
 image transport (11.2.10). Access-control evaluations shared with 11.4 live in
-:mod:`hvguard.checks.access_eval`. What facts cannot show is reported ``manual`` with the evidence an
+:mod:`hvguard.checks.support.access`. What facts cannot show is reported ``manual`` with the evidence an
 auditor needs.
-
-libvirt built-in defaults used when a key is absent (confirmed in upstream libvirt source):
-
-``src/qemu/qemu.conf.in`` and ``src/qemu/qemu_conf.c`` (``virQEMUDriverConfigNew``)
-    ``security_driver``: auto-detect (SELinux, else AppArmor, else none; DAC is always stacked);
-    ``security_default_confined = 1``; ``security_require_confined = 0``; ``seccomp_sandbox = 1``
-    (-1 internally: on whenever QEMU supports it); ``dynamic_ownership = 1``; ``namespaces = ["mount"]``
-    (privileged daemon); ``cgroup_device_acl`` = :data:`DEFAULT_CGROUP_DEVICE_ACL`; ``nbd_tls = 0``;
-    ``migrate_tls_force = 0``; ``default_tls_x509_verify`` unset (migration and backup servers then
-    verify client certificates, VNC does not); ``clear_emulator_capabilities = 1`` (the option is listed
-    as deleted in the libvirt 9.0 augeas lens — newer releases always clear capabilities); ``user`` and
-    ``group`` = the build-time ``@QEMU_USER@``/``@QEMU_GROUP@`` ("libvirt-qemu" on Debian, "qemu" on
-    Fedora/RHEL, "root" on builds configured so), which the facts cannot show.
-``src/remote/libvirtd.conf.in``
-    ``listen_tls = 1`` (only with ``--listen`` or socket activation); ``listen_tcp = 0``;
-    ``auth_tcp = "sasl"``; ``auth_tls = "none"``; ``unix_sock_ro_perms = "0777"``;
-    ``unix_sock_rw_perms = "0770"``; ``unix_sock_admin_perms = "0700"``; ``auth_unix_ro``/``auth_unix_rw``
-    = ``@default_auth@`` ("polkit" when built with polkit, else "none"; polkit's shipped
-    ``org.libvirt.unix.monitor`` action allows any local user); ``access_drivers`` = the "nop" driver
-    ("no access control checks are done once a client has authenticated"); ``tls_no_verify_certificate
-    = 0``; ``audit_level = 1``.
-
-The configuration helpers here are shared with :mod:`hvguard.checks.s11_4`.
 """
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
-from hvguard.checks import access_eval as ae
-from hvguard.checks.base import HOST, CheckContext, check, vm_subject
-from hvguard.checks.ops_analysis import (
+from hvguard.checks.base import HOST, CannotEvaluate, CheckContext, check, vm_subject
+from hvguard.checks.support import access as ae
+from hvguard.checks.support.libvirt_conf import (
+    MODULAR_NOTE,
+    Conf,
+    Setting,
+    fix_line,
+    fmt_value,
+    load_conf,
+    restart_note,
+)
+from hvguard.checks.support.ops import (
     LOCAL_POOL_TYPES,
     REMOTE_FS,
-    issues_error,
     mode_text,
     mount_for,
     mount_transport,
     ops_group,
     pool_transport,
+    require_well_formed,
     stat_evidence,
 )
+from hvguard.checks.support.qemu import (
+    MAC_MODELS,
+    acl_extra,
+    dac_label_is_root,
+    judge_qemu_conf,
+    mac_state,
+    qemu_user_state,
+)
+from hvguard.checks.support.subjects import capped, vms_or_not_applicable
 from hvguard.facts import (
     AccessFacts,
     AuditRule,
-    ConfFile,
     Disk,
     FileStat,
-    HostFacts,
-    SecLabel,
     StorageFacts,
     SudoRule,
-    VmFacts,
 )
 from hvguard.findings import Finding
 
-# --------------------------------------------------------------------------------------------------------
-# Configuration files: typed access with libvirt's defaults and exact provenance
-
-
-class ConfValueError(ValueError):
-    """A setting whose value libvirt itself would reject (wrong type); reported as ``error``."""
-
-    def __init__(self, path: str, key: str, line: int | None, value: object, want: str) -> None:
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {key} = {value!r} is not {want}")
-        self.path = path
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """One effective setting: its value and where it came from (a file line or libvirt's default)."""
-
-    path: str
-    key: str
-    value: Any
-    line: int | None
-    file_present: bool
-
-    @property
-    def explicit(self) -> bool:
-        """True when the key is written in the file (False: libvirt's built-in default applies)."""
-        return self.line is not None
-
-    @property
-    def source(self) -> str:
-        """``FILE:LINE``, or which default applies."""
-        if self.line is not None:
-            return f"{self.path}:{self.line}"
-        return "default (key absent)" if self.file_present else f"default ({self.path} absent)"
-
-    def evidence(self) -> dict[str, Any]:
-        """The value and its source, as evidence."""
-        return {"value": self.value, "source": self.source}
-
-    def where(self) -> str:
-        """Where a fix goes: the line to change, or the file to add the key to."""
-        if self.line is not None:
-            return f"{self.path} line {self.line}"
-        return f"{self.path} (add)"
-
-    def as_int(self) -> int:
-        """The value as libvirt reads an integer or boolean setting."""
-        v = self.value
-        if isinstance(v, bool):
-            return int(v)
-        if isinstance(v, int):
-            return v
-        if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
-            return int(v)
-        raise ConfValueError(self.path, self.key, self.line, v, "an integer")
-
-    def as_str(self) -> str:
-        """The value as a string setting."""
-        if isinstance(self.value, str):
-            return self.value
-        if isinstance(self.value, int) and not isinstance(self.value, bool):
-            return str(self.value)
-        raise ConfValueError(self.path, self.key, self.line, self.value, "a string")
-
-    def as_list(self) -> list[str]:
-        """The value as a list setting (libvirt also accepts a single string for most list keys)."""
-        if isinstance(self.value, list):
-            return [str(x) for x in self.value]
-        if isinstance(self.value, str):
-            return [self.value]
-        raise ConfValueError(self.path, self.key, self.line, self.value, "a list of strings")
-
-    def as_mode(self) -> int:
-        """An octal permission string such as ``"0770"``."""
-        raw = str(self.value).strip()
-        if isinstance(self.value, bool) or not re.fullmatch(r"[0-7]{1,4}", raw):
-            raise ConfValueError(self.path, self.key, self.line, self.value, "an octal mode")
-        return int(raw, 8)
-
-
-class Conf:
-    """A parsed libvirt config file seen through libvirt's defaults."""
-
-    __slots__ = ("file",)
-
-    def __init__(self, file: ConfFile) -> None:
-        self.file = file
-
-    @property
-    def path(self) -> str:
-        """The file's path."""
-        return self.file.path
-
-    def get(self, key: str, default: Any = None) -> Setting:
-        """The effective setting ``key``: the file's value, else ``default`` marked as a default."""
-        cv = self.file.values.get(key)
-        if cv is None:
-            return Setting(self.path, key, default, None, self.file.present)
-        return Setting(self.path, key, cv.value, cv.line, self.file.present)
-
-
-def fmt_value(value: Any) -> str:
-    """A value written the way libvirt config files spell it."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, list):
-        return "[ " + ", ".join(f'"{v}"' for v in value) + " ]"
-    return f'"{value}"'
-
-
-def fix_line(s: Setting, value: Any) -> str:
-    """One remediation line: where to write ``key = value``."""
-    return f"{s.where()}: {s.key} = {fmt_value(value)}"
-
-
-def load_conf(ctx: CheckContext, host: HostFacts, which: str) -> Conf | Finding:
-    """``host.<which>`` (``qemu_conf`` or ``libvirtd_conf``) as a :class:`Conf`, or the ``error`` to report.
-
-    A malformed file is an error naming the file and line; an unread file (recorded as a problem) is an
-    error too — only a file that truly does not exist means "libvirt's defaults apply".
-    """
-    cf: ConfFile = getattr(host, which)
-    if cf.error is not None:
-        f = ctx.error(HOST, f"{posixpath.basename(cf.path)} settings (unusable file: {cf.error})")
-        f.evidence = {"file": cf.path, "parse_error": cf.error}
-        return f
-    if not cf.present and ctx.problems(f"host.{which}"):
-        return ctx.error(HOST, f"{cf.path} (it could not be read)", f"host.{which}")
-    return Conf(cf)
-
-
-def conf_error(ctx: CheckContext, exc: ConfValueError) -> Finding:
-    """An ``error`` finding for a setting libvirt would reject."""
-    f = ctx.error(HOST, f"{exc.path}: {exc}")
-    f.evidence = {"file": exc.path, "invalid_setting": str(exc)}
-    return f
-
-
-GuardedFn = Callable[[CheckContext], Iterator[Finding]]
-
-
-def guarded(fn: GuardedFn) -> GuardedFn:
-    """Turn a :class:`ConfValueError` raised while checking into an ``error`` finding naming file:line."""
-
-    @functools.wraps(fn)
-    def run(ctx: CheckContext) -> Iterator[Finding]:
-        try:
-            yield from fn(ctx)
-        except ConfValueError as exc:
-            yield conf_error(ctx, exc)
-
-    return run
-
-
-def vms_or_not_applicable(ctx: CheckContext) -> Iterator[VmFacts | Finding]:
-    """``ctx.vms()``, but one ``not_applicable`` when the connection defines no VM at all."""
-    hv = ctx.hypervisor
-    if hv is not None and not hv.vms:
-        yield ctx.not_applicable(HOST, f"no VMs defined on {hv.uri}", {"uri": hv.uri, "vm_count": 0})
-        return
-    yield from ctx.vms()
-
-
-def restart_note() -> str:
-    """The restart every qemu.conf / libvirtd.conf change needs."""
-    return "Then restart the daemon: systemctl restart libvirtd (virtqemud on modular-daemon hosts)."
-
-
-def capped(items: list[Any], limit: int = 50) -> list[Any]:
-    """At most ``limit`` items for evidence (the count is reported beside it)."""
-    return items[:limit]
-
-
-MODULAR_NOTE = (
-    "libvirtd.conf applies to the monolithic libvirtd; hosts running modular daemons (virtqemud, "
-    "virtproxyd) read virtqemud.conf/virtproxyd.conf instead, which are not collected yet."
-)
-
-# --------------------------------------------------------------------------------------------------------
-# Shared tables
-
-#: libvirt's built-in cgroup device allow-list (qemu.conf.in, current upstream). Older releases omit
-#: /dev/userfaultfd; anything else added widens every VM's device access.
-DEFAULT_CGROUP_DEVICE_ACL = frozenset(
-    {
-        "/dev/null",
-        "/dev/full",
-        "/dev/zero",
-        "/dev/random",
-        "/dev/urandom",
-        "/dev/ptmx",
-        "/dev/kvm",
-        "/dev/userfaultfd",
-    }
-)
-#: Security drivers that give each VM its own mandatory-access-control label (sVirt).
-MAC_MODELS = frozenset({"selinux", "apparmor"})
-#: Ways qemu.conf names the superuser ("+0" is uid 0; a bare "0" is uid 0 on any sane system).
-ROOT_IDS = frozenset({"root", "+0", "0"})
 #: /proc/sys/kernel/tainted bit 13 ('E'): an unsigned module was loaded.
 TAINT_UNSIGNED_MODULE = 1 << 13
 ENFORCING_LOCKDOWN = frozenset({"integrity", "confidentiality"})
-
-
-def is_root_id(value: object) -> bool:
-    """True when a qemu.conf user/group value (or DAC label part) names uid/gid 0."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return value == 0
-    return str(value).strip() in ROOT_IDS
-
-
-def dac_label_is_root(label: SecLabel) -> bool:
-    """True for a static DAC ``<seclabel>`` whose label runs QEMU as uid 0 or gid 0 (``+0:+0``, ``root``)."""
-    if label.model != "dac" or label.label is None:
-        return False
-    parts = label.label.split(":")
-    return any(is_root_id(p) for p in parts)
 
 
 def lockdown_mode(raw: str | None) -> str | None:
@@ -299,85 +70,6 @@ def lockdown_mode(raw: str | None) -> str | None:
     m = re.search(r"\[(\w+)\]", raw)
     return (m.group(1) if m else raw.strip()).lower()
 
-
-# --------------------------------------------------------------------------------------------------------
-# Shared evaluations (used by several measures)
-
-
-@dataclass(frozen=True, slots=True)
-class QemuUserState:
-    """Whether QEMU runs as root: ``root`` is None when neither processes nor qemu.conf can tell."""
-
-    root: bool | None
-    basis: str
-    evidence: dict[str, Any]
-
-
-def qemu_user_state(host: HostFacts, qconf: Conf) -> QemuUserState:
-    """The account QEMU runs as: running processes are the runtime truth; else qemu.conf ``user``/``group``.
-
-    The compile-time default applies when ``user`` is absent and no QEMU runs; the facts cannot show it.
-    """
-    user = qconf.get("user")
-    group = qconf.get("group")
-    group_root = group.explicit and is_root_id(group.value)
-    conf_ev: dict[str, Any] = {"qemu.conf user": user.evidence(), "qemu.conf group": group.evidence()}
-    procs = host.qemu_processes
-    if procs:
-        root_procs = [p for p in procs if p.uid == 0]
-        listed = [{"pid": p.pid, "user": p.user, "uid": p.uid, "vm": p.vm_name} for p in capped(procs)]
-        ev = {"qemu_processes": listed, "qemu_process_count": len(procs), **conf_ev}
-        return QemuUserState(bool(root_procs) or group_root, "running QEMU processes", ev)
-    conf_ev["qemu_processes"] = "none running" if procs is not None else "not collected"
-    if user.explicit:
-        return QemuUserState(is_root_id(user.value) or group_root, "qemu.conf user/group", conf_ev)
-    if group_root:
-        return QemuUserState(True, "qemu.conf group", conf_ev)
-    return QemuUserState(None, "unknown (build-time default user)", conf_ev)
-
-
-@dataclass(frozen=True, slots=True)
-class MacState:
-    """Mandatory access control for QEMU: active MAC models (None: unknown) and how that was learnt."""
-
-    active: list[str] | None
-    disabled: bool
-    basis: str
-    evidence: dict[str, Any]
-
-
-def mac_state(ctx: CheckContext, qconf: Conf) -> MacState:
-    """Which MAC security drivers (SELinux/AppArmor sVirt) confine QEMU.
-
-    libvirt's capabilities (``<secmodel>``) are the runtime truth; without them an explicit qemu.conf
-    ``security_driver`` is trusted (libvirt refuses to start the QEMU driver if a named driver is missing).
-    """
-    drv = qconf.get("security_driver", "auto-detect")
-    names = drv.as_list() if drv.explicit else None
-    ev: dict[str, Any] = {"security_driver": drv.evidence()}
-    if names == ["none"]:
-        return MacState([], True, "qemu.conf security_driver", ev)
-    hv = ctx.hypervisor
-    caps = hv.capabilities if hv is not None else None
-    if caps is not None:
-        models = [m.model for m in caps.secmodels]
-        ev["capabilities.secmodels"] = models
-        active = [m for m in models if m in MAC_MODELS]
-        return MacState(active, False, "libvirt capabilities <secmodel>", ev)
-    ev["capabilities.secmodels"] = "not collected"
-    if names is not None:
-        return MacState([n for n in names if n in MAC_MODELS], False, "qemu.conf security_driver", ev)
-    return MacState(None, False, "unknown", ev)
-
-
-MAC_FIX = (
-    "Enable sVirt mandatory access control so each VM gets its own label:\n"
-    "  Debian/Ubuntu: apt-get install apparmor apparmor-utils; ensure the kernel boots with "
-    'apparmor=1 security=apparmor; then in /etc/libvirt/qemu.conf: security_driver = "apparmor"\n'
-    "  RHEL/Fedora: set SELINUX=enforcing in /etc/selinux/config and reboot; then in /etc/libvirt/qemu.conf: "
-    'security_driver = "selinux"\n'
-    "Check: virsh capabilities | grep -A1 '<secmodel>' lists apparmor or selinux. " + restart_note()
-)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -510,7 +202,6 @@ def driver_bypass(ctx: CheckContext) -> Iterator[Finding]:
     id="kvm.qemu-confinement",
     reads=("host.qemu_conf", "host.qemu_processes", "hypervisor.capabilities.secmodels"),
 )
-@guarded
 def qemu_confinement(ctx: CheckContext) -> Iterator[Finding]:
     """QEMU (the device-emulation process) is confined — the "should" part of 11.2.1, so unmet is ``warn``.
 
@@ -525,15 +216,12 @@ def qemu_confinement(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.error(HOST, "QEMU confinement (qemu.conf, QEMU processes)", "host")
         return
     qconf = load_conf(ctx, host, "qemu_conf")
-    if isinstance(qconf, Finding):
-        yield qconf
-        return
     user = qemu_user_state(host, qconf)
     mac = mac_state(ctx, qconf)
-    default_confined = qconf.get("security_default_confined", 1)
-    require_confined = qconf.get("security_require_confined", 0)
-    seccomp = qconf.get("seccomp_sandbox", 1)
-    namespaces = qconf.get("namespaces", ["mount"])
+    default_confined = qconf.get("security_default_confined")
+    require_confined = qconf.get("security_require_confined")
+    seccomp = qconf.get("seccomp_sandbox")
+    namespaces = qconf.get("namespaces")
     evidence: dict[str, Any] = {
         "qemu_user_basis": user.basis,
         **user.evidence,
@@ -551,24 +239,14 @@ def qemu_confinement(ctx: CheckContext) -> Iterator[Finding]:
             f'{qconf.get("user").where()}: user = "libvirt-qemu" (Debian) or "qemu" (RHEL); '
             f"{qconf.get('group').where()}: group = the same"
         )
-    if mac.disabled:
-        unmet.append('security_driver = "none" turns sVirt confinement off')
-        fixes.append(MAC_FIX)
-    elif mac.active is not None and not mac.active:
-        unmet.append("no MAC security driver (SELinux/AppArmor) is active: QEMU is confined by DAC only")
-        fixes.append(MAC_FIX)
-    if default_confined.as_int() == 0:
-        unmet.append("security_default_confined = 0 leaves guests unconfined by default")
-        fixes.append(fix_line(default_confined, 1))
-    if require_confined.as_int() == 0:
-        unmet.append("security_require_confined = 0 lets a VM be defined unconfined")
-        fixes.append(fix_line(require_confined, 1))
-    if seccomp.as_int() == 0:
-        unmet.append("seccomp_sandbox = 0 disables QEMU's syscall filter")
-        fixes.append(fix_line(seccomp, 1))
-    if "mount" not in namespaces.as_list():
-        unmet.append('namespaces lacks "mount": QEMU sees the host\'s whole /dev')
-        fixes.append(fix_line(namespaces, ["mount"]))
+    conf_unmet, conf_fixes = judge_qemu_conf(
+        "11.2.1",
+        qconf,
+        ("mac", "security_default_confined", "security_require_confined", "seccomp_sandbox", "namespaces"),
+        mac,
+    )
+    unmet += conf_unmet
+    fixes += conf_fixes
     if unmet:
         yield ctx.warned(
             HOST,
@@ -622,15 +300,13 @@ POLKIT_ACL_FIX = (
 )
 
 
-def _access_driver(ctx: CheckContext) -> tuple[Setting, bool] | Finding:
-    """libvirtd.conf ``access_drivers`` and whether it includes polkit (or the error to report)."""
+def _access_driver(ctx: CheckContext) -> tuple[Setting, bool]:
+    """libvirtd.conf ``access_drivers`` and whether it includes polkit (raises when it is unknown)."""
     host = ctx.host
     if host is None:
-        return ctx.error(HOST, "libvirt's API access control (libvirtd.conf access_drivers)", "host")
+        raise CannotEvaluate(HOST, "libvirt's API access control (libvirtd.conf access_drivers)", "host")
     lconf = load_conf(ctx, host, "libvirtd_conf")
-    if isinstance(lconf, Finding):
-        return lconf
-    drivers = lconf.get("access_drivers", [])
+    drivers = lconf.get("access_drivers")
     return drivers, "polkit" in drivers.as_list()
 
 
@@ -643,13 +319,12 @@ def _polkit_errors(ctx: CheckContext, access: AccessFacts) -> Iterator[Finding]:
     """One ``error`` per polkit rules file polkitd cannot parse (it skips the file, so its rules are off)."""
     for file in ae.active_files(access):
         if file.error is not None:
-            f = ctx.error(
+            yield ctx.error(
                 HOST,
                 f"the polkit rules in {file.path} ({file.error}); polkitd skips a file it cannot parse, so "
                 "none of its rules apply",
+                evidence={"file": file.path, "parse_error": file.error},
             )
-            f.evidence = {"file": file.path, "parse_error": file.error}
-            yield f
 
 
 _STATIC_CAVEAT = (
@@ -675,14 +350,13 @@ def _acl_verdict(
     if split:
         user, (allowed, denied) = sorted(split.items())[0]
         what = "denies specific VMs to a user who manages others" if deny else "scopes permissions per VM"
-        f = ctx.passed(
+        yield ctx.passed(
             HOST,
             f"Decided by probe: libvirt allowed {user} to read {', '.join(allowed)} and denied "
             f"{', '.join(denied)}, so the access control {what}.",
             evidence,
+            method="probe",
         )
-        f.method = "probe"
-        yield f
         return
     if deny:
         lines = [ae.loc(f.path, n) for f, r in rules for n in r.domain_denies]
@@ -694,9 +368,12 @@ def _acl_verdict(
             if deny
             else "decide per domain (action.lookup of domain_name/domain_uuid)"
         )
-        f = ctx.passed(HOST, f"polkit rules {what}: {', '.join(lines[:10])}." + _STATIC_CAVEAT, evidence)
-        f.method = "static-analysis"
-        yield f
+        yield ctx.passed(
+            HOST,
+            f"polkit rules {what}: {', '.join(lines[:10])}." + _STATIC_CAVEAT,
+            evidence,
+            method="static-analysis",
+        )
         return
     if deny:
         message = (
@@ -715,9 +392,13 @@ def _acl_verdict(
             "actions allowed to every connected client, the rest only to administrators), so nothing is "
             "scoped to a VM or VM group."
         )
-    f = ctx.failed(HOST, message + _STATIC_CAVEAT, evidence, POLKIT_ACL_FIX.format(where=drivers.where()))
-    f.method = "static-analysis"
-    yield f
+    yield ctx.failed(
+        HOST,
+        message + _STATIC_CAVEAT,
+        evidence,
+        POLKIT_ACL_FIX.format(where=drivers.where()),
+        method="static-analysis",
+    )
 
 
 @check(
@@ -725,7 +406,6 @@ def _acl_verdict(
     id="kvm.libvirt-access-driver",
     reads=("host.libvirtd_conf.access_drivers", "host.access.polkit", "host.access.probes"),
 )
-@guarded
 def libvirt_access_driver(ctx: CheckContext) -> Iterator[Finding]:
     """libvirt's API access control can grant permissions per VM or VM group.
 
@@ -737,11 +417,7 @@ def libvirt_access_driver(ctx: CheckContext) -> Iterator[Finding]:
     Manual when the polkit rules were not collected. Sources: libvirtd.conf.in, docs/acl.rst,
     docs/aclpolkit.rst.
     """
-    got = _access_driver(ctx)
-    if isinstance(got, Finding):
-        yield got
-        return
-    drivers, polkit = got
+    drivers, polkit = _access_driver(ctx)
     evidence: dict[str, Any] = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
     if not polkit:
         yield ctx.failed(
@@ -778,7 +454,6 @@ def libvirt_access_driver(ctx: CheckContext) -> Iterator[Finding]:
     id="kvm.libvirt-deny-rules",
     reads=("host.libvirtd_conf.access_drivers", "host.access.polkit", "host.access.probes"),
 )
-@guarded
 def libvirt_deny_rules(ctx: CheckContext) -> Iterator[Finding]:
     """Specific VMs can be denied inside a permitted group.
 
@@ -788,11 +463,7 @@ def libvirt_deny_rules(ctx: CheckContext) -> Iterator[Finding]:
     (``method=static-analysis``); fail when none does. Static analysis cannot see rule order across files
     (polkitd stops at the first rule that answers), which the probe settles. Source: docs/aclpolkit.rst.
     """
-    got = _access_driver(ctx)
-    if isinstance(got, Finding):
-        yield got
-        return
-    drivers, polkit = got
+    drivers, polkit = _access_driver(ctx)
     evidence: dict[str, Any] = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
     if not polkit:
         yield ctx.failed(
@@ -847,7 +518,7 @@ def direct_access_accounts(ctx: CheckContext) -> Iterator[Finding]:
         evidence: dict[str, Any] = {"accounts": "not collected (an older bundle or no host facts)"}
         if host is not None and host.libvirtd_conf.error is None:
             evidence["libvirtd unix_sock_group"] = (
-                Conf(host.libvirtd_conf).get("unix_sock_group", "root").evidence()
+                Conf(host.libvirtd_conf, "libvirtd_conf").get("unix_sock_group").evidence()
             )
         yield ctx.manual(
             HOST,
@@ -862,9 +533,7 @@ def direct_access_accounts(ctx: CheckContext) -> Iterator[Finding]:
         return
     accounts = access.accounts
     for error in accounts.errors:
-        f = ctx.error(HOST, f"an account entry ({error})")
-        f.evidence = {"parse_error": error}
-        yield f
+        yield ctx.error(HOST, f"an account entry ({error})", evidence={"parse_error": error})
     principals = ae.direct_access(access)
     th = ctx.profile.thresholds
     approved = set(th.approved_host_accounts)
@@ -935,7 +604,6 @@ def direct_access_accounts(ctx: CheckContext) -> Iterator[Finding]:
     id="kvm.libvirt-socket-access",
     reads=("host.libvirtd_conf.unix_sock_*", "host.libvirtd_conf.auth_unix_*"),
 )
-@guarded
 def libvirt_socket_access(ctx: CheckContext) -> Iterator[Finding]:
     """Local access to libvirt's sockets follows least privilege and need to know.
 
@@ -951,15 +619,12 @@ def libvirt_socket_access(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.error(HOST, "libvirt socket permissions (libvirtd.conf)", "host")
         return
     lconf = load_conf(ctx, host, "libvirtd_conf")
-    if isinstance(lconf, Finding):
-        yield lconf
-        return
-    ro_perms = lconf.get("unix_sock_ro_perms", "0777")
-    rw_perms = lconf.get("unix_sock_rw_perms", "0770")
-    admin_perms = lconf.get("unix_sock_admin_perms", "0700")
-    group = lconf.get("unix_sock_group", "root")
-    auth_ro = lconf.get("auth_unix_ro", "build default (polkit or none)")
-    auth_rw = lconf.get("auth_unix_rw", "build default (polkit or none)")
+    ro_perms = lconf.get("unix_sock_ro_perms")
+    rw_perms = lconf.get("unix_sock_rw_perms")
+    admin_perms = lconf.get("unix_sock_admin_perms")
+    group = lconf.get("unix_sock_group")
+    auth_ro = lconf.get("auth_unix_ro")
+    auth_rw = lconf.get("auth_unix_rw")
     evidence: dict[str, Any] = {
         s.key: s.evidence() for s in (ro_perms, rw_perms, admin_perms, group, auth_ro, auth_rw)
     }
@@ -1028,7 +693,6 @@ def libvirt_socket_access(ctx: CheckContext) -> Iterator[Finding]:
     id="kvm.libvirt-role-model",
     reads=("host.libvirtd_conf.access_drivers", "host.access.polkit"),
 )
-@guarded
 def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
     """Hypervisor access is granted by role (least privilege) with need-to-know scope.
 
@@ -1039,11 +703,7 @@ def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
     grant whole action families, or grant nothing (then only root manages and every connected client reads
     every VM). The need-to-know justification of each role stays attestation.
     """
-    got = _access_driver(ctx)
-    if isinstance(got, Finding):
-        yield got
-        return
-    drivers, polkit = got
+    drivers, polkit = _access_driver(ctx)
     evidence: dict[str, Any] = {"access_drivers": drivers.evidence(), "note": MODULAR_NOTE}
     if not polkit:
         yield ctx.failed(
@@ -1078,7 +738,7 @@ def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
         roles = sorted(
             {g.value for _, r in narrow for g in r.groups} | {u.value for _, r in narrow for u in r.users}
         )
-        f = ctx.passed(
+        yield ctx.passed(
             HOST,
             "libvirt permissions are granted by role: rules at "
             + ", ".join(ae.loc(fl.path, r.line) for fl, r in narrow[:8])
@@ -1087,9 +747,8 @@ def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
             + ". The need-to-know justification of each role remains attestation."
             + _STATIC_CAVEAT,
             evidence,
+            method="static-analysis",
         )
-        f.method = "static-analysis"
-        yield f
         return
     if grants:
         message = (
@@ -1103,16 +762,15 @@ def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
             "No polkit rule grants libvirt API permissions: only administrators (auth_admin) may change "
             "VMs and every connected client reads every VM — there are no operator or auditor roles."
         )
-    f = ctx.failed(
+    yield ctx.failed(
         HOST,
         message + _STATIC_CAVEAT,
         evidence,
         POLKIT_ACL_FIX.format(where=drivers.where())
         + "\nGive operators only org.libvirt.api.domain.start/stop/read (and getattr), auditors only "
         "read; keep write/delete/save for administrators.",
+        method="static-analysis",
     )
-    f.method = "static-analysis"
-    yield f
 
 
 @check("11.2.5", id="host.sudo-least-privilege", reads=("host.access.sudo", "host.access.accounts"))
@@ -1135,9 +793,9 @@ def sudo_least_privilege(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.error(HOST, "the sudo configuration (/etc/sudoers)", "host.access.sudo")
         return
     for error in sudo.errors:
-        f = ctx.error(HOST, f"a sudoers entry ({error}); sudo rejects or skips it")
-        f.evidence = {"parse_error": error}
-        yield f
+        yield ctx.error(
+            HOST, f"a sudoers entry ({error}); sudo rejects or skips it", evidence={"parse_error": error}
+        )
     if not sudo.present:
         yield ctx.passed(
             HOST, "There is no /etc/sudoers: sudo grants nobody anything.", {"sudoers": "absent"}
@@ -1231,7 +889,6 @@ def sudo_least_privilege(ctx: CheckContext) -> Iterator[Finding]:
     id="kvm.qemu-unprivileged",
     reads=("host.qemu_processes", "host.qemu_conf", "hypervisor.vms[].seclabels"),
 )
-@guarded
 def qemu_unprivileged(ctx: CheckContext) -> Iterator[Finding]:
     """Device emulation (QEMU, user space) runs without root privileges.
 
@@ -1246,12 +903,9 @@ def qemu_unprivileged(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.error(HOST, "the privileges of QEMU processes (qemu.conf, /proc)", "host")
         return
     qconf = load_conf(ctx, host, "qemu_conf")
-    if isinstance(qconf, Finding):
-        yield qconf
-        return
     user = qemu_user_state(host, qconf)
-    seccomp = qconf.get("seccomp_sandbox", 1)
-    clear_caps = qconf.get("clear_emulator_capabilities", 1)
+    seccomp = qconf.get("seccomp_sandbox")
+    clear_caps = qconf.get("clear_emulator_capabilities")
     evidence: dict[str, Any] = {
         "qemu_user_basis": user.basis,
         **user.evidence,
@@ -1280,9 +934,9 @@ def qemu_unprivileged(ctx: CheckContext) -> Iterator[Finding]:
         fails.append(f"QEMU runs as root ({user.basis})")
         fixes.append(f'{qconf.get("user").where()}: user = "libvirt-qemu" (Debian) or "qemu" (RHEL)')
         fixes.append(f"{qconf.get('group').where()}: group = the same non-root group")
-    if seccomp.as_int() == 0:
-        fails.append("seccomp_sandbox = 0: QEMU may issue any syscall")
-        fixes.append(fix_line(seccomp, 1))
+    seccomp_unmet, seccomp_fixes = judge_qemu_conf("11.2.6", qconf, ("seccomp_sandbox",))
+    fails += seccomp_unmet
+    fixes += seccomp_fixes
     if clear_caps.explicit and clear_caps.as_int() == 0:
         fails.append(
             "clear_emulator_capabilities = 0: QEMU keeps root capabilities (releases without this "
@@ -1326,7 +980,6 @@ def qemu_unprivileged(ctx: CheckContext) -> Iterator[Finding]:
     id="kvm.device-acl-host",
     reads=("host.qemu_conf", "hypervisor.capabilities.secmodels"),
 )
-@guarded
 def device_acl_host(ctx: CheckContext) -> Iterator[Finding]:
     """The host enforces a per-VM device ACL: sVirt MAC labels, cgroup device ACL and a private /dev.
 
@@ -1341,17 +994,14 @@ def device_acl_host(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.error(HOST, "the per-VM device ACL settings (qemu.conf)", "host")
         return
     qconf = load_conf(ctx, host, "qemu_conf")
-    if isinstance(qconf, Finding):
-        yield qconf
-        return
     mac = mac_state(ctx, qconf)
-    default_confined = qconf.get("security_default_confined", 1)
-    require_confined = qconf.get("security_require_confined", 0)
-    dyn = qconf.get("dynamic_ownership", 1)
-    namespaces = qconf.get("namespaces", ["mount"])
-    acl = qconf.get("cgroup_device_acl", sorted(DEFAULT_CGROUP_DEVICE_ACL))
-    controllers = qconf.get("cgroup_controllers", "auto-detect")
-    extra = sorted(set(acl.as_list()) - DEFAULT_CGROUP_DEVICE_ACL) if acl.explicit else []
+    default_confined = qconf.get("security_default_confined")
+    require_confined = qconf.get("security_require_confined")
+    dyn = qconf.get("dynamic_ownership")
+    namespaces = qconf.get("namespaces")
+    acl = qconf.get("cgroup_device_acl")
+    controllers = qconf.get("cgroup_controllers")
+    extra = acl_extra(acl)
     evidence: dict[str, Any] = {
         "mac_basis": mac.basis,
         **mac.evidence,
@@ -1363,35 +1013,19 @@ def device_acl_host(ctx: CheckContext) -> Iterator[Finding]:
         "cgroup_device_acl_extra": extra,
         "cgroup_controllers": controllers.evidence(),
     }
-    fails: list[str] = []
-    fixes: list[str] = []
-    if mac.disabled:
-        fails.append('security_driver = "none": no VM gets an sVirt label')
-        fixes.append(MAC_FIX)
-    elif mac.active is not None and not mac.active:
-        fails.append(
-            "only the DAC driver is active: every VM's QEMU runs as the same account, so each can open "
-            "the others' disk images and devices"
-        )
-        fixes.append(MAC_FIX)
-    if default_confined.as_int() == 0:
-        fails.append("security_default_confined = 0: VMs without a <seclabel> run unconfined")
-        fixes.append(fix_line(default_confined, 1))
-    if dyn.as_int() == 0:
-        fails.append("dynamic_ownership = 0: libvirt does not hand image files to the VM's own label")
-        fixes.append(fix_line(dyn, 1))
-    if "mount" not in namespaces.as_list():
-        fails.append('namespaces lacks "mount": each QEMU sees the host\'s whole /dev, not only its devices')
-        fixes.append(fix_line(namespaces, ["mount"]))
-    if extra:
-        fails.append("cgroup_device_acl opens extra host devices to every VM: " + ", ".join(extra))
-        fixes.append(
-            f"{acl.where()}: remove {', '.join(extra)} from cgroup_device_acl (pass devices to the VMs "
-            "that need them with <hostdev>/<disk> instead), or comment the key out"
-        )
-    if controllers.explicit and "devices" not in controllers.as_list():
-        fails.append('cgroup_controllers omits "devices": the per-VM device ACL is not enforced')
-        fixes.append(f'{controllers.where()}: add "devices" to cgroup_controllers (or comment the key out)')
+    fails, fixes = judge_qemu_conf(
+        "11.2.7",
+        qconf,
+        (
+            "mac",
+            "security_default_confined",
+            "dynamic_ownership",
+            "namespaces",
+            "cgroup_device_acl",
+            "cgroup_controllers",
+        ),
+        mac,
+    )
     if fails:
         yield ctx.failed(
             HOST,
@@ -1445,7 +1079,7 @@ def vm_confined(ctx: CheckContext) -> Iterator[Finding]:
             for s in vm.seclabels:
                 if s.type == "static" and s.model in MAC_MODELS and s.label:
                     static_labels[(s.model, s.label)] += 1
-    for item in vms_or_not_applicable(ctx):
+    for item in vms_or_not_applicable(ctx, count_evidence=True):
         if isinstance(item, Finding):
             yield item
             continue
@@ -1594,15 +1228,12 @@ def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
         "the image administrators, and the approval records of image check-ins/check-outs.",
         {"vm_image_directories": sorted(dirs)[:50], "vm_storage_pools": sorted(pools)[:50]},
     )
-    storage = ops_group(ctx, "storage", "image directory permissions")
-    if isinstance(storage, Finding):
-        yield storage
-        yield api_side
-        return
-    assert isinstance(storage, StorageFacts)
-    bad = issues_error(ctx, "storage pool definitions", storage.issues)
-    if bad is not None:
-        yield bad
+    try:
+        storage: StorageFacts = ops_group(ctx, "storage", "image directory permissions")
+        require_well_formed("storage pool definitions", storage.issues)
+    except CannotEvaluate as signal:
+        # The manual finding on libvirt's API path stands whatever the directories show.
+        yield ctx.error_for(signal)
         yield api_side
         return
     host = ctx.host
@@ -1756,7 +1387,7 @@ def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
     complexity are attestation.
     """
     storage = _storage_or_none(ctx)
-    for item in vms_or_not_applicable(ctx):
+    for item in vms_or_not_applicable(ctx, count_evidence=True):
         if isinstance(item, Finding):
             yield item
             continue
@@ -1887,15 +1518,13 @@ def _local_disk_transport(d: Disk, storage: StorageFacts | None) -> tuple[bool |
     return None
 
 
-def _nbd_default(ctx: CheckContext) -> Setting | Finding | None:
-    """qemu.conf ``nbd_tls`` (the default for NBD disks without ``tls=``), an error, or None (no host)."""
+def _nbd_default(ctx: CheckContext) -> Setting | None:
+    """qemu.conf ``nbd_tls`` (the default for NBD disks without ``tls=``), or None (no host); raises
+    :class:`CannotEvaluate` when qemu.conf is unusable."""
     host = ctx.host
     if host is None:
         return None
-    qconf = load_conf(ctx, host, "qemu_conf")
-    if isinstance(qconf, Finding):
-        return qconf
-    return qconf.get("nbd_tls", 0)
+    return load_conf(ctx, host, "qemu_conf").get("nbd_tls")
 
 
 @check(
@@ -1907,7 +1536,6 @@ def _nbd_default(ctx: CheckContext) -> Setting | Finding | None:
         "host.qemu_conf.nbd_tls",
     ),
 )
-@guarded
 def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
     """Each VM reaches the servers holding its images over a secure protocol (per VM).
 
@@ -1919,11 +1547,16 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
     ISO fetched over http is an image in transit.
     """
     storage = _storage_or_none(ctx)
-    nbd = _nbd_default(ctx)
+    nbd_unreadable: str | None = None
+    try:
+        nbd = _nbd_default(ctx)
+    except CannotEvaluate as signal:
+        # Only the VMs with NBD disks that name no tls= need qemu.conf: they report it, the others not.
+        nbd, nbd_unreadable = None, ctx.error_message(signal.what, *signal.areas)
     nbd_tls: bool | None = None
-    if isinstance(nbd, Setting):
+    if nbd is not None:
         nbd_tls = nbd.as_int() != 0
-    for item in vms_or_not_applicable(ctx):
+    for item in vms_or_not_applicable(ctx, count_evidence=True):
         if isinstance(item, Finding):
             yield item
             continue
@@ -1994,8 +1627,8 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
             what = (
                 "whether NBD disks " + ", ".join(unknown) + " use TLS (no tls= attribute; qemu.conf nbd_tls"
             )
-            if isinstance(nbd, Finding):
-                yield ctx.error(subject, f"{what} unreadable: {nbd.message})")
+            if nbd_unreadable is not None:
+                yield ctx.error(subject, f"{what} unreadable: {nbd_unreadable})")
             else:
                 yield ctx.error(subject, what + ")", "host")
         elif manual:
@@ -2030,15 +1663,8 @@ def storage_transport(ctx: CheckContext) -> Iterator[Finding]:
     Network mounts (nfs, cifs, glusterfs, ceph) holding a pool directory or /var/lib/libvirt/images are
     judged the same way.
     """
-    storage = ops_group(ctx, "storage", "storage pools and network mounts")
-    if isinstance(storage, Finding):
-        yield storage
-        return
-    assert isinstance(storage, StorageFacts)
-    bad = issues_error(ctx, "storage pool definitions", storage.issues)
-    if bad is not None:
-        yield bad
-        return
+    storage: StorageFacts = ops_group(ctx, "storage", "storage pools and network mounts")
+    require_well_formed("storage pool definitions", storage.issues)
     results: list[tuple[bool | None, str]] = []
     pool_paths: set[str] = set()
     for pool in storage.pools:
@@ -2098,7 +1724,6 @@ def storage_transport(ctx: CheckContext) -> Iterator[Finding]:
     id="kvm.libvirt-remote-transport",
     reads=("host.libvirtd_conf", "host.qemu_conf"),
 )
-@guarded
 def libvirt_remote_transport(ctx: CheckContext) -> Iterator[Finding]:
     """Remote access to this host (which stores VM images) goes over TLS or authenticated, encrypted channels.
 
@@ -2112,23 +1737,27 @@ def libvirt_remote_transport(ctx: CheckContext) -> Iterator[Finding]:
     if host is None:
         yield ctx.error(HOST, "libvirt remote-access transport settings (libvirtd.conf, qemu.conf)", "host")
         return
-    lconf = load_conf(ctx, host, "libvirtd_conf")
-    qconf = load_conf(ctx, host, "qemu_conf")
-    for c in (lconf, qconf):
-        if isinstance(c, Finding):
-            yield c
-    if isinstance(lconf, Finding) or isinstance(qconf, Finding):
+    confs: list[Conf] = []
+    unusable: list[Finding] = []
+    for which in ("libvirtd_conf", "qemu_conf"):
+        try:
+            confs.append(load_conf(ctx, host, which))
+        except CannotEvaluate as signal:  # both files' problems are reported, not only the first
+            unusable.append(ctx.error_for(signal))
+    if unusable:
+        yield from unusable
         return
-    listen_tcp = lconf.get("listen_tcp", 0)
-    auth_tcp = lconf.get("auth_tcp", "sasl")
-    listen_tls = lconf.get("listen_tls", 1)
-    no_verify = lconf.get("tls_no_verify_certificate", 0)
+    lconf, qconf = confs
+    listen_tcp = lconf.get("listen_tcp")
+    auth_tcp = lconf.get("auth_tcp")
+    listen_tls = lconf.get("listen_tls")
+    no_verify = lconf.get("tls_no_verify_certificate")
     verify = {
         k: qconf.get(k)
         for k in ("default_tls_x509_verify", "migrate_tls_x509_verify", "backup_tls_x509_verify")
     }
-    nbd_tls = qconf.get("nbd_tls", 0)
-    migrate_force = qconf.get("migrate_tls_force", 0)
+    nbd_tls = qconf.get("nbd_tls")
+    migrate_force = qconf.get("migrate_tls_force")
     evidence: dict[str, Any] = {
         s.key: s.evidence()
         for s in (listen_tcp, auth_tcp, listen_tls, no_verify, nbd_tls, migrate_force, *verify.values())

@@ -13,6 +13,8 @@ import heapq
 from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
+from hvguard.checks.support.platform import offers_libvirt_qemu_controls
+from hvguard.checks.support.subjects import host_area, vms_or_not_applicable
 from hvguard.facts import Disk, VmFacts
 from hvguard.findings import Finding
 
@@ -31,19 +33,6 @@ _LIMITS_NOTE = (
     " KiB; disk in bytes/s and IOPS; vcpu_quota in µs per vcpu_period."
 )
 _CPU_LIMIT = f"vcpu_period={DEFAULT_CPU_PERIOD_US} vcpu_quota=80000"  # 80 % of a host core per vCPU
-
-
-def _vms_or_not_applicable(ctx: CheckContext) -> Iterator[VmFacts | Finding]:
-    """``ctx.vms()``, but one ``not_applicable`` when the connection defines no VM at all."""
-    hv = ctx.hypervisor
-    if hv is not None and not hv.vms:
-        yield ctx.not_applicable(HOST, f"no VMs defined on {hv.uri}")
-        return
-    yield from ctx.vms()
-
-
-def _host_area(ctx: CheckContext, sub: str) -> str:
-    return f"host.{sub}" if ctx.host is not None else "host"
 
 
 def host_cores(ctx: CheckContext) -> tuple[int, dict[str, object]] | None:
@@ -142,7 +131,7 @@ def memory_overcommit(ctx: CheckContext) -> Iterator[Finding]:
         counted.append((kib, vm.name))
     ram = host_ram_kib(ctx)
     if ram is None:
-        yield ctx.error(HOST, "host RAM", "hypervisor.node", _host_area(ctx, "memory"))
+        yield ctx.error(HOST, "host RAM", "hypervisor.node", host_area(ctx, "memory"))
         return
     ram_kib, ram_source = ram
     total = sum(k for k, _ in counted)
@@ -242,7 +231,8 @@ def memory_guarantee_capability(ctx: CheckContext) -> Iterator[Finding]:
         "guarantee": ["memoryBacking/locked", "memoryBacking/hugepages"],
         "priority": "memtune/soft_limit (approximation)",
     }
-    if (hv.driver or "").upper() == "QEMU" or hv.uri.startswith("qemu"):
+    offered = offers_libvirt_qemu_controls(hv)
+    if offered:
         yield ctx.passed(
             HOST,
             "QEMU/KVM offers a RAM limit (memtune hard_limit), a guarantee (memoryBacking locked or "
@@ -251,7 +241,7 @@ def memory_guarantee_capability(ctx: CheckContext) -> Iterator[Finding]:
             evidence,
         )
         return
-    if hv.driver is None:
+    if offered is None:
         yield ctx.error(HOST, "the hypervisor driver", "hypervisor")
         return
     yield ctx.manual(
@@ -345,7 +335,7 @@ def vcpu_below_cores(ctx: CheckContext) -> Iterator[Finding]:
         return
     cores = host_cores(ctx)
     if cores is None:
-        yield ctx.error(HOST, "the host's physical core count", "hypervisor.node", _host_area(ctx, "cpu"))
+        yield ctx.error(HOST, "the host's physical core count", "hypervisor.node", host_area(ctx, "cpu"))
         return
     n_cores, core_evidence = cores
     reserve = ctx.profile.thresholds.vcpu_extra_reserved_cores
@@ -415,7 +405,8 @@ def cpu_scheduling_capability(ctx: CheckContext) -> Iterator[Finding]:
         "priority": "cputune/shares",
         "lower_limit": "cputune/vcpupin to dedicated host CPUs (only)",
     }
-    if (hv.driver or "").upper() == "QEMU" or hv.uri.startswith("qemu"):
+    offered = offers_libvirt_qemu_controls(hv)
+    if offered:
         yield ctx.passed(
             HOST,
             "QEMU/KVM offers a CPU upper limit (cputune quota/period), a priority (cputune shares) and a "
@@ -424,7 +415,7 @@ def cpu_scheduling_capability(ctx: CheckContext) -> Iterator[Finding]:
             evidence,
         )
         return
-    if hv.driver is None:
+    if offered is None:
         yield ctx.error(HOST, "the hypervisor driver", "hypervisor")
         return
     yield ctx.manual(
@@ -603,7 +594,7 @@ def vm_resource_limits(ctx: CheckContext) -> Iterator[Finding]:
     bytes or IOPS, or a matching ``<blkiotune>`` device throttle); and a CPU quota — a vCPU quota below
     its period (a quota ≥ period can never throttle a single vCPU thread) or a global quota. A VM without
     NICs or disks is judged on the CPU part alone. One finding per VM lists every unmet part."""
-    for item in _vms_or_not_applicable(ctx):
+    for item in vms_or_not_applicable(ctx):
         if isinstance(item, Finding):
             yield item
             continue

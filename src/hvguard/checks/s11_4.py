@@ -21,9 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hvguard.checks import access_eval as ae
-from hvguard.checks.base import HOST, CheckContext, check
-from hvguard.checks.ops_analysis import (
+from hvguard.checks.base import HOST, CannotEvaluate, CheckContext, check
+from hvguard.checks.support import access as ae
+from hvguard.checks.support.libvirt_conf import (
+    MODULAR_NOTE,
+    Conf,
+    Setting,
+    fix_line,
+    load_conf,
+    restart_note,
+)
+from hvguard.checks.support.ops import (
     ChainAnalysis,
     Opening,
     PortSpec,
@@ -32,23 +40,14 @@ from hvguard.checks.ops_analysis import (
     epoch_of,
     is_loopback,
     is_wildcard,
-    issues_error,
     mode_text,
     opening_allowed,
     ops_group,
     physical_paths,
     port_range,
+    require_well_formed,
     stat_evidence,
     vm_networks,
-)
-from hvguard.checks.s11_2 import (
-    MODULAR_NOTE,
-    Conf,
-    Setting,
-    fix_line,
-    guarded,
-    load_conf,
-    restart_note,
 )
 from hvguard.facts import (
     AccessFacts,
@@ -67,11 +66,12 @@ from hvguard.findings import Finding
 # Helpers
 
 
-def _libvirtd(ctx: CheckContext) -> Conf | Finding:
-    """libvirtd.conf with defaults, or the ``error`` finding (no host facts, malformed or unread file)."""
+def _libvirtd(ctx: CheckContext) -> Conf:
+    """libvirtd.conf with defaults; raises :class:`CannotEvaluate` (no host facts, malformed or unread
+    file)."""
     host = ctx.host
     if host is None:
-        return ctx.error(HOST, "libvirtd.conf settings", "host")
+        raise CannotEvaluate(HOST, "libvirtd.conf settings", "host")
     return load_conf(ctx, host, "libvirtd_conf")
 
 
@@ -81,8 +81,8 @@ def _known_libvirtd(host: HostFacts | None, *keys: str) -> dict[str, Any]:
         return {"libvirtd.conf": "not collected (no host facts for this target)"}
     if host.libvirtd_conf.error is not None:
         return {"libvirtd.conf": f"unusable: {host.libvirtd_conf.error}"}
-    conf = Conf(host.libvirtd_conf)
-    return {k: conf.get(k).evidence() for k in keys}
+    conf = Conf(host.libvirtd_conf, "libvirtd_conf")
+    return {k: conf.written(k).evidence() for k in keys}
 
 
 def _vm_networks(ctx: CheckContext) -> list[str]:
@@ -111,9 +111,7 @@ def _access(ctx: CheckContext) -> AccessFacts | None:
 def _parse_errors(ctx: CheckContext, errors: list[str], what: str) -> Iterator[Finding]:
     """One ``error`` per malformed file entry (``FILE line N: reason``)."""
     for error in errors:
-        f = ctx.error(HOST, f"{what} ({error})")
-        f.evidence = {"parse_error": error}
-        yield f
+        yield ctx.error(HOST, f"{what} ({error})", evidence={"parse_error": error})
 
 
 #: sssd id providers that take accounts from an enterprise directory, and auth providers that use Kerberos.
@@ -302,7 +300,6 @@ def _path_by_firewall(firewall: FirewallFacts | None, ports: list[int]) -> tuple
     id="host.admin-endpoints",
     reads=("host.access.sshd", "host.libvirtd_conf.listen_*", "host.operations.firewall"),
 )
-@guarded
 def admin_endpoints(ctx: CheckContext) -> Iterator[Finding]:
     """Administrative access only from approved endpoint networks/devices.
 
@@ -353,12 +350,14 @@ def admin_endpoints(ctx: CheckContext) -> Iterator[Finding]:
                     "(your management CIDR), or in sshd_config: AllowUsers admin1@10.0.5.0/24 …, or "
                     "Match Address *,!10.0.5.0/24 / DenyUsers *"
                 )
-    lconf = _libvirtd(ctx)
-    if isinstance(lconf, Finding):
-        yield lconf
-    else:
-        listen_tcp = lconf.get("listen_tcp", 0)
-        listen_tls = lconf.get("listen_tls", 1)
+    lconf: Conf | None = None
+    try:
+        lconf = _libvirtd(ctx)
+    except CannotEvaluate as signal:  # the sshd path is judged all the same
+        yield ctx.error_for(signal)
+    if lconf is not None:
+        listen_tcp = lconf.get("listen_tcp")
+        listen_tls = lconf.get("listen_tls")
         listen_addr = lconf.get("listen_addr")
         dn_list = lconf.get("tls_allowed_dn_list")
         evidence.update({s.key: s.evidence() for s in (listen_tcp, listen_tls, listen_addr, dn_list)})
@@ -423,7 +422,6 @@ def admin_endpoints(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("11.4.3", id="host.admin-mfa", reads=("host.libvirtd_conf",))
-@guarded
 def admin_mfa(ctx: CheckContext) -> Iterator[Finding]:
     """Every administrative path requires two factors.
 
@@ -437,16 +435,17 @@ def admin_mfa(ctx: CheckContext) -> Iterator[Finding]:
         "libvirt TLS client certificates on hardware tokens plus SASL/GSSAPI, web UIs behind an MFA IdP, and "
         "out-of-band consoles (iDRAC/iLO) with MFA."
     )
-    lconf = _libvirtd(ctx)
-    if isinstance(lconf, Finding):
-        yield lconf
+    try:
+        lconf = _libvirtd(ctx)
+    except CannotEvaluate as signal:  # the attestation part stands whatever libvirtd.conf says
+        yield ctx.error_for(signal)
         yield ctx.manual(HOST, evidence_needed, {"libvirtd.conf": "not evaluated (see the error finding)"})
         return
-    listen_tcp = lconf.get("listen_tcp", 0)
-    auth_tcp = lconf.get("auth_tcp", "sasl")
-    listen_tls = lconf.get("listen_tls", 1)
-    auth_tls = lconf.get("auth_tls", "none")
-    no_verify = lconf.get("tls_no_verify_certificate", 0)
+    listen_tcp = lconf.get("listen_tcp")
+    auth_tcp = lconf.get("auth_tcp")
+    listen_tls = lconf.get("listen_tls")
+    auth_tls = lconf.get("auth_tls")
+    no_verify = lconf.get("tls_no_verify_certificate")
     evidence = {s.key: s.evidence() for s in (listen_tcp, auth_tcp, listen_tls, auth_tls, no_verify)}
     fails: list[str] = []
     fixes: list[str] = []
@@ -697,7 +696,6 @@ def _admins_with_all(host: HostFacts) -> list[str] | None:
         "host.access.sudo.rules",
     ),
 )
-@guarded
 def audit_log_protection(ctx: CheckContext) -> Iterator[Finding]:
     """Hypervisor admins cannot modify, delete or disable the audit logs.
 
@@ -709,20 +707,10 @@ def audit_log_protection(ctx: CheckContext) -> Iterator[Finding]:
     they can still stop auditd or edit local files, so the off-host copy is what keeps the record.
     """
     lconf = _libvirtd(ctx)
-    if isinstance(lconf, Finding):
-        yield lconf
-        return
-    level = lconf.get("audit_level", 1)
-    logging = ops_group(ctx, "logging", "auditd rules, audit log permissions and forwarding")
-    if isinstance(logging, Finding):
-        yield logging
-        return
-    assert isinstance(logging, LoggingFacts)
+    level = lconf.get("audit_level")
+    logging: LoggingFacts = ops_group(ctx, "logging", "auditd rules, audit log permissions and forwarding")
     audit = logging.audit
-    bad = issues_error(ctx, "auditd configuration", audit.issues)
-    if bad is not None:
-        yield bad
-        return
+    require_well_formed("auditd configuration", audit.issues)
     host = ctx.host
     assert host is not None
     fails: list[str] = []
@@ -878,7 +866,6 @@ def _dn_problems(dn_list: Setting) -> list[str]:
     id="kvm.libvirt-remote-access",
     reads=("host.libvirtd_conf.listen_*", "host.libvirtd_conf.auth_*", "host.libvirtd_conf.*_allowed_*"),
 )
-@guarded
 def libvirt_remote_access(ctx: CheckContext) -> Iterator[Finding]:
     """libvirt's remote management listener can be denied, keeps root out and admits only listed admins.
 
@@ -890,14 +877,11 @@ def libvirt_remote_access(ctx: CheckContext) -> Iterator[Finding]:
     which is not collected. The sshd half is ``host.sshd-remote-access``. Source: libvirtd.conf.in.
     """
     lconf = _libvirtd(ctx)
-    if isinstance(lconf, Finding):
-        yield lconf
-        return
-    listen_tcp = lconf.get("listen_tcp", 0)
-    auth_tcp = lconf.get("auth_tcp", "sasl")
-    listen_tls = lconf.get("listen_tls", 1)
-    auth_tls = lconf.get("auth_tls", "none")
-    no_verify = lconf.get("tls_no_verify_certificate", 0)
+    listen_tcp = lconf.get("listen_tcp")
+    auth_tcp = lconf.get("auth_tcp")
+    listen_tls = lconf.get("listen_tls")
+    auth_tls = lconf.get("auth_tls")
+    no_verify = lconf.get("tls_no_verify_certificate")
     dn_list = lconf.get("tls_allowed_dn_list")
     sasl_list = lconf.get("sasl_allowed_username_list")
     evidence: dict[str, Any] = {
@@ -1124,11 +1108,11 @@ def patching(ctx: CheckContext) -> Iterator[Finding]:
         "hypervisor_version": hv.hypervisor_version if hv else None,
         "libvirt_version": hv.libvirt_version if hv else None,
     }
-    patches = ops_group(ctx, "patches", "pending security updates")
-    if isinstance(patches, Finding):
-        yield patches
+    try:
+        patches: PatchFacts = ops_group(ctx, "patches", "pending security updates")
+    except CannotEvaluate as signal:  # the vulnerability-scan attestation below stands all the same
+        yield ctx.error_for(signal)
     else:
-        assert isinstance(patches, PatchFacts)
         yield from _patch_state(ctx, patches, window, known)
         yield from _auto_updates(ctx, patches)
     yield ctx.manual(
@@ -1140,9 +1124,10 @@ def patching(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str, Any]) -> Iterator[Finding]:
-    bad = issues_error(ctx, "patch automation configuration", p.issues)
-    if bad is not None:
-        yield bad
+    try:
+        require_well_formed("patch automation configuration", p.issues)
+    except CannotEvaluate as signal:  # reported, and the pending updates are judged all the same
+        yield ctx.error_for(signal)
     now = epoch_of(ctx.target.collection.collected_at)
     lists_age = _age_days(now, p.lists_updated)
     reboot_age = _age_days(now, p.reboot_required_since)
@@ -1158,9 +1143,11 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
         "reboot_packages": p.reboot_packages[:20],
     }
     if p.pending is None:
-        f = ctx.error(HOST, f"pending security updates ({p.pending_note or 'no package manager answer'})")
-        f.evidence = evidence
-        yield f
+        yield ctx.error(
+            HOST,
+            f"pending security updates ({p.pending_note or 'no package manager answer'})",
+            evidence=evidence,
+        )
         return
     security = [u for u in p.pending if u.security]
     evidence["pending_updates"] = len(p.pending)
@@ -1346,15 +1333,8 @@ def firewall(ctx: CheckContext) -> Iterator[Finding]:
     port, or a port outside the allow-list. Manual: accept rules with matches hvguard does not interpret.
     Listening sockets outside the allow-list are reported as evidence (filtered, so not a failure).
     """
-    fw = ops_group(ctx, "firewall", "the host firewall ruleset")
-    if isinstance(fw, Finding):
-        yield fw
-        return
-    assert isinstance(fw, FirewallFacts)
-    bad = issues_error(ctx, "the firewall ruleset", [i for i in fw.issues if not i.path.startswith("/proc/")])
-    if bad is not None:
-        yield bad
-        return
+    fw: FirewallFacts = ops_group(ctx, "firewall", "the host firewall ruleset")
+    require_well_formed("the firewall ruleset", [i for i in fw.issues if not i.path.startswith("/proc/")])
     host = ctx.host
     network = host.operations.network if host and host.operations else None
     allowed = _allowed_ports(ctx)
@@ -1457,7 +1437,6 @@ def _log_output_types(value: str) -> list[str]:
 
 
 @check("11.4.10", id="kvm.libvirt-log-format", reads=("host.libvirtd_conf.log_outputs",))
-@guarded
 def libvirt_log_format(ctx: CheckContext) -> Iterator[Finding]:
     """The hypervisor daemon's log is in a standard format (syslog/journald), not libvirt's own files only.
 
@@ -1467,10 +1446,7 @@ def libvirt_log_format(ctx: CheckContext) -> Iterator[Finding]:
     ``host.log-protection``.
     """
     lconf = _libvirtd(ctx)
-    if isinstance(lconf, Finding):
-        yield lconf
-        return
-    outputs = lconf.get("log_outputs", "libvirt default (journald under systemd)")
+    outputs = lconf.get("log_outputs")
     evidence: dict[str, Any] = {"log_outputs": outputs.evidence()}
     if outputs.explicit:
         types = _log_output_types(outputs.as_str())
@@ -1533,15 +1509,12 @@ def forward_problem(f: LogForward) -> str | None:
     return f"{f.where()}: TLS with authentication mode {f.auth_mode}: the server's identity is not checked"
 
 
-def _logging_facts(ctx: CheckContext, what: str) -> LoggingFacts | Finding:
-    """``host.operations.logging``, or the ``error`` finding when it is unknown or a logging
+def _logging_facts(ctx: CheckContext, what: str) -> LoggingFacts:
+    """``host.operations.logging``; raises :class:`CannotEvaluate` when it is unknown or a logging
     configuration file is malformed."""
-    logging = ops_group(ctx, "logging", what)
-    if isinstance(logging, Finding):
-        return logging
-    assert isinstance(logging, LoggingFacts)
-    bad = issues_error(ctx, "logging configuration", logging.issues)
-    return logging if bad is None else bad
+    logging: LoggingFacts = ops_group(ctx, "logging", what)
+    require_well_formed("logging configuration", logging.issues)
+    return logging
 
 
 @check(
@@ -1560,9 +1533,6 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
     A second, manual finding covers access control on the log server (attestation).
     """
     logging = _logging_facts(ctx, "log forwarding and log file protection")
-    if isinstance(logging, Finding):
-        yield logging
-        return
     remote = _remote_log_forwards(logging)
     j = logging.journald
     evidence: dict[str, Any] = {
@@ -1671,9 +1641,6 @@ def remote_logging(ctx: CheckContext) -> Iterator[Finding]:
     or only to localhost. Whether the server is reachable is not probed (audit mode sends nothing).
     """
     logging = _logging_facts(ctx, "remote log targets")
-    if isinstance(logging, Finding):
-        yield logging
-        return
     remote = [
         f
         for f in _remote_log_forwards(logging)
@@ -1724,7 +1691,7 @@ def _mgmt_ports(ctx: CheckContext) -> set[int]:
         if port is not None:
             ports |= {int(p) for p in port.values if p.isdigit()}
     if host is not None and host.libvirtd_conf.error is None:
-        conf = Conf(host.libvirtd_conf)
+        conf = Conf(host.libvirtd_conf, "libvirtd_conf")
         for key in ("tcp_port", "tls_port"):
             s = conf.get(key)
             if s.explicit and str(s.value).isdigit():
@@ -1784,26 +1751,35 @@ def management_segment(ctx: CheckContext) -> Iterator[Finding]:
     management port from any source; or no input chain drops by default. Manual (always, second
     finding): the dedicated VLAN/subnet itself — a network diagram is the evidence.
     """
-    network = ops_group(ctx, "network", "which interface carries the management services")
-    fw = ops_group(ctx, "firewall", "management listeners and source filtering")
+    groups: dict[str, Any] = {}
+    unusable: list[Finding] = []
+    for group, what in (
+        ("network", "which interface carries the management services"),
+        ("firewall", "management listeners and source filtering"),
+    ):
+        try:
+            groups[group] = ops_group(ctx, group, what)
+        except CannotEvaluate as signal:  # both groups' problems are reported, not only the first
+            unusable.append(ctx.error_for(signal))
     diagram = ctx.manual(
         HOST,
         "Evidence needed: a network diagram showing the management interface on a dedicated VLAN/subnet "
         "that carries no VM traffic, and the enterprise subnets allowed to reach it.",
         {"vm_networks": _vm_networks(ctx)},
     )
-    for g in (network, fw):
-        if isinstance(g, Finding):
-            yield g
-    if isinstance(network, Finding) or isinstance(fw, Finding):
+    if not unusable:
+        fw: FirewallFacts = groups["firewall"]
+        try:
+            require_well_formed(
+                "the firewall ruleset", [i for i in fw.issues if not i.path.startswith("/proc/")]
+            )
+        except CannotEvaluate as signal:
+            unusable.append(ctx.error_for(signal))
+    if unusable:  # the network diagram is asked for whatever the facts show
+        yield from unusable
         yield diagram
         return
-    assert isinstance(network, NetworkFacts) and isinstance(fw, FirewallFacts)
-    bad = issues_error(ctx, "the firewall ruleset", [i for i in fw.issues if not i.path.startswith("/proc/")])
-    if bad is not None:
-        yield bad
-        yield diagram
-        return
+    network: NetworkFacts = groups["network"]
     ports = _mgmt_ports(ctx)
     listeners = _mgmt_listeners(ctx, fw, ports)
     vm_bridges = _vm_bridges(ctx, network)
@@ -1922,11 +1898,7 @@ def vm_uplink_redundancy(ctx: CheckContext) -> Iterator[Finding]:
     if hv is None:
         yield ctx.error(HOST, "which networks VMs use", "hypervisor")
         return
-    network = ops_group(ctx, "network", "bridges, bonds and NICs")
-    if isinstance(network, Finding):
-        yield network
-        return
-    assert isinstance(network, NetworkFacts)
+    network: NetworkFacts = ops_group(ctx, "network", "bridges, bonds and NICs")
     triples = [(vm.name, i.type, i.source) for vm in hv.vms for i in vm.interfaces]
     nets = vm_networks(triples, network.libvirt_networks)
     if not nets:
