@@ -37,9 +37,7 @@ class CannotEvaluate(Exception):
     replaces the default evidence (the list of those problem areas).
     """
 
-    def __init__(
-        self, subject: str, what: str, *areas: str, evidence: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, subject: str, what: str, *areas: str, evidence: dict[str, Any] | None = None) -> None:
         super().__init__(f"cannot evaluate {what}")
         self.subject = subject
         self.what = what
@@ -139,9 +137,7 @@ class CheckContext:
         """A ``not_applicable`` finding, always with its reason."""
         return self._make(Status.NOT_APPLICABLE, subject, reason, evidence, None)
 
-    def error(
-        self, subject: str, what: str, *areas: str, evidence: dict[str, Any] | None = None
-    ) -> Finding:
+    def error(self, subject: str, what: str, *areas: str, evidence: dict[str, Any] | None = None) -> Finding:
         """An ``error`` finding: ``what`` could not be evaluated, with the collection problem as reason.
 
         The evidence lists the problem areas unless ``evidence`` is given."""

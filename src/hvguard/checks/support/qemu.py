@@ -45,7 +45,6 @@ def dac_label_is_root(label: SecLabel) -> bool:
     return any(is_root_id(p) for p in parts)
 
 
-
 @dataclass(frozen=True, slots=True)
 class QemuUserState:
     """Whether QEMU runs as root: ``root`` is None when neither processes nor qemu.conf can tell."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hvguard.checks.base import HOST, CheckContext
-from hvguard.facts import VmFacts
+from hvguard.facts import AccessFacts, VmFacts
 from hvguard.findings import Finding
 
 
@@ -32,3 +32,8 @@ def host_area(ctx: CheckContext, sub: str) -> str:
 def capped(items: list[Any], limit: int = 50) -> list[Any]:
     """At most ``limit`` items for evidence (the count is reported beside it)."""
     return items[:limit]
+
+
+def host_access(ctx: CheckContext) -> AccessFacts | None:
+    """The host's access-control facts (None for targets or bundles without them)."""
+    return ctx.host.access if ctx.host is not None else None
