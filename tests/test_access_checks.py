@@ -12,8 +12,12 @@ import msgspec
 import pytest
 
 from factories import run
-from hvguard.checks import s11_2, s11_4
 from hvguard.checks.base import CheckContext
+from hvguard.checks.s11_2 import accounts as s11_2_accounts
+from hvguard.checks.s11_2 import api_access, least_privilege
+from hvguard.checks.s11_4 import credentials, endpoints, remote_access
+from hvguard.checks.s11_4 import directory as s11_4_directory
+from hvguard.checks.s11_4 import mfa as s11_4_mfa
 from hvguard.cli import main
 from hvguard.collect.linux.access_probe import classify, parse_probe_spec
 from hvguard.collect.targets import collect_target
@@ -69,16 +73,16 @@ def with_thresholds(**changes: object) -> Profile:
 
 
 ACCESS_CHECKS: list[tuple[Check, str]] = [
-    (s11_2.libvirt_access_driver, "11.2.2"),
-    (s11_2.libvirt_deny_rules, "11.2.3"),
-    (s11_2.libvirt_role_model, "11.2.5"),
-    (s11_2.sudo_least_privilege, "11.2.5"),
-    (s11_4.directory_integration, "11.4.1"),
-    (s11_4.admin_endpoints, "11.4.2"),
-    (s11_4.sshd_mfa, "11.4.3"),
-    (s11_4.sudo_mfa, "11.4.3"),
-    (s11_4.admin_mfa, "11.4.3"),
-    (s11_4.sshd_remote_access, "11.4.6"),
+    (api_access.libvirt_access_driver, "11.2.2"),
+    (api_access.libvirt_deny_rules, "11.2.3"),
+    (least_privilege.libvirt_role_model, "11.2.5"),
+    (least_privilege.sudo_least_privilege, "11.2.5"),
+    (s11_4_directory.directory_integration, "11.4.1"),
+    (endpoints.admin_endpoints, "11.4.2"),
+    (s11_4_mfa.sshd_mfa, "11.4.3"),
+    (s11_4_mfa.sudo_mfa, "11.4.3"),
+    (s11_4_mfa.admin_mfa, "11.4.3"),
+    (remote_access.sshd_remote_access, "11.4.6"),
 ]
 
 
@@ -95,15 +99,23 @@ def test_hardened_host_passes(good: TargetFacts, fn: Check, measure: str) -> Non
 @pytest.mark.parametrize(
     ("fn", "measure", "words"),
     [
-        (s11_2.libvirt_access_driver, "11.2.2", "50-libvirt-everything.rules:2) without testing the domain"),
-        (s11_2.libvirt_deny_rules, "11.2.3", "No polkit rule returns polkit.Result.NO"),
-        (s11_2.libvirt_role_model, "11.2.5", "only as whole families"),
-        (s11_2.sudo_least_privilege, "11.2.5", "/etc/sudoers.d/90-local:1 gives frank every command"),
-        (s11_4.directory_integration, "11.4.1", "not integrated with an enterprise directory"),
-        (s11_4.admin_endpoints, "11.4.2", "SSH: the firewall admits port(s) 22 from any source"),
-        (s11_4.sshd_mfa, "11.4.3", "Match Address 192.168.0.0/16 (/etc/ssh/sshd_config:7)"),
-        (s11_4.sudo_mfa, "11.4.3", "/etc/sudoers.d/90-local:1: NOPASSWD for frank"),
-        (s11_4.sshd_remote_access, "11.4.6", "PermitRootLogin is yes (/etc/ssh/sshd_config:3)"),
+        (
+            api_access.libvirt_access_driver,
+            "11.2.2",
+            "50-libvirt-everything.rules:2) without testing the domain",
+        ),
+        (api_access.libvirt_deny_rules, "11.2.3", "No polkit rule returns polkit.Result.NO"),
+        (least_privilege.libvirt_role_model, "11.2.5", "only as whole families"),
+        (
+            least_privilege.sudo_least_privilege,
+            "11.2.5",
+            "/etc/sudoers.d/90-local:1 gives frank every command",
+        ),
+        (s11_4_directory.directory_integration, "11.4.1", "not integrated with an enterprise directory"),
+        (endpoints.admin_endpoints, "11.4.2", "SSH: the firewall admits port(s) 22 from any source"),
+        (s11_4_mfa.sshd_mfa, "11.4.3", "Match Address 192.168.0.0/16 (/etc/ssh/sshd_config:7)"),
+        (s11_4_mfa.sudo_mfa, "11.4.3", "/etc/sudoers.d/90-local:1: NOPASSWD for frank"),
+        (remote_access.sshd_remote_access, "11.4.6", "PermitRootLogin is yes (/etc/ssh/sshd_config:3)"),
     ],
 )
 def test_usual_mistakes_fail_with_evidence_and_fix(
@@ -115,17 +127,17 @@ def test_usual_mistakes_fail_with_evidence_and_fix(
 
 
 def test_sshd_fixes_are_the_exact_lines(bad: TargetFacts) -> None:
-    f = one(s11_4.sshd_remote_access, bad, "11.4.6")
+    f = one(remote_access.sshd_remote_access, bad, "11.4.6")
     fix = f.remediation or ""
     assert "/etc/ssh/sshd_config line 3: PermitRootLogin no" in fix
     assert "/etc/ssh/sshd_config line 9: PermitRootLogin no" in fix  # the Match block re-enabling root
     assert "AllowGroups hv-admins" in fix
-    mfa = one(s11_4.sshd_mfa, bad, "11.4.3")
+    mfa = one(s11_4_mfa.sshd_mfa, bad, "11.4.3")
     assert "/etc/ssh/sshd_config line 4: KbdInteractiveAuthentication yes" in (mfa.remediation or "")
 
 
 def test_pam_factor_marked_optional_with_nullok_is_not_mfa(bad: TargetFacts) -> None:
-    f = one(s11_4.sudo_mfa, bad, "11.4.3")
+    f = one(s11_4_mfa.sudo_mfa, bad, "11.4.3")
     assert "pam_google_authenticator.so (totp, optional) at /etc/pam.d/common-auth:4" in f.message
     assert "nullok" in f.message
 
@@ -137,9 +149,9 @@ def test_pam_factor_marked_optional_with_nullok_is_not_mfa(bad: TargetFacts) -> 
 def test_accounts_without_a_list_are_listed_and_warn_above_the_maximum(
     good: TargetFacts, bad: TargetFacts
 ) -> None:
-    f = one(s11_2.direct_access_accounts, good, "11.2.4")
+    f = one(s11_2_accounts.direct_access_accounts, good, "11.2.4")
     assert f.status is Status.MANUAL and "alice, bob, breakglass, root" in f.message
-    found = run(s11_2.direct_access_accounts, bad, "11.2.4")
+    found = run(s11_2_accounts.direct_access_accounts, bad, "11.2.4")
     assert [x.status for x in found] == [Status.WARN, Status.MANUAL]
     assert "more than max_host_accounts = 5" in found[0].message
     assert "svc-backup" not in found[0].message and "daemon" not in found[0].message  # nologin accounts
@@ -149,20 +161,20 @@ def test_accounts_without_a_list_are_listed_and_warn_above_the_maximum(
 
 def test_accounts_against_an_approved_list(good: TargetFacts, bad: TargetFacts) -> None:
     approved = with_thresholds(approved_host_accounts=("root", "alice", "bob", "breakglass"))
-    assert one(s11_2.direct_access_accounts, good, "11.2.4", approved).status is Status.PASS
+    assert one(s11_2_accounts.direct_access_accounts, good, "11.2.4", approved).status is Status.PASS
     strict = with_thresholds(approved_host_accounts=("root", "alice"))
-    f = one(s11_2.direct_access_accounts, good, "11.2.4", strict)
+    f = one(s11_2_accounts.direct_access_accounts, good, "11.2.4", strict)
     assert f.status is Status.FAIL and "bob" in f.message and "breakglass" in f.message
     fix = f.remediation or ""
     assert "bob: usermod -s /usr/sbin/nologin bob" in fix
     assert "visudo -f /etc/sudoers.d/50-hv-roles: remove bob from line 8" in fix
-    found = run(s11_2.direct_access_accounts, bad, "11.2.4", approved)
+    found = run(s11_2_accounts.direct_access_accounts, bad, "11.2.4", approved)
     assert found[0].status is Status.FAIL and "gpasswd -d erin libvirt" in (found[0].remediation or "")
 
 
 def test_full_root_grants_outside_the_approved_list_fail(bad: TargetFacts) -> None:
     profile = with_thresholds(approved_host_accounts=("root", "alice"))
-    f = one(s11_2.sudo_least_privilege, bad, "11.2.5", profile)
+    f = one(least_privilege.sudo_least_privilege, bad, "11.2.5", profile)
     assert "/etc/sudoers:3 gives full root to carol, not on the approved list" in f.message
 
 
@@ -173,14 +185,22 @@ def test_full_root_grants_outside_the_approved_list_fail(bad: TargetFacts) -> No
 @pytest.mark.parametrize(
     ("fn", "measure", "where"),
     [
-        (s11_2.libvirt_access_driver, "11.2.2", "/etc/polkit-1/rules.d/100-libvirt-acl.rules line 2"),
-        (s11_2.libvirt_deny_rules, "11.2.3", "/etc/polkit-1/rules.d/100-libvirt-acl.rules line 2"),
-        (s11_2.direct_access_accounts, "11.2.4", "/etc/passwd line 2"),
-        (s11_2.sudo_least_privilege, "11.2.5", "/etc/sudoers line 3"),
-        (s11_4.directory_integration, "11.4.1", "/etc/sssd/sssd.conf line 5"),
-        (s11_4.sshd_mfa, "11.4.3", "/etc/ssh/sshd_config line 3: Bad configuration option: PermitRootLogn"),
-        (s11_4.sshd_mfa, "11.4.3", "/etc/pam.d/sshd line 2: unknown control"),
-        (s11_4.sshd_remote_access, "11.4.6", "/etc/ssh/sshd_config line 9: Directive 'Port' is not allowed"),
+        (api_access.libvirt_access_driver, "11.2.2", "/etc/polkit-1/rules.d/100-libvirt-acl.rules line 2"),
+        (api_access.libvirt_deny_rules, "11.2.3", "/etc/polkit-1/rules.d/100-libvirt-acl.rules line 2"),
+        (s11_2_accounts.direct_access_accounts, "11.2.4", "/etc/passwd line 2"),
+        (least_privilege.sudo_least_privilege, "11.2.5", "/etc/sudoers line 3"),
+        (s11_4_directory.directory_integration, "11.4.1", "/etc/sssd/sssd.conf line 5"),
+        (
+            s11_4_mfa.sshd_mfa,
+            "11.4.3",
+            "/etc/ssh/sshd_config line 3: Bad configuration option: PermitRootLogn",
+        ),
+        (s11_4_mfa.sshd_mfa, "11.4.3", "/etc/pam.d/sshd line 2: unknown control"),
+        (
+            remote_access.sshd_remote_access,
+            "11.4.6",
+            "/etc/ssh/sshd_config line 9: Directive 'Port' is not allowed",
+        ),
     ],
 )
 def test_malformed_files_are_errors_with_file_and_line(
@@ -194,8 +214,8 @@ def test_every_access_check_survives_every_fixture(
     good: TargetFacts, bad: TargetFacts, malformed: TargetFacts
 ) -> None:
     extra: list[tuple[Check, str]] = [
-        (s11_2.direct_access_accounts, "11.2.4"),
-        (s11_4.admin_credential_separation, "11.4.5"),
+        (s11_2_accounts.direct_access_accounts, "11.2.4"),
+        (credentials.admin_credential_separation, "11.4.5"),
     ]
     for tgt in (good, bad, malformed):
         for fn, measure in [*ACCESS_CHECKS, *extra]:
@@ -228,17 +248,20 @@ def with_probes(tgt: TargetFacts, *probes: AclProbe) -> TargetFacts:
 
 def test_probe_decides_when_it_shows_allow_and_deny(bad: TargetFacts) -> None:
     tgt = with_probes(bad, probe("bob", "web-1", "allowed"), probe("bob", "web-payments", "denied"))
-    for fn, measure in ((s11_2.libvirt_access_driver, "11.2.2"), (s11_2.libvirt_deny_rules, "11.2.3")):
+    for fn, measure in (
+        (api_access.libvirt_access_driver, "11.2.2"),
+        (api_access.libvirt_deny_rules, "11.2.3"),
+    ):
         f = one(fn, tgt, measure)
         assert f.status is Status.PASS and f.method == "probe" and "Decided by probe" in f.message
         assert f.evidence["probes"][1]["outcome"] == "denied"
 
 
 def test_static_analysis_says_it_decided(good: TargetFacts) -> None:
-    f = one(s11_2.libvirt_deny_rules, good, "11.2.3")
+    f = one(api_access.libvirt_deny_rules, good, "11.2.3")
     assert f.method == "static-analysis" and "100-libvirt-acl.rules:13" in f.message
     undecided = with_probes(good, probe("bob", "web-1", "allowed"), probe("bob", "web-2", "allowed"))
-    g = one(s11_2.libvirt_deny_rules, undecided, "11.2.3")
+    g = one(api_access.libvirt_deny_rules, undecided, "11.2.3")
     assert g.method == "static-analysis" and len(g.evidence["probes"]) == 2
 
 
@@ -268,18 +291,18 @@ def test_firewall_limiting_management_ports_passes_11_4_2(bad: TargetFacts) -> N
     tcp = FirewallRule(
         where="fw:4", verdict="accept", protocols=["tcp"], dports=["16509"], saddrs=["10.0.5.0/24"]
     )
-    f = one(s11_4.admin_endpoints, with_firewall(bad, ssh, tcp), "11.4.2")
+    f = one(endpoints.admin_endpoints, with_firewall(bad, ssh, tcp), "11.4.2")
     assert f.status is Status.PASS and "only from 10.0.5.0/24" in f.message
 
 
 def test_firewall_open_to_everyone_fails_and_unknown_rules_need_evidence(bad: TargetFacts) -> None:
     anyone = FirewallRule(where="fw:3", verdict="accept", protocols=["tcp"], dports=["22", "16509"])
-    f = one(s11_4.admin_endpoints, with_firewall(bad, anyone), "11.4.2")
+    f = one(endpoints.admin_endpoints, with_firewall(bad, anyone), "11.4.2")
     assert f.status is Status.FAIL and "fw:3" in f.message
     odd = FirewallRule(
         where="fw:5", verdict="accept", protocols=["tcp"], dports=["22"], other=["meta mark 0x1"]
     )
-    g = one(s11_4.admin_endpoints, with_firewall(bad, odd), "11.4.2")
+    g = one(endpoints.admin_endpoints, with_firewall(bad, odd), "11.4.2")
     assert g.status is Status.MANUAL and "cannot be interpreted" in g.message
 
 
@@ -291,7 +314,7 @@ def test_sssd_conf_readable_by_others_fails(tmp_path: Path) -> None:
     root = tmp_path / "root"
     shutil.copytree(DATA / "access-good", root, symlinks=True)
     (root / "etc/sssd/sssd.conf").chmod(0o644)
-    f = one(s11_4.directory_integration, collect_target("local", root=root), "11.4.1")
+    f = one(s11_4_directory.directory_integration, collect_target("local", root=root), "11.4.1")
     assert (
         f.status is Status.FAIL
         and "mode 0644" in f.message
@@ -302,9 +325,12 @@ def test_sssd_conf_readable_by_others_fails(tmp_path: Path) -> None:
 def test_facts_without_access_keep_the_evidence_statements(good: TargetFacts) -> None:
     assert good.host is not None
     old = replace(good, host=replace(good.host, access=None))
-    assert one(s11_4.sshd_remote_access, old, "11.4.6").status is Status.MANUAL
-    assert one(s11_2.direct_access_accounts, old, "11.2.4").status is Status.MANUAL
-    assert run(s11_4.sshd_mfa, old, "11.4.3") == [] and run(s11_2.sudo_least_privilege, old, "11.2.5") == []
+    assert one(remote_access.sshd_remote_access, old, "11.4.6").status is Status.MANUAL
+    assert one(s11_2_accounts.direct_access_accounts, old, "11.2.4").status is Status.MANUAL
+    assert (
+        run(s11_4_mfa.sshd_mfa, old, "11.4.3") == []
+        and run(least_privilege.sudo_least_privilege, old, "11.2.5") == []
+    )
 
 
 def test_access_facts_round_trip_through_a_bundle(good: TargetFacts) -> None:
@@ -322,7 +348,7 @@ def test_access_facts_round_trip_through_a_bundle(good: TargetFacts) -> None:
 
 
 def test_separation_names_the_admin_groups(good: TargetFacts) -> None:
-    f = one(s11_4.admin_credential_separation, good, "11.4.5")
+    f = one(credentials.admin_credential_separation, good, "11.4.5")
     assert f.status is Status.MANUAL
     assert f.evidence["hypervisor_admin_groups"] == ["hv-admins", "hv-web-ops"]
     assert "hv-admins" in f.message

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hvguard.checks.access_eval import listen_addresses
+from hvguard.checks.support.access import listen_addresses
 from hvguard.collect.linux.access_files import HostFiles
 from hvguard.collect.linux.access_sshd import normalise_value, parse_sshd_config, parse_sshd_t
 from hvguard.facts import SshdFacts

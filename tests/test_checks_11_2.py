@@ -13,8 +13,13 @@ import msgspec
 import pytest
 
 from factories import conf, good_host, good_vm, run, target
-from hvguard.checks import s11_2
-from hvguard.checks.base import HOST, CheckContext, registered_checks
+from hvguard.checks.base import HOST, CheckContext
+from hvguard.checks.registry import registered_checks
+from hvguard.checks.s11_2 import accounts, api_access, device_acl, drivers, image_library, least_privilege
+from hvguard.checks.s11_2 import encryption as s11_2_encryption
+from hvguard.checks.s11_2 import transport as s11_2_transport
+from hvguard.checks.s11_2 import unprivileged as s11_2_unprivileged
+from hvguard.checks.support.libvirt_conf import DEFAULT_CGROUP_DEVICE_ACL
 from hvguard.engine import evaluate
 from hvguard.facts import (
     Capabilities,
@@ -128,14 +133,14 @@ def statuses(findings: list[Finding]) -> list[Status]:
 
 
 def test_driver_signing_passes_with_secure_boot_signed_modules_and_no_taint() -> None:
-    f = only(run(s11_2.driver_signing, hardened(), "11.2.1"))
+    f = only(run(drivers.driver_signing, hardened(), "11.2.1"))
     assert f.status is Status.PASS
     assert f.evidence["kernel.lockdown"] == "integrity" and f.evidence["unsigned_module_taint_bit13"] is False
 
 
 def test_lockdown_alone_enforces_signatures() -> None:
     tgt = hardened(kernel=kernel(sig_enforce=False, lockdown="integrity"))
-    assert only(run(s11_2.driver_signing, tgt, "11.2.1")).status is Status.PASS
+    assert only(run(drivers.driver_signing, tgt, "11.2.1")).status is Status.PASS
 
 
 @pytest.mark.parametrize(
@@ -148,26 +153,26 @@ def test_lockdown_alone_enforces_signatures() -> None:
     ],
 )
 def test_driver_signing_fails(changes: dict[str, Any], words: str) -> None:
-    f = only(run(s11_2.driver_signing, hardened(**changes), "11.2.1"))
+    f = only(run(drivers.driver_signing, hardened(**changes), "11.2.1"))
     assert f.status is Status.FAIL and words in f.message
     assert f.remediation
 
 
 def test_out_of_tree_taint_alone_is_not_unsigned() -> None:
-    f = only(run(s11_2.driver_signing, hardened(kernel=kernel(tainted=4096)), "11.2.1"))
+    f = only(run(drivers.driver_signing, hardened(kernel=kernel(tainted=4096)), "11.2.1"))
     assert f.status is Status.PASS
 
 
 def test_driver_signing_unknown_facts_are_an_error_not_a_pass() -> None:
     unknown = target(host=good_host(secure_boot=SecureBootFacts(), kernel=KernelFacts()))
-    f = only(run(s11_2.driver_signing, unknown, "11.2.1"))
+    f = only(run(drivers.driver_signing, unknown, "11.2.1"))
     assert f.status is Status.ERROR and "Secure Boot state" in f.message
     unknown_lockdown = hardened(kernel=kernel(sig_enforce=False, lockdown=None))
-    assert only(run(s11_2.driver_signing, unknown_lockdown, "11.2.1")).status is Status.ERROR
+    assert only(run(drivers.driver_signing, unknown_lockdown, "11.2.1")).status is Status.ERROR
 
 
 def test_driver_bypass_passes_and_lists_the_blacklist() -> None:
-    f = only(run(s11_2.driver_bypass, hardened(), "11.2.1"))
+    f = only(run(drivers.driver_bypass, hardened(), "11.2.1"))
     assert f.status is Status.PASS
     assert f.evidence["kernel.module_blacklist"] == ["floppy"] and "runbook" in f.message
 
@@ -177,14 +182,14 @@ def test_driver_bypass_passes_and_lists_the_blacklist() -> None:
 
 
 def test_confinement_passes_on_hardened_host() -> None:
-    f = only(run(s11_2.qemu_confinement, hardened(), "11.2.1"))
+    f = only(run(drivers.qemu_confinement, hardened(), "11.2.1"))
     assert f.status is Status.PASS and "apparmor" in f.message
 
 
 def test_confinement_shortfalls_warn_never_fail() -> None:
     root = [QemuProcess(pid=1, user="root", uid=0, vm_name="web1")]
     tgt = hardened(qemu_processes=root, qemu_conf=conf(QEMU, security_driver="none", seccomp_sandbox=0))
-    f = only(run(s11_2.qemu_confinement, tgt, "11.2.1"))
+    f = only(run(drivers.qemu_confinement, tgt, "11.2.1"))
     assert f.status is Status.WARN
     for words in (
         "runs as root",
@@ -199,7 +204,7 @@ def test_confinement_shortfalls_warn_never_fail() -> None:
 def test_absent_qemu_conf_evaluates_defaults() -> None:
     """No qemu.conf: libvirt's defaults apply — only security_require_confined (default 0) falls short."""
     tgt = hardened(qemu_conf=ConfFile(path=QEMU))
-    f = only(run(s11_2.qemu_confinement, tgt, "11.2.1"))
+    f = only(run(drivers.qemu_confinement, tgt, "11.2.1"))
     assert f.status is Status.WARN and "security_require_confined = 0" in f.message
     assert "seccomp" not in f.message
     assert f.evidence["seccomp_sandbox"] == {"value": 1, "source": f"default ({QEMU} absent)"}
@@ -210,7 +215,7 @@ def test_confinement_with_unknown_qemu_account_is_manual() -> None:
     tgt = hardened(
         qemu_processes=[], qemu_conf=conf(QEMU, security_driver="apparmor", security_require_confined=1)
     )
-    f = only(run(s11_2.qemu_confinement, tgt, "11.2.1"))
+    f = only(run(drivers.qemu_confinement, tgt, "11.2.1"))
     assert f.status is Status.MANUAL and "baselabel" in f.message
 
 
@@ -218,16 +223,16 @@ def test_confinement_with_unknown_qemu_account_is_manual() -> None:
 # Missing and malformed facts (every host-reading check)
 
 HOST_CHECKS: list[tuple[Check, str]] = [
-    (s11_2.driver_signing, "11.2.1"),
-    (s11_2.driver_bypass, "11.2.1"),
-    (s11_2.qemu_confinement, "11.2.1"),
-    (s11_2.libvirt_access_driver, "11.2.2"),
-    (s11_2.libvirt_deny_rules, "11.2.3"),
-    (s11_2.libvirt_socket_access, "11.2.5"),
-    (s11_2.libvirt_role_model, "11.2.5"),
-    (s11_2.qemu_unprivileged, "11.2.6"),
-    (s11_2.device_acl_host, "11.2.7"),
-    (s11_2.libvirt_remote_transport, "11.2.10"),
+    (drivers.driver_signing, "11.2.1"),
+    (drivers.driver_bypass, "11.2.1"),
+    (drivers.qemu_confinement, "11.2.1"),
+    (api_access.libvirt_access_driver, "11.2.2"),
+    (api_access.libvirt_deny_rules, "11.2.3"),
+    (least_privilege.libvirt_socket_access, "11.2.5"),
+    (least_privilege.libvirt_role_model, "11.2.5"),
+    (s11_2_unprivileged.qemu_unprivileged, "11.2.6"),
+    (device_acl.device_acl_host, "11.2.7"),
+    (s11_2_transport.libvirt_remote_transport, "11.2.10"),
 ]
 
 
@@ -239,17 +244,17 @@ def test_missing_host_facts_are_errors(fn: Check, measure: str) -> None:
 
 
 QEMU_CHECKS = [
-    (s11_2.qemu_confinement, "11.2.1"),
-    (s11_2.qemu_unprivileged, "11.2.6"),
-    (s11_2.device_acl_host, "11.2.7"),
-    (s11_2.libvirt_remote_transport, "11.2.10"),
+    (drivers.qemu_confinement, "11.2.1"),
+    (s11_2_unprivileged.qemu_unprivileged, "11.2.6"),
+    (device_acl.device_acl_host, "11.2.7"),
+    (s11_2_transport.libvirt_remote_transport, "11.2.10"),
 ]
 LIBVIRTD_CHECKS = [
-    (s11_2.libvirt_access_driver, "11.2.2"),
-    (s11_2.libvirt_deny_rules, "11.2.3"),
-    (s11_2.libvirt_socket_access, "11.2.5"),
-    (s11_2.libvirt_role_model, "11.2.5"),
-    (s11_2.libvirt_remote_transport, "11.2.10"),
+    (api_access.libvirt_access_driver, "11.2.2"),
+    (api_access.libvirt_deny_rules, "11.2.3"),
+    (least_privilege.libvirt_socket_access, "11.2.5"),
+    (least_privilege.libvirt_role_model, "11.2.5"),
+    (s11_2_transport.libvirt_remote_transport, "11.2.10"),
 ]
 
 
@@ -272,13 +277,13 @@ def test_unread_conf_is_an_error_not_defaults() -> None:
 
     tgt = hardened(qemu_conf=ConfFile(path=QEMU))
     tgt = replace(tgt, problems=[Problem(area="host.qemu_conf", source=QEMU, message="permission denied")])
-    found = run(s11_2.device_acl_host, tgt, "11.2.7")
+    found = run(device_acl.device_acl_host, tgt, "11.2.7")
     assert statuses(found) == [Status.ERROR] and "permission denied" in found[0].message
 
 
 def test_wrongly_typed_setting_is_an_error_naming_file_and_line() -> None:
     tgt = hardened(qemu_conf=conf(QEMU, security_driver="apparmor", seccomp_sandbox="yes"))
-    found = run(s11_2.qemu_unprivileged, tgt, "11.2.6")
+    found = run(s11_2_unprivileged.qemu_unprivileged, tgt, "11.2.6")
     assert statuses(found) == [Status.ERROR] and f"{QEMU}:2: seccomp_sandbox" in found[0].message
 
 
@@ -287,7 +292,8 @@ def test_wrongly_typed_setting_is_an_error_naming_file_and_line() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fn", "measure"), [(s11_2.libvirt_access_driver, "11.2.2"), (s11_2.libvirt_deny_rules, "11.2.3")]
+    ("fn", "measure"),
+    [(api_access.libvirt_access_driver, "11.2.2"), (api_access.libvirt_deny_rules, "11.2.3")],
 )
 def test_access_drivers_absent_fails_with_polkit_remediation(fn: Check, measure: str) -> None:
     f = only(run(fn, target(), measure))
@@ -300,13 +306,13 @@ def test_access_drivers_absent_fails_with_polkit_remediation(fn: Check, measure:
 
 def test_access_drivers_without_polkit_fails_naming_the_line() -> None:
     tgt = hardened(libvirtd_conf=conf(LIBVIRTD, listen_tls=0, access_drivers=["nop"]))
-    f = only(run(s11_2.libvirt_access_driver, tgt, "11.2.2"))
+    f = only(run(api_access.libvirt_access_driver, tgt, "11.2.2"))
     assert f.status is Status.FAIL and f"{LIBVIRTD} line 2" in (f.remediation or "")
 
 
 def test_polkit_access_driver_needs_the_rules_as_evidence() -> None:
-    found22 = run(s11_2.libvirt_access_driver, hardened(), "11.2.2")
-    found23 = run(s11_2.libvirt_deny_rules, hardened(), "11.2.3")
+    found22 = run(api_access.libvirt_access_driver, hardened(), "11.2.2")
+    found23 = run(api_access.libvirt_deny_rules, hardened(), "11.2.3")
     assert statuses(found22) == statuses(found23) == [Status.MANUAL]
     assert "domain_name" in found22[0].message and "polkit.Result.NO" in found23[0].message
 
@@ -317,7 +323,7 @@ def test_polkit_access_driver_needs_the_rules_as_evidence() -> None:
 
 def test_world_readable_ro_socket_without_auth_fails() -> None:
     tgt = hardened(libvirtd_conf=conf(LIBVIRTD, access_drivers=["polkit"], auth_unix_ro="none"))
-    f = only(run(s11_2.libvirt_socket_access, tgt, "11.2.5"))
+    f = only(run(least_privilege.libvirt_socket_access, tgt, "11.2.5"))
     assert f.status is Status.FAIL and "any local user can list every VM and read its definition" in f.message
     assert f'{LIBVIRTD} (add): unix_sock_ro_perms = "0770"' in (f.remediation or "")
     assert f'{LIBVIRTD} line 2: auth_unix_ro = "polkit"' in (f.remediation or "")
@@ -328,21 +334,21 @@ def test_world_readable_ro_socket_without_auth_fails() -> None:
 )
 def test_world_writable_control_sockets_fail(values: dict[str, str]) -> None:
     tgt = hardened(libvirtd_conf=conf(LIBVIRTD, unix_sock_ro_perms="0770", **values))
-    assert only(run(s11_2.libvirt_socket_access, tgt, "11.2.5")).status is Status.FAIL
+    assert only(run(least_privilege.libvirt_socket_access, tgt, "11.2.5")).status is Status.FAIL
 
 
 def test_default_sockets_need_the_polkit_monitor_rule() -> None:
-    f = only(run(s11_2.libvirt_socket_access, target(), "11.2.5"))
+    f = only(run(least_privilege.libvirt_socket_access, target(), "11.2.5"))
     assert f.status is Status.MANUAL and "org.libvirt.unix.monitor" in f.message
 
 
 def test_group_restricted_sockets_pass() -> None:
-    assert only(run(s11_2.libvirt_socket_access, hardened(), "11.2.5")).status is Status.PASS
+    assert only(run(least_privilege.libvirt_socket_access, hardened(), "11.2.5")).status is Status.PASS
 
 
 def test_role_model_fails_without_access_driver_else_manual() -> None:
-    assert only(run(s11_2.libvirt_role_model, target(), "11.2.5")).status is Status.FAIL
-    f = only(run(s11_2.libvirt_role_model, hardened(), "11.2.5"))
+    assert only(run(least_privilege.libvirt_role_model, target(), "11.2.5")).status is Status.FAIL
+    f = only(run(least_privilege.libvirt_role_model, hardened(), "11.2.5"))
     assert f.status is Status.MANUAL and "need-to-know" in f.message
 
 
@@ -351,14 +357,14 @@ def test_role_model_fails_without_access_driver_else_manual() -> None:
 
 
 def test_unprivileged_qemu_passes_and_lists_processes() -> None:
-    f = only(run(s11_2.qemu_unprivileged, hardened(), "11.2.6"))
+    f = only(run(s11_2_unprivileged.qemu_unprivileged, hardened(), "11.2.6"))
     assert f.status is Status.PASS
     assert f.evidence["qemu_processes"] == [{"pid": 4242, "user": "libvirt-qemu", "uid": 64055, "vm": "web1"}]
 
 
 def test_qemu_running_as_root_fails() -> None:
     tgt = hardened(qemu_processes=[QemuProcess(pid=7, user="root", uid=0, vm_name="web1")])
-    f = only(run(s11_2.qemu_unprivileged, tgt, "11.2.6"))
+    f = only(run(s11_2_unprivileged.qemu_unprivileged, tgt, "11.2.6"))
     assert f.status is Status.FAIL and "runs as root (running QEMU processes)" in f.message
     assert f"{QEMU} line 3: user" in (f.remediation or "")
 
@@ -366,31 +372,31 @@ def test_qemu_running_as_root_fails() -> None:
 @pytest.mark.parametrize("user", ["root", "+0", "0"])
 def test_conf_user_root_fails_when_no_qemu_runs(user: str) -> None:
     tgt = hardened(qemu_processes=None, qemu_conf=conf(QEMU, user=user))
-    f = only(run(s11_2.qemu_unprivileged, tgt, "11.2.6"))
+    f = only(run(s11_2_unprivileged.qemu_unprivileged, tgt, "11.2.6"))
     assert f.status is Status.FAIL and "qemu.conf user/group" in f.message
 
 
 def test_conf_user_decides_when_no_vm_runs() -> None:
     tgt = hardened(qemu_processes=[], qemu_conf=conf(QEMU, user="libvirt-qemu"))
-    f = only(run(s11_2.qemu_unprivileged, tgt, "11.2.6"))
+    f = only(run(s11_2_unprivileged.qemu_unprivileged, tgt, "11.2.6"))
     assert f.status is Status.PASS and f.evidence["qemu_processes"] == "none running"
 
 
 def test_build_default_account_is_manual() -> None:
-    f = only(run(s11_2.qemu_unprivileged, target(), "11.2.6"))
+    f = only(run(s11_2_unprivileged.qemu_unprivileged, target(), "11.2.6"))
     assert f.status is Status.MANUAL and "build-time default" in f.message
 
 
 @pytest.mark.parametrize("key", ["seccomp_sandbox", "clear_emulator_capabilities"])
 def test_sandbox_or_capabilities_off_fails(key: str) -> None:
     tgt = hardened(qemu_conf=conf(QEMU, user="libvirt-qemu", **{key: 0}))
-    f = only(run(s11_2.qemu_unprivileged, tgt, "11.2.6"))
+    f = only(run(s11_2_unprivileged.qemu_unprivileged, tgt, "11.2.6"))
     assert f.status is Status.FAIL and f"{key} = 0" in f.message and f"{QEMU} line 2" in (f.remediation or "")
 
 
 def test_vm_dac_override_to_root_fails_that_vm() -> None:
     root_vm = secure_vm("db1", seclabels=[SecLabel(type="static", model="dac", relabel=False, label="+0:+0")])
-    found = run(s11_2.qemu_unprivileged, hardened([secure_vm(), root_vm]), "11.2.6")
+    found = run(s11_2_unprivileged.qemu_unprivileged, hardened([secure_vm(), root_vm]), "11.2.6")
     assert only(found, "vm:db1").status is Status.FAIL
     assert only(found, HOST).status is Status.PASS
 
@@ -400,19 +406,19 @@ def test_vm_dac_override_to_root_fails_that_vm() -> None:
 
 
 def test_device_acl_host_passes_with_apparmor() -> None:
-    f = only(run(s11_2.device_acl_host, hardened(), "11.2.7"))
+    f = only(run(device_acl.device_acl_host, hardened(), "11.2.7"))
     assert f.status is Status.PASS and f.evidence["capabilities.secmodels"] == ["apparmor", "dac"]
 
 
 def test_absent_qemu_conf_with_mac_active_passes_on_defaults() -> None:
-    f = only(run(s11_2.device_acl_host, hardened(qemu_conf=ConfFile(path=QEMU)), "11.2.7"))
+    f = only(run(device_acl.device_acl_host, hardened(qemu_conf=ConfFile(path=QEMU)), "11.2.7"))
     assert f.status is Status.PASS
     assert f.evidence["namespaces"]["source"] == f"default ({QEMU} absent)"
 
 
 def test_dac_only_host_fails_with_svirt_remediation() -> None:
     tgt = with_caps(target([secure_vm()], host=signed_host()), "none", "dac")
-    f = only(run(s11_2.device_acl_host, tgt, "11.2.7"))
+    f = only(run(device_acl.device_acl_host, tgt, "11.2.7"))
     assert f.status is Status.FAIL and "only the DAC driver" in f.message
     assert 'security_driver = "apparmor"' in (f.remediation or "")
 
@@ -424,28 +430,28 @@ def test_dac_only_host_fails_with_svirt_remediation() -> None:
         ({"dynamic_ownership": 0}, "dynamic_ownership = 0"),
         ({"namespaces": []}, 'lacks "mount"'),
         ({"security_default_confined": 0}, "security_default_confined = 0"),
-        ({"cgroup_device_acl": [*sorted(s11_2.DEFAULT_CGROUP_DEVICE_ACL), "/dev/sda"]}, "/dev/sda"),
+        ({"cgroup_device_acl": [*sorted(DEFAULT_CGROUP_DEVICE_ACL), "/dev/sda"]}, "/dev/sda"),
         ({"cgroup_controllers": ["cpu", "memory"]}, 'omits "devices"'),
     ],
 )
 def test_device_acl_host_failures(values: dict[str, Any], words: str) -> None:
-    f = only(run(s11_2.device_acl_host, hardened(qemu_conf=conf(QEMU, **values)), "11.2.7"))
+    f = only(run(device_acl.device_acl_host, hardened(qemu_conf=conf(QEMU, **values)), "11.2.7"))
     assert f.status is Status.FAIL and words in f.message
     assert f"{QEMU} line 1" in (f.remediation or "") or "security_driver" in (f.remediation or "")
 
 
 def test_default_device_acl_list_is_not_a_widening() -> None:
     tgt = hardened(
-        qemu_conf=conf(QEMU, cgroup_device_acl=sorted(s11_2.DEFAULT_CGROUP_DEVICE_ACL - {"/dev/userfaultfd"}))
+        qemu_conf=conf(QEMU, cgroup_device_acl=sorted(DEFAULT_CGROUP_DEVICE_ACL - {"/dev/userfaultfd"}))
     )
-    assert only(run(s11_2.device_acl_host, tgt, "11.2.7")).status is Status.PASS
+    assert only(run(device_acl.device_acl_host, tgt, "11.2.7")).status is Status.PASS
 
 
 def test_unknown_secmodels_without_explicit_driver_is_an_error() -> None:
     tgt = target([secure_vm()], host=signed_host(qemu_conf=ConfFile(path=QEMU)))
-    assert only(run(s11_2.device_acl_host, tgt, "11.2.7")).status is Status.ERROR
+    assert only(run(device_acl.device_acl_host, tgt, "11.2.7")).status is Status.ERROR
     explicit = target([secure_vm()], host=signed_host())
-    f = only(run(s11_2.device_acl_host, explicit, "11.2.7"))
+    f = only(run(device_acl.device_acl_host, explicit, "11.2.7"))
     assert f.status is Status.PASS and f.evidence["capabilities.secmodels"] == "not collected"
 
 
@@ -455,7 +461,7 @@ def test_unknown_secmodels_without_explicit_driver_is_an_error() -> None:
 
 def test_seclabel_none_fails_the_vm() -> None:
     bad = secure_vm("open1", seclabels=[SecLabel(type="none")])
-    found = run(s11_2.vm_confined, hardened([secure_vm(), bad]), "11.2.7")
+    found = run(device_acl.vm_confined, hardened([secure_vm(), bad]), "11.2.7")
     assert only(found, "vm:open1").status is Status.FAIL
     assert "virsh edit open1" in (only(found, "vm:open1").remediation or "")
     assert only(found, "vm:web1").status is Status.PASS
@@ -464,7 +470,7 @@ def test_seclabel_none_fails_the_vm() -> None:
 def test_shared_static_label_fails_both_vms() -> None:
     label = SecLabel(type="static", model="selinux", relabel=True, label="system_u:system_r:svirt_t:s0:c1,c2")
     vms = [secure_vm("a", seclabels=[label]), secure_vm("b", seclabels=[label])]
-    found = run(s11_2.vm_confined, hardened(vms), "11.2.7")
+    found = run(device_acl.vm_confined, hardened(vms), "11.2.7")
     assert statuses(found) == [Status.FAIL, Status.FAIL] and "shared with another VM" in found[0].message
 
 
@@ -472,7 +478,7 @@ def test_unique_static_label_without_relabel_is_manual() -> None:
     label = SecLabel(
         type="static", model="selinux", relabel=False, label="system_u:system_r:svirt_t:s0:c7,c9"
     )
-    f = only(run(s11_2.vm_confined, hardened([secure_vm(seclabels=[label])]), "11.2.7"), "vm:web1")
+    f = only(run(device_acl.vm_confined, hardened([secure_vm(seclabels=[label])]), "11.2.7"), "vm:web1")
     assert f.status is Status.MANUAL and "ls -Z" in f.message
 
 
@@ -480,13 +486,15 @@ def test_disk_relabel_no_fails_only_for_writable_private_disks() -> None:
     norelabel = [SecLabel(relabel=False)]
     rw = Disk(target="vdb", source_path="/srv/data.img", seclabels=norelabel)
     ro = Disk(target="vdc", source_path="/srv/base.iso", readonly=True, seclabels=norelabel)
-    f = only(run(s11_2.vm_confined, hardened([secure_vm(disks=[luks_disk(), rw, ro])]), "11.2.7"), "vm:web1")
+    f = only(
+        run(device_acl.vm_confined, hardened([secure_vm(disks=[luks_disk(), rw, ro])]), "11.2.7"), "vm:web1"
+    )
     assert f.status is Status.FAIL and "vdb" in f.message and "vdc" not in f.message
 
 
 def test_passthrough_devices_are_listed() -> None:
     vm = secure_vm(hostdevs=[Hostdev(mode="subsystem", type="pci", source="0000:03:00.0", managed=True)])
-    f = only(run(s11_2.vm_confined, hardened([vm]), "11.2.7"), "vm:web1")
+    f = only(run(device_acl.vm_confined, hardened([vm]), "11.2.7"), "vm:web1")
     assert f.status is Status.PASS and f.evidence["hostdevs"] == ["pci:0000:03:00.0"]
     assert "0000:03:00.0" in f.message
 
@@ -494,9 +502,9 @@ def test_passthrough_devices_are_listed() -> None:
 @pytest.mark.parametrize(
     ("fn", "measure"),
     [
-        (s11_2.vm_confined, "11.2.7"),
-        (s11_2.vm_disk_encryption, "11.2.9"),
-        (s11_2.vm_image_transport, "11.2.10"),
+        (device_acl.vm_confined, "11.2.7"),
+        (s11_2_encryption.vm_disk_encryption, "11.2.9"),
+        (s11_2_transport.vm_image_transport, "11.2.10"),
     ],
 )
 def test_per_vm_checks_zero_vms_broken_vm_and_no_connection(fn: Check, measure: str) -> None:
@@ -515,19 +523,19 @@ def test_per_vm_checks_zero_vms_broken_vm_and_no_connection(fn: Check, measure: 
 
 
 def test_luks_disk_passes() -> None:
-    f = only(run(s11_2.vm_disk_encryption, hardened(), "11.2.9"), "vm:web1")
+    f = only(run(s11_2_encryption.vm_disk_encryption, hardened(), "11.2.9"), "vm:web1")
     assert f.status is Status.PASS and f.evidence["disks"]["vda"]["encryption"]["format"] == "luks"
 
 
 def test_unencrypted_disk_fails_with_luks_remediation() -> None:
-    f = only(run(s11_2.vm_disk_encryption, target([good_vm()]), "11.2.9"), "vm:web1")
+    f = only(run(s11_2_encryption.vm_disk_encryption, target([good_vm()]), "11.2.9"), "vm:web1")
     assert f.status is Status.FAIL and "unencrypted: vda" in f.message
     assert "<encryption format='luks'>" in (f.remediation or "") and "exception" in (f.remediation or "")
 
 
 def test_legacy_qcow_encryption_fails() -> None:
     weak = replace(luks_disk(), encryption=DiskEncryption(format="qcow"))
-    f = only(run(s11_2.vm_disk_encryption, target([good_vm(disks=[weak])]), "11.2.9"), "vm:web1")
+    f = only(run(s11_2_encryption.vm_disk_encryption, target([good_vm(disks=[weak])]), "11.2.9"), "vm:web1")
     assert f.status is Status.FAIL and "legacy qcow" in f.message
 
 
@@ -537,7 +545,8 @@ def test_network_disk_without_encryption_is_manual_and_cdrom_is_ignored() -> Non
     )
     cd = Disk(device="cdrom", target="sda", source_path="/isos/debian.iso")
     f = only(
-        run(s11_2.vm_disk_encryption, target([good_vm(disks=[luks_disk(), net, cd])]), "11.2.9"), "vm:web1"
+        run(s11_2_encryption.vm_disk_encryption, target([good_vm(disks=[luks_disk(), net, cd])]), "11.2.9"),
+        "vm:web1",
     )
     assert (
         f.status is Status.MANUAL and "vdb (network disk)" in f.message and "sda" not in f.evidence["disks"]
@@ -546,7 +555,7 @@ def test_network_disk_without_encryption_is_manual_and_cdrom_is_ignored() -> Non
 
 def test_vm_with_only_a_cdrom_is_not_applicable() -> None:
     cd = Disk(device="cdrom", target="sda", source_path="/isos/debian.iso")
-    f = only(run(s11_2.vm_disk_encryption, target([good_vm(disks=[cd])]), "11.2.9"), "vm:web1")
+    f = only(run(s11_2_encryption.vm_disk_encryption, target([good_vm(disks=[cd])]), "11.2.9"), "vm:web1")
     assert f.status is Status.NOT_APPLICABLE and "no disk images" in f.message
 
 
@@ -569,7 +578,7 @@ def net_disk(protocol: str, **changes: Any) -> Disk:
 
 def transport(disk: Disk, **host_changes: Any) -> Finding:
     tgt = hardened([secure_vm(disks=[luks_disk(), disk])], **host_changes)
-    return only(run(s11_2.vm_image_transport, tgt, "11.2.10"), "vm:web1")
+    return only(run(s11_2_transport.vm_image_transport, tgt, "11.2.10"), "vm:web1")
 
 
 @pytest.mark.parametrize("protocol", ["http", "ftp", "iscsi", "nfs"])
@@ -594,7 +603,7 @@ def test_nbd_tls_attribute_and_qemu_conf_default() -> None:
 
 def test_nbd_default_unknown_without_host_is_an_error() -> None:
     tgt = no_host([secure_vm(disks=[net_disk("nbd")])])
-    f = only(run(s11_2.vm_image_transport, tgt, "11.2.10"), "vm:web1")
+    f = only(run(s11_2_transport.vm_image_transport, tgt, "11.2.10"), "vm:web1")
     assert f.status is Status.ERROR and "nbd_tls" in f.message
 
 
@@ -606,7 +615,7 @@ def test_rbd_and_pool_volumes_need_evidence() -> None:
 
 
 def test_local_disks_only_pass_with_the_reason() -> None:
-    f = only(run(s11_2.vm_image_transport, hardened(), "11.2.10"), "vm:web1")
+    f = only(run(s11_2_transport.vm_image_transport, hardened(), "11.2.10"), "vm:web1")
     assert f.status is Status.PASS and "local file or block device" in f.message
 
 
@@ -625,15 +634,15 @@ def test_local_disks_only_pass_with_the_reason() -> None:
 )
 def test_remote_transport_failures(lvalues: dict[str, Any], qvalues: dict[str, Any], words: str) -> None:
     tgt = hardened(libvirtd_conf=conf(LIBVIRTD, **lvalues), qemu_conf=conf(QEMU, **qvalues))
-    f = only(run(s11_2.libvirt_remote_transport, tgt, "11.2.10"))
+    f = only(run(s11_2_transport.libvirt_remote_transport, tgt, "11.2.10"))
     assert f.status is Status.FAIL and words in f.message and f.remediation
 
 
 def test_remote_transport_sasl_tcp_is_manual_and_defaults_pass() -> None:
     tgt = hardened(libvirtd_conf=conf(LIBVIRTD, listen_tcp=1))
-    f = only(run(s11_2.libvirt_remote_transport, tgt, "11.2.10"))
+    f = only(run(s11_2_transport.libvirt_remote_transport, tgt, "11.2.10"))
     assert f.status is Status.MANUAL and "mech_list" in f.message
-    f = only(run(s11_2.libvirt_remote_transport, target(), "11.2.10"))
+    f = only(run(s11_2_transport.libvirt_remote_transport, target(), "11.2.10"))
     assert f.status is Status.PASS and "migrate_tls_force = 1" in f.message
 
 
@@ -644,7 +653,7 @@ def test_remote_transport_sasl_tcp_is_manual_and_defaults_pass() -> None:
 @pytest.mark.parametrize(
     ("fn", "measure", "keyword"),
     [
-        (s11_2.direct_access_accounts, "11.2.4", "sudoers"),
+        (accounts.direct_access_accounts, "11.2.4", "sudoers"),
     ],
 )
 def test_manual_measures_say_what_evidence_is_needed(fn: Check, measure: str, keyword: str) -> None:
@@ -654,7 +663,9 @@ def test_manual_measures_say_what_evidence_is_needed(fn: Check, measure: str, ke
 
 
 def test_image_library_lists_image_directories() -> None:
-    checked, api_side = run(s11_2.image_library_access, target([good_vm("a"), good_vm("b")]), "11.2.8")
+    checked, api_side = run(
+        image_library.image_library_access, target([good_vm("a"), good_vm("b")]), "11.2.8"
+    )
     assert checked.status is Status.PASS
     assert checked.evidence["image_dirs"][0]["path"] == "/var/lib/libvirt/images"
     assert api_side.status is Status.MANUAL and "storage-vol" in api_side.message
@@ -723,5 +734,5 @@ def test_engine_roll_up_on_hardened_and_default_estates() -> None:
 
 def test_dynamic_mac_label_passes_and_is_named() -> None:
     vm = secure_vm(seclabels=[SecLabel(type="dynamic", model="apparmor", relabel=True)])
-    f = only(run(s11_2.vm_confined, hardened([vm]), "11.2.7"), "vm:web1")
+    f = only(run(device_acl.vm_confined, hardened([vm]), "11.2.7"), "vm:web1")
     assert f.status is Status.PASS and "dynamic apparmor label" in f.message

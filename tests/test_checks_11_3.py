@@ -9,8 +9,13 @@ import pytest
 from msgspec.structs import replace
 
 from factories import good_host, good_vm, run, target
-from hvguard.checks import s11_1, s11_3
-from hvguard.checks.base import CheckContext, registered_checks
+from hvguard.checks.base import CheckContext
+from hvguard.checks.registry import registered_checks
+from hvguard.checks.s11_1 import hw_virt
+from hvguard.checks.s11_3 import change_notify, cpu_scheduling, monitoring, overcommit, resource_limits
+from hvguard.checks.s11_3 import images as s11_3_images
+from hvguard.checks.s11_3 import memory as s11_3_memory
+from hvguard.checks.s11_3 import vcpus as s11_3_vcpus
 from hvguard.engine import evaluate
 from hvguard.facts import (
     Bandwidth,
@@ -74,7 +79,7 @@ def without_node(tgt: TargetFacts) -> TargetFacts:
 )
 def test_overcommit_boundaries(total_kib: int, expected: Status) -> None:
     vms = [good_vm("big", memory_kib=total_kib - 2 * GIB), good_vm("small")]
-    f = one(run(s11_3.memory_overcommit, target(vms), "11.3.1"))
+    f = one(run(overcommit.memory_overcommit, target(vms), "11.3.1"))
     assert f.status is expected
     assert f.subject == "host"
     assert f.evidence["total_kib"] == total_kib
@@ -88,8 +93,8 @@ def test_overcommit_boundaries(total_kib: int, expected: Status) -> None:
 def test_overcommit_scope_running_counts_active_vms_only() -> None:
     vms = [good_vm("on", memory_kib=40 * GIB), good_vm("off", memory_kib=40 * GIB, active=False)]
     tgt = target(vms)
-    assert one(run(s11_3.memory_overcommit, tgt, "11.3.1")).status is Status.WARN  # 80/64 defined
-    f = one(run(s11_3.memory_overcommit, tgt, "11.3.1", profile(memory_overcommit_scope="running")))
+    assert one(run(overcommit.memory_overcommit, tgt, "11.3.1")).status is Status.WARN  # 80/64 defined
+    f = one(run(overcommit.memory_overcommit, tgt, "11.3.1", profile(memory_overcommit_scope="running")))
     assert f.status is Status.PASS
     assert f.evidence["scope"] == "running"
     assert f.evidence["total_kib"] == 40 * GIB
@@ -97,7 +102,7 @@ def test_overcommit_scope_running_counts_active_vms_only() -> None:
 
 def test_overcommit_uses_larger_hotplug_maximum_and_says_so() -> None:
     vms = [good_vm("hp", memory_kib=32 * GIB, max_memory_kib=80 * GIB)]
-    f = one(run(s11_3.memory_overcommit, target(vms), "11.3.1"))
+    f = one(run(overcommit.memory_overcommit, target(vms), "11.3.1"))
     assert f.status is Status.WARN
     assert f.evidence["total_kib"] == 80 * GIB
     assert f.evidence["hotplug_max_used"] == ["hp"]
@@ -106,7 +111,7 @@ def test_overcommit_uses_larger_hotplug_maximum_and_says_so() -> None:
 
 def test_overcommit_falls_back_to_host_memory_without_node() -> None:
     host = good_host(memory=MemoryFacts(total_kib=4 * GIB, source="/proc/meminfo"))
-    f = one(run(s11_3.memory_overcommit, without_node(target(host=host)), "11.3.1"))
+    f = one(run(overcommit.memory_overcommit, without_node(target(host=host)), "11.3.1"))
     assert f.evidence["ram_source"] == "host.memory"
     assert f.evidence["ratio"] == 0.5
     assert f.status is Status.PASS
@@ -115,34 +120,34 @@ def test_overcommit_falls_back_to_host_memory_without_node() -> None:
 def test_overcommit_missing_ram_is_error_with_reason() -> None:
     host = good_host(memory=MemoryFacts())
     problem = Problem(area="host.memory", source="proc/meminfo", message="no 'MemTotal: N kB' line")
-    f = one(run(s11_3.memory_overcommit, without_node(target(host=host, problems=[problem])), "11.3.1"))
+    f = one(run(overcommit.memory_overcommit, without_node(target(host=host, problems=[problem])), "11.3.1"))
     assert f.status is Status.ERROR
     assert "MemTotal" in f.message
 
 
 def test_overcommit_zero_vms_and_no_connection() -> None:
-    f = one(run(s11_3.memory_overcommit, target([]), "11.3.1"))
+    f = one(run(overcommit.memory_overcommit, target([]), "11.3.1"))
     assert f.status is Status.NOT_APPLICABLE
     assert f.message == "no VMs defined on qemu:///system"
-    f = one(run(s11_3.memory_overcommit, target(with_hypervisor=False), "11.3.1"))
+    f = one(run(overcommit.memory_overcommit, target(with_hypervisor=False), "11.3.1"))
     assert f.status is Status.ERROR
 
 
 def test_overcommit_unparsable_vm_prevents_a_pass_but_not_a_fail() -> None:
     broken = VmFacts(name="broken", error="not well-formed")
-    found = by_subject(run(s11_3.memory_overcommit, target([good_vm(), broken]), "11.3.1"))
+    found = by_subject(run(overcommit.memory_overcommit, target([good_vm(), broken]), "11.3.1"))
     assert found["vm:broken"].status is Status.ERROR
     assert found["host"].status is Status.ERROR  # 2/64 known, but a pass cannot be shown
     assert found["host"].evidence["unknown_vms"] == ["broken"]
     huge = good_vm("huge", memory_kib=100 * GIB)
-    found = by_subject(run(s11_3.memory_overcommit, target([huge, broken]), "11.3.1"))
+    found = by_subject(run(overcommit.memory_overcommit, target([huge, broken]), "11.3.1"))
     assert found["host"].status is Status.FAIL  # the lower bound alone is over 1.5
     assert "at least" in found["host"].message
 
 
 def test_overcommit_evidence_is_capped() -> None:
     vms = [good_vm(f"vm{i}", memory_kib=GIB + i) for i in range(30)]
-    f = one(run(s11_3.memory_overcommit, target(vms), "11.3.1"))
+    f = one(run(overcommit.memory_overcommit, target(vms), "11.3.1"))
     assert len(f.evidence["largest_vms"]) == 20
     assert f.evidence["vms_not_listed"] == 10
     assert f.evidence["largest_vms"][0]["name"] == "vm29"
@@ -153,11 +158,11 @@ def test_overcommit_evidence_is_capped() -> None:
 
 
 def test_memory_capability_passes_for_qemu_and_notes_priority() -> None:
-    f = one(run(s11_3.memory_guarantee_capability, target(), "11.3.2"))
+    f = one(run(s11_3_memory.memory_guarantee_capability, target(), "11.3.2"))
     assert f.status is Status.PASS
     assert "soft_limit" in f.message and "priority" in f.message
     assert (
-        one(run(s11_3.memory_guarantee_capability, target(with_hypervisor=False), "11.3.2")).status
+        one(run(s11_3_memory.memory_guarantee_capability, target(with_hypervisor=False), "11.3.2")).status
         is Status.ERROR
     )
 
@@ -166,7 +171,7 @@ def test_memory_capability_other_driver_is_manual() -> None:
     tgt = target(tid="test:///default")
     assert tgt.hypervisor is not None
     tgt = replace(tgt, hypervisor=replace(tgt.hypervisor, driver="Test"))
-    assert one(run(s11_3.memory_guarantee_capability, tgt, "11.3.2")).status is Status.MANUAL
+    assert one(run(s11_3_memory.memory_guarantee_capability, tgt, "11.3.2")).status is Status.MANUAL
 
 
 def test_guaranteed_ram_only_for_tagged_vms() -> None:
@@ -174,7 +179,7 @@ def test_guaranteed_ram_only_for_tagged_vms() -> None:
         "db1", metadata_tags={"hvguard.guaranteed_ram": "Yes"}, memtune=MemTune(min_guarantee_kib=GIB)
     )
     vms = [good_vm("web1"), good_vm("web2", metadata_tags={"hvguard.guaranteed_ram": "no"}), tagged]
-    f = one(run(s11_3.vm_guaranteed_ram, target(vms), "11.3.2"))
+    f = one(run(s11_3_memory.vm_guaranteed_ram, target(vms), "11.3.2"))
     assert f.subject == "vm:db1"
     assert f.status is Status.FAIL
     assert f.remediation is not None
@@ -200,7 +205,9 @@ def test_guaranteed_ram_needs_limit_and_guarantee() -> None:
     )
     no_limit = good_vm("c", metadata_tags=tags, memory_backing=MemoryBacking(locked=True))
     no_guarantee = good_vm("d", metadata_tags=tags, memtune=MemTune(hard_limit_kib=3 * GIB))
-    found = by_subject(run(s11_3.vm_guaranteed_ram, target([ok, huge, no_limit, no_guarantee]), "11.3.2"))
+    found = by_subject(
+        run(s11_3_memory.vm_guaranteed_ram, target([ok, huge, no_limit, no_guarantee]), "11.3.2")
+    )
     assert {s: f.status for s, f in found.items()} == {
         "vm:a": Status.PASS,
         "vm:b": Status.PASS,
@@ -218,7 +225,11 @@ def test_guaranteed_ram_needs_limit_and_guarantee() -> None:
 @pytest.mark.parametrize(("vcpus", "expected"), [(7, Status.PASS), (8, Status.FAIL), (16, Status.FAIL)])
 def test_vcpus_strictly_below_cores(vcpus: int, expected: Status) -> None:
     f = one(
-        run(s11_3.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=vcpus, current=2))]), "11.3.3")
+        run(
+            s11_3_vcpus.vcpu_below_cores,
+            target([good_vm(vcpu=VcpuFacts(maximum=vcpus, current=2))]),
+            "11.3.3",
+        )
     )
     assert f.status is expected
     assert f.evidence == {
@@ -235,7 +246,7 @@ def test_vcpus_strictly_below_cores(vcpus: int, expected: Status) -> None:
 
 
 def test_vcpus_fix_lowers_current_first_when_needed() -> None:
-    f = one(run(s11_3.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=8))]), "11.3.3"))
+    f = one(run(s11_3_vcpus.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=8))]), "11.3.3"))
     assert f.remediation is not None
     assert f.remediation.startswith(
         "virsh setvcpus web1 7 --config\nvirsh setvcpus web1 7 --maximum --config"
@@ -245,18 +256,24 @@ def test_vcpus_fix_lowers_current_first_when_needed() -> None:
 def test_vcpus_reserved_cores_from_profile() -> None:
     p = profile(vcpu_extra_reserved_cores=1)
     assert (
-        one(run(s11_3.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=7))]), "11.3.3", p)).status
+        one(
+            run(s11_3_vcpus.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=7))]), "11.3.3", p)
+        ).status
         is Status.FAIL
     )
     assert (
-        one(run(s11_3.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=6))]), "11.3.3", p)).status
+        one(
+            run(s11_3_vcpus.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=6))]), "11.3.3", p)
+        ).status
         is Status.PASS
     )
 
 
 def test_vcpus_numa_node_cores_multiply() -> None:
     node = NodeInfo(memory_kib=HOST_RAM, cpus=16, numa_nodes=2, sockets=1, cores=4, threads=2)
-    f = one(run(s11_3.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=7))], node=node), "11.3.3"))
+    f = one(
+        run(s11_3_vcpus.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=7))], node=node), "11.3.3")
+    )
     assert f.status is Status.PASS
     assert f.evidence["host_cores"] == 8
 
@@ -265,7 +282,7 @@ def test_vcpus_falls_back_to_host_cpu_without_node() -> None:
     host = good_host(cpu=CpuFacts(physical_cores=4, source="/proc/cpuinfo"))
     f = one(
         run(
-            s11_3.vcpu_below_cores,
+            s11_3_vcpus.vcpu_below_cores,
             without_node(target([good_vm(vcpu=VcpuFacts(maximum=4))], host=host)),
             "11.3.3",
         )
@@ -278,7 +295,9 @@ def test_vcpus_falls_back_to_host_cpu_without_node() -> None:
 def test_vcpus_node_counting_threads_is_corrected_by_host_cpu() -> None:
     # libvirt's fallback for unusual topologies: cores = every logical CPU, sockets = threads = 1.
     node = NodeInfo(memory_kib=HOST_RAM, cpus=16, numa_nodes=1, sockets=1, cores=16, threads=1)
-    f = one(run(s11_3.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=8))], node=node), "11.3.3"))
+    f = one(
+        run(s11_3_vcpus.vcpu_below_cores, target([good_vm(vcpu=VcpuFacts(maximum=8))], node=node), "11.3.3")
+    )
     assert f.status is Status.FAIL
     assert f.evidence["source"] == "host.cpu"
 
@@ -286,18 +305,18 @@ def test_vcpus_node_counting_threads_is_corrected_by_host_cpu() -> None:
 def test_vcpus_missing_cores_is_error_with_reason() -> None:
     problem = Problem(area="host.cpu", source="proc/cpuinfo", message="no core topology")
     tgt = without_node(target(host=good_host(cpu=CpuFacts()), problems=[problem]))
-    f = one(run(s11_3.vcpu_below_cores, tgt, "11.3.3"))
+    f = one(run(s11_3_vcpus.vcpu_below_cores, tgt, "11.3.3"))
     assert f.status is Status.ERROR
     assert "no core topology" in f.message
 
 
 def test_vcpus_zero_vms_error_vm_and_no_connection() -> None:
-    assert one(run(s11_3.vcpu_below_cores, target([]), "11.3.3")).status is Status.NOT_APPLICABLE
+    assert one(run(s11_3_vcpus.vcpu_below_cores, target([]), "11.3.3")).status is Status.NOT_APPLICABLE
     found = by_subject(
-        run(s11_3.vcpu_below_cores, target([good_vm(), VmFacts(name="x", error="gone")]), "11.3.3")
+        run(s11_3_vcpus.vcpu_below_cores, target([good_vm(), VmFacts(name="x", error="gone")]), "11.3.3")
     )
     assert found["vm:x"].status is Status.ERROR and found["vm:web1"].status is Status.PASS
-    f = one(run(s11_3.vcpu_below_cores, target(with_hypervisor=False), "11.3.3"))
+    f = one(run(s11_3_vcpus.vcpu_below_cores, target(with_hypervisor=False), "11.3.3"))
     assert f.status is Status.ERROR and "no hypervisor connection" in f.message
 
 
@@ -306,20 +325,20 @@ def test_vcpus_zero_vms_error_vm_and_no_connection() -> None:
 
 
 def test_cpu_capability_passes_with_pinning_caveat() -> None:
-    f = one(run(s11_3.cpu_scheduling_capability, target(), "11.3.4"))
+    f = one(run(cpu_scheduling.cpu_scheduling_capability, target(), "11.3.4"))
     assert f.status is Status.PASS
     assert "pinning" in f.message
 
 
 def test_cpu_scheduling_per_vm_is_informative_and_no_na_for_zero_vms() -> None:
     vm = good_vm(cputune=CpuTune())
-    f = one(run(s11_3.vm_cpu_scheduling, target([vm]), "11.3.4"))
+    f = one(run(cpu_scheduling.vm_cpu_scheduling, target([vm]), "11.3.4"))
     assert f.status is Status.PASS
     assert "no quota (see 11.3.10)" in f.message
     assert f.evidence["quota"] is None
-    f = one(run(s11_3.vm_cpu_scheduling, target([good_vm()]), "11.3.4"))
+    f = one(run(cpu_scheduling.vm_cpu_scheduling, target([good_vm()]), "11.3.4"))
     assert "vCPU quota 50000/100000" in f.message and "shares 1024" in f.message
-    assert run(s11_3.vm_cpu_scheduling, target([]), "11.3.4") == []
+    assert run(cpu_scheduling.vm_cpu_scheduling, target([]), "11.3.4") == []
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -329,11 +348,11 @@ def test_cpu_scheduling_per_vm_is_informative_and_no_na_for_zero_vms() -> None:
 @pytest.mark.parametrize(
     ("fn", "measure", "needle"),
     [
-        (s11_3.introspection_monitoring, "11.3.5", "signature-update"),
-        (s11_3.monitoring_ss025, "11.3.6", "SS-025"),
-        (s11_3.config_change_notify, "11.3.7", "hvguard watch"),
-        (s11_3.image_ss025, "11.3.8", "SS-025"),
-        (s11_3.image_signatures, "11.3.9", "SS-002"),
+        (monitoring.introspection_monitoring, "11.3.5", "signature-update"),
+        (monitoring.monitoring_ss025, "11.3.6", "SS-025"),
+        (change_notify.config_change_notify, "11.3.7", "hvguard watch"),
+        (s11_3_images.image_ss025, "11.3.8", "SS-025"),
+        (s11_3_images.image_signatures, "11.3.9", "SS-002"),
     ],
 )
 def test_evidence_measures_are_manual(fn: object, measure: str, needle: str) -> None:
@@ -345,7 +364,9 @@ def test_evidence_measures_are_manual(fn: object, measure: str, needle: str) -> 
 def test_introspection_counts_nwfilters() -> None:
     nic = Interface(type="network", mac="52:54:00:00:00:01", filterref="clean-traffic")
     f = one(
-        run(s11_3.introspection_monitoring, target([good_vm(), good_vm("b", interfaces=[nic])]), "11.3.5")
+        run(
+            monitoring.introspection_monitoring, target([good_vm(), good_vm("b", interfaces=[nic])]), "11.3.5"
+        )
     )
     assert f.evidence == {"vm_interfaces": 2, "with_nwfilter": 1, "nwfilters": ["clean-traffic"]}
 
@@ -357,14 +378,14 @@ LIMIT = Bandwidth(average=10000, peak=20000, burst=1024)
 
 
 def test_limits_good_vm_passes() -> None:
-    f = one(run(s11_3.vm_resource_limits, target([good_vm()]), "11.3.10"))
+    f = one(run(resource_limits.vm_resource_limits, target([good_vm()]), "11.3.10"))
     assert f.status is Status.PASS
     assert f.evidence["cpu"]["quota"] == 50000
 
 
 def test_limits_nic_without_outbound_fails_with_only_outbound_fix() -> None:
     nic = Interface(type="network", mac="52:54:00:aa:bb:cc", inbound=LIMIT)
-    f = one(run(s11_3.vm_resource_limits, target([good_vm(interfaces=[nic])]), "11.3.10"))
+    f = one(run(resource_limits.vm_resource_limits, target([good_vm(interfaces=[nic])]), "11.3.10"))
     assert f.status is Status.FAIL
     assert "interface 52:54:00:aa:bb:cc has no outbound bandwidth limit" in f.message
     assert f.remediation is not None
@@ -374,16 +395,16 @@ def test_limits_nic_without_outbound_fails_with_only_outbound_fix() -> None:
 
 def test_limits_nic_average_zero_is_no_limit() -> None:
     nic = Interface(mac="52:54:00:00:00:09", inbound=Bandwidth(average=0), outbound=LIMIT)
-    f = one(run(s11_3.vm_resource_limits, target([good_vm(interfaces=[nic])]), "11.3.10"))
+    f = one(run(resource_limits.vm_resource_limits, target([good_vm(interfaces=[nic])]), "11.3.10"))
     assert f.status is Status.FAIL and "no inbound" in f.message
 
 
 def test_limits_cdrom_without_iotune_is_fine_disk_is_not() -> None:
     cdrom = Disk(device="cdrom", target="sda")
     vm = good_vm(disks=[*good_vm().disks, cdrom])
-    assert one(run(s11_3.vm_resource_limits, target([vm]), "11.3.10")).status is Status.PASS
+    assert one(run(resource_limits.vm_resource_limits, target([vm]), "11.3.10")).status is Status.PASS
     bare = Disk(device="disk", target="vdb", source_path="/var/lib/libvirt/images/b.qcow2")
-    f = one(run(s11_3.vm_resource_limits, target([good_vm(disks=[bare])]), "11.3.10"))
+    f = one(run(resource_limits.vm_resource_limits, target([good_vm(disks=[bare])]), "11.3.10"))
     assert f.status is Status.FAIL
     assert f.remediation is not None
     assert (
@@ -404,14 +425,23 @@ def test_limits_cdrom_without_iotune_is_fine_disk_is_not() -> None:
 )
 def test_limits_disk_iotune_variants(iotune: dict[str, int], expected: Status) -> None:
     disk = Disk(device="disk", target="vda", iotune=iotune)
-    assert one(run(s11_3.vm_resource_limits, target([good_vm(disks=[disk])]), "11.3.10")).status is expected
+    assert (
+        one(run(resource_limits.vm_resource_limits, target([good_vm(disks=[disk])]), "11.3.10")).status
+        is expected
+    )
 
 
 def test_limits_blkiotune_device_throttle_counts() -> None:
     disk = Disk(device="disk", type="block", target="vda", source_path="/dev/sdb")
     blkio = BlkioTune(devices=[BlkioDevice(path="/dev/sdb", read_bytes_sec=10**7, write_bytes_sec=10**7)])
     assert (
-        one(run(s11_3.vm_resource_limits, target([good_vm(disks=[disk], blkiotune=blkio)]), "11.3.10")).status
+        one(
+            run(
+                resource_limits.vm_resource_limits,
+                target([good_vm(disks=[disk], blkiotune=blkio)]),
+                "11.3.10",
+            )
+        ).status
         is Status.PASS
     )
 
@@ -428,7 +458,7 @@ def test_limits_blkiotune_device_throttle_counts() -> None:
     ],
 )
 def test_limits_cpu_quota(cputune: CpuTune, expected: Status) -> None:
-    f = one(run(s11_3.vm_resource_limits, target([good_vm(cputune=cputune)]), "11.3.10"))
+    f = one(run(resource_limits.vm_resource_limits, target([good_vm(cputune=cputune)]), "11.3.10"))
     assert f.status is expected
     if expected is Status.FAIL:
         assert f.remediation is not None
@@ -437,12 +467,16 @@ def test_limits_cpu_quota(cputune: CpuTune, expected: Status) -> None:
 
 def test_limits_vm_without_nics_or_disks_is_judged_on_cpu() -> None:
     assert (
-        one(run(s11_3.vm_resource_limits, target([good_vm(interfaces=[], disks=[])]), "11.3.10")).status
+        one(
+            run(resource_limits.vm_resource_limits, target([good_vm(interfaces=[], disks=[])]), "11.3.10")
+        ).status
         is Status.PASS
     )
     f = one(
         run(
-            s11_3.vm_resource_limits, target([good_vm(interfaces=[], disks=[], cputune=CpuTune())]), "11.3.10"
+            resource_limits.vm_resource_limits,
+            target([good_vm(interfaces=[], disks=[], cputune=CpuTune())]),
+            "11.3.10",
         )
     )
     assert f.status is Status.FAIL
@@ -455,7 +489,7 @@ def test_limits_lists_every_unmet_part() -> None:
         disks=[Disk(device="disk", target="vda"), Disk(device="floppy", target="fda")],
         cputune=CpuTune(),
     )
-    f = one(run(s11_3.vm_resource_limits, target([vm]), "11.3.10"))
+    f = one(run(resource_limits.vm_resource_limits, target([vm]), "11.3.10"))
     assert f.status is Status.FAIL
     for part in (
         "interface 52:54:00:00:00:01 has no inbound or outbound",
@@ -470,8 +504,10 @@ def test_limits_lists_every_unmet_part() -> None:
 
 
 def test_limits_zero_vms_and_error_vm() -> None:
-    assert one(run(s11_3.vm_resource_limits, target([]), "11.3.10")).status is Status.NOT_APPLICABLE
-    found = by_subject(run(s11_3.vm_resource_limits, target([VmFacts(name="bad", error="boom")]), "11.3.10"))
+    assert one(run(resource_limits.vm_resource_limits, target([]), "11.3.10")).status is Status.NOT_APPLICABLE
+    found = by_subject(
+        run(resource_limits.vm_resource_limits, target([VmFacts(name="bad", error="boom")]), "11.3.10")
+    )
     assert found["vm:bad"].status is Status.ERROR
 
 
@@ -546,4 +582,4 @@ def test_profile_threshold_fields_exist() -> None:
     names = {f.name for f in dataclasses.fields(Thresholds)}
     assert {"memory_overcommit_pass_max", "memory_overcommit_warn_max", "memory_overcommit_scope"} <= names
     assert "vcpu_extra_reserved_cores" in names
-    assert s11_1.HW_KVM_MODULES["kvm_intel"] == "Intel VT-x"
+    assert hw_virt.HW_KVM_MODULES["kvm_intel"] == "Intel VT-x"

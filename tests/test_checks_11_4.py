@@ -9,8 +9,21 @@ import msgspec
 import pytest
 
 from factories import conf, good_host, good_vm, run, target
-from hvguard.checks import s11_4
-from hvguard.checks.base import CheckContext, registered_checks
+from hvguard.checks.base import CheckContext
+from hvguard.checks.registry import registered_checks
+from hvguard.checks.s11_4 import (
+    audit_logs,
+    credentials,
+    directory,
+    gold_config,
+    management_segment,
+    mfa,
+    remote_access,
+    uplinks,
+)
+from hvguard.checks.s11_4 import endpoints as s11_4_endpoints
+from hvguard.checks.s11_4 import logging as s11_4_logging
+from hvguard.checks.s11_4 import patching as s11_4_patching
 from hvguard.engine import evaluate
 from hvguard.facts import ConfFile, Interface, KernelFacts, TargetFacts
 from hvguard.findings import Finding, Status
@@ -47,12 +60,12 @@ def one(fn: Check, tgt: TargetFacts, measure: str) -> Finding:
 @pytest.mark.parametrize(
     ("fn", "measure", "keyword"),
     [
-        (s11_4.directory_integration, "11.4.1", "realm list"),
-        (s11_4.admin_endpoints, "11.4.2", "approved administrative endpoints"),
-        (s11_4.admin_mfa, "11.4.3", "authenticationmethods"),
-        (s11_4.admin_credential_separation, "11.4.5", "guest"),
-        (s11_4.sshd_remote_access, "11.4.6", "permitrootlogin no"),
-        (s11_4.gold_configuration, "11.4.7", "baseline"),
+        (directory.directory_integration, "11.4.1", "realm list"),
+        (s11_4_endpoints.admin_endpoints, "11.4.2", "approved administrative endpoints"),
+        (mfa.admin_mfa, "11.4.3", "authenticationmethods"),
+        (credentials.admin_credential_separation, "11.4.5", "guest"),
+        (remote_access.sshd_remote_access, "11.4.6", "permitrootlogin no"),
+        (gold_config.gold_configuration, "11.4.7", "baseline"),
     ],
 )
 def test_manual_findings_state_measure_specific_evidence(fn: Check, measure: str, keyword: str) -> None:
@@ -69,14 +82,14 @@ def test_manual_evidence_includes_what_hvguard_knows() -> None:
             kernel=KernelFacts(release="6.1.0-18-amd64"), libvirtd_conf=conf(LIBVIRTD, listen_addr="10.0.5.4")
         ),
     )
-    state, _auto, scan = run(s11_4.patching, tgt, "11.4.8")
+    state, _auto, scan = run(s11_4_patching.patching, tgt, "11.4.8")
     assert state.evidence["kernel.release"] == scan.evidence["kernel.release"] == "6.1.0-18-amd64"
     assert state.evidence["window_days"] == 14  # the profile's patch window
     assert scan.status is Status.MANUAL and "vulnerability scan" in scan.message
-    seg, diagram = run(s11_4.management_segment, tgt, "11.4.12")
+    seg, diagram = run(management_segment.management_segment, tgt, "11.4.12")
     assert seg.evidence["listen_addr"] == {"value": "10.0.5.4", "source": f"{LIBVIRTD}:1"}
     assert diagram.status is Status.MANUAL and diagram.evidence["vm_networks"] == ["bridge:br-vm"]
-    uplink = one(s11_4.vm_uplink_redundancy, tgt, "11.4.13")
+    uplink = one(uplinks.vm_uplink_redundancy, tgt, "11.4.13")
     assert uplink.status is Status.PASS and "bridge br-vm" in uplink.evidence["ok"][0]
 
 
@@ -85,16 +98,16 @@ def test_manual_evidence_includes_what_hvguard_knows() -> None:
 
 
 def test_unauthenticated_libvirt_tcp_fails_mfa() -> None:
-    f = one(s11_4.admin_mfa, with_libvirtd(listen_tcp=1, auth_tcp="none"), "11.4.3")
+    f = one(mfa.admin_mfa, with_libvirtd(listen_tcp=1, auth_tcp="none"), "11.4.3")
     assert f.status is Status.FAIL and "no factor" in f.message
     assert f"{LIBVIRTD} line 1: listen_tcp = 0" in (f.remediation or "")
 
 
 def test_unverified_tls_fails_mfa_unless_tls_is_off() -> None:
-    f = one(s11_4.admin_mfa, with_libvirtd(tls_no_verify_certificate=1), "11.4.3")
+    f = one(mfa.admin_mfa, with_libvirtd(tls_no_verify_certificate=1), "11.4.3")
     assert f.status is Status.FAIL and "whenever libvirtd listens" in f.message
     off = with_libvirtd(tls_no_verify_certificate=1, listen_tls=0)
-    assert one(s11_4.admin_mfa, off, "11.4.3").status is Status.MANUAL
+    assert one(mfa.admin_mfa, off, "11.4.3").status is Status.MANUAL
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -102,22 +115,22 @@ def test_unverified_tls_fails_mfa_unless_tls_is_off() -> None:
 
 
 def test_libvirt_audit_disabled_fails() -> None:
-    f = one(s11_4.audit_log_protection, with_libvirtd(audit_level=0), "11.4.4")
+    f = one(audit_logs.audit_log_protection, with_libvirtd(audit_level=0), "11.4.4")
     assert f.status is Status.FAIL and f"{LIBVIRTD} line 1: audit_level = 2" in (f.remediation or "")
 
 
 @pytest.mark.parametrize(
     ("fn", "measure"),
     [
-        (s11_4.admin_mfa, "11.4.3"),
-        (s11_4.audit_log_protection, "11.4.4"),
-        (s11_4.libvirt_log_format, "11.4.10"),
+        (mfa.admin_mfa, "11.4.3"),
+        (audit_logs.audit_log_protection, "11.4.4"),
+        (s11_4_logging.libvirt_log_format, "11.4.10"),
     ],
 )
 def test_missing_or_malformed_libvirtd_conf_is_error_plus_manual(fn: Check, measure: str) -> None:
     for tgt, words in ((no_host(), "host facts were not collected"), (malformed(), f"{LIBVIRTD} line 3")):
         found = run(fn, tgt, measure)
-        if fn is s11_4.admin_mfa:
+        if fn is mfa.admin_mfa:
             assert [f.status for f in found] == [Status.ERROR, Status.MANUAL]
             assert "Evidence needed" in found[1].message
         else:  # the host's own facts decide the rest; an unusable libvirtd.conf is an error, not a guess
@@ -130,13 +143,13 @@ def test_missing_or_malformed_libvirtd_conf_is_error_plus_manual(fn: Check, meas
 
 
 def test_remote_listeners_disabled_pass() -> None:
-    f = one(s11_4.libvirt_remote_access, with_libvirtd(listen_tcp=0, listen_tls=0), "11.4.6")
+    f = one(remote_access.libvirt_remote_access, with_libvirtd(listen_tcp=0, listen_tls=0), "11.4.6")
     assert f.status is Status.PASS and "disabled" in f.message
 
 
 def test_tls_restricted_to_listed_certificates_passes() -> None:
     tgt = with_libvirtd(listen_tls=1, tls_allowed_dn_list=["C=GB,O=DWP,OU=hv-admins,CN=alice"])
-    f = one(s11_4.libvirt_remote_access, tgt, "11.4.6")
+    f = one(remote_access.libvirt_remote_access, tgt, "11.4.6")
     assert f.status is Status.PASS and "root excluded" in f.message
 
 
@@ -160,22 +173,22 @@ def test_tls_restricted_to_listed_certificates_passes() -> None:
     ],
 )
 def test_remote_access_without_allow_list_or_with_root_fails(values: dict[str, Any], words: str) -> None:
-    f = one(s11_4.libvirt_remote_access, with_libvirtd(**values), "11.4.6")
+    f = one(remote_access.libvirt_remote_access, with_libvirtd(**values), "11.4.6")
     assert f.status is Status.FAIL and words in f.message
     assert "listen_tcp = 0, listen_tls = 0" in (f.remediation or "")
 
 
 def test_default_tls_listener_depends_on_uncollected_daemon_flags() -> None:
-    f = one(s11_4.libvirt_remote_access, target(), "11.4.6")
+    f = one(remote_access.libvirt_remote_access, target(), "11.4.6")
     assert f.status is Status.MANUAL and "--listen" in f.message and "16514" in f.message
     assert f.evidence["listen_tls"] == {"value": 1, "source": f"default ({LIBVIRTD} absent)"}
 
 
 def test_remote_access_errors() -> None:
-    assert one(s11_4.libvirt_remote_access, no_host(), "11.4.6").status is Status.ERROR
-    f = one(s11_4.libvirt_remote_access, malformed(), "11.4.6")
+    assert one(remote_access.libvirt_remote_access, no_host(), "11.4.6").status is Status.ERROR
+    f = one(remote_access.libvirt_remote_access, malformed(), "11.4.6")
     assert f.status is Status.ERROR and f"{LIBVIRTD} line 3" in f.message
-    f = one(s11_4.libvirt_remote_access, with_libvirtd(listen_tcp="on"), "11.4.6")
+    f = one(remote_access.libvirt_remote_access, with_libvirtd(listen_tcp="on"), "11.4.6")
     assert f.status is Status.ERROR and f"{LIBVIRTD}:1: listen_tcp" in f.message
 
 
@@ -185,7 +198,9 @@ def test_remote_access_errors() -> None:
 
 def test_file_only_libvirt_log_fails_standard_format() -> None:
     f = one(
-        s11_4.libvirt_log_format, with_libvirtd(log_outputs="1:file:/var/log/libvirt/libvirtd.log"), "11.4.10"
+        s11_4_logging.libvirt_log_format,
+        with_libvirtd(log_outputs="1:file:/var/log/libvirt/libvirtd.log"),
+        "11.4.10",
     )
     assert f.status is Status.FAIL and f.evidence["log_output_types"] == ["file"]
     assert f'{LIBVIRTD} line 1: log_outputs = "3:syslog:libvirtd"' in (f.remediation or "")
@@ -193,7 +208,7 @@ def test_file_only_libvirt_log_fails_standard_format() -> None:
 
 @pytest.mark.parametrize("outputs", ["3:syslog:libvirtd", "1:file:/var/log/x.log 3:journald"])
 def test_syslog_output_is_the_standard_format(outputs: str) -> None:
-    f = one(s11_4.libvirt_log_format, with_libvirtd(log_outputs=outputs), "11.4.10")
+    f = one(s11_4_logging.libvirt_log_format, with_libvirtd(log_outputs=outputs), "11.4.10")
     assert f.status is Status.PASS and "standard syslog format" in f.message
 
 

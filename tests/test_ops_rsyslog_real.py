@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hvguard.checks.s11_4 import forward_problem
+from hvguard.checks.s11_4.logging import forward_problem
 from hvguard.collect.linux.ops_files import OpsReader
 from hvguard.collect.linux.ops_logging import collect_logging
 from hvguard.collect.source import RootSource

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from factories import good_vm, target
-from hvguard.checks import s11_3
-from hvguard.checks.base import HOST, Check, CheckContext, registered_checks
+from hvguard.checks.base import HOST, Check, CheckContext
+from hvguard.checks.registry import registered_checks
+from hvguard.checks.s11_3 import overcommit, vcpus
 from hvguard.engine import Evaluation, evaluate
 from hvguard.facts import TargetFacts, VcpuFacts
 from hvguard.findings import Finding, Status
@@ -28,7 +29,7 @@ def profile(tmp_path: Path, text: str) -> Profile:
 
 def memory_checks() -> list[Check]:
     """The real 11.3.1 check."""
-    return [c for c in registered_checks() if c.fn is s11_3.memory_overcommit]
+    return [c for c in registered_checks() if c.fn is overcommit.memory_overcommit]
 
 
 def estate(n_vms: int, inactive: int = 0) -> list[TargetFacts]:
@@ -181,7 +182,7 @@ def test_counting_only_running_vms_is_a_loosening_too(tmp_path: Path) -> None:
 def test_a_tightened_threshold_is_never_re_evaluated_or_noted(tmp_path: Path) -> None:
     p = profile(tmp_path, "thresholds:\n  vcpu_extra_reserved_cores: 2\n")
     vms = [good_vm("big", vcpu=VcpuFacts(maximum=6)), good_vm("small")]
-    checks = [c for c in registered_checks() if c.fn is s11_3.vcpu_below_cores]
+    checks = [c for c in registered_checks() if c.fn is vcpus.vcpu_below_cores]
     ev = evaluate([target(vms=vms)], p, checks=checks)
     by_vm = {f.subject: f for f in ev.findings if f.measure == "11.3.3"}
     assert by_vm["vm:big"].status is Status.FAIL and by_vm["vm:small"].status is Status.PASS

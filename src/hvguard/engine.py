@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from hvguard.catalog import Catalog, Measure, load_catalog
-from hvguard.checks.base import HOST, Check, CheckContext, registered_checks
+from hvguard.checks.base import HOST, Check, CheckContext
+from hvguard.checks.registry import registered_checks
 from hvguard.facts import TargetFacts
 from hvguard.findings import Finding, Status, severity, worst
 from hvguard.profile import Profile, default_profile

@@ -1,7 +1,7 @@
 """SS-009 11.4.7 decided from a gold configuration: ``hvguard scan --baseline FILE``.
 
-Without a baseline 11.4.7 stays ``manual`` (the check in :mod:`hvguard.checks.s11_4`). With one, the
-drift of each target is computed once from the collected facts (pure, no I/O) and a check bound to
+Without a baseline 11.4.7 stays ``manual`` (the check in :mod:`hvguard.checks.s11_4.gold_config`). With
+one, the drift of each target is computed once from the collected facts (pure, no I/O) and a check bound to
 those reports replaces the manual one: ``pass`` when the target matches, ``fail`` per drifted subject
 (the engine reports it as ``warn``: 11.4.7 is a "should"), ``error`` when a governed subject could not
 be read.
@@ -14,7 +14,8 @@ from typing import Any
 
 from hvguard.baseline.drift import HOST, DriftReport, target_drift
 from hvguard.baseline.schema import LoadedBaseline
-from hvguard.checks.base import Check, CheckContext, registered_checks
+from hvguard.checks.base import Check, CheckContext
+from hvguard.checks.registry import registered_checks
 from hvguard.facts import TargetFacts
 from hvguard.findings import Finding
 

@@ -4,10 +4,16 @@ A check is a function ``fn(ctx) -> Iterable[Finding]`` registered with :func:`ch
 measure it serves and the facts it reads; it never does I/O. ``ctx`` binds the target's facts, the
 profile and the measure, and offers small constructors (``ctx.passed``, ``ctx.failed`` …) so every
 finding carries its measure, check id and evidence in the same shape.
+
+Where a check cannot proceed (facts missing, a file libvirt would reject) it, or a helper it calls,
+raises :class:`CannotEvaluate`; the function :func:`check` registers turns that into the ``error`` finding
+after whatever the check yielded before. This module never imports the checks themselves: which modules
+define checks, and in what order they run, is :mod:`hvguard.checks.registry`'s business.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,21 @@ HOST = "host"
 def vm_subject(vm: VmFacts) -> str:
     """The subject string of a VM's findings."""
     return f"vm:{vm.name}"
+
+
+class CannotEvaluate(Exception):
+    """``what`` cannot be evaluated for ``subject``: the check runner reports it as an ``error`` finding.
+
+    ``areas`` name the fact areas whose collection problems explain why; ``evidence``, when given,
+    replaces the default evidence (the list of those problem areas).
+    """
+
+    def __init__(self, subject: str, what: str, *areas: str, evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(f"cannot evaluate {what}")
+        self.subject = subject
+        self.what = what
+        self.areas = areas
+        self.evidence = evidence
 
 
 @dataclass(frozen=True)
@@ -84,15 +105,23 @@ class CheckContext:
             method=method,
         )
 
-    def passed(self, subject: str, message: str, evidence: dict[str, Any] | None = None) -> Finding:
-        """A ``pass`` finding."""
-        return self._make(Status.PASS, subject, message, evidence, None)
+    def passed(
+        self, subject: str, message: str, evidence: dict[str, Any] | None = None, *, method: str = "facts"
+    ) -> Finding:
+        """A ``pass`` finding (``method`` names how it was decided when not from facts alone)."""
+        return self._make(Status.PASS, subject, message, evidence, None, method)
 
     def failed(
-        self, subject: str, message: str, evidence: dict[str, Any] | None, remediation: str
+        self,
+        subject: str,
+        message: str,
+        evidence: dict[str, Any] | None,
+        remediation: str,
+        *,
+        method: str = "facts",
     ) -> Finding:
         """A ``fail`` finding; a remediation is mandatory."""
-        return self._make(Status.FAIL, subject, message, evidence, remediation)
+        return self._make(Status.FAIL, subject, message, evidence, remediation, method)
 
     def warned(
         self, subject: str, message: str, evidence: dict[str, Any] | None, remediation: str | None
@@ -108,13 +137,22 @@ class CheckContext:
         """A ``not_applicable`` finding, always with its reason."""
         return self._make(Status.NOT_APPLICABLE, subject, reason, evidence, None)
 
-    def error(self, subject: str, what: str, *areas: str) -> Finding:
-        """An ``error`` finding: ``what`` could not be evaluated, with the collection problem as reason."""
+    def error(self, subject: str, what: str, *areas: str, evidence: dict[str, Any] | None = None) -> Finding:
+        """An ``error`` finding: ``what`` could not be evaluated, with the collection problem as reason.
+
+        The evidence lists the problem areas unless ``evidence`` is given."""
+        if evidence is None:
+            evidence = {"problems": [p.area for p in self.problems(*areas)]}
+        return self._make(Status.ERROR, subject, self.error_message(what, *areas), evidence, None)
+
+    def error_message(self, what: str, *areas: str) -> str:
+        """The message of the ``error`` finding for ``what``: ``cannot evaluate WHAT: REASON``."""
         reason = self.why_missing(*areas) if areas else ""
-        message = f"cannot evaluate {what}: {reason}" if reason else f"cannot evaluate {what}"
-        return self._make(
-            Status.ERROR, subject, message, {"problems": [p.area for p in self.problems(*areas)]}, None
-        )
+        return f"cannot evaluate {what}: {reason}" if reason else f"cannot evaluate {what}"
+
+    def error_for(self, signal: CannotEvaluate) -> Finding:
+        """The ``error`` finding a :class:`CannotEvaluate` stands for."""
+        return self.error(signal.subject, signal.what, *signal.areas, evidence=signal.evidence)
 
     # -- VM iteration --------------------------------------------------------------------------------
     def vms(self) -> Iterator[VmFacts | Finding]:
@@ -151,21 +189,30 @@ _REGISTRY: dict[str, Check] = {}
 
 
 def check(measure: str, *, id: str, reads: Sequence[str]) -> Callable[[CheckFn], CheckFn]:
-    """Register ``fn`` as the check ``id`` for ``measure``, reading the named facts."""
+    """Register ``fn`` as the check ``id`` for ``measure``, reading the named facts.
+
+    The registered (and returned) function runs ``fn`` and turns a :class:`CannotEvaluate` raised while
+    it runs into the ``error`` finding, after the findings ``fn`` yielded before it."""
 
     def register(fn: CheckFn) -> CheckFn:
         if id in _REGISTRY:
             raise ValueError(f"duplicate check id {id}")
+
+        @functools.wraps(fn)
+        def run(ctx: CheckContext) -> Iterator[Finding]:
+            try:
+                yield from fn(ctx)
+            except CannotEvaluate as signal:
+                yield ctx.error_for(signal)
+
         _REGISTRY[id] = Check(
-            id=id, measure=measure, reads=tuple(reads), fn=fn, doc=(fn.__doc__ or "").strip()
+            id=id, measure=measure, reads=tuple(reads), fn=run, doc=(fn.__doc__ or "").strip()
         )
-        return fn
+        return run
 
     return register
 
 
-def registered_checks() -> list[Check]:
-    """Every check, after importing the section modules that define them."""
-    from hvguard.checks import s11_1, s11_2, s11_3, s11_4  # noqa: F401  (registration side effect)
-
-    return list(_REGISTRY.values())
+def defined_checks() -> dict[str, Check]:
+    """The checks registered so far by the modules imported, by id (the registry imports them all)."""
+    return dict(_REGISTRY)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hvguard.checks.base import HOST, CheckContext
+from hvguard.checks.base import HOST, CannotEvaluate, CheckContext
 from hvguard.facts import (
     ConfigIssue,
     FileStat,
@@ -27,7 +27,6 @@ from hvguard.facts import (
     NetInterface,
     StoragePool,
 )
-from hvguard.findings import Finding
 
 # --------------------------------------------------------------------------------------------------------
 # Time
@@ -456,31 +455,30 @@ def physical_paths(name: str, ifaces: dict[str, NetInterface], depth: int = 0) -
 
 
 def ops_group(ctx: CheckContext, group: str, what: str) -> Any:
-    """``host.operations.<group>``, or the ``error`` finding that says why it is not known."""
+    """``host.operations.<group>``; raises :class:`CannotEvaluate` saying why it is not known."""
     host = ctx.host
     if host is None:
-        return ctx.error(HOST, what, "host")
+        raise CannotEvaluate(HOST, what, "host")
     ops = host.operations
     if ops is None:
-        return ctx.error(HOST, f"{what} (operations facts were not collected)", "host.operations")
+        raise CannotEvaluate(HOST, f"{what} (operations facts were not collected)", "host.operations")
     value = getattr(ops, group)
     if value is None:
-        return ctx.error(HOST, what, f"host.operations.{group}")
+        raise CannotEvaluate(HOST, what, f"host.operations.{group}")
     return value
 
 
-def issues_error(ctx: CheckContext, what: str, issues: list[ConfigIssue]) -> Finding | None:
-    """One ``error`` finding naming every unparsable file and line (None when there is none)."""
+def require_well_formed(what: str, issues: list[ConfigIssue]) -> None:
+    """Raise :class:`CannotEvaluate` naming every unparsable file and line, when there is one."""
     if not issues:
-        return None
-    f = ctx.error(
+        return
+    raise CannotEvaluate(
         HOST,
         f"{what}: malformed configuration — "
         + "; ".join(f"{i.where()}: {i.message}" for i in issues[:5])
         + (f" (and {len(issues) - 5} more)" if len(issues) > 5 else ""),
+        evidence={"malformed": [{"where": i.where(), "message": i.message} for i in issues[:20]]},
     )
-    f.evidence = {"malformed": [{"where": i.where(), "message": i.message} for i in issues[:20]]}
-    return f
 
 
 def mode_text(mode: int | None) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hvguard.checks.ops_analysis import Opening, analyse_input, is_wide_source, port_range, resolve_sources
+from hvguard.checks.support.ops import Opening, analyse_input, is_wide_source, port_range, resolve_sources
 from hvguard.facts import (
     AccessFacts,
     AccountsFacts,

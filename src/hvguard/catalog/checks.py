@@ -1,0 +1,119 @@
+"""The measure → check map and each check's static metadata (``checks.yaml``), and coverage per platform.
+
+Data, not code, like the catalog beside it: which check serves which measure, on which platforms, in
+which module (under :mod:`hvguard.checks`) and with which static remediation text. The check registry
+(:mod:`hvguard.checks.registry`) runs the checks in this order and refuses to run when the two disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from hvguard.catalog import Catalog
+
+#: The automation level of a measure that no check covers on the platform asked about.
+MANUAL_ONLY = "manual-only"
+
+
+@dataclass(frozen=True)
+class CheckMeta:
+    """One check's static metadata."""
+
+    id: str
+    measure: str
+    module: str
+    """The implementing module under ``hvguard.checks`` (``s11_2.drivers``)."""
+    platforms: tuple[str, ...]
+    """Platform ids the check applies to (``kvm-libvirt``, ``linux-host`` …)."""
+    remediation: str | None
+    """The static remediation text its failed findings carry, when it has one."""
+
+
+@dataclass(frozen=True)
+class CheckMap:
+    """Every check in run order, and the measures declared manual-only with their reasons."""
+
+    checks: tuple[CheckMeta, ...]
+    manual_only: dict[str, str]
+
+    def check(self, check_id: str) -> CheckMeta:
+        """The metadata of ``check_id``; KeyError when the map has no such check."""
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    def for_measure(self, measure_id: str) -> tuple[CheckMeta, ...]:
+        """The checks serving ``measure_id``, in run order."""
+        return tuple(c for c in self.checks if c.measure == measure_id)
+
+
+@cache
+def load_check_map() -> CheckMap:
+    """Load the packaged ``checks.yaml`` (cached: it never changes while running)."""
+    text = resources.files(__package__).joinpath("checks.yaml").read_text(encoding="utf-8")
+    # libyaml's safe loader when present, as for the catalog.
+    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
+    checks = tuple(
+        CheckMeta(
+            id=str(c["id"]),
+            measure=str(c["measure"]),
+            module=str(c["module"]),
+            platforms=tuple(str(p) for p in c["platforms"]),
+            remediation=c.get("remediation"),
+        )
+        for c in raw["checks"]
+    )
+    manual = {str(m["measure"]): str(m["reason"]) for m in raw.get("manual_only") or []}
+    return CheckMap(checks=checks, manual_only=manual)
+
+
+def static_remediation(check_id: str) -> str:
+    """The static remediation text of ``check_id``; KeyError when it has none."""
+    text = load_check_map().check(check_id).remediation
+    if text is None:
+        raise KeyError(f"{check_id} has no static remediation")
+    return text
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """How far hvguard automates one measure (on one platform, or on any)."""
+
+    measure: str
+    title: str
+    checks: tuple[str, ...]
+    """Ids of the checks that serve it on the platform asked about."""
+    platforms: tuple[str, ...]
+    """Platforms on which at least one of its checks applies (all, sorted)."""
+    automation: str
+    """The catalog's level (``full``, ``partial``, ``attestation``) when a check serves the measure,
+    else ``manual-only``: the engine then reports it ``manual`` with the evidence an auditor needs."""
+
+
+def coverage(catalog: Catalog, platform: str | None, check_map: CheckMap | None = None) -> list[CoverageRow]:
+    """Per measure of ``catalog`` in document order: its checks on ``platform`` (any platform when None),
+    the platforms its checks cover, and its automation level.
+
+    This is what ``hvguard catalog --coverage [--format json]`` shows (one row per measure)."""
+    cmap = check_map or load_check_map()
+    rows: list[CoverageRow] = []
+    for m in catalog.measures:
+        serving = cmap.for_measure(m.id)
+        on_platform = tuple(c.id for c in serving if platform is None or platform in c.platforms)
+        platforms = tuple(sorted({p for c in serving for p in c.platforms}))
+        automated = bool(on_platform) and m.id not in cmap.manual_only
+        rows.append(
+            CoverageRow(
+                measure=m.id,
+                title=m.title,
+                checks=on_platform,
+                platforms=platforms,
+                automation=m.automation if automated else MANUAL_ONLY,
+            )
+        )
+    return rows
