@@ -401,9 +401,9 @@ def test_a_per_vm_waiver_leaves_the_other_vms_failing(tmp_path: Path) -> None:
     vms = [good_vm("db-1", vcpu=good_vm().vcpu), good_vm("web-1")]
 
     def fn(ctx: CheckContext) -> Iterable[Finding]:
-        for vm in ctx.vms():
-            assert not isinstance(vm, Finding)
-            yield ctx.failed(vm_subject(vm), "too many vCPUs", {"vcpu": 8}, "virsh setvcpus")
+        return ctx.each_vm(
+            lambda vm: [ctx.failed(vm_subject(vm), "too many vCPUs", {"vcpu": 8}, "virsh setvcpus")]
+        )
 
     path = write(tmp_path, entry())
     ev = run(path, [Check("t.vms", "11.3.3", (), fn, "")], vms=vms)

@@ -155,20 +155,22 @@ class CheckContext:
         return self.error(signal.subject, signal.what, *signal.areas, evidence=signal.evidence)
 
     # -- VM iteration --------------------------------------------------------------------------------
-    def vms(self) -> Iterator[VmFacts | Finding]:
-        """Every VM of the connection: good VMs as facts, unparsable ones already turned into ``error``
-        findings (so a check cannot forget them). Yields one ``error`` when there is no connection."""
+    def vm_error(self, vm: VmFacts) -> Finding:
+        """The ``error`` finding of a VM whose definition could not be fetched or parsed."""
+        return self._make(Status.ERROR, vm_subject(vm), f"cannot evaluate this VM: {vm.error}", {}, None)
+
+    def each_vm(self, judge: Callable[[VmFacts], Iterable[Finding]]) -> Iterator[Finding]:
+        """``judge``'s findings for every VM of the connection, in the connection's order, with the
+        ``error`` finding of each unparsable VM in its place (so a check cannot forget them). Raises
+        :class:`CannotEvaluate` when there is no connection."""
         hv = self.target.hypervisor
         if hv is None:
-            yield self.error(HOST, "per-VM settings", "hypervisor")
-            return
+            raise CannotEvaluate(HOST, "per-VM settings", "hypervisor")
         for vm in hv.vms:
             if vm.error is not None:
-                yield self._make(
-                    Status.ERROR, vm_subject(vm), f"cannot evaluate this VM: {vm.error}", {}, None
-                )
+                yield self.vm_error(vm)
             else:
-                yield vm
+                yield from judge(vm)
 
 
 CheckFn = Callable[[CheckContext], Iterable[Finding]]

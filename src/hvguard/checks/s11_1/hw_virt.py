@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.s11_1.common import NO_KVM_FIX, SOFTWARE_DOMAIN_TYPES, caps_offer_kvm
 from hvguard.checks.support.subjects import host_area, vms_or_not_applicable
-from hvguard.facts import Capabilities, HostFacts
+from hvguard.facts import Capabilities, HostFacts, VmFacts
 from hvguard.findings import Finding
 
 #: Domain types whose guests execute with hardware CPU virtualisation (VT-x/AMD-V/Arm EL2).
@@ -275,16 +275,13 @@ def vm_hw_accel(ctx: CheckContext) -> Iterator[Finding]:
     """Every VM runs hardware-accelerated: domain type ``kvm`` (also ``hvf``, ``hyperv``; ``xen`` with an
     HVM guest). ``qemu`` is TCG — pure software virtualisation — and fails; a Xen PV guest uses no
     VT-x/AMD-V and fails; any other type is ``manual``."""
-    for item in vms_or_not_applicable(ctx):
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         subject = vm_subject(vm)
         dtype = vm.domain_type
         if dtype is None:
             yield ctx.error(subject, "the VM's domain type", subject)
-            continue
+            return
         evidence: dict[str, object] = {"domain_type": dtype}
         if dtype in HW_ACCEL_DOMAIN_TYPES or (dtype == "xen" and vm.os.type == "hvm"):
             yield ctx.passed(subject, f"domain type '{dtype}': hardware-assisted", evidence)
@@ -311,3 +308,5 @@ def vm_hw_accel(ctx: CheckContext) -> Iterator[Finding]:
                 "decided from the domain XML; record the hypervisor's execution mode for it",
                 evidence,
             )
+
+    yield from vms_or_not_applicable(ctx, judge)

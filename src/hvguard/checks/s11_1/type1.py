@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.s11_1.common import NO_KVM_FIX, SOFTWARE_DOMAIN_TYPES, caps_offer_kvm
 from hvguard.checks.support.subjects import host_area, vms_or_not_applicable
+from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
 #: libvirt domain types (virDomainVirtType) that run guests on a Type 1 or kernel-integrated hypervisor.
@@ -130,16 +131,13 @@ def vm_domain_type(ctx: CheckContext) -> Iterator[Finding]:
     ``xen``, ``hyperv``, ``bhyve``). ``qemu`` is TCG software emulation (Type 2-like) and fails, as do the
     hosted ``vbox``/``hvf``/``parallels``; any other type (``vmware``, which may be ESXi or Workstation,
     ``lxc``, ``test`` …) cannot be classified from the type alone and is ``manual``."""
-    for item in vms_or_not_applicable(ctx):
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         subject = vm_subject(vm)
         dtype = vm.domain_type
         if dtype is None:
             yield ctx.error(subject, "the VM's domain type", subject)
-            continue
+            return
         evidence = {"domain_type": dtype}
         if dtype in TYPE1_DOMAIN_TYPES:
             yield ctx.passed(subject, f"domain type '{dtype}': {TYPE1_DOMAIN_TYPES[dtype]}", evidence)
@@ -160,6 +158,8 @@ def vm_domain_type(ctx: CheckContext) -> Iterator[Finding]:
                 "Type 2 from the domain XML alone: record which hypervisor product runs this VM",
                 evidence,
             )
+
+    yield from vms_or_not_applicable(ctx, judge)
 
 
 @check("11.1.1", id="kvm.hypervisor-type-record", reads=("hypervisor.hypervisor_type",))

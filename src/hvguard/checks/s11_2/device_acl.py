@@ -26,6 +26,7 @@ from hvguard.checks.support.qemu import (
     mac_state,
 )
 from hvguard.checks.support.subjects import vms_or_not_applicable
+from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
 
@@ -129,11 +130,8 @@ def vm_confined(ctx: CheckContext) -> Iterator[Finding]:
             for s in vm.seclabels:
                 if s.type == "static" and s.model in MAC_MODELS and s.label:
                     static_labels[(s.model, s.label)] += 1
-    for item in vms_or_not_applicable(ctx, count_evidence=True):
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         subject = vm_subject(vm)
         fails: list[str] = []
         fixes: list[str] = []
@@ -210,3 +208,5 @@ def vm_confined(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.passed(
                 subject, f"VM definition does not opt out of confinement ({how}){passthrough}.", evidence
             )
+
+    yield from vms_or_not_applicable(ctx, judge, count_evidence=True)

@@ -24,6 +24,7 @@ from hvguard.checks.support.subjects import vms_or_not_applicable
 from hvguard.facts import (
     Disk,
     StorageFacts,
+    VmFacts,
 )
 from hvguard.findings import Finding
 
@@ -82,11 +83,8 @@ def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
     complexity are attestation.
     """
     storage = storage_or_none(ctx)
-    for item in vms_or_not_applicable(ctx, count_evidence=True):
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         subject = vm_subject(vm)
         disks = [
             d
@@ -100,7 +98,7 @@ def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
                 "VM has no disk images (no disk with a source; cdrom/floppy ignored)",
                 {"disks": [{"device": d.device, "target": d.target} for d in vm.disks]},
             )
-            continue
+            return
         plain: list[str] = []
         weak: list[str] = []
         remote: list[str] = []
@@ -172,3 +170,5 @@ def vm_disk_encryption(ctx: CheckContext) -> Iterator[Finding]:
                 + " — passphrase holders and complexity remain attestation.",
                 evidence,
             )
+
+    yield from vms_or_not_applicable(ctx, judge, count_evidence=True)

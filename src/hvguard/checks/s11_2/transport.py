@@ -36,6 +36,7 @@ from hvguard.checks.support.subjects import vms_or_not_applicable
 from hvguard.facts import (
     Disk,
     StorageFacts,
+    VmFacts,
 )
 from hvguard.findings import Finding
 
@@ -117,11 +118,8 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
     nbd_tls: bool | None = None
     if nbd is not None:
         nbd_tls = nbd.as_int() != 0
-    for item in vms_or_not_applicable(ctx, count_evidence=True):
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         subject = vm_subject(vm)
         bad: list[str] = []
         manual: list[str] = []
@@ -208,6 +206,8 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
                 + (" on local storage." if storage is not None else " (mounts not collected).")
             )
             yield ctx.passed(subject, msg, evidence)
+
+    yield from vms_or_not_applicable(ctx, judge, count_evidence=True)
 
 
 @check(

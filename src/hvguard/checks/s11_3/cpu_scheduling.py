@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.s11_3.common import DEFAULT_CPU_PERIOD_US
 from hvguard.checks.support.platform import offers_libvirt_qemu_controls
+from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
 
@@ -60,11 +61,8 @@ def vm_cpu_scheduling(ctx: CheckContext) -> Iterator[Finding]:
     capability — not every VM to set them; auditors still want the per-VM scheduling policy (the
     catalog's evidence). An absent quota is not failed here: 11.3.10 requires the CPU limit, and failing
     it twice would double-count one gap."""
-    for item in ctx.vms():  # a capability measure: no N/A when there are no VMs
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         ct = vm.cputune
         if ct.quota is not None and ct.quota > 0:
             upper = f"vCPU quota {ct.quota}/{ct.period or DEFAULT_CPU_PERIOD_US} µs"
@@ -87,3 +85,5 @@ def vm_cpu_scheduling(ctx: CheckContext) -> Iterator[Finding]:
                 "vcpupins": len(ct.vcpupins),
             },
         )
+
+    yield from ctx.each_vm(judge)  # a capability measure: no N/A when there are no VMs

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.support.platform import offers_libvirt_qemu_controls
+from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
 # Tag (libvirt <metadata>, collected into VmFacts.metadata_tags) marking a VM that requires guaranteed RAM.
@@ -70,14 +71,11 @@ def vm_guaranteed_ram(ctx: CheckContext) -> Iterator[Finding]:
     ``hugepages``; ``locked`` requires ``hard_limit`` anyway). Untagged VMs yield nothing: the measure
     asks for the option "for every VM (that requires it)", and a finding per untagged VM would be noise
     — the capability finding covers them."""
-    for item in ctx.vms():
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         tag = vm.metadata_tags.get(GUARANTEED_RAM_TAG)
         if tag is None or tag.strip().lower() not in _TRUE_WORDS:
-            continue
+            return
         subject = vm_subject(vm)
         mt = vm.memtune
         mb = vm.memory_backing
@@ -112,8 +110,10 @@ def vm_guaranteed_ram(ctx: CheckContext) -> Iterator[Finding]:
                 evidence,
                 "\n".join(fixes),
             )
-            continue
+            return
         how = "locked" if mb.locked else "hugepages"
         yield ctx.passed(
             subject, f"guaranteed RAM ({how}) with a limit of {mt.hard_limit_kib} KiB (hard_limit)", evidence
         )
+
+    yield from ctx.each_vm(judge)

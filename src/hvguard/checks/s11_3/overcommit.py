@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from hvguard.checks.base import HOST, CheckContext, check
+from hvguard.checks.base import HOST, CannotEvaluate, CheckContext, check
 from hvguard.checks.support.subjects import host_area
 from hvguard.findings import Finding
 
@@ -56,14 +56,13 @@ def memory_overcommit(ctx: CheckContext) -> Iterator[Finding]:
     counted: list[tuple[int, str]] = []
     hotplug: list[str] = []
     unknown: list[str] = []
-    for item in ctx.vms():
-        if isinstance(item, Finding):
-            yield item
-            if item.subject == HOST:  # no hypervisor connection: nothing to add up
-                return
-            unknown.append(item.subject.removeprefix("vm:"))
+    if hv is None:
+        raise CannotEvaluate(HOST, "per-VM settings", "hypervisor")
+    for vm in hv.vms:
+        if vm.error is not None:
+            yield ctx.vm_error(vm)
+            unknown.append(vm.name)
             continue
-        vm = item
         if scope == "running" and not vm.active:
             if vm.active is None:
                 unknown.append(vm.name)

@@ -68,11 +68,8 @@ def vm_resource_limits(ctx: CheckContext) -> Iterator[Finding]:
     bytes or IOPS, or a matching ``<blkiotune>`` device throttle); and a CPU quota — a vCPU quota below
     its period (a quota ≥ period can never throttle a single vCPU thread) or a global quota. A VM without
     NICs or disks is judged on the CPU part alone. One finding per VM lists every unmet part."""
-    for item in vms_or_not_applicable(ctx):
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         name = vm.name
         unmet: list[str] = []
         fixes: list[str] = []
@@ -124,7 +121,7 @@ def vm_resource_limits(ctx: CheckContext) -> Iterator[Finding]:
                 evidence,
                 "\n".join(fixes) + _LIMITS_NOTE,
             )
-            continue
+            return
         yield ctx.passed(
             subject,
             f"limits set on {len(nic_ev)} interface(s) (in+out), {len(disk_ev)} disk(s) and CPU "
@@ -135,3 +132,5 @@ def vm_resource_limits(ctx: CheckContext) -> Iterator[Finding]:
             ),
             evidence,
         )
+
+    yield from vms_or_not_applicable(ctx, judge)

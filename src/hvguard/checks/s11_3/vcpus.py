@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hvguard.checks.base import HOST, CheckContext, check, vm_subject
+from hvguard.checks.base import HOST, CannotEvaluate, CheckContext, check, vm_subject
 from hvguard.checks.support.subjects import host_area
+from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
 
@@ -57,9 +58,7 @@ def vcpu_below_cores(ctx: CheckContext) -> Iterator[Finding]:
     vCPUs equal to the core count fail. Cores, not hardware threads (see :func:`host_cores`)."""
     hv = ctx.hypervisor
     if hv is None:
-        # ctx.vms() yields the one "no hypervisor connection" error here.
-        yield from (f for f in ctx.vms() if isinstance(f, Finding))
-        return
+        raise CannotEvaluate(HOST, "per-VM settings", "hypervisor")
     if not hv.vms:
         yield ctx.not_applicable(HOST, f"no VMs defined on {hv.uri}")
         return
@@ -72,11 +71,8 @@ def vcpu_below_cores(ctx: CheckContext) -> Iterator[Finding]:
     limit = n_cores - reserve  # vCPUs must be < limit
     allowed = limit - 1
     source = core_evidence["source"]
-    for item in ctx.vms():
-        if isinstance(item, Finding):
-            yield item
-            continue
-        vm = item
+
+    def judge(vm: VmFacts) -> Iterator[Finding]:
         vmax = vm.vcpu.maximum
         evidence = {
             "vcpu_max": vmax,
@@ -90,7 +86,7 @@ def vcpu_below_cores(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.passed(
                 subject, f"{vmax} vCPU(s) < {limit} (host cores {n_cores} − reserve {reserve})", evidence
             )
-            continue
+            return
         if allowed >= 1:
             fix = f"virsh setvcpus {vm.name} {allowed} --maximum --config"
             if vm.vcpu.current is None or vm.vcpu.current > allowed:
@@ -112,3 +108,5 @@ def vcpu_below_cores(ctx: CheckContext) -> Iterator[Finding]:
             evidence,
             fix,
         )
+
+    yield from ctx.each_vm(judge)

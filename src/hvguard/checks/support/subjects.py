@@ -3,7 +3,7 @@ to blame, and how many items an evidence list keeps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from hvguard.checks.base import HOST, CheckContext
@@ -11,8 +11,10 @@ from hvguard.facts import AccessFacts, VmFacts
 from hvguard.findings import Finding
 
 
-def vms_or_not_applicable(ctx: CheckContext, *, count_evidence: bool = False) -> Iterator[VmFacts | Finding]:
-    """``ctx.vms()``, but one ``not_applicable`` when the connection defines no VM at all.
+def vms_or_not_applicable(
+    ctx: CheckContext, judge: Callable[[VmFacts], Iterable[Finding]], *, count_evidence: bool = False
+) -> Iterator[Finding]:
+    """:meth:`CheckContext.each_vm`, but one ``not_applicable`` when the connection defines no VM at all.
 
     ``count_evidence`` adds the URI and a VM count of 0 to that finding's evidence (the 11.2 checks'
     wording; the 11.1 and 11.3 checks report no evidence there)."""
@@ -21,7 +23,7 @@ def vms_or_not_applicable(ctx: CheckContext, *, count_evidence: bool = False) ->
         evidence = {"uri": hv.uri, "vm_count": 0} if count_evidence else None
         yield ctx.not_applicable(HOST, f"no VMs defined on {hv.uri}", evidence)
         return
-    yield from ctx.vms()
+    yield from ctx.each_vm(judge)
 
 
 def host_area(ctx: CheckContext, sub: str) -> str:
