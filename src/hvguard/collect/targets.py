@@ -19,6 +19,7 @@ from hvguard import __version__
 from hvguard.collect.hostfs import HostFS
 from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
 from hvguard.collect.libvirt.files import stored_definitions_instead
+from hvguard.collect.libvirt.resources import with_neutral_facts
 from hvguard.collect.linux.access import collect_access
 from hvguard.collect.linux.host import collect_host
 from hvguard.collect.linux.operations import collect_operations
@@ -132,7 +133,7 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
             duration_s=round(time.monotonic() - started, 3),
         ),
         host=host,
-        hypervisor=hv,
+        hypervisor=with_neutral_facts(hv),
         problems=problems,
         unreachable=unreachable,
     )

@@ -29,6 +29,7 @@ import msgspec
 
 from hvguard import __version__
 from hvguard.collect.libvirt.files import stored_definitions_instead
+from hvguard.collect.libvirt.resources import with_neutral_facts
 from hvguard.collect.source import PrefetchedSource
 from hvguard.collect.ssh.answer_fs import AnswerFS
 from hvguard.collect.ssh.records import ProtocolError, RemoteAnswer, parse_answer
@@ -416,7 +417,7 @@ def build_target_facts(
             duration_s=round(time.monotonic() - started, 3),
         ),
         host=host,
-        hypervisor=hv,
+        hypervisor=with_neutral_facts(hv),
         problems=problems,
     )
 
