@@ -158,7 +158,8 @@ class VmResources(Model, frozen=True, kw_only=True, omit_defaults=True):
     - ``io_shares``: the VM-wide disk I/O priority (libvirt ``<blkiotune><weight>``);
     - ``disks`` / ``nics``: per-device limits;
     - ``confinement``: the definition's confinement settings, ``None`` when unsupported;
-    - ``passthrough``: host devices assigned to the VM (``type:address``), empty when none;
+    - ``passthrough``: host devices assigned to the VM, as ``type address`` (``pci 0000:3b:00.0``,
+      ``usb 046d:c077``), empty when none;
     - ``encryption_key``: the key that encrypts the whole VM (vSphere ``config.keyId``), ``None`` when
       it is not encrypted as a whole;
     - ``firmware`` (``bios``/``efi``, ``None`` when it cannot be told), ``secure_boot``, ``vtpm``

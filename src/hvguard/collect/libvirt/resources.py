@@ -86,7 +86,7 @@ def resources_from_libvirt(vm: VmFacts) -> VmResources:
             opted_out=any(s.type == "none" or s.model == "none" for s in vm.seclabels),
             models=sorted({s.model for s in vm.seclabels if s.model and s.model != "none"}),
         ),
-        passthrough=[f"{h.type or '?'}:{h.source}" for h in vm.hostdevs],
+        passthrough=[h.source or h.type or "?" for h in vm.hostdevs],
         firmware=_firmware(vm.os),
         secure_boot=vm.os.secure_boot,
         vtpm=bool(vm.tpms),
