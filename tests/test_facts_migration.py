@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from hvguard.collect.bundle import BundleError, make_bundle, read_bundle, write_bundle
+from hvguard.collect.libvirt.resources import resources_from_libvirt
 from hvguard.collect.migrate import can_migrate, migrate_target
 from hvguard.collect.targets import collect_target
 from hvguard.engine import evaluate
-from hvguard.facts import FACTS_VERSION, TargetFacts
+from hvguard.facts import FACTS_VERSION, ControlsOffered, TargetFacts, VmResources
 from hvguard.history.compare import diff_scans
 from hvguard.history.store import HistoryStore
 from hvguard.profile import default_profile
@@ -77,6 +78,22 @@ def test_version_2_bundle_evaluates_to_the_same_report(tmp_path: Path) -> None:
         assert r.returncode in (0, 1) and not r.stderr, r.stderr
         reports.append((r.returncode, GENERATED.sub("", r.stdout)))
     assert reports[0] == reports[1]
+
+
+def test_a_bundle_written_by_hvguard_2_is_migrated() -> None:
+    """``v2-testdriver-kvm-good.json.gz`` was written by ``hvguard collect`` at the commit before model 3
+    (the test-driver node with the kvm-good root); its paths are that checkout's, which reading ignores."""
+    bundle = read_bundle(DATA / "bundles" / "v2-testdriver-kvm-good.json.gz")
+    assert bundle.facts_version == FACTS_VERSION
+    (t,) = bundle.targets
+    assert t.hypervisor is not None and len(t.hypervisor.vms) == 4
+    assert t.hypervisor.controls_offered == ControlsOffered()  # the test driver: not assessed
+    for vm in t.hypervisor.vms:
+        assert vm.resources == resources_from_libvirt(vm) != VmResources()
+    # The same estate collected now carries the same facts, collection metadata and paths aside.
+    fresh = estate()
+    assert fresh.hypervisor is not None
+    assert [vm.resources for vm in t.hypervisor.vms] == [vm.resources for vm in fresh.hypervisor.vms]
 
 
 @pytest.mark.parametrize("version", [1, 99])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from defusedxml.ElementTree import parse
 
 from hvguard.collect.libvirt.domain_xml import parse_domain_xml
 from hvguard.collect.libvirt.resources import (
@@ -36,7 +37,9 @@ GIB = 1024**3
 def node_domains() -> dict[str, VmFacts]:
     """Every domain of the test-driver node file, parsed by hvguard's domain XML parser."""
     out = {}
-    for el in ET.parse(NODE).getroot().iter("domain"):
+    root = parse(NODE).getroot()
+    assert root is not None
+    for el in root.iter("domain"):
         vm = parse_domain_xml(ET.tostring(el, encoding="unicode"))
         assert vm.error is None, vm.error
         out[vm.name] = vm
