@@ -2,7 +2,8 @@
 
 A bundle is JSON (gzip-compressed when the file name ends in ``.gz``) holding a :class:`Bundle`. Reading
 is strict: a corrupt, truncated or wrong-version bundle raises :class:`BundleError` with one line saying
-what is wrong, never a partially-read set of facts.
+what is wrong, never a partially-read set of facts. A bundle of an older facts model that can still be
+read (``collect.migrate``) is migrated to this model on read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 
 from hvguard import __version__
 from hvguard.collect.interface import CollectError
+from hvguard.collect.migrate import can_migrate, migrate_target, readable_versions
 from hvguard.facts import BUNDLE_SCHEMA, FACTS_VERSION, Bundle, TargetFacts
 
 MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024
@@ -92,14 +94,22 @@ def read_bundle(path: Path) -> Bundle:
         raise BundleError(
             f"{path}: not an hvguard bundle (schema {head.schema!r}, expected {BUNDLE_SCHEMA!r})"
         )
-    if head.facts_version != FACTS_VERSION:
+    if not can_migrate(head.facts_version):
         raise BundleError(
             f"{path}: facts model version {head.facts_version!r} is not supported "
-            f"(this hvguard reads version {FACTS_VERSION}; re-collect with this version)"
+            f"(this hvguard reads {readable_versions()}; re-collect with this version)"
         )
     try:
-        return _decoder.decode(data)
+        bundle = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise BundleError(f"{path}: invalid bundle content: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise BundleError(f"{path}: corrupt bundle: {exc}") from exc
+    if bundle.facts_version == FACTS_VERSION:
+        return bundle
+    # Later fields are all defaulted, so an older document decodes into this model; fill them in.
+    return msgspec.structs.replace(
+        bundle,
+        facts_version=FACTS_VERSION,
+        targets=[migrate_target(t, bundle.facts_version) for t in bundle.targets],
+    )

@@ -19,6 +19,7 @@ from hvguard.collect.hostfs import HostFS
 from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.conn import TargetUnreachable
 from hvguard.collect.libvirt.files import stored_definitions_instead
+from hvguard.collect.libvirt.resources import with_neutral_facts
 from hvguard.collect.source import HostSource, LocalSource, RootSource
 from hvguard.collect.ssh.target import SshTargetError, is_ssh_target, parse_ssh_target
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
@@ -130,7 +131,7 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
             duration_s=round(time.monotonic() - started, 3),
         ),
         host=host,
-        hypervisor=hv,
+        hypervisor=with_neutral_facts(hv),
         problems=problems,
         unreachable=unreachable,
     )

@@ -10,6 +10,9 @@ Conventions:
   *why* it cannot decide (status ``error``) instead of guessing.
 - Sizes are KiB (as libvirt reports them), times are microseconds, rates are KiB/s (libvirt's unit for
   ``<bandwidth>``) and bytes/s or IOPS for ``<iotune>``.
+- The platform-neutral parts (:mod:`hvguard.facts.resources`: ``VmFacts.resources``,
+  ``HypervisorFacts.controls_offered``) use bytes, bytes/s, IOPS and MHz instead; their module defines
+  them, and "unsupported by this platform" apart from "unset".
 """
 
 from __future__ import annotations
@@ -54,10 +57,29 @@ from hvguard.facts.hypervisor import (
     VmFacts,
 )
 from hvguard.facts.operations import *  # noqa: F403  (every name in operations.__all__)
-from hvguard.facts.target import BUNDLE_SCHEMA, Bundle, CollectionInfo, TargetFacts
+from hvguard.facts.resources import (
+    Confinement,
+    Control,
+    ControlsOffered,
+    CpuLimit,
+    DiskResources,
+    NicResources,
+    OfferedControl,
+    Shares,
+    SharesLevel,
+    VmResources,
+)
+from hvguard.facts.target import BUNDLE_SCHEMA, Bundle, CollectionInfo, Platform, TargetFacts
 
 #: Bump when a field's meaning or type changes, or fields are added that old bundles lack.
-FACTS_VERSION = 2  # 2: access-control and operations facts (HostFacts.access, .operations)
+#: 2: access-control and operations facts (HostFacts.access, .operations).
+#: 3: platform-neutral VM resource controls (VmFacts.resources) and the driver's offer of them
+#:    (HypervisorFacts.controls_offered). Both are derived from version-2 fields, so a version-2 bundle
+#:    or stored scan is migrated on read (``hvguard.collect.migrate``); nothing else changed.
+FACTS_VERSION = 3
+
+#: The oldest facts version this hvguard still reads (by migrating it to ``FACTS_VERSION``).
+OLDEST_READABLE_FACTS_VERSION = 2
 
 __all__ = [
     "Model",
@@ -96,11 +118,23 @@ __all__ = [
     "EmulatedDevices",
     "VmFacts",
     "HypervisorFacts",
+    "SharesLevel",
+    "Control",
+    "OfferedControl",
+    "Shares",
+    "CpuLimit",
+    "DiskResources",
+    "NicResources",
+    "Confinement",
+    "VmResources",
+    "ControlsOffered",
+    "Platform",
     "BUNDLE_SCHEMA",
     "CollectionInfo",
     "TargetFacts",
     "Bundle",
     "FACTS_VERSION",
+    "OLDEST_READABLE_FACTS_VERSION",
     *access.__all__,
     *operations.__all__,
 ]

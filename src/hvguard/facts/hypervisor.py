@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hvguard.facts.base import Model
+from hvguard.facts.resources import ControlsOffered, VmResources
 
 
 class NodeInfo(Model, frozen=True, kw_only=True):
@@ -242,6 +243,10 @@ class VmFacts(Model, frozen=True, kw_only=True):
 
     ``error`` is set when the XML could not be fetched or parsed; the other fields are then defaults
     and must not be trusted (checks report ``error`` for such a VM).
+
+    ``resources`` is the platform-neutral view of the VM's controls (:mod:`hvguard.facts.resources`),
+    derived from the libvirt fields above by ``hvguard.collect.libvirt.resources``; the libvirt fields
+    stay as the platform's own detail.
     """
 
     name: str
@@ -267,10 +272,15 @@ class VmFacts(Model, frozen=True, kw_only=True):
     devices: EmulatedDevices = EmulatedDevices()
     tpms: list[Tpm] = []
     metadata_tags: dict[str, str] = {}
+    resources: VmResources = VmResources()
 
 
 class HypervisorFacts(Model, frozen=True, kw_only=True):
-    """A libvirt connection and every domain defined on it."""
+    """A libvirt connection and every domain defined on it.
+
+    ``controls_offered`` is the platform-neutral statement of which per-VM resource controls the
+    connection's driver offers (:class:`ControlsOffered`); ``None`` when the driver is not known.
+    """
 
     uri: str
     driver: str | None = None
@@ -281,3 +291,4 @@ class HypervisorFacts(Model, frozen=True, kw_only=True):
     node: NodeInfo | None = None
     capabilities: Capabilities | None = None
     vms: list[VmFacts] = []
+    controls_offered: ControlsOffered | None = None

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from hvguard.facts.base import Model, Problem
 from hvguard.facts.host import HostFacts
 from hvguard.facts.hypervisor import HypervisorFacts
 
 BUNDLE_SCHEMA = "hvguard.bundle/1"
+
+
+class Platform(StrEnum):
+    """Named values of ``TargetFacts.platform``, so checks compare against constants, not spellings.
+
+    A member equals its string (``Platform.KVM_LIBVIRT == "kvm-libvirt"``), so the serialised field stays
+    a plain string. The field is not limited to these: a libvirt driver hvguard does not model is
+    recorded as ``libvirt-<driver>``.
+    """
+
+    KVM_LIBVIRT = "kvm-libvirt"
+    """A libvirt connection with the QEMU/KVM driver (or the test driver standing in for it)."""
+    LINUX_HOST = "linux-host"
+    """Host files only, no hypervisor connection."""
+    VMWARE_ESXI = "vmware-esxi"
+    """A standalone ESXi host through the vSphere API (collector to come)."""
+    VMWARE_VCENTER = "vmware-vcenter"
+    """A vCenter Server through the vSphere API (collector to come)."""
 
 
 class CollectionInfo(Model, frozen=True, kw_only=True):
@@ -24,6 +44,7 @@ class TargetFacts(Model, frozen=True, kw_only=True):
     ``host`` is None when host files were not collected (e.g. a remote libvirt URI); checks that need
     them report ``error`` with the problem recorded under area ``host``. ``unreachable`` holds the reason
     when the target could not be reached at all.
+    ``platform`` is one of the :class:`Platform` values (or ``libvirt-<driver>``).
     """
 
     id: str

@@ -9,6 +9,9 @@ Decisions, so the diff says what changed and nothing else:
   change that caused them is listed.
 - Fact changes ignore collection metadata (time, duration, tool version), process ids and socket
   inodes (a restart is not a setting), probe times and file modification times.
+- On a libvirt target the platform-neutral facts (``hypervisor.vms[…].resources``,
+  ``hypervisor.controls_offered``) are computed from the libvirt facts beside them, so they are not
+  compared: a changed setting is listed once, under its libvirt name.
 - A domain's ``xml_sha256`` is not a change of its own: when the XML hash moved but no audited value of
   that VM did, the VM is listed under ``unaudited_xml_changes`` (something hvguard does not model
   changed, e.g. ``<description>``) without counting as a change.
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hvguard.diffing import diff_values
+from hvguard.facts import Platform
 from hvguard.findings import Status, worst
 from hvguard.history.records import ScanSummary, StoredFinding, StoredScan
 
@@ -37,6 +41,8 @@ IGNORED_FACT_PATHS = re.compile(
     r"|hypervisor\.vms\[[^\]]*\]\.xml_sha256"
     r"|.*\.(?:pid|inode|mtime|ran_at)"
 )
+#: Fact paths a libvirt target's collector derives from its other facts (see the module notes).
+DERIVED_LIBVIRT_FACT_PATHS = re.compile(r"hypervisor\.vms\[[^\]]*\]\.resources|hypervisor\.controls_offered")
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,7 @@ def diff_scans(old: StoredScan, new: StoredScan, targets: Sequence[str]) -> Scan
                 f"{target}: facts model version {o.facts_version} → {n.facts_version}: "
                 "renamed or new fields show as removed/added"
             )
-        target_changes = fact_changes(target, o.facts, n.facts)
+        target_changes = fact_changes(target, o.facts, n.facts, platform=n.platform)
         changes.extend(target_changes)
         xml_only.extend((target, vm) for vm in unaudited_xml_changes(o.facts, n.facts, target_changes))
     added, removed = _subject_changes(old.findings, new.findings, targets)
@@ -235,6 +241,14 @@ def _ignored(path: str) -> bool:
     return IGNORED_FACT_PATHS.fullmatch(path) is not None
 
 
+def _ignored_on_libvirt(path: str) -> bool:
+    return _ignored(path) or DERIVED_LIBVIRT_FACT_PATHS.fullmatch(path) is not None
+
+
+def _is_libvirt(platform: str) -> bool:
+    return platform == Platform.KVM_LIBVIRT or platform.startswith("libvirt-")
+
+
 def _list_identity(path: str, item: Any) -> str | None:
     """Identities ``diff_values``'s generic keys do not cover. Lists of plain values (CPU flags, kernel
     modules, listen addresses) are sets in the facts model: matched by value, one added flag is one
@@ -255,11 +269,15 @@ def _list_identity(path: str, item: Any) -> str | None:
     return None
 
 
-def fact_changes(target: str, old: dict[str, Any], new: dict[str, Any]) -> list[FactChange]:
-    """Value-level changes between two stored facts of one target (plain data)."""
+def fact_changes(
+    target: str, old: dict[str, Any], new: dict[str, Any], *, platform: str = ""
+) -> list[FactChange]:
+    """Value-level changes between two stored facts of one target (plain data); ``platform`` is the
+    target's ``TargetFacts.platform`` (a libvirt one skips the derived neutral facts)."""
+    ignore = _ignored_on_libvirt if _is_libvirt(platform) else _ignored
     return [
         FactChange(target=target, path=c.path, old=c.old, new=c.new, kind=c.kind)
-        for c in diff_values(old, new, ignore=_ignored, key_of=_list_identity)
+        for c in diff_values(old, new, ignore=ignore, key_of=_list_identity)
     ]
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from hvguard import __version__
+from hvguard.collect.migrate import can_migrate, migrate_target
 from hvguard.engine import Evaluation
 from hvguard.facts import FACTS_VERSION, TargetFacts
 from hvguard.history.records import ScanSummary, StoredFinding, StoredScan, StoredTarget
@@ -477,9 +478,23 @@ def _decode_target(row: Any, scan_id: int) -> StoredTarget:
         raise HistoryError(f"{where}: stored facts are corrupt ({exc})") from exc
     if not isinstance(facts, dict):
         raise HistoryError(f"{where}: stored facts are not a facts object")
-    return StoredTarget(
-        target=row["target"], platform=row["platform"], facts_version=int(row["facts_version"]), facts=facts
-    )
+    version = int(row["facts_version"])
+    if version != FACTS_VERSION and can_migrate(version):
+        facts, version = _migrated(data, facts, version)
+    return StoredTarget(target=row["target"], platform=row["platform"], facts_version=version, facts=facts)
+
+
+def _migrated(data: bytes, facts: dict[str, Any], version: int) -> tuple[dict[str, Any], int]:
+    """Facts stored by an older hvguard in this hvguard's model, as plain data, so ``hvguard diff`` across
+    an upgrade shows no derived fields as added; as stored (with their version, which the diff notes)
+    when they do not fit the model."""
+    try:
+        target = msgspec.json.decode(data, type=TargetFacts)
+    except msgspec.ValidationError:
+        return facts, version
+    # Through JSON, so the plain data is exactly what a newly stored scan decodes to.
+    plain = msgspec.json.decode(msgspec.json.encode(migrate_target(target, version)))
+    return plain, FACTS_VERSION
 
 
 def _transactional_sqlite(engine: Engine, *, immediate: bool) -> None:

@@ -31,6 +31,7 @@ from hvguard import __version__
 from hvguard.collect.collectors import collect_host_facts, platform_of
 from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.files import STORED_DEFINITIONS, stored_definitions_instead
+from hvguard.collect.libvirt.resources import with_neutral_facts
 from hvguard.collect.manifest import manifest_fetch
 from hvguard.collect.source import PrefetchedSource
 from hvguard.collect.ssh.answer_fs import AnswerFS
@@ -413,7 +414,7 @@ def build_target_facts(
             duration_s=round(time.monotonic() - started, 3),
         ),
         host=host,
-        hypervisor=hv,
+        hypervisor=with_neutral_facts(hv),
         problems=problems,
     )
 

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from hvguard import __version__
+from hvguard.collect.libvirt.resources import with_neutral_facts
 from hvguard.collect.targets import platform_of
 from hvguard.engine import evaluate
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts, VmFacts
@@ -67,7 +68,7 @@ class Reevaluator:
             platform=platform_of(hv),
             collection=CollectionInfo(collected_at=now_iso(), tool_version=__version__, collectors=["watch"]),
             host=view.host,
-            hypervisor=hv,
+            hypervisor=with_neutral_facts(hv),
             problems=view.problems,
         )
 
