@@ -25,7 +25,7 @@ from hvguard.baseline.schema import BaselineError, HostSettings, LoadedBaseline,
 from hvguard.cli.console import error_console, wide_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UserError
 from hvguard.cli.options import root_option
-from hvguard.cli.output import WORLD_READABLE, destination, to_stdout, write_output
+from hvguard.cli.output import WORLD_READABLE, describe, destination, to_stdout, write_output
 from hvguard.collect.targets import LOCAL, LOCAL_URI, TargetError, collect_target, validate_target
 from hvguard.facts import TargetFacts
 
@@ -278,7 +278,7 @@ def remediate(
                 force=force,
             )
             tasks = sum(1 for a in plan.host if a.method == "ansible")
-            click.echo(f"wrote {emit_ansible}: {tasks} host setting(s)", err=True)
+            click.echo(f"wrote {describe(emit_ansible)}: {tasks} host setting(s)", err=True)
         if not do_apply:
             if fmt == "json":
                 sys.stdout.write(_json({**plan.to_json(), "mode": "dry-run"}))

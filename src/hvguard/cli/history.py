@@ -67,7 +67,7 @@ def diff(old: str, new: str, db: str | None, target: str | None, fmt: str) -> in
     else:
         if set(before.summary.targets) != set(after.summary.targets):
             a, b = (", ".join(s.summary.targets) or "none" for s in (before, after))
-            raise click.UsageError(
+            raise UserError(
                 f"scans {old_id} and {new_id} cover different targets ({a} vs {b}); choose one with --target"
             )
         targets = list(dict.fromkeys(after.summary.targets))

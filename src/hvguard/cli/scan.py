@@ -88,26 +88,28 @@ def _collect_all(
     return out
 
 
-def _report(
+def _report_and_store(
     ev: Evaluation,
     *,
     fmt: str,
     output: Path | None,
     force: bool,
     fail_on: str,
-    history: tuple[str, Sequence[str], str | None, bool],
+    command: str,
+    inputs: Sequence[str],
+    db: str | None,
+    store: bool,
 ) -> int:
-    """Write the report, then store the evaluation in the history (``history``: command, inputs, --db,
-    enabled) — in that order, so a slow or locked database never delays or loses the report — and
-    return the exit code. A report that cannot be written raises and stores nothing."""
+    """Write the report, then store the evaluation in the history (unless ``--no-history``) — in that
+    order, so a slow or locked database never delays or loses the report — and return the exit code. A
+    report that cannot be written raises (exit 2) and stores nothing."""
     if fmt == "table" and to_stdout(output):
         from hvguard.report.table import print_report
 
         print_report(ev, wide_console())
     else:
         write_output(renderer(fmt)(ev), output, force=force, mode=OWNER_ONLY)
-    command, inputs, db, enabled = history
-    record_evaluation(ev, command=command, inputs=inputs, db=db, enabled=enabled)
+    record_evaluation(ev, command=command, inputs=inputs, db=db, enabled=store)
     return ev.exit_code(fail_on)
 
 
@@ -164,13 +166,16 @@ def scan(
 
         checks = checks_with_baseline(gold, facts)
     ev = evaluate(facts, profile, checks=checks, **workflow.kwargs())
-    return _report(
+    return _report_and_store(
         ev,
         fmt=fmt,
         output=output,
         force=force,
         fail_on=fail_on,
-        history=("scan", targets or (LOCAL,), db, not no_history),
+        command="scan",
+        inputs=targets or (LOCAL,),
+        db=db,
+        store=not no_history,
     )
 
 
@@ -205,9 +210,9 @@ def collect(
         sys.stdout.write(describe_manifest(sudo=ssh.sudo, targets=targets))
         return EXIT_OK
     if not targets:
-        raise click.UsageError("missing TARGET (or use --dry-run to print the manifest)")
+        raise UserError("missing TARGET (or use --dry-run to print the manifest)")
     if output is None:
-        raise click.UsageError("missing --output BUNDLE")
+        raise UserError("missing --output BUNDLE")
     destination(output, force=force)  # refuse before collecting, not after
     bundle = make_bundle(attach_probes(_collect_all(targets, root, ssh), probe_acl))
     write_output(encode_bundle(bundle, output.name), output, force=force, mode=OWNER_ONLY)
@@ -246,11 +251,14 @@ def evaluate_cmd(
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
     facts = read_bundle(bundle)
     ev = evaluate(facts.targets, profile, **workflow.kwargs())
-    return _report(
+    return _report_and_store(
         ev,
         fmt=fmt,
         output=output,
         force=force,
         fail_on=fail_on,
-        history=("evaluate", [str(bundle)], db, not no_history),
+        command="evaluate",
+        inputs=[str(bundle)],
+        db=db,
+        store=not no_history,
     )
