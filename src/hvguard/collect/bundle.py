@@ -51,13 +51,22 @@ def make_bundle(targets: list[TargetFacts]) -> Bundle:
     )
 
 
+def encode_bundle(bundle: Bundle, name: str) -> bytes:
+    """The bytes of ``bundle`` in a file called ``name``: JSON, gzip-compressed when it ends in ``.gz``."""
+    data = msgspec.json.encode(bundle)
+    if name.endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6)
+    return data
+
+
 def write_bundle(bundle: Bundle, path: Path, *, overwrite: bool = False) -> None:
-    """Write ``bundle`` to ``path`` atomically; refuse to replace an existing file unless ``overwrite``."""
+    """Write ``bundle`` to ``path`` atomically; refuse to replace an existing file unless ``overwrite``.
+
+    For library use and tests; ``hvguard collect`` writes :func:`encode_bundle` through the command
+    line's output writer."""
     if path.exists() and not overwrite:
         raise BundleError(f"{path} exists; pass --force to replace it")
-    data = msgspec.json.encode(bundle)
-    if path.name.endswith(".gz"):
-        data = gzip.compress(data, compresslevel=6)
+    data = encode_bundle(bundle, path.name)
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
     try:

@@ -29,8 +29,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import click
-
 from hvguard.engine import Evaluation
 from hvguard.report.build import ReportView, report_view
 from hvguard.report.common import (
@@ -59,8 +57,8 @@ OBJECTIVE: dict[str, tuple[str, str]] = {
 METHODS = {"facts": "EXAMINE", "probe": "TEST", "attestation": "INTERVIEW"}
 
 
-class OscalUnavailable(click.ClickException):
-    """compliance-trestle is not installed: one line on stderr and exit 2 (never a traceback)."""
+class OscalUnavailable(RuntimeError):
+    """compliance-trestle is not installed: the command line reports it in one line, exit 2."""
 
 
 def control_id(measure: str) -> str:

@@ -21,7 +21,6 @@ import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import click
 import msgspec
 
 from hvguard.collect.source import _SEARCH_PATH
@@ -46,6 +45,10 @@ _DENIED = (
 )
 
 
+class ProbeTargetError(ValueError):
+    """``--probe-acl`` was given, but no target is this machine (the probe would describe another host)."""
+
+
 def probe_argv(user: str, vm: str, uri: str = PROBE_URI) -> list[str]:
     """The probe's argument vector (``--domain`` keeps a VM name from being read as an option)."""
     return ["runuser", "-u", user, "--", "virsh", "-c", uri, "dominfo", "--domain", vm]
@@ -61,19 +64,6 @@ def parse_probe_spec(spec: str) -> tuple[str, str]:
     if "\0" in vm or "\n" in vm:
         raise ValueError(f"{spec!r}: the VM name contains a control character")
     return user, vm
-
-
-def probe_specs_option(
-    ctx: click.Context, param: click.Parameter, value: Sequence[str]
-) -> list[tuple[str, str]]:
-    """click callback for ``--probe-acl``: validate every USER:VM."""
-    out: list[tuple[str, str]] = []
-    for spec in value:
-        try:
-            out.append(parse_probe_spec(spec))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
-    return out
 
 
 def classify(returncode: int | None, output: str) -> tuple[str, str]:
@@ -143,13 +133,14 @@ def _probes_this_machine(target: TargetFacts) -> bool:
 def attach_probes(targets: list[TargetFacts], specs: Sequence[tuple[str, str]]) -> list[TargetFacts]:
     """Run the probes once and store them in the access facts of every target on this machine.
 
-    Raises click.UsageError when no target is this machine (the probe would describe another host).
+    Raises :class:`ProbeTargetError` when no target is this machine (the probe would describe another
+    host).
     """
     if not specs:
         return targets
     eligible = [t for t in targets if _probes_this_machine(t)]
     if not eligible:
-        raise click.UsageError(
+        raise ProbeTargetError(
             "--probe-acl runs libvirt on this machine: it needs the 'local' target (or qemu:///system) "
             "without --root"
         )

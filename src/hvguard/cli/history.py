@@ -1,6 +1,6 @@
 """``hvguard history`` and ``hvguard diff``: list stored scans and show what changed between two.
 
-Registered lazily in ``hvguard.cli.LAZY_COMMANDS``. Exit codes: ``history`` 0; ``diff`` 0 when nothing
+Registered lazily in ``hvguard.cli.app.LAZY_COMMANDS``. Exit codes: ``history`` 0; ``diff`` 0 when nothing
 changed, 1 when a status or an audited fact changed; both 2 on a usage or database error (one line).
 """
 
@@ -9,15 +9,11 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 
-from hvguard.history.record import db_option
+from hvguard.cli.console import wide_console
+from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
+from hvguard.cli.options import db_option
 from hvguard.history.store import HistoryError, HistoryStore
-
-
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=160)  # piped: don't wrap at 80 columns
 
 
 @click.command("history")
@@ -25,20 +21,21 @@ def _console() -> Console:
 @click.option("--target", help="Only scans that include this target (counts are for it alone).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest N scans.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def history(db: str | None, target: str | None, limit: int, fmt: str) -> None:
+def history(db: str | None, target: str | None, limit: int, fmt: str) -> int:
     """List stored scans, newest first (every scan and evaluate is stored unless --no-history)."""
-    from hvguard.history.render import history_json, print_history
+    from hvguard.cli.history_render import history_json, print_history
 
     try:
         with HistoryStore.open(db, create=False) as store:
             scans = store.list_scans(target=target, limit=limit)
             label = store.label
     except HistoryError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     if fmt == "json":
         sys.stdout.write(history_json(scans, label, target))
     else:
-        print_history(scans, label, target, _console())
+        print_history(scans, label, target, wide_console())
+    return EXIT_OK
 
 
 @click.command("diff")
@@ -47,14 +44,14 @@ def history(db: str | None, target: str | None, limit: int, fmt: str) -> None:
 @db_option
 @click.option("--target", help="Compare this target only (needed when the scans cover different targets).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def diff(old: str, new: str, db: str | None, target: str | None, fmt: str) -> None:
+def diff(old: str, new: str, db: str | None, target: str | None, fmt: str) -> int:
     """Show what changed from scan OLD to scan NEW: status transitions and value-level fact changes.
 
     OLD and NEW are scan ids (see hvguard history), latest, previous or latest~N (with --target,
     counted among that target's scans). Exit 0: no changes; 1: changes found.
     """
+    from hvguard.cli.history_render import print_diff, to_json_text
     from hvguard.history.compare import diff_scans
-    from hvguard.history.render import print_diff, to_json_text
 
     try:
         with HistoryStore.open(db, create=False) as store:
@@ -64,13 +61,13 @@ def diff(old: str, new: str, db: str | None, target: str | None, fmt: str) -> No
             before = store.load(old_id, targets=only)
             after = store.load(new_id, targets=only)
     except HistoryError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     if target is not None:
         targets = [target]
     else:
         if set(before.summary.targets) != set(after.summary.targets):
             a, b = (", ".join(s.summary.targets) or "none" for s in (before, after))
-            raise click.UsageError(
+            raise UserError(
                 f"scans {old_id} and {new_id} cover different targets ({a} vs {b}); choose one with --target"
             )
         targets = list(dict.fromkeys(after.summary.targets))
@@ -78,5 +75,5 @@ def diff(old: str, new: str, db: str | None, target: str | None, fmt: str) -> No
     if fmt == "json":
         sys.stdout.write(to_json_text(result.to_json()))
     else:
-        print_diff(result, _console())
-    sys.exit(1 if result.changed else 0)
+        print_diff(result, wide_console())
+    return EXIT_FINDINGS if result.changed else EXIT_OK

@@ -13,53 +13,35 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from hvguard.baseline.schema import BaselineError, HostSettings, LoadedBaseline, load_baseline
+from hvguard.cli.console import error_console, wide_console
+from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UserError
+from hvguard.cli.options import root_option
+from hvguard.cli.output import WORLD_READABLE, describe, destination, to_stdout, write_output
 from hvguard.collect.targets import LOCAL, LOCAL_URI, TargetError, collect_target, validate_target
 from hvguard.facts import TargetFacts
 
 _FORMAT = click.Choice(["table", "json"])
 
 
-def _fail(message: str) -> NoReturn:
-    raise click.ClickException(message)
-
-
 def _write(text: str, output: Path | None, *, force: bool) -> None:
-    """Write to stdout, or atomically to ``output`` (never replacing a file without ``force``)."""
-    if output is None:
-        sys.stdout.write(text)
-        return
-    if output.exists() and not force:
-        _fail(f"{output} exists; pass --force to replace it")
-    folder = output.parent if str(output.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
-    except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+    """Standard output, or ``output`` (shareable: mode 0644) by the rules of the one writer."""
+    write_output(text, output, force=force, mode=WORLD_READABLE)
 
 
 def _load(path: Path) -> LoadedBaseline:
     try:
         loaded = load_baseline(path)
     except BaselineError as exc:
-        _fail(str(exc))
+        raise UserError(str(exc)) from exc
     for warning in loaded.warnings:
         click.echo(f"hvguard: warning: {warning}", err=True)
     return loaded
@@ -69,8 +51,8 @@ def _collect(target: str, root: Path | None) -> TargetFacts:
     try:
         validate_target(target)
     except TargetError as exc:
-        _fail(str(exc))
-    err = Console(stderr=True)
+        raise UserError(str(exc)) from exc
+    err = error_console()
     if not err.is_terminal:
         return collect_target(target, root=root)
     with err.status(f"collecting {target}"):
@@ -89,16 +71,6 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
-_ROOT = click.option(
-    "--root", type=click.Path(path_type=Path, file_okay=False, exists=True), help="Read host files from DIR."
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # baseline
 
@@ -113,19 +85,18 @@ def baseline() -> None:
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the YAML to FILE.")
 @click.option("--match", "pattern", help="Only VMs whose name matches this shell pattern (default: all).")
 @click.option("--no-host", is_flag=True, help="Leave host settings out.")
-@_ROOT
+@root_option
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
 def capture_cmd(
     target: str, output: Path | None, pattern: str | None, no_host: bool, root: Path | None, force: bool
-) -> None:
+) -> int:
     """Write TARGET's current settings as a gold configuration (one class per VM, exact-name match)."""
     from hvguard.baseline.capture import capture, render
 
-    if output is not None and output.exists() and not force:
-        _fail(f"{output} exists; pass --force to replace it")
+    destination(output, force=force)  # refuse before collecting, not after
     facts = _collect(target, root)
     if facts.unreachable is not None:
-        _fail(f"{target}: {facts.unreachable}")
+        raise UserError(f"{target}: {facts.unreachable}")
     doc = capture(facts, match=pattern, host=not no_host)
     hv = facts.hypervisor
     for vm in hv.vms if hv is not None else []:
@@ -137,12 +108,13 @@ def capture_cmd(
         )
     when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     _write(render(doc, target=target, when=when), output, force=force)
-    if output is not None:
+    if not to_stdout(output):
         click.echo(
             f"wrote {output}: {len(doc['vm_classes'])} VM class(es)"
             + (", host settings" if "host" in doc else ""),
             err=True,
         )
+    return EXIT_OK
 
 
 @baseline.command("check")
@@ -151,22 +123,21 @@ def capture_cmd(
 @click.option("--format", "fmt", type=_FORMAT, default="table", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the report to FILE.")
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
-@_ROOT
+@root_option
 def check_cmd(
     target: str, baseline_path: Path, fmt: str, output: Path | None, force: bool, root: Path | None
-) -> None:
+) -> int:
     """Report every value where TARGET drifted from the gold configuration (exit 1 on drift)."""
     from hvguard.baseline.drift import target_drift
 
     loaded = _load(baseline_path)
-    if output is not None and output.exists() and not force:
-        _fail(f"{output} exists; pass --force to replace it")
+    destination(output, force=force)  # refuse before collecting, not after
     report = target_drift(loaded.baseline, _collect(target, root), loaded.source)
     if fmt == "json":
         _write(_json(report.to_json()), output, force=force)
     else:
-        console = _console()
-        if output is not None:
+        console = wide_console()
+        if not to_stdout(output):
             console = Console(file=open(os.devnull, "w"), record=True, width=160)  # noqa: SIM115
         table = Table(title=f"drift of {target} against {loaded.source}", title_justify="left")
         for col in ("Subject", "Setting", "Expected", "Actual", "Class"):
@@ -186,11 +157,11 @@ def check_cmd(
             f"{len(report.ungoverned)} not governed; "
             f"host {'checked' if report.host_checked else 'not checked'}"
         )
-        if output is not None:
+        if not to_stdout(output):
             _write(console.export_text(), output, force=force)
     if report.errors:
         click.echo(f"hvguard: error: {len(report.errors)} governed subject(s) could not be checked", err=True)
-    sys.exit(report.exit_code())
+    return report.exit_code()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -238,7 +209,7 @@ def _print_plan(plan: Any, console: Console) -> None:
     "--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Where undo records are kept."
 )
 @click.option("--format", "fmt", type=_FORMAT, default="table", show_default=True)
-@_ROOT
+@root_option
 def remediate(
     target: str | None,
     baseline_path: Path | None,
@@ -251,7 +222,7 @@ def remediate(
     data_dir: Path | None,
     fmt: str,
     root: Path | None,
-) -> None:
+) -> int:
     """Bring TARGET back to the gold configuration: a dry run by default, --apply to change VMs
     through libvirt (with an undo record), --emit-ansible for host settings, --undo RUN_ID to revert."""
     from hvguard.baseline import apply as ap
@@ -261,15 +232,15 @@ def remediate(
     store = RunStore(resolve_data_dir(data_dir))
     if undo_id is not None:
         if do_apply or baseline_path is not None or emit_ansible is not None:
-            _fail("--undo takes only a RUN_ID (and optionally TARGET, --force, --data-dir)")
+            raise UserError("--undo takes only a RUN_ID (and optionally TARGET, --force, --data-dir)")
         uri = None if target is None else (LOCAL_URI if target == LOCAL else target)
         try:
             undone = ap.undo_run(store, undo_id, force=force, uri=uri)
         except ap.UndoRefused as exc:
             click.echo(exc.details)
-            _fail(str(exc))
+            raise UserError(str(exc)) from exc
         except (ap.RemediationError, RunError) as exc:
-            _fail(str(exc))
+            raise UserError(str(exc)) from exc
         if fmt == "json":
             sys.stdout.write(_json(dataclasses.asdict(undone)))
         else:
@@ -277,15 +248,15 @@ def remediate(
             click.echo(f"run {undone.run_id}: restored {len(undone.restored)} domain(s): {names}")
             for note in undone.notes:
                 click.echo(f"  note: {note}")
-        sys.exit(0)
+        return EXIT_OK
     if target is None or baseline_path is None:
-        _fail("remediate needs TARGET and --baseline FILE (or --undo RUN_ID)")
-    if emit_ansible is not None and emit_ansible.exists() and not force:
-        _fail(f"{emit_ansible} exists; pass --force to replace it")
+        raise UserError("remediate needs TARGET and --baseline FILE (or --undo RUN_ID)")
+    if emit_ansible is not None:
+        destination(emit_ansible, force=force)  # refuse before connecting, not after
     try:
         validate_target(target)
     except TargetError as exc:
-        _fail(str(exc))
+        raise UserError(str(exc)) from exc
     loaded = _load(baseline_path)
     uri = LOCAL_URI if target == LOCAL else target
     host, host_problem = (None, None)
@@ -294,7 +265,7 @@ def remediate(
     try:
         conn = ap.connect(uri)
     except ap.RemediationError as exc:
-        _fail(str(exc))
+        raise UserError(str(exc)) from exc
     try:
         planned = ap.build_plan(conn, uri, loaded, host, host_problem)
         plan = planned.plan
@@ -307,12 +278,12 @@ def remediate(
                 force=force,
             )
             tasks = sum(1 for a in plan.host if a.method == "ansible")
-            click.echo(f"wrote {emit_ansible}: {tasks} host setting(s)", err=True)
+            click.echo(f"wrote {describe(emit_ansible)}: {tasks} host setting(s)", err=True)
         if not do_apply:
             if fmt == "json":
                 sys.stdout.write(_json({**plan.to_json(), "mode": "dry-run"}))
             else:
-                console = _console()
+                console = wide_console()
                 _print_plan(plan, console)
                 n = len(plan.all_actions())
                 auto = sum(1 for a in plan.all_actions() if a.automatic)
@@ -321,12 +292,12 @@ def remediate(
                     if n
                     else "no drift: nothing to do"
                 )
-            sys.exit(2 if plan.errors else (1 if plan.all_actions() else 0))
+            return EXIT_USAGE if plan.errors else (EXIT_FINDINGS if plan.all_actions() else EXIT_OK)
         baseline_text = baseline_path.read_text(encoding="utf-8")
         try:
             result = ap.apply_plan(planned, store, live=not config_only, baseline_text=baseline_text)
         except (ap.RemediationError, RunError, OSError) as exc:
-            _fail(str(exc))
+            raise UserError(str(exc)) from exc
     finally:
         with contextlib.suppress(Exception):  # best effort: the outcome is already decided
             conn.close()
@@ -345,7 +316,7 @@ def remediate(
             )
         )
     else:
-        console = _console()
+        console = wide_console()
         _print_plan(plan, console)
         for d in result.domains:
             console.print(f"vm:{d.name}: {len(d.applied)} change(s) applied")
@@ -360,5 +331,5 @@ def remediate(
             f"{len(left)} item(s) left for Ansible or by hand"
         )
     if plan.errors:
-        sys.exit(2)
-    sys.exit(0 if result.complete and not left else 1)
+        return EXIT_USAGE
+    return EXIT_OK if result.complete and not left else EXIT_FINDINGS

@@ -14,6 +14,7 @@ from types import FrameType
 
 import click
 
+from hvguard.cli.errors import EXIT_OK, UserError
 from hvguard.profile import ProfileError, load_profile
 from hvguard.services.watch.config import CliOverrides, ConfigError, load_config
 
@@ -75,7 +76,7 @@ def watch(
     poll_interval: float | None,
     check_config: bool,
     quiet: bool,
-) -> None:
+) -> int:
     """Watch libvirt URIs (default qemu:///system) and notify on every VM configuration change.
 
     Each change to a VM's definition (or to a running VM's live configuration) is diffed against the
@@ -102,17 +103,15 @@ def watch(
         )
         profile = load_profile(config.profile_path)
     except (ConfigError, ProfileError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     if check_config:
         channels = ", ".join(c.key for c in config.channels)
         click.echo(f"configuration OK: {', '.join(config.uris)} → {channels}; state {config.state_path}")
-        return
+        return EXIT_OK
     try:
         import libvirt
     except ImportError as exc:
-        raise click.ClickException(
-            "libvirt-python is not installed (pip install 'hvguard[libvirt]')"
-        ) from exc
+        raise UserError("libvirt-python is not installed (pip install 'hvguard[libvirt]')") from exc
 
     from hvguard.services.watch.service import WatchService
     from hvguard.services.watch.state import StateError, Store
@@ -122,7 +121,7 @@ def watch(
     try:
         store = Store(config.state_path)
     except StateError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     service = WatchService(config, profile, store, libvirt)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -131,4 +130,4 @@ def watch(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    sys.exit(service.run())
+    return service.run()

@@ -1,5 +1,5 @@
-"""``hvguard exceptions …`` and ``hvguard attestations …``, plus the ``--exceptions``, ``--attestations``
-and ``--as-of`` options ``scan`` and ``evaluate`` share.
+"""``hvguard exceptions …`` and ``hvguard attestations …``, and loading the files that ``scan`` and
+``evaluate`` take through ``--exceptions``, ``--attestations`` and ``--as-of`` (see ``options``).
 
 ``lint`` checks a file and lists every problem as ``FILE:LINE: error|warning ENTRY: message`` (exit 2
 when any is an error); ``list`` prints the register with each entry's state and days to expiry;
@@ -8,64 +8,21 @@ when any is an error); ``list`` prints the register with each entry's state and 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
+from hvguard.cli.console import wide_console
+from hvguard.cli.errors import EXIT_OK, EXIT_USAGE
+from hvguard.cli.options import AS_OF_HELP, CalendarDate
+from hvguard.cli.output import FROM_UMASK, write_output
 from hvguard.workflow.attestations import AttestationSet, check_attestations, verify_evidence
-from hvguard.workflow.dates import DateFormatError, local_today, parse_calendar_date
+from hvguard.workflow.dates import local_today
 from hvguard.workflow.exceptions import ExceptionRegister, check_exceptions
 from hvguard.workflow.registerfile import Problem, RegisterError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class CalendarDate(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """A ``YYYY-MM-DD`` option value."""
-
-    name = "DATE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        """Parse strictly; a bad value is a usage error (exit 2)."""
-        if isinstance(value, date):
-            return value
-        try:
-            return parse_calendar_date(value)
-        except DateFormatError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-AS_OF_HELP = (
-    "Judge exceptions and attestations as of this date (YYYY-MM-DD; default: today, local time) — "
-    "e.g. the audit date when re-evaluating a bundle."
-)
-
-
-def workflow_options(fn: F) -> F:
-    """Add ``--exceptions``, ``--attestations`` and ``--as-of`` to a command."""
-    decorators = [
-        click.option(
-            "--exceptions",
-            "exceptions_path",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Exceptions register (YAML): active entries waive matching fail/warn findings.",
-        ),
-        click.option(
-            "--attestations",
-            "attestations_path",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Attestations (YAML): valid entries turn matching manual findings into pass.",
-        ),
-        click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP),
-    ]
-    for deco in reversed(decorators):
-        fn = deco(fn)
-    return fn
 
 
 @dataclass(frozen=True)
@@ -106,13 +63,13 @@ def _print_problems(path: Path, problems: list[Problem]) -> None:
         click.echo(f"{at}: {p.severity} {p.where}: {p.message}")
 
 
-def _lint_exit(path: Path, problems: list[Problem], entries: int, what: str) -> NoReturn:
+def _lint_result(path: Path, problems: list[Problem], entries: int, what: str) -> int:
     _print_problems(path, problems)
     errors = sum(1 for p in problems if p.severity == "error")
     warnings = len(problems) - errors
     verdict = "fix the errors" if errors else "OK"
     click.echo(f"{path}: {entries} {what}, {errors} error(s), {warnings} warning(s): {verdict}")
-    sys.exit(2 if errors else 0)
+    return EXIT_USAGE if errors else EXIT_OK
 
 
 def _checked_exceptions(
@@ -133,21 +90,6 @@ def _checked_attestations(
         return None, exc.problems
 
 
-def _write(text: str, output: Path | None, force: bool) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    if output.exists() and not force:
-        raise click.UsageError(f"{output} exists; pass --force to replace it")
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        tmp.replace(output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
-
-
 def _usable(path: Path, kind: str) -> Any:
     checked = _checked_exceptions(path) if kind == "exceptions" else _checked_attestations(path)
     found, problems = checked
@@ -158,7 +100,6 @@ def _usable(path: Path, kind: str) -> Any:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]], styles: list[str | None]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -166,10 +107,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]], styles: list[s
         table.add_column(col)
     for row, style in zip(rows, styles, strict=True):
         table.add_row(*row, style=style)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    console.print(table)
+    wide_console(200).print(table)
 
 
 _STATE_STYLE = {"expired": "red", "pending": "dim"}
@@ -199,10 +137,10 @@ LINT_AS_OF_HELP = "Warn about entries expired on this date (default: today, loca
 @exceptions_group.command("lint")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--as-of", "as_of", type=CalendarDate(), help=LINT_AS_OF_HELP)
-def exceptions_lint(file: Path, as_of: date | None) -> None:
+def exceptions_lint(file: Path, as_of: date | None) -> int:
     """Check an exceptions register; every problem names its entry and line (exit 2 on errors)."""
     register, problems = _checked_exceptions(file, as_of)
-    _lint_exit(file, problems, len(register.entries) if register else 0, "exception(s)")
+    return _lint_result(file, problems, len(register.entries) if register else 0, "exception(s)")
 
 
 @exceptions_group.command("list")
@@ -210,7 +148,7 @@ def exceptions_lint(file: Path, as_of: date | None) -> None:
 @click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP)
 @click.option("--state", type=_STATES, default="all", show_default=True, help="Only entries in this state.")
 @click.option("--expiring-within", type=click.IntRange(min=0), help="Only entries expiring within N days.")
-def exceptions_list(file: Path, as_of: date | None, state: str, expiring_within: int | None) -> None:
+def exceptions_list(file: Path, as_of: date | None, state: str, expiring_within: int | None) -> int:
     """Print the register, soonest expiry first, with each entry's state and days to expiry."""
     from hvguard.workflow.register_rows import exception_rows
 
@@ -231,6 +169,7 @@ def exceptions_list(file: Path, as_of: date | None, state: str, expiring_within:
         styles.append(style)
     columns = ["Id", "Measure", "Scope", "Risk", "Risk owner", "Approved by", "Approved", "Expires", "State"]
     _table(f"Exceptions register {file} — as of {day}", columns, cells, styles)
+    return EXIT_OK
 
 
 @exceptions_group.command("export")
@@ -239,7 +178,7 @@ def exceptions_list(file: Path, as_of: date | None, state: str, expiring_within:
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.")
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
 @click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP)
-def exceptions_export(file: Path, fmt: str, output: Path | None, force: bool, as_of: date | None) -> None:
+def exceptions_export(file: Path, fmt: str, output: Path | None, force: bool, as_of: date | None) -> int:
     """Export the register (state and days to expiry included) as CSV or JSON."""
     from hvguard.workflow.register_rows import EXCEPTION_COLUMNS, exception_rows, to_csv, to_json
 
@@ -250,7 +189,8 @@ def exceptions_export(file: Path, fmt: str, output: Path | None, force: bool, as
         text = to_csv(rows, EXCEPTION_COLUMNS)
     else:
         text = to_json("exceptions", str(file), register.sha256, day, rows)
-    _write(text, output, force)
+    write_output(text, output, force=force, mode=FROM_UMASK)
+    return EXIT_OK
 
 
 @click.group("attestations")
@@ -261,7 +201,7 @@ def attestations_group() -> None:
 @attestations_group.command("lint")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--as-of", "as_of", type=CalendarDate(), help=LINT_AS_OF_HELP)
-def attestations_lint(file: Path, as_of: date | None) -> None:
+def attestations_lint(file: Path, as_of: date | None) -> int:
     """Check an attestations file and verify every evidence file's sha256 (exit 2 on errors)."""
     found, problems = _checked_attestations(file, as_of)
     if found is not None:
@@ -271,14 +211,14 @@ def attestations_lint(file: Path, as_of: date | None) -> None:
                     problems.append(Problem(att.id, f"evidence {check}", att.line))
                 elif not check.verified:
                     problems.append(Problem(att.id, f"evidence {check}", att.line, "warning"))
-    _lint_exit(file, problems, len(found.entries) if found else 0, "attestation(s)")
+    return _lint_result(file, problems, len(found.entries) if found else 0, "attestation(s)")
 
 
 @attestations_group.command("list")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP)
 @click.option("--state", type=_STATES, default="all", show_default=True, help="Only entries in this state.")
-def attestations_list(file: Path, as_of: date | None, state: str) -> None:
+def attestations_list(file: Path, as_of: date | None, state: str) -> int:
     """Print the attestations, soonest expiry first, with state and days to expiry."""
     from hvguard.workflow.register_rows import attestation_rows
 
@@ -296,6 +236,7 @@ def attestations_list(file: Path, as_of: date | None, state: str) -> None:
         styles.append(style)
     columns = ["Id", "Measure", "Scope", "Attested by", "Attested", "Valid until", "State", "Evidence"]
     _table(f"Attestations {file} — as of {day}", columns, cells, styles)
+    return EXIT_OK
 
 
 @attestations_group.command("export")
@@ -304,7 +245,7 @@ def attestations_list(file: Path, as_of: date | None, state: str) -> None:
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.")
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
 @click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP)
-def attestations_export(file: Path, fmt: str, output: Path | None, force: bool, as_of: date | None) -> None:
+def attestations_export(file: Path, fmt: str, output: Path | None, force: bool, as_of: date | None) -> int:
     """Export the attestations (state and days to expiry included) as CSV or JSON."""
     from hvguard.workflow.register_rows import ATTESTATION_COLUMNS, attestation_rows, to_csv, to_json
 
@@ -315,4 +256,5 @@ def attestations_export(file: Path, fmt: str, output: Path | None, force: bool, 
         text = to_csv(rows, ATTESTATION_COLUMNS)
     else:
         text = to_json("attestations", str(file), found.sha256, day, rows)
-    _write(text, output, force)
+    write_output(text, output, force=force, mode=FROM_UMASK)
+    return EXIT_OK

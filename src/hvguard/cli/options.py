@@ -1,0 +1,239 @@
+"""Options shared by several commands: report, ``--root``, SSH, history, ``--probe-acl`` and workflow
+(``--exceptions``, ``--attestations``, ``--as-of``) options.
+
+Light to import on purpose (every command module imports it): what an option needs to convert its value
+is imported when the value is converted, not here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hvguard.collect.ssh.target import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, SshOptions, default_known_hosts
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stack(fn: F, decorators: Sequence[Callable[[F], F]]) -> F:
+    """Apply ``decorators`` so the options show in their listed order."""
+    for deco in reversed(decorators):
+        fn = deco(fn)
+    return fn
+
+
+# --------------------------------------------------------------------------------------------------------
+# report options (scan, evaluate)
+
+
+def report_options(fn: F) -> F:
+    """``--profile``, ``--format``, ``--output``, ``--force`` and ``--fail-on``."""
+    from hvguard.engine import FAIL_ON_LEVELS
+    from hvguard.report import FORMATS
+
+    return _stack(
+        fn,
+        [
+            click.option(
+                "--profile", "profile_path", type=click.Path(path_type=Path), help="Profile YAML file."
+            ),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(sorted(FORMATS)),
+                default="table",
+                show_default=True,
+                help="Report format.",
+            ),
+            click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE."),
+            click.option("--force", is_flag=True, help="Replace an existing --output file."),
+            click.option(
+                "--fail-on",
+                type=click.Choice(sorted(FAIL_ON_LEVELS)),
+                default="fail",
+                show_default=True,
+                help="Exit 1 when a finding is at or above this level (fail also covers error).",
+            ),
+        ],
+    )
+
+
+#: ``--root DIR``: read host files (and /proc, /sys) from DIR — offline roots and tests.
+root_option = click.option(
+    "--root", type=click.Path(path_type=Path, file_okay=False, exists=True), help="Read host files from DIR."
+)
+
+
+# --------------------------------------------------------------------------------------------------------
+# SSH options (scan, collect)
+
+
+def ssh_options(fn: F) -> F:
+    """Add the SSH options to a click command; the command receives them as one ``ssh: SshOptions``."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        known_hosts: Path | None,
+        accept_new_host_key: bool,
+        identity: Path | None,
+        sudo: bool,
+        ssh_timeout: float,
+        concurrency: int,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs["ssh"] = SshOptions(
+            known_hosts=known_hosts or default_known_hosts(),
+            accept_new_host_key=accept_new_host_key,
+            identity=identity,
+            sudo=sudo,
+            timeout_s=ssh_timeout,
+            concurrency=concurrency,
+        )
+        return fn(*args, **kwargs)
+
+    wrapped: Any = wrapper  # the wrapper takes the SSH options where ``fn`` takes ``ssh``
+    decorators = [
+        click.option(
+            "--known-hosts",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="known_hosts file for ssh:// targets [default: ~/.ssh/known_hosts]. Host keys are checked "
+            "strictly: an unknown or changed key refuses the target.",
+        ),
+        click.option(
+            "--accept-new-host-key",
+            is_flag=True,
+            help="Trust an ssh:// host whose key is not yet in --known-hosts, and append its key there "
+            "(a changed key is still refused).",
+        ),
+        click.option(
+            "--identity",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="Private key for ssh:// targets, besides ssh-agent and the default keys.",
+        ),
+        click.option(
+            "--sudo",
+            is_flag=True,
+            help="Run the read-only collection script on ssh:// targets as root with 'sudo -n'.",
+        ),
+        click.option(
+            "--ssh-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=DEFAULT_TIMEOUT_S,
+            show_default=True,
+            metavar="SECONDS",
+            help="Per ssh:// target: connect, authenticate and collect within this time.",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=DEFAULT_CONCURRENCY,
+            show_default=True,
+            help="ssh:// targets collected at the same time.",
+        ),
+    ]
+    stacked: F = _stack(wrapped, decorators)
+    return stacked
+
+
+# --------------------------------------------------------------------------------------------------------
+# history options (scan, evaluate; --db also history, diff)
+
+#: Environment variable naming the history database (a URL or a SQLite file path).
+DB_ENV = "HVGUARD_DB"
+
+DB_HELP = (
+    "History database: a SQLite file path or a SQLAlchemy URL (postgresql+psycopg://USER@HOST/DB). "
+    f"Default: ${DB_ENV}, else history.sqlite3 in the user data directory."
+)
+
+
+def db_option(fn: F) -> F:
+    """The ``--db URL`` option (also read from ``$HVGUARD_DB``)."""
+    return click.option("--db", "db", envvar=DB_ENV, metavar="URL", help=DB_HELP)(fn)
+
+
+def history_options(fn: F) -> F:
+    """``--db URL`` and ``--no-history`` for the commands that store their result (scan, evaluate)."""
+    fn = click.option(
+        "--no-history", is_flag=True, help="Do not store this run in the scan history (hvguard history)."
+    )(fn)
+    return db_option(fn)
+
+
+# --------------------------------------------------------------------------------------------------------
+# --probe-acl (scan, collect)
+
+
+def _probe_specs(ctx: click.Context, param: click.Parameter, value: Sequence[str]) -> list[tuple[str, str]]:
+    """Validate every USER:VM of ``--probe-acl``."""
+    from hvguard.collect.linux.access_probe import parse_probe_spec
+
+    out: list[tuple[str, str]] = []
+    for spec in value:
+        try:
+            out.append(parse_probe_spec(spec))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return out
+
+
+def probe_acl_option(help_text: str) -> Callable[[F], F]:
+    """``--probe-acl USER:VM`` (repeatable); the command receives ``probe_acl: list[(user, vm)]``."""
+    return click.option(
+        "--probe-acl", "probe_acl", multiple=True, metavar="USER:VM", callback=_probe_specs, help=help_text
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# workflow options (scan, evaluate; --as-of also the exceptions/attestations commands)
+
+
+class CalendarDate(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """A ``YYYY-MM-DD`` option value."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        """Parse strictly; a bad value is a usage error (exit 2)."""
+        from hvguard.workflow.dates import DateFormatError, parse_calendar_date
+
+        if isinstance(value, date):
+            return value
+        try:
+            return parse_calendar_date(value)
+        except DateFormatError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+AS_OF_HELP = (
+    "Judge exceptions and attestations as of this date (YYYY-MM-DD; default: today, local time) — "
+    "e.g. the audit date when re-evaluating a bundle."
+)
+
+
+def workflow_options(fn: F) -> F:
+    """Add ``--exceptions``, ``--attestations`` and ``--as-of`` to a command."""
+    return _stack(
+        fn,
+        [
+            click.option(
+                "--exceptions",
+                "exceptions_path",
+                type=click.Path(path_type=Path, dir_okay=False),
+                help="Exceptions register (YAML): active entries waive matching fail/warn findings.",
+            ),
+            click.option(
+                "--attestations",
+                "attestations_path",
+                type=click.Path(path_type=Path, dir_okay=False),
+                help="Attestations (YAML): valid entries turn matching manual findings into pass.",
+            ),
+            click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP),
+        ],
+    )

@@ -1,0 +1,264 @@
+"""``hvguard scan``, ``collect`` and ``evaluate``: collect facts, evaluate them, write the report.
+
+Each returns its exit code: 0 — nothing at or above ``--fail-on``; 1 — findings at or above it (``collect``
+returns 0 once the bundle is written); input errors raise and end as exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import click
+
+from hvguard.cli.console import error_console, wide_console
+from hvguard.cli.errors import EXIT_OK, UserError
+from hvguard.cli.options import (
+    history_options,
+    probe_acl_option,
+    report_options,
+    root_option,
+    ssh_options,
+    workflow_options,
+)
+from hvguard.cli.output import OWNER_ONLY, describe, destination, to_stdout, write_output
+from hvguard.cli.workflow import load_workflow
+from hvguard.collect.bundle import encode_bundle, make_bundle, read_bundle
+from hvguard.collect.linux.access_probe import attach_probes
+from hvguard.collect.ssh.target import SshOptions, is_ssh_target
+from hvguard.collect.targets import LOCAL, collect_target, validate_target
+from hvguard.engine import Evaluation, evaluate
+from hvguard.facts import TargetFacts
+from hvguard.history.record import record_evaluation, warm_history_store
+from hvguard.profile import load_profile
+from hvguard.report import renderer
+
+
+def _collect_all(
+    targets: Sequence[str], root: Path | None, ssh: SshOptions | None = None
+) -> list[TargetFacts]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    for t in targets:
+        validate_target(t)
+    err = error_console()
+    if any(is_ssh_target(t) for t in targets):
+        from hvguard.collect.ssh.mixed import collect_mixed
+
+        # ssh:// targets run concurrently (--concurrency), each bounded by --ssh-timeout.
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        )
+        with bar:
+            task = bar.add_task("collecting", total=len(targets))
+            return collect_mixed(
+                targets,
+                root,
+                ssh,
+                describe=lambda text: bar.update(task, description=text),
+                advance=lambda: bar.advance(task),
+                notify=lambda line: err.print(f"hvguard: {line}", highlight=False, markup=False),
+            )
+    if not err.is_terminal:
+        return [collect_target(t, root=root) for t in targets]
+    out: list[TargetFacts] = []
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+    ) as progress:
+        task = progress.add_task("collecting", total=len(targets))
+        for t in targets:
+            progress.update(task, description=f"collecting {t}")
+            out.append(collect_target(t, root=root))
+            progress.advance(task)
+    return out
+
+
+def _report_and_store(
+    ev: Evaluation,
+    *,
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    fail_on: str,
+    command: str,
+    inputs: Sequence[str],
+    db: str | None,
+    store: bool,
+) -> int:
+    """Write the report, then store the evaluation in the history (unless ``--no-history``) — in that
+    order, so a slow or locked database never delays or loses the report — and return the exit code. A
+    report that cannot be written raises (exit 2) and stores nothing."""
+    if fmt == "table" and to_stdout(output):
+        from hvguard.report.table import print_report
+
+        print_report(ev, wide_console())
+    else:
+        write_output(renderer(fmt)(ev), output, force=force, mode=OWNER_ONLY)
+    record_evaluation(ev, command=command, inputs=inputs, db=db, enabled=store)
+    return ev.exit_code(fail_on)
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@root_option
+@report_options
+@history_options
+@workflow_options
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Gold configuration (hvguard baseline) that decides 11.4.7.",
+)
+@probe_acl_option(
+    "Run a read-only libvirt call (virsh dominfo) as USER on VM and record allowed/denied (11.2.2, "
+    "11.2.3). Repeatable; needs root and this machine's libvirtd."
+)
+@ssh_options
+def scan(
+    targets: tuple[str, ...],
+    root: Path | None,
+    profile_path: Path | None,
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    fail_on: str,
+    db: str | None,
+    no_history: bool,
+    exceptions_path: Path | None,
+    attestations_path: Path | None,
+    as_of: date | None,
+    baseline_path: Path | None,
+    probe_acl: list[tuple[str, str]],
+    ssh: SshOptions,
+) -> int:
+    """Collect facts from TARGETs and evaluate them (default target: local)."""
+    warm_history_store(not no_history)
+    profile = load_profile(profile_path)
+    workflow = load_workflow(exceptions_path, attestations_path, as_of)
+    gold = None
+    if baseline_path is not None:
+        from hvguard.baseline.schema import BaselineError, load_baseline
+
+        try:
+            gold = load_baseline(baseline_path)
+        except BaselineError as exc:
+            raise UserError(str(exc)) from exc
+    facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh), probe_acl)
+    checks = None
+    if gold is not None:
+        from hvguard.baseline.measure import checks_with_baseline
+
+        checks = checks_with_baseline(gold, facts)
+    ev = evaluate(facts, profile, checks=checks, **workflow.kwargs())
+    return _report_and_store(
+        ev,
+        fmt=fmt,
+        output=output,
+        force=force,
+        fail_on=fail_on,
+        command="scan",
+        inputs=targets or (LOCAL,),
+        db=db,
+        store=not no_history,
+    )
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("--output", type=click.Path(path_type=Path), help="Bundle file to write (required).")
+@root_option
+@click.option("--force", is_flag=True, help="Replace an existing bundle file.")
+@probe_acl_option("Record a read-only libvirt access probe as USER on VM in the bundle (see scan).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the manifest (every command run and file read on a host, and the ssh:// script) and "
+    "contact nothing.",
+)
+@ssh_options
+def collect(
+    targets: tuple[str, ...],
+    output: Path | None,
+    root: Path | None,
+    force: bool,
+    probe_acl: list[tuple[str, str]],
+    dry_run: bool,
+    ssh: SshOptions,
+) -> int:
+    """Collect facts from TARGETs into an offline evidence BUNDLE (no evaluation)."""
+    if dry_run:
+        from hvguard.collect.ssh.script import describe_manifest
+
+        for t in targets:
+            validate_target(t)
+        sys.stdout.write(describe_manifest(sudo=ssh.sudo, targets=targets))
+        return EXIT_OK
+    if not targets:
+        raise UserError("missing TARGET (or use --dry-run to print the manifest)")
+    if output is None:
+        raise UserError("missing --output BUNDLE")
+    destination(output, force=force)  # refuse before collecting, not after
+    bundle = make_bundle(attach_probes(_collect_all(targets, root, ssh), probe_acl))
+    write_output(encode_bundle(bundle, output.name), output, force=force, mode=OWNER_ONLY)
+    vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor)
+    problems = sum(len(t.problems) for t in bundle.targets)
+    unreachable = [t.id for t in bundle.targets if t.unreachable]
+    click.echo(
+        f"wrote {describe(output)}: {len(bundle.targets)} target(s), {vms} VM(s), "
+        f"{problems} collection problem(s)"
+        + (f", unreachable: {', '.join(unreachable)}" if unreachable else ""),
+        err=True,
+    )
+    return EXIT_OK
+
+
+@click.command("evaluate")
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@report_options
+@history_options
+@workflow_options
+def evaluate_cmd(
+    bundle: Path,
+    profile_path: Path | None,
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    fail_on: str,
+    db: str | None,
+    no_history: bool,
+    exceptions_path: Path | None,
+    attestations_path: Path | None,
+    as_of: date | None,
+) -> int:
+    """Evaluate an offline evidence BUNDLE written by ``hvguard collect``."""
+    profile = load_profile(profile_path)
+    workflow = load_workflow(exceptions_path, attestations_path, as_of)
+    facts = read_bundle(bundle)
+    ev = evaluate(facts.targets, profile, **workflow.kwargs())
+    return _report_and_store(
+        ev,
+        fmt=fmt,
+        output=output,
+        force=force,
+        fail_on=fail_on,
+        command="evaluate",
+        inputs=[str(bundle)],
+        db=db,
+        store=not no_history,
+    )
