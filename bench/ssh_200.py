@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 from _timing import REPO
 
 sys.path.insert(0, str(REPO / "tests"))
-from hvguard.collect.manifest import COMMANDS
+from hvguard.collect.linux.manifest import COMMANDS
 from hvguard.collect.ssh import transport as ssh_module
 from hvguard.collect.ssh.script import build_script
 from hvguard.collect.ssh.target import SshOptions

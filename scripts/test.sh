@@ -5,7 +5,7 @@
 #                                           # (benchmarks: --run .venv/bin/python bench/scan_system_50.py)
 #
 # 1. scripts/setup.sh test (apt packages + .venv with -e .[libvirt,dev])
-# 2. ruff + mypy (fail fast)
+# 2. ruff + mypy + lint-imports (fail fast)
 # 3. /dev/kvm -> root:kvm 0660 (restored at exit); reuse a running libvirtd, else start virtlogd +
 #    libvirtd ourselves and wait for qemu:///system to answer; export HVGUARD_LIBVIRTD=1
 # 4. pytest; its exit code is ours (exit 5, "no tests collected", is a failure too)
@@ -46,6 +46,8 @@ if [ "${#run_cmd[@]}" -eq 0 ]; then
     .venv/bin/ruff check src tests bench scripts
     log "mypy"
     .venv/bin/mypy
+    log "lint-imports (import layers, no import circles)"
+    .venv/bin/lint-imports
     log "lint: $(since "$t0")"
 fi
 

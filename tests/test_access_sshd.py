@@ -14,7 +14,7 @@ from hvguard.collect.linux.access_sshd import (
     parse_sshd_t,
     split_args,
 )
-from hvguard.collect.source import CommandResult, PrefetchedSource, RootSource
+from hvguard.collect.linux.source import CommandResult, PrefetchedSource, RootSource
 from hvguard.facts import SshdFacts
 
 DATA = Path(__file__).parent / "data" / "roots"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hvguard.collect.linux.manifest import COMMANDS
 from hvguard.collect.linux.ops_files import OpsReader
 from hvguard.collect.linux.ops_iptables import read_iptables_save
 from hvguard.collect.linux.ops_network import parse_ip_link
@@ -22,8 +23,7 @@ from hvguard.collect.linux.ops_patches import parse_apt_upgradable, parse_dnf_se
 from hvguard.collect.linux.ops_rsyslog import read_rsyslog
 from hvguard.collect.linux.ops_sockets import collect_listening, decode_address
 from hvguard.collect.linux.ops_syslogng import read_syslog_ng
-from hvguard.collect.manifest import COMMANDS
-from hvguard.collect.source import LocalSource, run_local
+from hvguard.collect.linux.source import LocalSource, run_local
 from hvguard.facts import FirewallChain
 
 ROOTS = Path(__file__).parent / "data" / "roots"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hvguard.collect.linux.operations import collect_operations
-from hvguard.collect.source import CommandResult, PrefetchedSource, RootSource
+from hvguard.collect.linux.source import CommandResult, PrefetchedSource, RootSource
 from hvguard.collect.targets import collect_target
 from hvguard.engine import evaluate
 from hvguard.facts import OperationsFacts, Problem, TargetFacts

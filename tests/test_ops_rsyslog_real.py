@@ -20,7 +20,7 @@ import pytest
 from hvguard.checks.s11_4.logging import forward_problem
 from hvguard.collect.linux.ops_files import OpsReader
 from hvguard.collect.linux.ops_logging import collect_logging
-from hvguard.collect.source import RootSource
+from hvguard.collect.linux.source import RootSource
 from hvguard.facts import LogForward
 
 SERVER_NAME = "logs.hvguard.test"

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from hvguard.collect.interface import Fetch
-from hvguard.collect.manifest import manifest_fetch
+from hvguard.collect.linux.manifest import manifest_fetch
 from hvguard.collect.ssh.fetch import FetchIndex, follow_up_fetch, never_copied
 from hvguard.collect.ssh.records import Entry, Meta, RemoteAnswer, parse_answer
 from hvguard.collect.ssh.script import MAX_PASSES

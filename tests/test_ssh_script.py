@@ -33,8 +33,8 @@ from hvguard.collect.linux import (
     host_qemu,
 )
 from hvguard.collect.linux.host_reads import HOST_READS as HOST_FETCH
-from hvguard.collect.manifest import manifest_fetch
-from hvguard.collect.source import LocalSource
+from hvguard.collect.linux.manifest import manifest_fetch
+from hvguard.collect.linux.source import LocalSource
 from hvguard.collect.ssh.fetch import FetchIndex
 from hvguard.collect.ssh.records import ProtocolError, parse_answer
 from hvguard.collect.ssh.remote_script import REMOTE_SCRIPT

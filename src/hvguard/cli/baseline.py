@@ -169,7 +169,7 @@ def check_cmd(
 
 
 def _host_facts(uri: str, root: Path | None) -> tuple[Any, str | None]:
-    from hvguard.collect.source import LocalSource, RootSource
+    from hvguard.collect.linux.source import LocalSource, RootSource
     from hvguard.collect.targets import collect_host_facts, is_local_uri
 
     if root is None and not is_local_uri(uri):

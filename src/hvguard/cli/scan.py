@@ -52,7 +52,7 @@ def _collect_all(
         validate_target(t)
     err = error_console()
     if any(is_ssh_target(t) for t in targets):
-        from hvguard.collect.ssh.mixed import collect_mixed
+        from hvguard.collect.mixed import collect_mixed
 
         # ssh:// targets run concurrently (--concurrency), each bounded by --ssh-timeout.
         bar = Progress(

@@ -1,7 +1,7 @@
 """The collectors behind the contract (:mod:`hvguard.collect.interface`) and how a host's are run.
 
 Every transport — a local scan, an offline root, an SSH target's answer — runs the same host collectors
-over one :class:`~hvguard.collect.source.HostSource` through :func:`collect_host_facts`, and names the
+over one :class:`~hvguard.collect.linux.source.HostSource` through :func:`collect_host_facts`, and names the
 target's platform from what the hypervisor collector found (:func:`platform_of`).
 """
 
@@ -13,7 +13,7 @@ from hvguard.collect.libvirt.collector import LibvirtCollector
 from hvguard.collect.linux.access import AccessCollector
 from hvguard.collect.linux.host import LinuxHostCollector
 from hvguard.collect.linux.operations import OperationsCollector
-from hvguard.collect.source import HostSource
+from hvguard.collect.linux.source import HostSource
 from hvguard.facts import HostFacts, HypervisorFacts, Problem
 
 LINUX_HOST = LinuxHostCollector()

@@ -4,7 +4,7 @@ A collector names its fact area (``host``, ``host.access``, ``host.operations``,
 the paths it reads (:class:`Fetch` items: globs, each with the operation it needs) and the read-only
 commands it runs (:class:`Command`), and turns a source into facts with ``collect(source, problems)``.
 The declarations are data: the command manifest (``hvguard collect --dry-run``) and the SSH transport's
-fetch list are assembled from them (:mod:`hvguard.collect.manifest`), so what a collector reads and what
+fetch list are assembled from them (:mod:`hvguard.collect.linux.manifest`), so what a collector reads and what
 a remote host is asked for cannot drift apart.
 
 A collector never raises for a host's state: a gap is a :class:`~hvguard.facts.Problem`. Errors that do

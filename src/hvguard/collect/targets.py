@@ -20,7 +20,7 @@ from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.conn import TargetUnreachable
 from hvguard.collect.libvirt.files import stored_definitions_instead
 from hvguard.collect.libvirt.resources import with_neutral_facts
-from hvguard.collect.source import HostSource, LocalSource, RootSource
+from hvguard.collect.linux.source import HostSource, LocalSource, RootSource
 from hvguard.collect.ssh.target import SshTargetError, is_ssh_target, parse_ssh_target
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
 

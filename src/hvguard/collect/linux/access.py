@@ -2,7 +2,7 @@
 
 Each group has its own module (``access_sshd``, ``access_pam``, ``access_directory``,
 ``access_accounts``, ``access_sudoers``, ``access_polkit``); this one runs them over a
-:class:`~hvguard.collect.source.HostSource` — files only through ``source.fs``, commands only through
+:class:`~hvguard.collect.linux.source.HostSource` — files only through ``source.fs``, commands only through
 ``source.run`` — so the same code reads the live host, an offline root and an SSH-fetched copy. A group
 whose collector fails leaves its field ``None`` with a ``host.access.<group>`` problem; malformed files
 are recorded in the group's ``errors`` (and as problems) and reported by the checks as ``error``.
@@ -19,8 +19,8 @@ from hvguard.collect.linux.access_polkit import collect_polkit
 from hvguard.collect.linux.access_reads import ACCESS_COMMANDS, ACCESS_READS
 from hvguard.collect.linux.access_sshd import collect_sshd
 from hvguard.collect.linux.access_sudoers import parse_sudoers
+from hvguard.collect.linux.source import HostSource
 from hvguard.collect.reader import ReadError
-from hvguard.collect.source import HostSource
 from hvguard.facts import AccessFacts, PamStack, Problem
 
 

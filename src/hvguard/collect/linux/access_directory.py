@@ -19,8 +19,8 @@ import re
 import stat
 
 from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.linux.source import HostSource, PrefetchedSource
 from hvguard.collect.reader import ReadError
-from hvguard.collect.source import HostSource, PrefetchedSource
 from hvguard.facts import DirectoryFacts, NssEntry, SssdDomain
 
 SSSD_CONF = "/etc/sssd/sssd.conf"

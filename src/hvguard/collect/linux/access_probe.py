@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from hvguard.collect.source import _SEARCH_PATH
+from hvguard.collect.linux.source import _SEARCH_PATH
 from hvguard.facts import AccessFacts, AclProbe, Problem, TargetFacts
 
 PROBE_URI = "qemu:///system"

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 
 from hvguard.collect.linux.access_files import HostFiles
+from hvguard.collect.linux.source import CommandResult, HostSource
 from hvguard.collect.reader import ReadError
-from hvguard.collect.source import CommandResult, HostSource
 from hvguard.facts import SshdFacts, SshdMatch, SshdSetting
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"

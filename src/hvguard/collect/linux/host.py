@@ -42,7 +42,7 @@ from hvguard.collect.linux.host_kernel import collect_kernel, read_cmdline
 from hvguard.collect.linux.host_kvm import collect_iommu, collect_kvm
 from hvguard.collect.linux.host_qemu import collect_qemu_processes
 from hvguard.collect.linux.host_reads import HOST_READS
-from hvguard.collect.source import HostSource
+from hvguard.collect.linux.source import HostSource
 from hvguard.facts import (
     ConfFile,
     CpuFacts,

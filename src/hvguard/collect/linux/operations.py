@@ -19,7 +19,7 @@ from hvguard.collect.linux.ops_network import collect_network
 from hvguard.collect.linux.ops_patches import collect_patches
 from hvguard.collect.linux.ops_reads import OPERATIONS_COMMANDS, OPERATIONS_READS
 from hvguard.collect.linux.ops_storage import collect_storage
-from hvguard.collect.source import HostSource
+from hvguard.collect.linux.source import HostSource
 from hvguard.facts import OperationsFacts, Problem
 
 _T = TypeVar("_T")

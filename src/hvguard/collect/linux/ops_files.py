@@ -12,8 +12,8 @@ import fnmatch
 import stat
 from collections.abc import Callable
 
+from hvguard.collect.linux.source import CommandResult, HostSource
 from hvguard.collect.reader import OPERATIONS_POLICY, HostReader, ReadError
-from hvguard.collect.source import CommandResult, HostSource
 from hvguard.facts import FileStat, Problem
 
 

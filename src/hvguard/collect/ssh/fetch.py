@@ -1,6 +1,6 @@
 """Which target paths an SSH request answers for, and what a follow-up pass asks for.
 
-The first run asks for the whole manifest (:func:`~hvguard.collect.manifest.manifest_fetch`, assembled
+The first run asks for the whole manifest (:func:`~hvguard.collect.linux.manifest.manifest_fetch`, assembled
 from the collectors' declarations); a path a collector then looks for outside it (named by the target's
 own configuration) is fetched by exact path in a follow-up run (:func:`follow_up_fetch`).
 """
@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterable
 
 from hvguard.collect.interface import Fetch
-from hvguard.collect.manifest import FALLBACK_READS, NEVER_COPIED, manifest_fetch
+from hvguard.collect.linux.manifest import FALLBACK_READS, NEVER_COPIED, manifest_fetch
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -110,7 +110,7 @@ def manifest_index() -> FetchIndex:
 
 
 def never_copied(path: str) -> bool:
-    """True for a path whose bytes are never fetched (:data:`~hvguard.collect.manifest.NEVER_COPIED`)."""
+    """True for a path whose bytes are never fetched (see ``manifest.NEVER_COPIED``)."""
     rel = path.strip("/")
     return any(fnmatch.fnmatchcase(rel, pattern) for pattern in NEVER_COPIED)
 

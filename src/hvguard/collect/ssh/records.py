@@ -14,8 +14,8 @@ import tarfile
 from dataclasses import dataclass, field
 
 from hvguard.collect.interface import CollectError
-from hvguard.collect.manifest import COMMANDS
-from hvguard.collect.source import CommandResult
+from hvguard.collect.linux.manifest import COMMANDS
+from hvguard.collect.linux.source import CommandResult
 from hvguard.collect.ssh.remote_script import PROTOCOL
 from hvguard.collect.ssh.script import FILE_CAP
 

@@ -36,7 +36,7 @@ import secrets
 from collections.abc import Iterable
 
 from hvguard.collect.interface import Fetch
-from hvguard.collect.manifest import COMMANDS, NEVER_COPIED, manifest_fetch
+from hvguard.collect.linux.manifest import COMMANDS, NEVER_COPIED, manifest_fetch
 from hvguard.collect.reader import ACCESS_POLICY, HOST_POLICY, OPERATIONS_POLICY
 from hvguard.collect.ssh.remote_script import PROTOCOL, REMOTE_SCRIPT
 

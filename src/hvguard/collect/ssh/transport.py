@@ -32,8 +32,8 @@ from hvguard.collect.collectors import collect_host_facts, platform_of
 from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.files import STORED_DEFINITIONS, stored_definitions_instead
 from hvguard.collect.libvirt.resources import with_neutral_facts
-from hvguard.collect.manifest import manifest_fetch
-from hvguard.collect.source import PrefetchedSource
+from hvguard.collect.linux.manifest import manifest_fetch
+from hvguard.collect.linux.source import PrefetchedSource
 from hvguard.collect.ssh.answer_fs import AnswerFS
 from hvguard.collect.ssh.fetch import FetchIndex, follow_up_fetch, manifest_index, never_copied
 from hvguard.collect.ssh.records import ProtocolError, RemoteAnswer, parse_answer

@@ -49,7 +49,7 @@ from typing import Any
 import msgspec
 
 from hvguard.collect.libvirt.conn import TargetUnreachable, collect_libvirt
-from hvguard.collect.source import LocalSource
+from hvguard.collect.linux.source import LocalSource
 from hvguard.collect.targets import collect_host_facts, is_local_uri
 from hvguard.facts import Problem, VmFacts
 from hvguard.services.watch.canonical import (

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hvguard.collect.hostfs import DiskFS, HostFS, as_fs
 from hvguard.collect.interface import Command
-from hvguard.collect.manifest import COMMANDS
+from hvguard.collect.linux.manifest import COMMANDS
 from hvguard.facts import Model
 
 #: Where sbin tools live; a non-login PATH often lacks them.
