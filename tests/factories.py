@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from hvguard.collect.libvirt.resources import controls_offered_by_libvirt
 from hvguard.facts import (
     AuditFacts,
     AuditRule,
@@ -305,6 +306,7 @@ def target(
         hv = HypervisorFacts(
             uri=tid,
             driver="QEMU",
+            controls_offered=controls_offered_by_libvirt("QEMU", tid),
             hypervisor_type="QEMU",
             node=node
             or NodeInfo(model="x86_64", memory_kib=64 * 1024 * 1024, cpus=16, sockets=1, cores=8, threads=2),

@@ -16,6 +16,7 @@ from hvguard.checks.s11_3 import change_notify, cpu_scheduling, monitoring, over
 from hvguard.checks.s11_3 import images as s11_3_images
 from hvguard.checks.s11_3 import memory as s11_3_memory
 from hvguard.checks.s11_3 import vcpus as s11_3_vcpus
+from hvguard.collect.libvirt.resources import with_neutral_facts
 from hvguard.engine import evaluate
 from hvguard.facts import (
     Bandwidth,
@@ -170,7 +171,8 @@ def test_memory_capability_passes_for_qemu_and_notes_priority() -> None:
 def test_memory_capability_other_driver_is_manual() -> None:
     tgt = target(tid="test:///default")
     assert tgt.hypervisor is not None
-    tgt = replace(tgt, hypervisor=replace(tgt.hypervisor, driver="Test"))
+    # as the collector records it: the driver and what it offers
+    tgt = replace(tgt, hypervisor=with_neutral_facts(replace(tgt.hypervisor, driver="Test")))
     assert one(run(s11_3_memory.memory_guarantee_capability, tgt, "11.3.2")).status is Status.MANUAL
 
 

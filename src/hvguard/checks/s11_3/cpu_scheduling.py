@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.s11_3.common import DEFAULT_CPU_PERIOD_US
-from hvguard.checks.support.platform import offers_libvirt_qemu_controls
+from hvguard.checks.support.platform import offers_cpu_controls
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
 
-@check("11.3.4", id="kvm.cpu-scheduling-capability", reads=("hypervisor.driver", "hypervisor.uri"))
+@check("11.3.4", id="kvm.cpu-scheduling-capability", reads=("hypervisor.controls_offered",))
 def cpu_scheduling_capability(ctx: CheckContext) -> Iterator[Finding]:
     """Capability: libvirt's QEMU driver offers an upper limit (``<cputune>`` period/quota per vCPU, or
     global_period/global_quota per VM), a priority (``<cputune><shares>``, the CFS weight) and — as CFS
@@ -33,7 +33,7 @@ def cpu_scheduling_capability(ctx: CheckContext) -> Iterator[Finding]:
         "priority": "cputune/shares",
         "lower_limit": "cputune/vcpupin to dedicated host CPUs (only)",
     }
-    offered = offers_libvirt_qemu_controls(hv)
+    offered = offers_cpu_controls(hv)
     if offered:
         yield ctx.passed(
             HOST,

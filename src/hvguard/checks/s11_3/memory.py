@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
-from hvguard.checks.support.platform import offers_libvirt_qemu_controls
+from hvguard.checks.support.platform import offers_memory_controls
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
@@ -21,7 +21,7 @@ GUARANTEED_RAM_TAG = "hvguard.guaranteed_ram"
 _TRUE_WORDS = frozenset({"yes", "true", "1", "on"})
 
 
-@check("11.3.2", id="kvm.memory-guarantee-capability", reads=("hypervisor.driver", "hypervisor.uri"))
+@check("11.3.2", id="kvm.memory-guarantee-capability", reads=("hypervisor.controls_offered",))
 def memory_guarantee_capability(ctx: CheckContext) -> Iterator[Finding]:
     """Capability: libvirt's QEMU driver offers a limit (``<memtune><hard_limit>``), a guarantee
     (``<memoryBacking><locked/>`` or ``<hugepages/>``: the VM's RAM is pinned or pre-reserved and never
@@ -39,7 +39,7 @@ def memory_guarantee_capability(ctx: CheckContext) -> Iterator[Finding]:
         "guarantee": ["memoryBacking/locked", "memoryBacking/hugepages"],
         "priority": "memtune/soft_limit (approximation)",
     }
-    offered = offers_libvirt_qemu_controls(hv)
+    offered = offers_memory_controls(hv)
     if offered:
         yield ctx.passed(
             HOST,

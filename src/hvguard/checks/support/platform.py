@@ -1,19 +1,31 @@
-"""Which platform's controls a target offers — the one place checks decide this.
+"""What the platform offers for per-VM resource controls (11.3.2, 11.3.4), from the neutral facts.
 
-Checks never read a URI or a driver name themselves; they ask :func:`offers_libvirt_qemu_controls`.
+Checks never read a URI or a driver name to learn the platform: the collector records the offer in
+``HypervisorFacts.controls_offered`` (see :class:`hvguard.facts.ControlsOffered`) and these functions read it.
 """
 
 from __future__ import annotations
 
-from hvguard.facts import HypervisorFacts
+from hvguard.facts import ControlsOffered, HypervisorFacts
 
 
-def offers_libvirt_qemu_controls(hv: HypervisorFacts) -> bool | None:
-    """True when the connection is libvirt's QEMU/KVM driver (its domain XML offers memtune, cputune …),
-    False for another libvirt driver, None when the driver is unknown."""
-    # platform: replaced by facts — decided from the target's platform-neutral fact once it exists.
-    if (hv.driver or "").upper() == "QEMU" or hv.uri.startswith("qemu"):
-        return True
-    if hv.driver is None:
+def _all_offered(offer: ControlsOffered | None, *offered: bool | None) -> bool | None:
+    if offer is None:
         return None
-    return False
+    return all(o is True for o in offered)
+
+
+def offers_memory_controls(hv: HypervisorFacts) -> bool | None:
+    """True when the platform offers a per-VM RAM limit, guarantee and priority (11.3.2); False when it
+    is not known to offer all three (a human shows them); None when the collector could not tell."""
+    offer = hv.controls_offered
+    return _all_offered(
+        offer, *((offer.memory_limit, offer.memory_guarantee, offer.memory_priority) if offer else ())
+    )
+
+
+def offers_cpu_controls(hv: HypervisorFacts) -> bool | None:
+    """True when the platform offers a per-VM CPU upper limit, lower limit and priority (11.3.4); False
+    when it is not known to offer all three; None when the collector could not tell."""
+    offer = hv.controls_offered
+    return _all_offered(offer, *((offer.cpu_limit, offer.cpu_guarantee, offer.cpu_priority) if offer else ()))
