@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
+import sys
 
 from hvguard.catalog import load_catalog
 from hvguard.catalog.checks import MANUAL_ONLY, coverage, load_check_map
@@ -55,3 +58,26 @@ def test_coverage_per_platform() -> None:
     assert linux["11.3.1"].checks == () and linux["11.3.1"].automation == MANUAL_ONLY
     esxi = coverage(catalog, "vmware-esxi")
     assert all(r.checks == () and r.automation == MANUAL_ONLY for r in esxi)
+
+
+def _hvguard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hvguard", *args], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_catalog_coverage_command_json_and_table() -> None:
+    res = _hvguard("catalog", "--coverage", "--platform", "kvm-libvirt", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["platform"] == "kvm-libvirt"
+    assert [m["measure"] for m in data["measures"]] == list(load_catalog().ids)
+    by_measure: dict[str, list[str]] = {}
+    for c in registered_checks():
+        by_measure.setdefault(c.measure, []).append(c.id)
+    for m in data["measures"]:
+        assert m["checks"] == by_measure.get(m["measure"], [])
+    table = _hvguard("catalog", "--coverage")
+    assert table.returncode == 0 and "36 measures have a check" in table.stdout
+    wrong = _hvguard("catalog", "--platform", "kvm-libvirt")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == "hvguard: error: --platform goes with --coverage"
