@@ -90,8 +90,24 @@ def _run_check(chk: Check, ctx: CheckContext) -> list[Finding]:
 def _run_measure(target: TargetFacts, profile: Profile, measure: str, checks: list[Check]) -> list[Finding]:
     found: list[Finding] = []
     for chk in checks:
-        found.extend(_run_check(chk, CheckContext(target, profile, measure, chk.id)))
+        if chk.applies_to(target.platform):
+            found.extend(_run_check(chk, CheckContext(target, profile, measure, chk.id)))
+        else:
+            found.append(_other_platform(target, measure, chk))
     return found
+
+
+def _other_platform(target: TargetFacts, measure: str, chk: Check) -> Finding:
+    """The ``not_applicable`` finding of a check written for another platform than the target's."""
+    return Finding(
+        measure=measure,
+        status=Status.NOT_APPLICABLE,
+        subject=HOST,
+        message=f"check {chk.id} applies to {', '.join(chk.platforms)} targets, not to {target.platform}",
+        evidence={"platform": target.platform, "check_platforms": list(chk.platforms)},
+        target=target.id,
+        check=chk.id,
+    )
 
 
 def _keyed(findings: list[Finding]) -> dict[tuple[str, str, int], Finding]:
@@ -147,8 +163,10 @@ def _evaluate_target(
     for measure in catalog.measures:
         checks = by_measure.get(measure.id, [])
         found = _run_measure(target, profile, measure.id, checks)
-        if not found:
-            found.append(_manual(target, measure, bool(checks)))
+        applicable = [c for c in checks if c.applies_to(target.platform)]
+        if not applicable or not found:
+            # No check of this platform decides the measure: it needs evidence, never a silent N/A.
+            found.append(_manual(target, measure, bool(applicable)))
         _apply_modality(found, measure, profile)
         if baseline is not None and checks and profile.loosened(measure.id):
             untailored = _run_measure(target, baseline, measure.id, checks)

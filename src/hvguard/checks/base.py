@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hvguard.facts import HostFacts, HypervisorFacts, Problem, TargetFacts, VmFacts
+from hvguard.facts import HostFacts, HypervisorFacts, Problem, TargetFacts, VmFacts, platform_family
 from hvguard.findings import Finding, Status
 from hvguard.profile import Profile
 
@@ -185,6 +185,14 @@ class Check:
     reads: tuple[str, ...]
     fn: CheckFn
     doc: str
+    platforms: tuple[str, ...] = ()
+    """Platform ids the check applies to, from the check map (empty: every platform)."""
+
+    def applies_to(self, platform: str) -> bool:
+        """Whether the check judges a target of ``platform``: the same platform family as one of its own
+        (a Linux host without a hypervisor answer is judged by the libvirt checks, which report what
+        they cannot read)."""
+        return not self.platforms or platform_family(platform) in {platform_family(p) for p in self.platforms}
 
 
 _REGISTRY: dict[str, Check] = {}

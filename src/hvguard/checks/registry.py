@@ -7,6 +7,7 @@ Which modules define checks, and the order of the checks, is data: ``hvguard/cat
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 from hvguard.catalog.checks import load_check_map
@@ -27,4 +28,4 @@ def registered_checks() -> list[Check]:
     unlisted = sorted(defined.keys() - listed)
     if missing or unlisted:
         raise ValueError(f"check map and registry disagree: unregistered {missing}, unmapped {unlisted}")
-    return [defined[e.id] for e in entries]
+    return [dataclasses.replace(defined[e.id], platforms=e.platforms) for e in entries]

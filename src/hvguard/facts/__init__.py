@@ -69,7 +69,7 @@ from hvguard.facts.resources import (
     SharesLevel,
     VmResources,
 )
-from hvguard.facts.target import BUNDLE_SCHEMA, Bundle, CollectionInfo, Platform, TargetFacts
+from hvguard.facts.target import BUNDLE_SCHEMA, Bundle, CollectionInfo, Platform, TargetFacts, platform_family
 
 #: Bump when a field's meaning or type changes, or fields are added that old bundles lack.
 #: 2: access-control and operations facts (HostFacts.access, .operations).
@@ -129,6 +129,7 @@ __all__ = [
     "VmResources",
     "ControlsOffered",
     "Platform",
+    "platform_family",
     "BUNDLE_SCHEMA",
     "CollectionInfo",
     "TargetFacts",

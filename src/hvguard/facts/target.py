@@ -29,6 +29,17 @@ class Platform(StrEnum):
     """A vCenter Server through the vSphere API (collector to come)."""
 
 
+#: Platforms that share one facts section and one set of checks. A Linux host whose hypervisor did not
+#: answer (``linux-host``) and a libvirt connection of any driver (``libvirt-<driver>``) are read by the
+#: same Linux and libvirt checks (which report ``error`` for facts they lack); vSphere targets are not.
+_VMWARE_FAMILY = frozenset({Platform.VMWARE_ESXI, Platform.VMWARE_VCENTER})
+
+
+def platform_family(platform: str) -> str:
+    """``vmware`` for vSphere targets, else ``libvirt`` (Linux hosts and libvirt connections)."""
+    return "vmware" if platform in _VMWARE_FAMILY else "libvirt"
+
+
 class CollectionInfo(Model, frozen=True, kw_only=True):
     """How and when the facts were collected."""
 
