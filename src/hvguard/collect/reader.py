@@ -5,10 +5,11 @@ one implementation of the size cap, the text decoding, what counts as "absent" a
 failure. A missing path is an answer (``None``); a path that exists but cannot be read as asked raises
 :class:`ReadError`, which each collector family records as a problem in its own way.
 
-The collector families kept, when they were merged onto this reader, the limits they had before (so
-that every report stays byte-identical): each passes its :class:`ReadPolicy` — the host facts read
-pseudo-files up to 16 MiB as strict UTF-8, access control reads configuration up to 4 MiB as strict
-UTF-8, operations reads up to 8 MiB and replaces undecodable bytes.
+Every family reads up to one size cap (:data:`FILE_LIMIT`, 16 MiB). Each passes a :class:`ReadPolicy`
+for what it kept of its own reading when they were merged onto this reader (so that every report stays
+byte-identical): the host facts and access control read strict UTF-8 (an undecodable byte is a read
+error naming the line), operations replaces undecodable bytes; the wording for a directory where a
+file was expected differs slightly.
 """
 
 from __future__ import annotations
@@ -48,20 +49,24 @@ class ReadPolicy:
     """The message for a directory where a file was expected."""
 
 
+#: The one size cap of every host file hvguard reads: a larger file is refused (an ``error`` on the
+#: measures it feeds), never read in part.
+FILE_LIMIT = 16 * _MIB
+
 #: Base host facts: proc/sys pseudo-files (a process may exit between open and read: ESRCH).
 HOST_POLICY = ReadPolicy(
-    limit=16 * _MIB,
+    limit=FILE_LIMIT,
     strict_utf8=True,
     absent=(FileNotFoundError, ProcessLookupError),
     directory="cannot read: is a directory, not a file",
 )
 #: Access-control configuration files (sshd, PAM, sudoers, polkit, accounts).
 ACCESS_POLICY = ReadPolicy(
-    limit=4 * _MIB, strict_utf8=True, absent=(FileNotFoundError,), directory="is a directory, not a file"
+    limit=FILE_LIMIT, strict_utf8=True, absent=(FileNotFoundError,), directory="is a directory, not a file"
 )
 #: Operations configuration and state files (logging, firewall, patches, network, storage).
 OPERATIONS_POLICY = ReadPolicy(
-    limit=8 * _MIB,
+    limit=FILE_LIMIT,
     strict_utf8=False,
     absent=(FileNotFoundError, NotADirectoryError, ProcessLookupError),
     directory="is a directory, not a file",

@@ -37,14 +37,14 @@ from collections.abc import Iterable
 
 from hvguard.collect.interface import Fetch
 from hvguard.collect.linux.manifest import COMMANDS, NEVER_COPIED, manifest_fetch
-from hvguard.collect.reader import ACCESS_POLICY, HOST_POLICY, OPERATIONS_POLICY
+from hvguard.collect.reader import FILE_LIMIT
 from hvguard.collect.ssh.remote_script import PROTOCOL, REMOTE_SCRIPT
 
 #: The libvirt connection the script opens on the target (the same one a local scan uses).
 REMOTE_LIBVIRT_URI = "qemu:///system"
-#: Bytes read per file at most: one more than the largest of the readers' limits, so that the collectors
+#: Bytes read per file at most: one more than the readers' limit, so that the collectors
 #: see and report "larger than …" instead of silently parsing a truncated file.
-FILE_CAP = max(policy.limit for policy in (HOST_POLICY, ACCESS_POLICY, OPERATIONS_POLICY)) + 1
+FILE_CAP = FILE_LIMIT + 1
 #: Script runs per target at most: the manifest, then paths the target's own configuration named outside
 #: it (a directory with its entries' names, owners and modes in one pass), then the files found there,
 #: then what those name in turn (an Include inside an included file).
