@@ -18,6 +18,7 @@ HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tool
     chromium fonts-dejavu-core  # chromium: the HTML report tests drive it with Playwright
     sudo  # sudo: the ssh:// transport's --sudo test
     acl  # acl: getfacl on the SSH test target reports ACLs, setfacl makes them in the tests
+    openssl  # openssl: the signed-bundle tests make Ed25519 keys and check the signatures with it
     ansible-core)  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
 HVG_APT_UPDATED=${HVG_APT_UPDATED:-0}
 

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from hvguard.catalog import Catalog, Measure, load_catalog
 from hvguard.checks.base import HOST, Check, CheckContext
@@ -30,6 +31,9 @@ from hvguard.workflow.attestations import AttestationSet, apply_attestations
 from hvguard.workflow.dates import local_today
 from hvguard.workflow.exceptions import ExceptionRegister, apply_exceptions
 from hvguard.workflow.usage import SourceUse
+
+if TYPE_CHECKING:
+    from hvguard.collect.bundle import BundleSource
 
 FAIL_ON_LEVELS: dict[str, frozenset[Status]] = {
     "fail": frozenset({Status.FAIL, Status.ERROR}),
@@ -54,6 +58,8 @@ class Evaluation:
     """The exceptions register applied, with each entry's state and use; None without one."""
     attestations_used: SourceUse | None = None
     """The attestations file applied, with each entry's state and use; None without one."""
+    bundle: BundleSource | None = None
+    """The evidence bundle the facts were read from (``hvguard evaluate``); None for a live scan."""
 
     def exit_code(self, fail_on: str) -> int:
         """0 when no finding is at or above ``fail_on``; 1 otherwise (the CLI contract)."""

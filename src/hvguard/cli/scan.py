@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import click
 
+from hvguard.cli.bundle_keys import load_bundle, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console, wide_console
 from hvguard.cli.errors import EXIT_OK, UserError
 from hvguard.cli.options import (
@@ -25,7 +27,7 @@ from hvguard.cli.options import (
 )
 from hvguard.cli.output import OWNER_ONLY, describe, destination, to_stdout, write_output
 from hvguard.cli.workflow import load_workflow
-from hvguard.collect.bundle import encode_bundle, make_bundle, read_bundle
+from hvguard.collect.bundle import encode_bundle, make_bundle
 from hvguard.collect.linux.access_probe import attach_probes
 from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, collect_target, validate_target
@@ -192,6 +194,7 @@ def scan(
     "contact nothing.",
 )
 @ssh_options
+@sign_option
 def collect(
     targets: tuple[str, ...],
     output: Path | None,
@@ -200,6 +203,7 @@ def collect(
     probe_acl: list[tuple[str, str]],
     dry_run: bool,
     ssh: SshOptions,
+    sign_key: str | None = None,
 ) -> int:
     """Collect facts from TARGETs into an offline evidence BUNDLE (no evaluation)."""
     if dry_run:
@@ -214,8 +218,11 @@ def collect(
     if output is None:
         raise UserError("missing --output BUNDLE")
     destination(output, force=force)  # refuse before collecting, not after
+    private = signer(sign_key, output, force=force)
     bundle = make_bundle(attach_probes(_collect_all(targets, root, ssh), probe_acl))
-    write_output(encode_bundle(bundle, output.name), output, force=force, mode=OWNER_ONLY)
+    data = encode_bundle(bundle, output.name)
+    write_output(data, output, force=force, mode=OWNER_ONLY)
+    write_signature(private, data, output, force=force)
     vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor)
     problems = sum(len(t.problems) for t in bundle.targets)
     unreachable = [t.id for t in bundle.targets if t.unreachable]
@@ -233,6 +240,7 @@ def collect(
 @report_options
 @history_options
 @workflow_options
+@verify_option
 def evaluate_cmd(
     bundle: Path,
     profile_path: Path | None,
@@ -245,12 +253,13 @@ def evaluate_cmd(
     exceptions_path: Path | None,
     attestations_path: Path | None,
     as_of: date | None,
+    verify_key: str | None = None,
 ) -> int:
     """Evaluate an offline evidence BUNDLE written by ``hvguard collect``."""
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
-    facts = read_bundle(bundle)
-    ev = evaluate(facts.targets, profile, **workflow.kwargs())
+    facts, source = load_bundle(bundle, verify_key)
+    ev = replace(evaluate(facts.targets, profile, **workflow.kwargs()), bundle=source)
     return _report_and_store(
         ev,
         fmt=fmt,

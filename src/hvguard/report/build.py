@@ -21,6 +21,7 @@ from hvguard.findings import Finding, Status
 from hvguard.profile import Profile, Thresholds
 from hvguard.report.model import (
     SCHEMA,
+    BundleProvenance,
     CatalogRef,
     CollectionProblem,
     Deviation,
@@ -30,6 +31,7 @@ from hvguard.report.model import (
     RegisterUse,
     Report,
     Result,
+    Source,
     Summary,
     Target,
     Tool,
@@ -111,6 +113,21 @@ def _register(use: SourceUse | None) -> RegisterUse | None:
     )
 
 
+def _source(ev: Evaluation) -> Source | None:
+    b = ev.bundle
+    if b is None:
+        return None
+    return Source(
+        bundle=BundleProvenance(
+            path=b.path,
+            sha256=b.sha256,
+            created_at=b.created_at,
+            tool_version=b.tool_version,
+            signed_by=b.signed_by,
+        )
+    )
+
+
 def _result(f: Finding, title: str) -> Result:
     return Result(
         measure=f.measure,
@@ -143,6 +160,7 @@ def build_report(ev: Evaluation) -> Report:
         as_of=ev.as_of,
         exceptions=_register(ev.exceptions_used),
         attestations=_register(ev.attestations_used),
+        source=_source(ev),
         targets=[_target(t) for t in ev.targets],
         results=[_result(f, titles[f.measure]) for f in ev.findings],
         summary=Summary(

@@ -117,6 +117,35 @@ class RegisterUse(_Block, frozen=True):
     entry_use: Annotated[list[EntryUse], Meta(description="Each entry's use, in file order.")]
 
 
+class BundleProvenance(_Block, frozen=True):
+    """The evidence bundle an evaluation read its facts from (``hvguard evaluate BUNDLE``)."""
+
+    path: Annotated[str, Meta(description="The bundle file as given on the command line.")]
+    sha256: Annotated[
+        str, Meta(description="SHA-256 of the bundle file's bytes as stored (gzip or not), hex.")
+    ]
+    created_at: Annotated[
+        str, Meta(description="When `hvguard collect` wrote it, as the bundle says (ISO 8601, UTC).")
+    ]
+    tool_version: Annotated[str, Meta(description="The hvguard version that wrote it, as the bundle says.")]
+    signed_by: Annotated[
+        str | None,
+        Meta(
+            description="SHA-256 (hex) of the DER SubjectPublicKeyInfo of the Ed25519 key its detached "
+            "signature was verified with (`--verify`); null when no signature was verified — then "
+            "nothing shows who wrote the bundle or that it was not edited."
+        ),
+    ]
+
+
+class Source(_Block, frozen=True):
+    """Where the evaluated facts came from, when not from a live collection."""
+
+    bundle: Annotated[
+        BundleProvenance | None, Meta(description="The evidence bundle read; null when none was.")
+    ]
+
+
 class HypervisorInfo(_Block, frozen=True):
     """The hypervisor a target's libvirt connection answered from."""
 
@@ -223,6 +252,10 @@ class Report(_Block, frozen=True):
     ]
     attestations: Annotated[
         RegisterUse | None, Meta(description="The attestations file used; null when none was given.")
+    ]
+    source: Annotated[
+        Source | None,
+        Meta(description="Where the facts came from when not collected live (a bundle); null for a scan."),
     ]
     targets: Annotated[list[Target], Meta(description="Every target, in the order given.")]
     results: Annotated[list[Result], Meta(description="Every finding, target by target.")]

@@ -103,6 +103,19 @@ def build(view: ReportView) -> Group:
         + f" · {len(rep.targets)} target(s), {vm_total} VM(s)",
     )
     parts.append(head)
+    bundle = rep.source.bundle if rep.source else None
+    if bundle is not None:
+        signed = (
+            f"signed by key {bundle.signed_by}"
+            if bundle.signed_by
+            else "UNSIGNED (origin and integrity not verified)"
+        )
+        parts.append(
+            Text(
+                f"  facts from bundle {bundle.path} (sha256 {bundle.sha256}), written {bundle.created_at} "
+                f"by hvguard {bundle.tool_version}; {signed}"
+            )
+        )
     for t in rep.targets:
         line = f"  target {t.id} [{t.platform}]"
         if t.unreachable:
