@@ -109,8 +109,7 @@ def forward_problem(f: LogForward) -> str | None:
             return None
         return f"{f.where()}: TLS without verifying the server ({f.auth_mode})"
     if any(auth.startswith(g) for g in _GOOD_AUTH):
-        if auth == "x509/name" and not f.permitted_peers and f.daemon == "rsyslog":
-            return f"{f.where()}: x509/name without StreamDriverPermittedPeers (no name is checked)"
+        # x509/name with no permitted peers: rsyslog checks the certificate against the target's name.
         return None
     if not auth:
         return f"{f.where()}: TLS without an explicit StreamDriverAuthMode (x509/name needed)"

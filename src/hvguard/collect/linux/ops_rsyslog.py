@@ -20,6 +20,14 @@ Semantics (rsyslog docs: omfwd, ns_gtls, ns_ossl, omrelp): a forward is TLS only
 driver (``gtls``, ``ossl``, ``mbedtls``) in driver mode 1; mode 0 is plain TCP even with ``gtls``. UDP
 can never be TLS. The authentication mode says how the *server* is verified: ``x509/name`` (CA + name
 in the permitted peers), ``x509/fingerprint``, ``x509/certvalid`` (CA only, no name), ``anon`` (none).
+With ``x509/name`` and no permitted peers, nsd_gtls matches the certificate's names against the forward's
+target host name (tests/test_ops_rsyslog_real.py shows it refusing a target the certificate does not name).
+
+A forward that sets no stream driver uses the global default (``global(defaultNetstreamDriver=…)`` or
+``$DefaultNetstreamDriver``); rsyslog applies global settings to the whole configuration, so the value
+that counts is the last one set anywhere (before or after the forward, in any included file), and the
+same holds for ``DefaultNetstreamDriverCAFile``. The driver mode is never inherited: it is the action's
+``StreamDriverMode`` / the ``$ActionSendStreamDriverMode`` in force, default 0 (plain TCP).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import msgspec
 
 from hvguard.facts import ConfigIssue, LogForward
 
@@ -96,10 +106,8 @@ class RsyslogResult:
 
 @dataclass
 class _Legacy:
-    """Legacy ``$Action…``/``$Default…`` directive state, applied to the actions that follow."""
+    """Legacy ``$Action…`` directive state, applied to the actions that follow."""
 
-    default_driver: str | None = None
-    default_ca: str | None = None
     action_driver: str | None = None
     action_mode: str | None = None
     action_auth: str | None = None
@@ -286,9 +294,27 @@ class RsyslogReader:
         self._expand = expand
         self.result = RsyslogResult()
         self._legacy = _Legacy()
+        # Global settings (RainerScript global() and legacy $Default…): the last value set anywhere.
         self._global_ca: str | None = None
         self._global_driver: str | None = None
+        # Forwards whose driver (index, mode) or CA file (index) come from those global defaults.
+        self._default_driver: list[tuple[int, str]] = []
+        self._default_ca: list[int] = []
         self._seen: set[str] = set()
+
+    def finish(self) -> RsyslogResult:
+        """Resolve every forward that relies on the global defaults, once the whole configuration has
+        been read (rsyslog applies them wherever they are set)."""
+        fwds = self.result.forwards
+        for i in self._default_ca:
+            fwds[i] = msgspec.structs.replace(fwds[i], ca_file=self._global_ca)
+        driver = self._global_driver or "ptcp"
+        for i, mode in self._default_driver:
+            tls = driver in TLS_DRIVERS and mode.strip() == "1"
+            fwds[i] = msgspec.structs.replace(fwds[i], driver=driver, tls=tls)
+        self._default_ca = []
+        self._default_driver = []
+        return self.result
 
     # -- files ------------------------------------------------------------------------------------------
     def read_file(self, path: str, depth: int = 0) -> None:
@@ -457,9 +483,9 @@ class RsyslogReader:
         if name == "includeconfig":
             self._include(arg, depth)
         elif name == "defaultnetstreamdriver":
-            st.default_driver = arg.lower()
+            self._global_driver = arg.lower()
         elif name == "defaultnetstreamdrivercafile":
-            st.default_ca = arg
+            self._global_ca = arg
         elif name == "actionsendstreamdriver":
             st.action_driver = arg.lower()
         elif name == "actionsendstreamdrivermode":
@@ -491,9 +517,12 @@ class RsyslogReader:
         tcp = m.group(1) == "@@"
         host = m.group(3).strip("[]")
         st = self._legacy
-        driver = (st.action_driver or st.default_driver or self._global_driver or "ptcp") if tcp else None
+        driver = st.action_driver if tcp else None
         mode = st.action_mode or "0"
         tls = tcp and driver in TLS_DRIVERS and mode.strip() == "1"
+        if tcp and driver is None:
+            self._default_driver.append((len(self.result.forwards), mode))
+        self._default_ca.append(len(self.result.forwards))
         self.result.forwards.append(
             LogForward(
                 daemon="rsyslog",
@@ -507,7 +536,6 @@ class RsyslogReader:
                 driver=driver,
                 auth_mode=st.action_auth if tcp else None,
                 permitted_peers=list(st.action_peers) if tcp else [],
-                ca_file=st.default_ca or self._global_ca,
             )
         )
 
@@ -540,12 +568,15 @@ class RsyslogReader:
     ) -> None:
         protocol = (get("protocol") or "udp").lower()
         driver = (get("streamdriver") or get("streamdriver.name") or "").lower() or None
-        if driver is None and protocol == "tcp":
-            driver = self._global_driver or self._legacy.default_driver or "ptcp"
         mode = (get("streamdrivermode") or "0").strip()
         tls = protocol == "tcp" and driver in TLS_DRIVERS and mode == "1"
         peers = params.get("streamdriverpermittedpeers")
         auth = get("streamdriverauthmode")
+        ca = get("streamdriver.cafile")
+        if protocol == "tcp" and driver is None:
+            self._default_driver.append((len(self.result.forwards), mode))
+        if ca is None:
+            self._default_ca.append(len(self.result.forwards))
         self.result.forwards.append(
             LogForward(
                 daemon="rsyslog",
@@ -563,7 +594,7 @@ class RsyslogReader:
                 driver=driver if protocol == "tcp" else None,
                 auth_mode=auth.lower() if auth else None,
                 permitted_peers=peers.items() if peers else [],
-                ca_file=get("streamdriver.cafile") or self._global_ca or self._legacy.default_ca,
+                ca_file=ca,
             )
         )
 
@@ -602,4 +633,4 @@ def read_rsyslog(
     """Parse rsyslog's main configuration and its includes; see :class:`RsyslogReader`."""
     reader = RsyslogReader(read, expand)
     reader.read_file(main)
-    return reader.result
+    return reader.finish()
