@@ -102,7 +102,8 @@ class AuditFacts(Model, frozen=True, kw_only=True):
 
     ``enable_flag`` is the last ``-e N`` of the effective rules (2 = immutable until reboot) and
     ``enable_flag_at`` its ``path:line``; ``live_enabled`` is ``auditctl -s``'s ``enabled`` value when
-    that could be run. ``remote_*`` describe the audisp-remote plugin (au-remote.conf, audisp-remote.conf).
+    that could be run. ``remote_*`` describe the audisp-remote plugin (au-remote.conf, audisp-remote.conf);
+    ``remote_plugin_refused`` says why an ``active = yes`` plugin does not run (auditd refuses it).
     """
 
     installed: bool | None = None
@@ -119,6 +120,7 @@ class AuditFacts(Model, frozen=True, kw_only=True):
     syslog_plugin_active: bool = False
     remote_plugin_active: bool = False
     remote_plugin_at: str | None = None
+    remote_plugin_refused: str | None = None
     remote_server: SettingAt | None = None
     remote_port: SettingAt | None = None
     remote_transport: SettingAt | None = None

@@ -74,7 +74,11 @@ def _audit_forwarded(logging: LoggingFacts) -> tuple[bool, str]:
         return True, f"audisp syslog plugin → {syslog_fwd[0].daemon} forward to {syslog_fwd[0].target}"
     if any(p.startswith(posixpath.dirname(audit.log_file)) for p in logging.rsyslog_imfile) and syslog_fwd:
         return True, f"rsyslog imfile reads {audit.log_file} → forward to {syslog_fwd[0].target}"
-    return False, "no audisp-remote, audisp syslog plugin or rsyslog imfile feeding a remote forward"
+    refused = f" ({audit.remote_plugin_refused})" if audit.remote_plugin_refused else ""
+    return (
+        False,
+        f"no audisp-remote{refused}, audisp syslog plugin or rsyslog imfile feeding a remote forward",
+    )
 
 
 def _admins_with_all(host: HostFacts) -> list[str] | None:
