@@ -104,6 +104,7 @@ class AuditFacts(Model, frozen=True, kw_only=True):
     ``enable_flag_at`` its ``path:line``; ``live_enabled`` is ``auditctl -s``'s ``enabled`` value when
     that could be run. ``remote_*`` describe the audisp-remote plugin (au-remote.conf, audisp-remote.conf);
     ``remote_plugin_refused`` says why an ``active = yes`` plugin does not run (auditd refuses it).
+    ``config_files``: owner and mode of /etc/audit, auditd.conf, audit.rules, rules.d and its rule files.
     """
 
     installed: bool | None = None
@@ -117,6 +118,7 @@ class AuditFacts(Model, frozen=True, kw_only=True):
     log_file: str = "/var/log/audit/audit.log"
     log_dir: FileStat | None = None
     log_files: list[FileStat] = []
+    config_files: list[FileStat] = []
     syslog_plugin_active: bool = False
     remote_plugin_active: bool = False
     remote_plugin_at: str | None = None

@@ -8,6 +8,7 @@ Checks: ``libvirt_log_format``, ``log_protection``, ``remote_logging``.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from hvguard.checks.support.ops import (
     stat_evidence,
 )
 from hvguard.facts import (
+    AuditFacts,
     LogForward,
     LoggingFacts,
 )
@@ -116,6 +118,32 @@ def forward_problem(f: LogForward) -> str | None:
     return f"{f.where()}: TLS with authentication mode {f.auth_mode}: the server's identity is not checked"
 
 
+#: Groups that may read the audit logs (auditd.conf ``log_group``: root by default, adm on Debian-style
+#: log-reader setups); any other group reading them is not a restricted audience.
+AUDIT_READ_GROUPS = ("root", "adm")
+
+
+def audit_log_read_access(audit: AuditFacts) -> list[str]:
+    """Who besides root and the log readers' group can read the audit logs (empty when no one):
+    'other' access to the directory or files, group write, a group other than root/adm with read, a
+    POSIX ACL (whose entries are not collected)."""
+    out: list[str] = []
+    stats = ([audit.log_dir] if audit.log_dir is not None and audit.log_dir.exists else []) + audit.log_files
+    for st in stats:
+        if st.mode is None:
+            continue
+        if st.mode & 0o007:
+            what = "lets 'other' list or enter it" if st.is_dir else "gives 'other' access"
+            out.append(f"{st.path} mode {mode_text(st.mode)} {what}")
+        if st.mode & 0o020:
+            out.append(f"{st.path} mode {mode_text(st.mode)} is group-writable ({st.group})")
+        elif st.mode & 0o040 and st.group not in AUDIT_READ_GROUPS:
+            out.append(f"{st.path} is readable by group {st.group} (not root or adm)")
+        if st.has_acl:
+            out.append(f"{st.path} carries a POSIX ACL that may widen access (getfacl)")
+    return out
+
+
 def _logging_facts(ctx: CheckContext, what: str) -> LoggingFacts:
     """``host.operations.logging``; raises :class:`CannotEvaluate` when it is unknown or a logging
     configuration file is malformed."""
@@ -135,8 +163,10 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
 
     Fail: a remote forward over UDP, plain TCP, TLS mode 0, or TLS without x509/name or fingerprint
     authentication (rsyslog) / peer-verify (syslog-ng) / Kerberos (audisp-remote); a system log file
-    readable by 'other' or writable by group/other; no journald Forward Secure Sealing (Seal=no, no
-    sealing key, or a volatile journal). Error: a malformed rsyslog, syslog-ng or journald file (file:line).
+    readable by 'other' or writable by group/other; the audit log directory or files open to 'other',
+    group-writable, readable by a group other than root/adm, or carrying a POSIX ACL; no journald
+    Forward Secure Sealing (Seal=no, no sealing key, or a volatile journal). Error: a malformed rsyslog,
+    syslog-ng or journald file (file:line).
     A second, manual finding covers access control on the log server (attestation).
     """
     logging = _logging_facts(ctx, "log forwarding and log file protection")
@@ -157,6 +187,13 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
             for f in remote[:20]
         ],
         "log_files": [stat_evidence(s) for s in logging.log_files],
+        "audit_logs": [
+            stat_evidence(s)
+            for s in (
+                [logging.audit.log_dir] if logging.audit.log_dir and logging.audit.log_dir.exists else []
+            )
+            + logging.audit.log_files[:5]
+        ],
         "journald": {
             "storage": j.storage.value if j.storage else "auto (default)",
             "seal": j.seal.value if j.seal else "yes (default)",
@@ -182,6 +219,15 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
             loose.append(f"{s.path} mode {mode_text(s.mode)} gives 'other' access")
         elif s.mode & 0o020:
             loose.append(f"{s.path} mode {mode_text(s.mode)} is group-writable ({s.group})")
+    audit_loose = audit_log_read_access(logging.audit)
+    if audit_loose:
+        fails.append(
+            "audit logs are not restricted to root and the log readers: " + "; ".join(audit_loose[:5])
+        )
+        fixes.append(
+            f"chmod o-rwx,g-w {posixpath.dirname(logging.audit.log_file)} {logging.audit.log_file}* "
+            "(0700/0600, or 0750/0640 with log_group = adm in /etc/audit/auditd.conf)"
+        )
     if loose:
         fails.append("log files are not read-only to a restricted group: " + "; ".join(loose[:5]))
         fixes.append(

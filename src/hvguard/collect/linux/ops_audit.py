@@ -211,6 +211,16 @@ def collect_audit(r: OpsReader) -> AuditFacts:
         break
 
     live, note = _live_enabled(r)
+    config_stats = [
+        r.stat(p, AREA)
+        for p in (
+            "etc/audit",
+            AUDITD_CONF,
+            RULES_FILE,
+            RULES_DIR,
+            *(f for f in rule_files if f != RULES_FILE),
+        )
+    ]
     return AuditFacts(
         installed=any(r.exists(b) for b in AUDITD_MARKERS) or bool(rule_files),
         rules_source=source,
@@ -223,6 +233,7 @@ def collect_audit(r: OpsReader) -> AuditFacts:
         log_file=log_file,
         log_dir=log_dir,
         log_files=log_files,
+        config_files=[s for s in config_stats if s.exists],
         syslog_plugin_active=syslog_active,
         remote_plugin_active=remote_active,
         remote_plugin_at=remote_at,
