@@ -25,6 +25,7 @@ __all__ = [
     "JournaldFacts",
     "LibvirtNetwork",
     "ListeningSocket",
+    "LogFileTarget",
     "LogForward",
     "LoggingFacts",
     "MountPoint",
@@ -156,6 +157,35 @@ class LogForward(Model, frozen=True, kw_only=True):
         return f"{self.path}:{self.line}" if self.line is not None else self.path
 
 
+class LogFileTarget(Model, frozen=True, kw_only=True):
+    """A file a log daemon is configured to write (rsyslog omfile), and the mode it creates it with.
+
+    ``create_mode`` is the configured mode (None when the configured value is malformed) and
+    ``create_mode_from`` where it comes from; ``umask`` the daemon's configured umask (None: the
+    process's own), applied on creation.
+    """
+
+    daemon: str
+    path: str
+    line: int | None = None
+    text: str = ""
+    file: str
+    create_mode: int | None = None
+    create_mode_from: str = ""
+    umask: int | None = None
+    umask_from: str | None = None
+
+    def where(self) -> str:
+        """``path:line`` of the action."""
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+    def effective_mode(self) -> int | None:
+        """The mode a newly created file gets (create mode less the umask)."""
+        if self.create_mode is None:
+            return None
+        return self.create_mode & ~(self.umask or 0)
+
+
 class JournalUpload(Model, frozen=True, kw_only=True):
     """systemd-journal-upload: its configured URL and whether the unit is enabled."""
 
@@ -189,7 +219,10 @@ class LoggingFacts(Model, frozen=True, kw_only=True):
     syslog_ng_files: list[str] = []
     journald: JournaldFacts = JournaldFacts()
     forwards: list[LogForward] = []
+    files_written: list[LogFileTarget] = []
     log_files: list[FileStat] = []
+    other_log_files: list[FileStat] = []
+    other_log_files_truncated: bool = False
     issues: list[ConfigIssue] = []
 
 

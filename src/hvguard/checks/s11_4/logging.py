@@ -163,10 +163,12 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
 
     Fail: a remote forward over UDP, plain TCP, TLS mode 0, or TLS without x509/name or fingerprint
     authentication (rsyslog) / peer-verify (syslog-ng) / Kerberos (audisp-remote); a system log file
-    readable by 'other' or writable by group/other; the audit log directory or files open to 'other',
-    group-writable, readable by a group other than root/adm, or carrying a POSIX ACL; no journald
-    Forward Secure Sealing (Seal=no, no sealing key, or a volatile journal). Error: a malformed rsyslog,
-    syslog-ng or journald file (file:line).
+    (or a file rsyslog writes, wherever it is) readable by 'other' or writable by group/other; a file
+    rsyslog creates so (its effective ``fileCreateMode``/``$FileCreateMode`` less ``$Umask``); any file
+    below /var/log (subdirectories included) writable by everyone; the audit log directory or files
+    open to 'other', group-writable, readable by a group other than root/adm, or carrying a POSIX ACL;
+    no journald Forward Secure Sealing (Seal=no, no sealing key, or a volatile journal). Error: a
+    malformed rsyslog, syslog-ng or journald file (file:line).
     A second, manual finding covers access control on the log server (attestation).
     """
     logging = _logging_facts(ctx, "log forwarding and log file protection")
@@ -187,6 +189,18 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
             for f in remote[:20]
         ],
         "log_files": [stat_evidence(s) for s in logging.log_files],
+        "files_written": [
+            {
+                "file": t.file,
+                "where": t.where(),
+                "create_mode": mode_text(t.effective_mode()),
+                "create_mode_from": t.create_mode_from,
+                "umask": t.umask_from,
+            }
+            for t in logging.files_written[:20]
+        ],
+        "other_log_files_examined": len(logging.other_log_files),
+        "other_log_files_truncated": logging.other_log_files_truncated,
         "audit_logs": [
             stat_evidence(s)
             for s in (
@@ -219,6 +233,30 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
             loose.append(f"{s.path} mode {mode_text(s.mode)} gives 'other' access")
         elif s.mode & 0o020:
             loose.append(f"{s.path} mode {mode_text(s.mode)} is group-writable ({s.group})")
+    creates = []
+    for t in logging.files_written:
+        mode = t.effective_mode()
+        if mode is not None and mode & 0o027:
+            umask = f", umask {t.umask_from}" if t.umask_from else ""
+            creates.append(f"{t.daemon} creates {t.file} ({t.where()}) with mode {mode_text(mode)} "
+                           f"({t.create_mode_from}{umask})")  # fmt: skip
+    if creates:
+        fails.append(
+            "new log files are created readable by 'other' or group-writable: " + "; ".join(creates[:5])
+        )
+        fixes.append(
+            'rsyslog: module(load="builtin:omfile" fileCreateMode="0640") for action(type="omfile") and '
+            "$FileCreateMode 0640 before the legacy file actions (each reaches only its own kind), or "
+            'fileCreateMode="0640" on the action'
+        )
+    everyone = [s for s in logging.other_log_files if s.mode is not None and s.mode & 0o002]
+    if everyone:
+        fails.append(
+            "log files anyone can write (forge or erase entries): "
+            + "; ".join(f"{s.path} mode {mode_text(s.mode)}" for s in everyone[:5])
+            + (f" (and {len(everyone) - 5} more)" if len(everyone) > 5 else "")
+        )
+        fixes.append("chmod o-w " + " ".join(s.path for s in everyone[:5]))
     audit_loose = audit_log_read_access(logging.audit)
     if audit_loose:
         fails.append(
@@ -264,8 +302,15 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.passed(
             HOST,
             ("Remote log forwards use TLS with server authentication; " if remote else "")
-            + "system log files are not world-readable or group-writable; journald seals the persistent "
-            "journal (Forward Secure Sealing).",
+            + "system log files and the files rsyslog writes are not world-readable or group-writable "
+            "(nor created so), no file below /var/log is world-writable"
+            + (
+                f" (of the {len(logging.other_log_files)} examined: files deeper than three levels or beyond "
+                "5000 were not)"
+                if logging.other_log_files_truncated
+                else ""
+            )
+            + "; journald seals the persistent journal (Forward Secure Sealing).",
             evidence,
         )
     yield ctx.manual(

@@ -28,6 +28,14 @@ A forward that sets no stream driver uses the global default (``global(defaultNe
 that counts is the last one set anywhere (before or after the forward, in any included file), and the
 same holds for ``DefaultNetstreamDriverCAFile``. The driver mode is never inherited: it is the action's
 ``StreamDriverMode`` / the ``$ActionSendStreamDriverMode`` in force, default 0 (plain TCP).
+
+Files rsyslog writes (omfile: ``action(type="omfile" file=…)``, legacy ``/path`` and ``-/path``) and the
+mode it creates them with, as rsyslogd 8.2302 really does it (tests/test_logging_semantics.py runs it):
+a RainerScript action uses its own ``fileCreateMode``, else ``module(load="builtin:omfile"
+fileCreateMode=…)``, else 0644 — the legacy ``$FileCreateMode`` does not reach it; a legacy action uses
+the ``$FileCreateMode`` in force where it stands (0644 before any), never the module parameter. The
+umask (``$Umask`` or ``global(umask=…)``, last one set) is applied to both. Dynamic files (``?tpl``,
+``dynaFile=``) have no fixed path and are not listed.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from hvguard.facts import ConfigIssue, LogForward
+from hvguard.facts import ConfigIssue, LogFileTarget, LogForward
 
 #: Stream drivers that implement TLS (rsyslog ``ns_gtls``, ``ns_ossl``, ``ns_mbedtls``).
 TLS_DRIVERS = frozenset({"gtls", "ossl", "mbedtls"})
@@ -100,6 +108,7 @@ class RsyslogResult:
 
     files: list[str] = field(default_factory=list)
     forwards: list[LogForward] = field(default_factory=list)
+    files_written: list[LogFileTarget] = field(default_factory=list)
     imfile: list[str] = field(default_factory=list)
     issues: list[ConfigIssue] = field(default_factory=list)
 
@@ -112,6 +121,7 @@ class _Legacy:
     action_mode: str | None = None
     action_auth: str | None = None
     action_peers: list[str] = field(default_factory=list)
+    file_create_mode: tuple[str, str] | None = None  # ($FileCreateMode value, path:line)
 
 
 class _Scanner:
@@ -300,6 +310,11 @@ class RsyslogReader:
         # Forwards whose driver (index, mode) or CA file (index) come from those global defaults.
         self._default_driver: list[tuple[int, str]] = []
         self._default_ca: list[int] = []
+        # (value, path, line) of module(load="builtin:omfile" fileCreateMode=…) and of the umask.
+        self._module_file_mode: tuple[str, str, int] | None = None
+        self._umask: tuple[str, str, int] | None = None
+        # RainerScript omfile actions without their own fileCreateMode: (index, path, line).
+        self._rainer_files: list[int] = []
         self._seen: set[str] = set()
 
     def finish(self) -> RsyslogResult:
@@ -314,7 +329,47 @@ class RsyslogReader:
             fwds[i] = msgspec.structs.replace(fwds[i], driver=driver, tls=tls)
         self._default_ca = []
         self._default_driver = []
+        files = self.result.files_written
+        if self._module_file_mode is not None:
+            value, at, n = self._module_file_mode
+            module_mode = self._octal(value, at, n)
+            for i in self._rainer_files:
+                files[i] = msgspec.structs.replace(
+                    files[i],
+                    create_mode=module_mode,
+                    create_mode_from=f"module(load=builtin:omfile) at {at}:{n}",
+                )
+        self._rainer_files = []
+        if self._umask is not None:
+            value, at, n = self._umask
+            mask = self._octal(value, at, n)
+            if mask is not None:
+                for i, t in enumerate(files):
+                    files[i] = msgspec.structs.replace(t, umask=mask, umask_from=f"{at}:{n}")
         return self.result
+
+    def _octal(self, value: str, path: str, line: int) -> int | None:
+        """An rsyslog mode or umask value (octal, e.g. ``0640``); a malformed one is an issue."""
+        text = value.strip().strip('"')
+        if re.fullmatch(r"0?[0-7]{1,4}", text):
+            return int(text, 8) & 0o7777
+        self.result.issues.append(ConfigIssue(path=path, line=line, message=f"not an octal mode: {value!r}"))
+        return None
+
+    def _file_target(self, path: str, line: int, file: str, mode: tuple[str, str] | None, text: str) -> None:
+        """Record a file omfile writes, with the create mode that applies (None value: the default)."""
+        value = self._octal(mode[0], path, line) if mode is not None else None
+        self.result.files_written.append(
+            LogFileTarget(
+                daemon="rsyslog",
+                path=path,
+                line=line,
+                text=_short(text),
+                file=file,
+                create_mode=value if mode is not None else 0o644,
+                create_mode_from=mode[1] if mode is not None else "rsyslog default (0644)",
+            )
+        )
 
     # -- files ------------------------------------------------------------------------------------------
     def read_file(self, path: str, depth: int = 0) -> None:
@@ -499,6 +554,10 @@ class RsyslogReader:
             st.action_peers = []
         elif name == "inputfilename":
             self.result.imfile.append(arg)
+        elif name == "filecreatemode":
+            st.file_create_mode = (arg, f"{path}:{line}")
+        elif name == "umask":
+            self._umask = (arg, path, line)
 
     def _action_text(self, sc: _Scanner, path: str, depth: int) -> None:
         """One action after a selector: ``action(…)`` or a legacy action to end of line."""
@@ -513,6 +572,9 @@ class RsyslogReader:
         text = sc.rest_of_line().split(" #", 1)[0].strip()
         m = _LEGACY_FWD.match(text)
         if not m:
+            file = text.lstrip("-").split(";", 1)[0].strip()
+            if file.startswith("/"):  # a file action (-: no sync); ?template = dynamic file, | = pipe
+                self._file_target(path, line, file, self._legacy.file_create_mode, text)
             return  # a file, pipe, user or discard action: stays on the host
         tcp = m.group(1) == "@@"
         host = m.group(3).strip("[]")
@@ -554,6 +616,11 @@ class RsyslogReader:
                 self._global_ca = get("defaultnetstreamdrivercafile")
             if get("defaultnetstreamdriver"):
                 self._global_driver = (get("defaultnetstreamdriver") or "").lower()
+            if get("umask"):
+                self._umask = (get("umask") or "", path, params["umask"].line)
+        elif kind == "module" and (get("load") or "").lower() in ("builtin:omfile", "omfile"):
+            if get("filecreatemode"):
+                self._module_file_mode = (get("filecreatemode") or "", path, params["filecreatemode"].line)
         elif kind == "input" and (get("type") or "").lower() == "imfile" and get("file"):
             self.result.imfile.append(get("file") or "")
         elif kind == "action":
@@ -562,6 +629,13 @@ class RsyslogReader:
                 self._omfwd(params, get, path, line)
             elif typ == "omrelp":
                 self._omrelp(get, params, path, line)
+            elif typ == "omfile" and get("file"):
+                own = params.get("filecreatemode")
+                mode = (own.text(), f"{path}:{own.line}") if own is not None else None
+                if own is None:
+                    self._rainer_files.append(len(self.result.files_written))
+                text = "action(" + " ".join(f'{k}="{p.text()}"' for k, p in params.items()) + ")"
+                self._file_target(path, line, get("file") or "", mode, text)
 
     def _omfwd(
         self, params: dict[str, Param], get: Callable[[str], str | None], path: str, line: int
