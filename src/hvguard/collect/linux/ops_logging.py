@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import posixpath
 
+import msgspec
+
 from hvguard.collect.linux.ops_audit import collect_audit
 from hvguard.collect.linux.ops_files import OpsReader, include_expander
 from hvguard.collect.linux.ops_rsyslog import read_rsyslog
@@ -90,7 +92,8 @@ def walk_logs(r: OpsReader, top: str = "var/log") -> tuple[list[FileStat], bool]
             elif len(out) >= WALK_MAX_FILES:
                 return out, True
             else:
-                out.append(st)
+                # Only owner and mode are judged; a log's age changes with every line written.
+                out.append(msgspec.structs.replace(st, mtime=None))
     return out, skipped
 
 
@@ -198,7 +201,7 @@ def collect_logging(r: OpsReader) -> LoggingFacts:
         forwards.append(_audisp_forward(audit.remote_server, port, transport))
     written = [t.file.lstrip("/") for t in rs.files_written]
     wanted = list(dict.fromkeys([*SYSTEM_LOGS, *written]))
-    logs: list[FileStat] = [r.stat(p, AREA) for p in wanted]
+    logs: list[FileStat] = [msgspec.structs.replace(r.stat(p, AREA), mtime=None) for p in wanted]
     shown = {s.path for s in logs}
     walked, truncated = walk_logs(r)
     return LoggingFacts(
