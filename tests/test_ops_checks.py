@@ -184,7 +184,6 @@ def test_nat_network_needs_a_bonded_default_route() -> None:
     [
         ({"auth_mode": "x509/certvalid"}, "authentication mode x509/certvalid"),
         ({"auth_mode": None}, "without an explicit StreamDriverAuthMode"),
-        ({"permitted_peers": []}, "without StreamDriverPermittedPeers"),
         ({"tls": False, "driver": "gtls"}, "without TLS (StreamDriver gtls, mode 0)"),
     ],
 )

@@ -166,7 +166,8 @@ def test_bad_root_verdicts_name_files_and_lines(tmp_path: Path) -> None:
     assert "sec=krb5p" in (st.remediation or "")
     audit = by_check(found, "host.audit-log-protection")[0]
     assert audit.status is Status.FAIL and "/etc/audit/audit.rules:3" in audit.message
-    assert "0755" in audit.message and "not copied off the host" in audit.message
+    assert "not copied off the host" in audit.message
+    assert "0755" not in audit.message and "0644" not in audit.message  # readable, not writable: 11.4.10
     assert "99-finalize.rules" in (audit.remediation or "")
     fw = by_check(found, "host.firewall")[0]
     assert fw.status is Status.FAIL and "policy accept" in fw.message and "8080/tcp" in fw.message
@@ -180,6 +181,8 @@ def test_bad_root_verdicts_name_files_and_lines(tmp_path: Path) -> None:
         "authentication mode anon",
         "Seal=no (/etc/systemd/journald.conf:3)",
         "/var/log/syslog mode 0644",
+        "/var/log/audit mode 0755 lets 'other' list or enter it",
+        "/var/log/audit/audit.log mode 0644 gives 'other' access",
     ):
         assert words in logp.message, words
     assert 'StreamDriverAuthMode="x509/name"' in (logp.remediation or "")

@@ -60,7 +60,7 @@ def make_pki(d: Path) -> Pki:
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hvguard test CA",
              "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))  # fmt: skip
     for name, cn, san in (
-        ("server", SERVER_NAME, f"DNS:{SERVER_NAME},IP:127.0.0.1"),
+        ("server", SERVER_NAME, f"DNS:{SERVER_NAME},DNS:localhost,IP:127.0.0.1"),
         ("client", "hv1.hvguard.test", "DNS:hv1.hvguard.test"),
     ):
         key, csr = str(d / f"{name}.key"), str(d / f"{name}.csr")
@@ -167,7 +167,11 @@ input(type="imuxsock" Socket="{root}/log.sock")
 
 
 def judged(root: Path) -> LogForward:
-    """The single forward hvguard's collector finds in this root."""
+    """The single forward hvguard's collector finds in this root (whose configuration rsyslogd -N1
+    accepts)."""
+    check = subprocess.run([_tool("rsyslogd"), "-N1", "-f", str(root / "etc" / "rsyslog.conf")],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
     facts = collect_logging(OpsReader(RootSource(root), []))
     assert not facts.issues, facts.issues
     (fwd,) = facts.forwards
@@ -238,3 +242,60 @@ def test_a_wrong_permitted_peer_is_not_delivered(tmp_path: Path, pki: Pki, recei
     )
     assert forward_problem(judged(root)) is None  # well-formed; the name is the operator's to choose
     assert not deliver(root, receiver, expect=False)
+
+
+def test_x509_name_without_permitted_peers_checks_the_target_name(
+    tmp_path: Path, pki: Pki, receiver: Receiver
+) -> None:
+    """With x509/name and no StreamDriverPermittedPeers, rsyslog (nsd_gtls) matches the certificate's
+    names against the forward's target: "localhost" (a DNS name in the server certificate) is
+    delivered, "127.0.0.1" (not a DNS name or CN of it) is refused. A name IS checked."""
+    action = (
+        '*.* action(type="omfwd" target="{target}" port="{port}" protocol="tcp"'
+        ' StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name")'
+    )
+    good = sender_root(tmp_path, "byname", pki, action.format(target="localhost", port=receiver.port))
+    fwd = judged(good)
+    assert fwd.tls and fwd.auth_mode == "x509/name" and not fwd.permitted_peers
+    assert forward_problem(fwd) is None, forward_problem(fwd)
+    assert deliver(good, receiver, expect=True), receiver.daemon.err.read_text()
+    bad = sender_root(tmp_path, "byip", pki, action.format(target="127.0.0.1", port=receiver.port))
+    assert not deliver(bad, receiver, expect=False)
+
+
+@pytest.mark.parametrize(
+    "name, config, tls",
+    [
+        (
+            "rainerscript-after",
+            '*.* action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp" StreamDriverMode="1"\n'
+            '           StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="' + SERVER_NAME + '")\n'
+            'global(defaultNetstreamDriver="gtls")\n',
+            True,
+        ),
+        (
+            "legacy-after",
+            "$ActionSendStreamDriverMode 1\n$ActionSendStreamDriverAuthMode x509/name\n"
+            "$ActionSendStreamDriverPermittedPeer " + SERVER_NAME + "\n*.* @@127.0.0.1:{port}\n"
+            "$DefaultNetstreamDriver gtls\n",
+            True,
+        ),
+        (
+            "legacy-no-mode",
+            "$DefaultNetstreamDriver gtls\n$ActionSendStreamDriverAuthMode x509/name\n"
+            "$ActionSendStreamDriverPermittedPeer " + SERVER_NAME + "\n*.* @@127.0.0.1:{port}\n",
+            False,
+        ),
+    ],
+)
+def test_the_global_default_netstream_driver_applies_to_every_forward(
+    tmp_path: Path, pki: Pki, receiver: Receiver, name: str, config: str, tls: bool
+) -> None:
+    """A forward without StreamDriver uses the global DefaultNetstreamDriver, wherever in the
+    configuration it is set (rsyslog applies global settings to the whole configuration); the driver
+    mode still defaults to 0 (plain TCP)."""
+    root = sender_root(tmp_path, name, pki, config.format(port=receiver.port))
+    fwd = judged(root)
+    assert fwd.driver == "gtls" and fwd.tls is tls, fwd
+    assert (forward_problem(fwd) is None) is tls, forward_problem(fwd)
+    assert deliver(root, receiver, expect=tls) is tls, receiver.daemon.err.read_text()

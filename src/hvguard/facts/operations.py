@@ -25,6 +25,7 @@ __all__ = [
     "JournaldFacts",
     "LibvirtNetwork",
     "ListeningSocket",
+    "LogFileTarget",
     "LogForward",
     "LoggingFacts",
     "MountPoint",
@@ -102,7 +103,9 @@ class AuditFacts(Model, frozen=True, kw_only=True):
 
     ``enable_flag`` is the last ``-e N`` of the effective rules (2 = immutable until reboot) and
     ``enable_flag_at`` its ``path:line``; ``live_enabled`` is ``auditctl -s``'s ``enabled`` value when
-    that could be run. ``remote_*`` describe the audisp-remote plugin (au-remote.conf, audisp-remote.conf).
+    that could be run. ``remote_*`` describe the audisp-remote plugin (au-remote.conf, audisp-remote.conf);
+    ``remote_plugin_refused`` says why an ``active = yes`` plugin does not run (auditd refuses it).
+    ``config_files``: owner and mode of /etc/audit, auditd.conf, audit.rules, rules.d and its rule files.
     """
 
     installed: bool | None = None
@@ -116,9 +119,11 @@ class AuditFacts(Model, frozen=True, kw_only=True):
     log_file: str = "/var/log/audit/audit.log"
     log_dir: FileStat | None = None
     log_files: list[FileStat] = []
+    config_files: list[FileStat] = []
     syslog_plugin_active: bool = False
     remote_plugin_active: bool = False
     remote_plugin_at: str | None = None
+    remote_plugin_refused: str | None = None
     remote_server: SettingAt | None = None
     remote_port: SettingAt | None = None
     remote_transport: SettingAt | None = None
@@ -150,6 +155,35 @@ class LogForward(Model, frozen=True, kw_only=True):
     def where(self) -> str:
         """``path:line`` of the directive."""
         return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+
+class LogFileTarget(Model, frozen=True, kw_only=True):
+    """A file a log daemon is configured to write (rsyslog omfile), and the mode it creates it with.
+
+    ``create_mode`` is the configured mode (None when the configured value is malformed) and
+    ``create_mode_from`` where it comes from; ``umask`` the daemon's configured umask (None: the
+    process's own), applied on creation.
+    """
+
+    daemon: str
+    path: str
+    line: int | None = None
+    text: str = ""
+    file: str
+    create_mode: int | None = None
+    create_mode_from: str = ""
+    umask: int | None = None
+    umask_from: str | None = None
+
+    def where(self) -> str:
+        """``path:line`` of the action."""
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+    def effective_mode(self) -> int | None:
+        """The mode a newly created file gets (create mode less the umask)."""
+        if self.create_mode is None:
+            return None
+        return self.create_mode & ~(self.umask or 0)
 
 
 class JournalUpload(Model, frozen=True, kw_only=True):
@@ -185,7 +219,10 @@ class LoggingFacts(Model, frozen=True, kw_only=True):
     syslog_ng_files: list[str] = []
     journald: JournaldFacts = JournaldFacts()
     forwards: list[LogForward] = []
+    files_written: list[LogFileTarget] = []
     log_files: list[FileStat] = []
+    other_log_files: list[FileStat] = []
+    other_log_files_truncated: bool = False
     issues: list[ConfigIssue] = []
 
 

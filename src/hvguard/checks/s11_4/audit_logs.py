@@ -47,8 +47,11 @@ AUDIT_REMOTE_FIX = (
 )
 
 
-def _loose_bits(st: FileStat, *, directory: bool) -> list[str]:
-    """What is wrong with a log file's or log directory's owner and mode (empty when fine)."""
+def _writable_bits(st: FileStat) -> list[str]:
+    """Who besides root could modify, delete or replace this file or directory (empty when no one).
+
+    Read access is not 11.4.4's matter (it is 11.4.10's): only a non-root owner, group/other write and
+    a POSIX ACL (which may grant write; its entries are not collected) count here."""
     out: list[str] = []
     if st.mode is None:
         return out
@@ -56,10 +59,8 @@ def _loose_bits(st: FileStat, *, directory: bool) -> list[str]:
         out.append(f"{st.path} is owned by {st.owner} (not root)")
     if st.mode & 0o022:
         out.append(f"{st.path} mode {mode_text(st.mode)} lets group/other write")
-    if st.mode & 0o007:
-        out.append(f"{st.path} mode {mode_text(st.mode)} gives 'other' access")
     if st.has_acl:
-        out.append(f"{st.path} carries a POSIX ACL that may widen access (getfacl)")
+        out.append(f"{st.path} carries a POSIX ACL that may grant write access (getfacl)")
     return out
 
 
@@ -74,7 +75,11 @@ def _audit_forwarded(logging: LoggingFacts) -> tuple[bool, str]:
         return True, f"audisp syslog plugin → {syslog_fwd[0].daemon} forward to {syslog_fwd[0].target}"
     if any(p.startswith(posixpath.dirname(audit.log_file)) for p in logging.rsyslog_imfile) and syslog_fwd:
         return True, f"rsyslog imfile reads {audit.log_file} → forward to {syslog_fwd[0].target}"
-    return False, "no audisp-remote, audisp syslog plugin or rsyslog imfile feeding a remote forward"
+    refused = f" ({audit.remote_plugin_refused})" if audit.remote_plugin_refused else ""
+    return (
+        False,
+        f"no audisp-remote{refused}, audisp syslog plugin or rsyslog imfile feeding a remote forward",
+    )
 
 
 def _admins_with_all(host: HostFacts) -> list[str] | None:
@@ -106,7 +111,9 @@ def audit_log_protection(ctx: CheckContext) -> Iterator[Finding]:
 
     Fail: libvirtd.conf ``audit_level = 0``; auditd absent; the effective audit rules do not end
     immutable (``-e 2``, augenrules order) or the running kernel is not (``auditctl -s`` enabled ≠ 2);
-    the audit log directory or files are not root-only (no group/other write, no other access); or
+    someone besides root can write the audit log directory or files, or /etc/audit, auditd.conf or the
+    rule files (a non-root owner, group/other write, a POSIX ACL; who may *read* them is 11.4.10's
+    ``host.log-protection``); or
     records are not copied off the host in real time (audisp-remote, or the audisp syslog plugin / rsyslog
     imfile feeding a remote forward). With sudoers collected, administrators holding ``ALL`` are listed:
     they can still stop auditd or edit local files, so the off-host copy is what keeps the record.
@@ -128,6 +135,7 @@ def audit_log_protection(ctx: CheckContext) -> Iterator[Finding]:
         "auditctl_enabled": audit.live_enabled if audit.live_enabled is not None else audit.live_note,
         "log_dir": stat_evidence(audit.log_dir) if audit.log_dir and audit.log_dir.exists else None,
         "log_files": [stat_evidence(f) for f in audit.log_files[:5]],
+        "config_files": [stat_evidence(f) for f in audit.config_files[:10]],
     }
     if level.as_int() == 0:
         fails.append("libvirt's hypervisor audit records are disabled (audit_level = 0)")
@@ -152,16 +160,22 @@ def audit_log_protection(ctx: CheckContext) -> Iterator[Finding]:
             fixes.append("augenrules --load, then reboot so the immutable rule set is the one running")
         loose = []
         if audit.log_dir is not None and audit.log_dir.exists:
-            loose += _loose_bits(audit.log_dir, directory=True)
+            loose += _writable_bits(audit.log_dir)
         for f in audit.log_files:
-            loose += _loose_bits(f, directory=False)
+            loose += _writable_bits(f)
         if loose:
-            fails.append("audit logs are not root-only: " + "; ".join(loose[:5]))
+            fails.append("others than root can modify or delete the audit logs: " + "; ".join(loose[:5]))
             fixes.append(
-                f"chown root:root {posixpath.dirname(audit.log_file)} && chmod 0700 "
-                f"{posixpath.dirname(audit.log_file)} && chmod 0600 {audit.log_file}*   (and log_group = root"
-                " in /etc/audit/auditd.conf)"
+                f"chown root {posixpath.dirname(audit.log_file)} {audit.log_file}* && chmod go-w "
+                f"{posixpath.dirname(audit.log_file)} {audit.log_file}*   (and setfacl -b on any ACL)"
             )
+        conf_loose = [p for st in audit.config_files for p in _writable_bits(st)]
+        if conf_loose:
+            fails.append(
+                "others than root can change auditd's configuration or rules (and so disable auditing): "
+                + "; ".join(conf_loose[:5])
+            )
+            fixes.append("chown -R root /etc/audit && chmod -R go-w /etc/audit   (and setfacl -b on any ACL)")
         forwarded, how = _audit_forwarded(logging)
         evidence["off_host_copy"] = how
         if not forwarded:
@@ -187,7 +201,8 @@ def audit_log_protection(ctx: CheckContext) -> Iterator[Finding]:
         )
     yield ctx.passed(
         HOST,
-        "Audit rules are immutable (-e 2), the audit logs are root-only, records are copied off the host "
+        "Audit rules are immutable (-e 2), only root can write the audit logs and auditd's configuration, "
+        "records are copied off the host "
         f"({evidence['off_host_copy']}) and libvirt auditing is on.{note}",
         evidence,
     )

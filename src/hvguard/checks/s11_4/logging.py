@@ -8,6 +8,7 @@ Checks: ``libvirt_log_format``, ``log_protection``, ``remote_logging``.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from hvguard.checks.support.ops import (
     stat_evidence,
 )
 from hvguard.facts import (
+    AuditFacts,
     LogForward,
     LoggingFacts,
 )
@@ -109,12 +111,37 @@ def forward_problem(f: LogForward) -> str | None:
             return None
         return f"{f.where()}: TLS without verifying the server ({f.auth_mode})"
     if any(auth.startswith(g) for g in _GOOD_AUTH):
-        if auth == "x509/name" and not f.permitted_peers and f.daemon == "rsyslog":
-            return f"{f.where()}: x509/name without StreamDriverPermittedPeers (no name is checked)"
+        # x509/name with no permitted peers: rsyslog checks the certificate against the target's name.
         return None
     if not auth:
         return f"{f.where()}: TLS without an explicit StreamDriverAuthMode (x509/name needed)"
     return f"{f.where()}: TLS with authentication mode {f.auth_mode}: the server's identity is not checked"
+
+
+#: Groups that may read the audit logs (auditd.conf ``log_group``: root by default, adm on Debian-style
+#: log-reader setups); any other group reading them is not a restricted audience.
+AUDIT_READ_GROUPS = ("root", "adm")
+
+
+def audit_log_read_access(audit: AuditFacts) -> list[str]:
+    """Who besides root and the log readers' group can read the audit logs (empty when no one):
+    'other' access to the directory or files, group write, a group other than root/adm with read, a
+    POSIX ACL (whose entries are not collected)."""
+    out: list[str] = []
+    stats = ([audit.log_dir] if audit.log_dir is not None and audit.log_dir.exists else []) + audit.log_files
+    for st in stats:
+        if st.mode is None:
+            continue
+        if st.mode & 0o007:
+            what = "lets 'other' list or enter it" if st.is_dir else "gives 'other' access"
+            out.append(f"{st.path} mode {mode_text(st.mode)} {what}")
+        if st.mode & 0o020:
+            out.append(f"{st.path} mode {mode_text(st.mode)} is group-writable ({st.group})")
+        elif st.mode & 0o040 and st.group not in AUDIT_READ_GROUPS:
+            out.append(f"{st.path} is readable by group {st.group} (not root or adm)")
+        if st.has_acl:
+            out.append(f"{st.path} carries a POSIX ACL that may widen access (getfacl)")
+    return out
 
 
 def _logging_facts(ctx: CheckContext, what: str) -> LoggingFacts:
@@ -136,8 +163,12 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
 
     Fail: a remote forward over UDP, plain TCP, TLS mode 0, or TLS without x509/name or fingerprint
     authentication (rsyslog) / peer-verify (syslog-ng) / Kerberos (audisp-remote); a system log file
-    readable by 'other' or writable by group/other; no journald Forward Secure Sealing (Seal=no, no
-    sealing key, or a volatile journal). Error: a malformed rsyslog, syslog-ng or journald file (file:line).
+    (or a file rsyslog writes, wherever it is) readable by 'other' or writable by group/other; a file
+    rsyslog creates so (its effective ``fileCreateMode``/``$FileCreateMode`` less ``$Umask``); any file
+    below /var/log (subdirectories included) writable by everyone; the audit log directory or files
+    open to 'other', group-writable, readable by a group other than root/adm, or carrying a POSIX ACL;
+    no journald Forward Secure Sealing (Seal=no, no sealing key, or a volatile journal). Error: a
+    malformed rsyslog, syslog-ng or journald file (file:line).
     A second, manual finding covers access control on the log server (attestation).
     """
     logging = _logging_facts(ctx, "log forwarding and log file protection")
@@ -158,6 +189,25 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
             for f in remote[:20]
         ],
         "log_files": [stat_evidence(s) for s in logging.log_files],
+        "files_written": [
+            {
+                "file": t.file,
+                "where": t.where(),
+                "create_mode": mode_text(t.effective_mode()),
+                "create_mode_from": t.create_mode_from,
+                "umask": t.umask_from,
+            }
+            for t in logging.files_written[:20]
+        ],
+        "other_log_files_examined": len(logging.other_log_files),
+        "other_log_files_truncated": logging.other_log_files_truncated,
+        "audit_logs": [
+            stat_evidence(s)
+            for s in (
+                [logging.audit.log_dir] if logging.audit.log_dir and logging.audit.log_dir.exists else []
+            )
+            + logging.audit.log_files[:5]
+        ],
         "journald": {
             "storage": j.storage.value if j.storage else "auto (default)",
             "seal": j.seal.value if j.seal else "yes (default)",
@@ -183,6 +233,39 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
             loose.append(f"{s.path} mode {mode_text(s.mode)} gives 'other' access")
         elif s.mode & 0o020:
             loose.append(f"{s.path} mode {mode_text(s.mode)} is group-writable ({s.group})")
+    creates = []
+    for t in logging.files_written:
+        mode = t.effective_mode()
+        if mode is not None and mode & 0o027:
+            umask = f", umask {t.umask_from}" if t.umask_from else ""
+            creates.append(f"{t.daemon} creates {t.file} ({t.where()}) with mode {mode_text(mode)} "
+                           f"({t.create_mode_from}{umask})")  # fmt: skip
+    if creates:
+        fails.append(
+            "new log files are created readable by 'other' or group-writable: " + "; ".join(creates[:5])
+        )
+        fixes.append(
+            'rsyslog: module(load="builtin:omfile" fileCreateMode="0640") for action(type="omfile") and '
+            "$FileCreateMode 0640 before the legacy file actions (each reaches only its own kind), or "
+            'fileCreateMode="0640" on the action'
+        )
+    everyone = [s for s in logging.other_log_files if s.mode is not None and s.mode & 0o002]
+    if everyone:
+        fails.append(
+            "log files anyone can write (forge or erase entries): "
+            + "; ".join(f"{s.path} mode {mode_text(s.mode)}" for s in everyone[:5])
+            + (f" (and {len(everyone) - 5} more)" if len(everyone) > 5 else "")
+        )
+        fixes.append("chmod o-w " + " ".join(s.path for s in everyone[:5]))
+    audit_loose = audit_log_read_access(logging.audit)
+    if audit_loose:
+        fails.append(
+            "audit logs are not restricted to root and the log readers: " + "; ".join(audit_loose[:5])
+        )
+        fixes.append(
+            f"chmod o-rwx,g-w {posixpath.dirname(logging.audit.log_file)} {logging.audit.log_file}* "
+            "(0700/0600, or 0750/0640 with log_group = adm in /etc/audit/auditd.conf)"
+        )
     if loose:
         fails.append("log files are not read-only to a restricted group: " + "; ".join(loose[:5]))
         fixes.append(
@@ -219,8 +302,15 @@ def log_protection(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.passed(
             HOST,
             ("Remote log forwards use TLS with server authentication; " if remote else "")
-            + "system log files are not world-readable or group-writable; journald seals the persistent "
-            "journal (Forward Secure Sealing).",
+            + "system log files and the files rsyslog writes are not world-readable or group-writable "
+            "(nor created so), no file below /var/log is world-writable"
+            + (
+                f" (of the {len(logging.other_log_files)} examined: files deeper than three levels or beyond "
+                "5000 were not)"
+                if logging.other_log_files_truncated
+                else ""
+            )
+            + "; journald seals the persistent journal (Forward Secure Sealing).",
             evidence,
         )
     yield ctx.manual(

@@ -6,7 +6,9 @@ effective ``-e`` is the last one in that order. Without rules.d files, /etc/audi
 auditctl -R loads. ``-e 2`` makes the configuration immutable until reboot (auditctl(8)).
 audisp-remote (plugins.d/au-remote.conf ``active = yes``; audisp-remote.conf ``remote_server``,
 ``port``, ``transport = tcp|KRB5``) sends records off the host; ``transport = KRB5`` (or the older
-``enable_krb5 = yes``) encrypts them with GSSAPI, plain ``tcp`` does not.
+``enable_krb5 = yes``) encrypts them with GSSAPI, plain ``tcp`` does not. auditd's plugin loader
+(audispd-pconfig.c ``sanity_check``) refuses an active plugin whose file gives no ``path`` ("plugin is
+active but no path given"): such a plugin never runs, so it is recorded as refused, not active.
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ def collect_audit(r: OpsReader) -> AuditFacts:
 
     remote_active = False
     remote_at: str | None = None
+    remote_refused: str | None = None
     syslog_active = False
     for d in PLUGIN_DIRS:
         for name, flag in (("au-remote.conf", "remote"), ("syslog.conf", "syslog")):
@@ -178,11 +181,20 @@ def collect_audit(r: OpsReader) -> AuditFacts:
             values, iss = parse_kv(text, r.shown(f"{d}/{name}"))
             issues += iss
             active = values.get("active")
-            if active is not None and active.value.lower() == "yes":
+            if active is None or active.value.lower() != "yes":
+                continue
+            path = values.get("path")
+            if path is None or not path.value:
                 if flag == "remote":
-                    remote_active, remote_at = True, active.where()
-                else:
-                    syslog_active = True
+                    remote_refused = (
+                        f"{active.where()}: active = yes but no path: auditd refuses the plugin, "
+                        "audisp-remote never runs"
+                    )
+                continue
+            if flag == "remote":
+                remote_active, remote_at, remote_refused = True, active.where(), None
+            else:
+                syslog_active = True
     server = port = transport = None
     for rel in REMOTE_CONFS:
         text = r.text(rel, AREA)
@@ -199,6 +211,16 @@ def collect_audit(r: OpsReader) -> AuditFacts:
         break
 
     live, note = _live_enabled(r)
+    config_stats = [
+        r.stat(p, AREA)
+        for p in (
+            "etc/audit",
+            AUDITD_CONF,
+            RULES_FILE,
+            RULES_DIR,
+            *(f for f in rule_files if f != RULES_FILE),
+        )
+    ]
     return AuditFacts(
         installed=any(r.exists(b) for b in AUDITD_MARKERS) or bool(rule_files),
         rules_source=source,
@@ -211,9 +233,11 @@ def collect_audit(r: OpsReader) -> AuditFacts:
         log_file=log_file,
         log_dir=log_dir,
         log_files=log_files,
+        config_files=[s for s in config_stats if s.exists],
         syslog_plugin_active=syslog_active,
         remote_plugin_active=remote_active,
         remote_plugin_at=remote_at,
+        remote_plugin_refused=remote_refused,
         remote_server=server if server and server.value else None,
         remote_port=port,
         remote_transport=transport,

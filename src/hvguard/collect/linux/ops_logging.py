@@ -1,5 +1,9 @@
 """Logging facts: auditd, rsyslog, syslog-ng, journald (+ journal-upload), log file permissions.
 
+Log files: the system logs (:data:`SYSTEM_LOGS`) and every file rsyslog is configured to write, wherever
+it is (``log_files``), and every other regular file below /var/log, subdirectories included
+(``other_log_files``, bounded by :data:`WALK_MAX_FILES`).
+
 journald.conf(5): settings come from journald.conf, then drop-ins in ``journald.conf.d`` directories
 (``/etc``, ``/run``, ``/usr/local/lib``, ``/usr/lib``), sorted by file name across directories, a name in
 an earlier directory hiding the same name later; the last assignment wins. ``Seal=`` defaults to yes but
@@ -11,6 +15,8 @@ journal-upload.conf(5): ``[Upload] URL=``; ``TrustedCertificateFile=all`` disabl
 from __future__ import annotations
 
 import posixpath
+
+import msgspec
 
 from hvguard.collect.linux.ops_audit import collect_audit
 from hvguard.collect.linux.ops_files import OpsReader, include_expander
@@ -55,6 +61,40 @@ SYSTEM_LOGS = (
     "var/log/daemon.log",
     "var/log/libvirt/libvirtd.log",
 )
+#: Bounds of the walk of /var/log (every file below it, subdirectories included).
+WALK_MAX_FILES = 5000
+#: Directories listed: /var/log and two levels below it, so files three levels down (as declared in
+#: ops_reads for the SSH request).
+WALK_MAX_DEPTH = 2
+
+
+def walk_logs(r: OpsReader, top: str = "var/log") -> tuple[list[FileStat], bool]:
+    """Owner and mode of every regular file below ``top`` (symbolic links are not followed), breadth
+    first; True as second value when some were not examined (:data:`WALK_MAX_FILES`, or a directory
+    deeper than :data:`WALK_MAX_DEPTH`)."""
+    out: list[FileStat] = []
+    skipped = False
+    todo: list[tuple[str, int]] = [(top, 0)]
+    while todo:
+        directory, depth = todo.pop(0)
+        for name in r.listdir(directory, AREA):
+            rel = f"{directory}/{name}"
+            if r.readlink(rel) is not None:
+                continue
+            st = r.stat(rel, AREA)
+            if not st.exists:
+                continue
+            if st.is_dir:
+                if depth + 1 > WALK_MAX_DEPTH:
+                    skipped = True
+                else:
+                    todo.append((rel, depth + 1))
+            elif len(out) >= WALK_MAX_FILES:
+                return out, True
+            else:
+                # Only owner and mode are judged; a log's age changes with every line written.
+                out.append(msgspec.structs.replace(st, mtime=None))
+    return out, skipped
 
 
 def parse_ini(text: str, path: str, section: str) -> tuple[dict[str, SettingAt], list[ConfigIssue]]:
@@ -159,7 +199,11 @@ def collect_logging(r: OpsReader) -> LoggingFacts:
         transport = (audit.remote_transport.value if audit.remote_transport else "tcp").lower()
         port = int(audit.remote_port.value) if audit.remote_port and audit.remote_port.value.isdigit() else 60
         forwards.append(_audisp_forward(audit.remote_server, port, transport))
-    logs: list[FileStat] = [r.stat(p, AREA) for p in SYSTEM_LOGS]
+    written = [t.file.lstrip("/") for t in rs.files_written]
+    wanted = list(dict.fromkeys([*SYSTEM_LOGS, *written]))
+    logs: list[FileStat] = [msgspec.structs.replace(r.stat(p, AREA), mtime=None) for p in wanted]
+    shown = {s.path for s in logs}
+    walked, truncated = walk_logs(r)
     return LoggingFacts(
         audit=audit,
         rsyslog_files=rs.files,
@@ -167,7 +211,10 @@ def collect_logging(r: OpsReader) -> LoggingFacts:
         syslog_ng_files=ng.files,
         journald=journald,
         forwards=forwards,
+        files_written=rs.files_written,
         log_files=[s for s in logs if s.exists],
+        other_log_files=[s for s in walked if s.path not in shown],
+        other_log_files_truncated=truncated,
         issues=[*rs.issues, *ng.issues, *j_issues],
     )
 

@@ -148,8 +148,17 @@ OPERATIONS_READS: tuple[Fetch, ...] = (
         "sys/class/block/*/dm/uuid",
     ),
     *stat_files(
+        "etc/audit",
+        "etc/audit/rules.d",
         "var/log/audit",
         "var/log/audit/*",
+        # Every log file below /var/log (11.4.10: none may be world-writable), three levels deep.
+        "var/log/*",
+        "var/log/*/*",
+        "var/log/*/*/*",
+        "var/log/.[!.]*",
+        "var/log/*/.[!.]*",
+        "var/log/*/*/.[!.]*",
         "var/log/syslog",
         "var/log/messages",
         "var/log/auth.log",
@@ -169,5 +178,8 @@ OPERATIONS_READS: tuple[Fetch, ...] = (
         "sys/class/block/*/slaves",
         "var/log/journal",
         "var/lib/libvirt/images",
+        "var/log",
+        "var/log/*",
+        "var/log/*/*",
     ),
 )

@@ -20,6 +20,22 @@ Semantics (rsyslog docs: omfwd, ns_gtls, ns_ossl, omrelp): a forward is TLS only
 driver (``gtls``, ``ossl``, ``mbedtls``) in driver mode 1; mode 0 is plain TCP even with ``gtls``. UDP
 can never be TLS. The authentication mode says how the *server* is verified: ``x509/name`` (CA + name
 in the permitted peers), ``x509/fingerprint``, ``x509/certvalid`` (CA only, no name), ``anon`` (none).
+With ``x509/name`` and no permitted peers, nsd_gtls matches the certificate's names against the forward's
+target host name (tests/test_ops_rsyslog_real.py shows it refusing a target the certificate does not name).
+
+A forward that sets no stream driver uses the global default (``global(defaultNetstreamDriver=…)`` or
+``$DefaultNetstreamDriver``); rsyslog applies global settings to the whole configuration, so the value
+that counts is the last one set anywhere (before or after the forward, in any included file), and the
+same holds for ``DefaultNetstreamDriverCAFile``. The driver mode is never inherited: it is the action's
+``StreamDriverMode`` / the ``$ActionSendStreamDriverMode`` in force, default 0 (plain TCP).
+
+Files rsyslog writes (omfile: ``action(type="omfile" file=…)``, legacy ``/path`` and ``-/path``) and the
+mode it creates them with, as rsyslogd 8.2302 really does it (tests/test_logging_semantics.py runs it):
+a RainerScript action uses its own ``fileCreateMode``, else ``module(load="builtin:omfile"
+fileCreateMode=…)``, else 0644 — the legacy ``$FileCreateMode`` does not reach it; a legacy action uses
+the ``$FileCreateMode`` in force where it stands (0644 before any), never the module parameter. The
+umask (``$Umask`` or ``global(umask=…)``, last one set) is applied to both. Dynamic files (``?tpl``,
+``dynaFile=``) have no fixed path and are not listed.
 """
 
 from __future__ import annotations
@@ -28,7 +44,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hvguard.facts import ConfigIssue, LogForward
+import msgspec
+
+from hvguard.facts import ConfigIssue, LogFileTarget, LogForward
 
 #: Stream drivers that implement TLS (rsyslog ``ns_gtls``, ``ns_ossl``, ``ns_mbedtls``).
 TLS_DRIVERS = frozenset({"gtls", "ossl", "mbedtls"})
@@ -90,20 +108,20 @@ class RsyslogResult:
 
     files: list[str] = field(default_factory=list)
     forwards: list[LogForward] = field(default_factory=list)
+    files_written: list[LogFileTarget] = field(default_factory=list)
     imfile: list[str] = field(default_factory=list)
     issues: list[ConfigIssue] = field(default_factory=list)
 
 
 @dataclass
 class _Legacy:
-    """Legacy ``$Action…``/``$Default…`` directive state, applied to the actions that follow."""
+    """Legacy ``$Action…`` directive state, applied to the actions that follow."""
 
-    default_driver: str | None = None
-    default_ca: str | None = None
     action_driver: str | None = None
     action_mode: str | None = None
     action_auth: str | None = None
     action_peers: list[str] = field(default_factory=list)
+    file_create_mode: tuple[str, str] | None = None  # ($FileCreateMode value, path:line)
 
 
 class _Scanner:
@@ -286,9 +304,72 @@ class RsyslogReader:
         self._expand = expand
         self.result = RsyslogResult()
         self._legacy = _Legacy()
+        # Global settings (RainerScript global() and legacy $Default…): the last value set anywhere.
         self._global_ca: str | None = None
         self._global_driver: str | None = None
+        # Forwards whose driver (index, mode) or CA file (index) come from those global defaults.
+        self._default_driver: list[tuple[int, str]] = []
+        self._default_ca: list[int] = []
+        # (value, path, line) of module(load="builtin:omfile" fileCreateMode=…) and of the umask.
+        self._module_file_mode: tuple[str, str, int] | None = None
+        self._umask: tuple[str, str, int] | None = None
+        # RainerScript omfile actions without their own fileCreateMode: (index, path, line).
+        self._rainer_files: list[int] = []
         self._seen: set[str] = set()
+
+    def finish(self) -> RsyslogResult:
+        """Resolve every forward that relies on the global defaults, once the whole configuration has
+        been read (rsyslog applies them wherever they are set)."""
+        fwds = self.result.forwards
+        for i in self._default_ca:
+            fwds[i] = msgspec.structs.replace(fwds[i], ca_file=self._global_ca)
+        driver = self._global_driver or "ptcp"
+        for i, mode in self._default_driver:
+            tls = driver in TLS_DRIVERS and mode.strip() == "1"
+            fwds[i] = msgspec.structs.replace(fwds[i], driver=driver, tls=tls)
+        self._default_ca = []
+        self._default_driver = []
+        files = self.result.files_written
+        if self._module_file_mode is not None:
+            value, at, n = self._module_file_mode
+            module_mode = self._octal(value, at, n)
+            for i in self._rainer_files:
+                files[i] = msgspec.structs.replace(
+                    files[i],
+                    create_mode=module_mode,
+                    create_mode_from=f"module(load=builtin:omfile) at {at}:{n}",
+                )
+        self._rainer_files = []
+        if self._umask is not None:
+            value, at, n = self._umask
+            mask = self._octal(value, at, n)
+            if mask is not None:
+                for i, t in enumerate(files):
+                    files[i] = msgspec.structs.replace(t, umask=mask, umask_from=f"{at}:{n}")
+        return self.result
+
+    def _octal(self, value: str, path: str, line: int) -> int | None:
+        """An rsyslog mode or umask value (octal, e.g. ``0640``); a malformed one is an issue."""
+        text = value.strip().strip('"')
+        if re.fullmatch(r"0?[0-7]{1,4}", text):
+            return int(text, 8) & 0o7777
+        self.result.issues.append(ConfigIssue(path=path, line=line, message=f"not an octal mode: {value!r}"))
+        return None
+
+    def _file_target(self, path: str, line: int, file: str, mode: tuple[str, str] | None, text: str) -> None:
+        """Record a file omfile writes, with the create mode that applies (None value: the default)."""
+        value = self._octal(mode[0], path, line) if mode is not None else None
+        self.result.files_written.append(
+            LogFileTarget(
+                daemon="rsyslog",
+                path=path,
+                line=line,
+                text=_short(text),
+                file=file,
+                create_mode=value if mode is not None else 0o644,
+                create_mode_from=mode[1] if mode is not None else "rsyslog default (0644)",
+            )
+        )
 
     # -- files ------------------------------------------------------------------------------------------
     def read_file(self, path: str, depth: int = 0) -> None:
@@ -457,9 +538,9 @@ class RsyslogReader:
         if name == "includeconfig":
             self._include(arg, depth)
         elif name == "defaultnetstreamdriver":
-            st.default_driver = arg.lower()
+            self._global_driver = arg.lower()
         elif name == "defaultnetstreamdrivercafile":
-            st.default_ca = arg
+            self._global_ca = arg
         elif name == "actionsendstreamdriver":
             st.action_driver = arg.lower()
         elif name == "actionsendstreamdrivermode":
@@ -473,6 +554,10 @@ class RsyslogReader:
             st.action_peers = []
         elif name == "inputfilename":
             self.result.imfile.append(arg)
+        elif name == "filecreatemode":
+            st.file_create_mode = (arg, f"{path}:{line}")
+        elif name == "umask":
+            self._umask = (arg, path, line)
 
     def _action_text(self, sc: _Scanner, path: str, depth: int) -> None:
         """One action after a selector: ``action(…)`` or a legacy action to end of line."""
@@ -487,13 +572,19 @@ class RsyslogReader:
         text = sc.rest_of_line().split(" #", 1)[0].strip()
         m = _LEGACY_FWD.match(text)
         if not m:
+            file = text.lstrip("-").split(";", 1)[0].strip()
+            if file.startswith("/"):  # a file action (-: no sync); ?template = dynamic file, | = pipe
+                self._file_target(path, line, file, self._legacy.file_create_mode, text)
             return  # a file, pipe, user or discard action: stays on the host
         tcp = m.group(1) == "@@"
         host = m.group(3).strip("[]")
         st = self._legacy
-        driver = (st.action_driver or st.default_driver or self._global_driver or "ptcp") if tcp else None
+        driver = st.action_driver if tcp else None
         mode = st.action_mode or "0"
         tls = tcp and driver in TLS_DRIVERS and mode.strip() == "1"
+        if tcp and driver is None:
+            self._default_driver.append((len(self.result.forwards), mode))
+        self._default_ca.append(len(self.result.forwards))
         self.result.forwards.append(
             LogForward(
                 daemon="rsyslog",
@@ -507,7 +598,6 @@ class RsyslogReader:
                 driver=driver,
                 auth_mode=st.action_auth if tcp else None,
                 permitted_peers=list(st.action_peers) if tcp else [],
-                ca_file=st.default_ca or self._global_ca,
             )
         )
 
@@ -526,6 +616,11 @@ class RsyslogReader:
                 self._global_ca = get("defaultnetstreamdrivercafile")
             if get("defaultnetstreamdriver"):
                 self._global_driver = (get("defaultnetstreamdriver") or "").lower()
+            if get("umask"):
+                self._umask = (get("umask") or "", path, params["umask"].line)
+        elif kind == "module" and (get("load") or "").lower() in ("builtin:omfile", "omfile"):
+            if get("filecreatemode"):
+                self._module_file_mode = (get("filecreatemode") or "", path, params["filecreatemode"].line)
         elif kind == "input" and (get("type") or "").lower() == "imfile" and get("file"):
             self.result.imfile.append(get("file") or "")
         elif kind == "action":
@@ -534,18 +629,28 @@ class RsyslogReader:
                 self._omfwd(params, get, path, line)
             elif typ == "omrelp":
                 self._omrelp(get, params, path, line)
+            elif typ == "omfile" and get("file"):
+                own = params.get("filecreatemode")
+                mode = (own.text(), f"{path}:{own.line}") if own is not None else None
+                if own is None:
+                    self._rainer_files.append(len(self.result.files_written))
+                text = "action(" + " ".join(f'{k}="{p.text()}"' for k, p in params.items()) + ")"
+                self._file_target(path, line, get("file") or "", mode, text)
 
     def _omfwd(
         self, params: dict[str, Param], get: Callable[[str], str | None], path: str, line: int
     ) -> None:
         protocol = (get("protocol") or "udp").lower()
         driver = (get("streamdriver") or get("streamdriver.name") or "").lower() or None
-        if driver is None and protocol == "tcp":
-            driver = self._global_driver or self._legacy.default_driver or "ptcp"
         mode = (get("streamdrivermode") or "0").strip()
         tls = protocol == "tcp" and driver in TLS_DRIVERS and mode == "1"
         peers = params.get("streamdriverpermittedpeers")
         auth = get("streamdriverauthmode")
+        ca = get("streamdriver.cafile")
+        if protocol == "tcp" and driver is None:
+            self._default_driver.append((len(self.result.forwards), mode))
+        if ca is None:
+            self._default_ca.append(len(self.result.forwards))
         self.result.forwards.append(
             LogForward(
                 daemon="rsyslog",
@@ -563,7 +668,7 @@ class RsyslogReader:
                 driver=driver if protocol == "tcp" else None,
                 auth_mode=auth.lower() if auth else None,
                 permitted_peers=peers.items() if peers else [],
-                ca_file=get("streamdriver.cafile") or self._global_ca or self._legacy.default_ca,
+                ca_file=ca,
             )
         )
 
@@ -602,4 +707,4 @@ def read_rsyslog(
     """Parse rsyslog's main configuration and its includes; see :class:`RsyslogReader`."""
     reader = RsyslogReader(read, expand)
     reader.read_file(main)
-    return reader.result
+    return reader.finish()
