@@ -290,3 +290,45 @@ def test_offline_root_without_operations_files_collects_empty_facts(tmp_path: Pa
     assert ops.logging is not None and ops.logging.forwards == []
     assert ops.network is not None and ops.network.interfaces is None
     assert any(p.area == "host.operations.network" for p in problems)
+
+
+# --------------------------------------------------------------------------------------------------------
+# apt.conf read with apt's own syntax (issue 10.3)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "where"),
+    [
+        # block syntax, as apt.conf(5) documents it: apt runs unattended-upgrades
+        ('APT { Periodic { Update-Package-Lists "1"; Unattended-Upgrade "1"; }; };\n', Status.PASS, ":1"),
+        ('APT::Periodic {\n  // daily\n  Unattended-Upgrade "1";\n};\n', Status.PASS, ":3"),
+        # tags are case-insensitive for apt
+        ('apt::periodic::unattended-upgrade "1";\n', Status.PASS, ":1"),
+        # commented out, or switched off by a later block, or by APT::Periodic::Enable "0"
+        ('/* APT::Periodic::Unattended-Upgrade "1"; */\n', Status.WARN, None),
+        (
+            'APT::Periodic::Unattended-Upgrade "1";\nAPT { Periodic { Unattended-Upgrade "0"; }; };\n',
+            Status.WARN,
+            ":2",
+        ),
+        ('APT::Periodic::Unattended-Upgrade "1";\nAPT::Periodic::Enable "0";\n', Status.WARN, ":2"),
+    ],
+)
+def test_auto_updates_read_with_apt_conf_syntax(
+    tmp_path: Path, body: str, status: Status, where: str | None
+) -> None:
+    root = materialise("ops-good", tmp_path)
+    (root / "etc/apt/apt.conf.d/20auto-upgrades").write_text(body)
+    _, found = scan(root)
+    auto = by_check(found, "host.patching")[1]
+    assert auto.status is status, f"{body!r}: {auto.status} — {auto.message}"
+    if where is not None:
+        assert str(auto.evidence["source"]) == "/etc/apt/apt.conf.d/20auto-upgrades" + where
+
+
+def test_apt_conf_apt_refuses_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    root = materialise("ops-good", tmp_path)
+    (root / "etc/apt/apt.conf").write_text('APT::Periodic::Enable "1" junk;\n')
+    _, found = scan(root)
+    errors = [f for f in by_check(found, "host.patching") if f.status is Status.ERROR]
+    assert any("/etc/apt/apt.conf:1" in f.message for f in errors), [f.message for f in errors]

@@ -11,7 +11,9 @@ and ``dnf -q updateinfo info --security`` (``Issued:`` date per advisory).
 Lists freshness: /var/lib/apt/periodic/update-success-stamp (written by APT::Update::Post-Invoke-Success)
 else the newest ``*Release`` file under /var/lib/apt/lists. Debian's update-notifier-common and
 unattended-upgrades create /var/run/reboot-required (and ``.pkgs``) when an installed update needs a
-reboot. Automatic updates: apt ``APT::Periodic::Unattended-Upgrade "1"`` (apt.conf.d, last file wins)
+reboot. Automatic updates: apt ``APT::Periodic::Unattended-Upgrade "1"`` (read with apt's own syntax —
+blocks, ``::`` keys, comments, ``#clear`` — from apt.conf.d/* in apt's order then apt.conf, the last setting
+winning; :mod:`~hvguard.collect.linux.aptconf`) and not switched off by ``APT::Periodic::Enable "0"``,
 with unattended-upgrades installed; dnf-automatic ``apply_updates = yes`` with its timer enabled.
 """
 
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 import re
 
+from hvguard.collect.linux.aptconf import AptConfig, apt_parts_order, parse_apt_conf
 from hvguard.collect.linux.ops_audit import parse_kv
 from hvguard.collect.linux.ops_files import OpsReader, command_output
 from hvguard.facts import ConfigIssue, PatchFacts, PendingUpdate
 
 AREA = "host.operations.patches"
 _UPGRADABLE = re.compile(r"^([^/\s]+)/(\S+) (\S+) \S+ \[upgradable from: ([^\]]+)\]")
-_APT_PERIODIC = re.compile(r'^\s*APT::Periodic::Unattended-Upgrade\s+"([^"]*)"\s*;', re.MULTILINE)
 _DNF_LIST = re.compile(r"^(\S+)\s+(\S+/Sec\.|security)\s+(\S+)", re.IGNORECASE)
 
 
@@ -78,27 +80,61 @@ def parse_dnf_security(list_text: str, info_text: str | None) -> list[PendingUpd
     return out
 
 
-def _apt_auto(r: OpsReader) -> tuple[bool | None, str | None, str | None]:
-    value: tuple[str, str] | None = None
-    for rel in r.glob("etc/apt/apt.conf.d/*", AREA):
+def read_apt_config(r: OpsReader, issues: list[ConfigIssue]) -> AptConfig:
+    """The host's apt configuration as apt reads it: ``apt.conf.d/*`` in apt's order, then ``apt.conf``
+    (the last setting wins); ``#include`` followed through the same reader."""
+    conf = AptConfig()
+
+    def read(rel: str, depth: int) -> None:
         text = r.text(rel, AREA)
-        if not text:
-            continue
-        for m in _APT_PERIODIC.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
-            value = (m.group(1), f"{r.shown(rel)}:{line}")
+        if text is not None:
+            parse_apt_conf(text, r.shown(rel), conf, include=include, depth=depth)
+
+    def include(word: str, depth: int) -> None:
+        rel = word.lstrip("/")
+        if word.endswith("/"):
+            for name in apt_parts_order(r.listdir(rel.rstrip("/"), AREA)):
+                read(f"{rel.rstrip('/')}/{name}", depth)
+        elif r.exists(rel):
+            read(rel, depth)
+        else:
+            conf.issues.append((word, None, "included file cannot be read"))
+
+    parts = "etc/apt/apt.conf.d"
+    for name in apt_parts_order(r.listdir(parts, AREA)):
+        read(f"{parts}/{name}", 0)
+    read("etc/apt/apt.conf", 0)
+    issues += [
+        ConfigIssue(path=path, line=line, message=f"apt refuses this configuration: {message}")
+        for path, line, message in conf.issues
+    ]
+    return conf
+
+
+def _apt_auto(r: OpsReader, issues: list[ConfigIssue]) -> tuple[bool | None, str | None, str | None]:
+    conf = read_apt_config(r, issues)
+    setting = conf.get("APT::Periodic::Unattended-Upgrade")
     # the package's conffile (apt.conf.d/50unattended-upgrades) shows it is installed
     installed = r.exists("etc/apt/apt.conf.d/50unattended-upgrades")
-    if value is None:
+    if setting is None:
         return False, None, "APT::Periodic::Unattended-Upgrade is not set"
-    enabled = value[0].strip() not in ("0", "", "false")
+    # apt.systemd.daily: APT::Periodic::Enable "0" turns every periodic job off
+    enable = conf.get("APT::Periodic::Enable")
+    if enable is not None and enable.value.strip() in ("0", "false", "no"):
+        return (
+            False,
+            enable.where(),
+            f'APT::Periodic::Enable "{enable.value}" turns the periodic jobs off '
+            f'(APT::Periodic::Unattended-Upgrade "{setting.value}" at {setting.where()})',
+        )
+    enabled = setting.value.strip() not in ("0", "", "false")
     if enabled and not installed:
         return (
             False,
-            value[1],
+            setting.where(),
             "APT::Periodic::Unattended-Upgrade is set but unattended-upgrades is not installed",
         )
-    return enabled, value[1], f'APT::Periodic::Unattended-Upgrade "{value[0]}"'
+    return enabled, setting.where(), f'APT::Periodic::Unattended-Upgrade "{setting.value}"'
 
 
 def _dnf_auto(r: OpsReader, issues: list[ConfigIssue]) -> tuple[bool | None, str | None, str | None]:
@@ -184,7 +220,7 @@ def collect_patches(r: OpsReader) -> PatchFacts:
             reboot = False if (installed or r.live) else None
 
     if manager == "apt":
-        auto, auto_at, auto_detail = _apt_auto(r)
+        auto, auto_at, auto_detail = _apt_auto(r, issues)
     elif manager == "dnf":
         auto, auto_at, auto_detail = _dnf_auto(r, issues)
     else:

@@ -118,6 +118,7 @@ OPERATIONS_READS: tuple[Fetch, ...] = (
         "var/run/reboot-required",
         "var/run/reboot-required.pkgs",
         "usr/share/update-notifier/notify-reboot-required",
+        "etc/apt/apt.conf",
         "etc/apt/apt.conf.d/*",
         "etc/dnf/automatic.conf",
         "etc/systemd/system/timers.target.wants/dnf*-automatic*.timer",
