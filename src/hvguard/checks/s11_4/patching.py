@@ -38,13 +38,15 @@ def patching(ctx: CheckContext) -> Iterator[Finding]:
     """Host and hypervisor patched per SS-033: no security update pending longer than the window.
 
     Pass: no pending security update, package lists refreshed within ``patch_max_age_days`` and no
-    reboot pending longer than that. Fail: a pending security update older than the window (dnf:
-    advisory issue date; apt records no release date, so an update pending while the lists are older
-    than the window is at least that old), package lists not refreshed within the window, or
-    reboot-required older than the window. Manual: apt security updates pending with lists fresher than
-    the window (their release dates are not recorded: show they are newer than the window, or install
-    them). Error: pending updates could not be determined (offline root without the package
-    manager's answer). A second finding covers automatic updates (warn when off) and a third the
+    reboot pending longer than that. apt answers with ``apt-get -s dist-upgrade``, which is only as new
+    as the package lists: lists older than the window fail, lists of unknown age are an error, never a
+    pass. Fail: a pending security update older than the window (dnf: advisory issue date; apt records
+    no release date, so an update pending while the lists are older than the window is at least that
+    old), package lists not refreshed within the window, or reboot-required older than the window.
+    Manual: apt security updates pending with lists fresher than the window (their release dates are
+    not recorded: show they are newer than the window, or install them). Error: pending updates could
+    not be determined (offline root without the package manager's answer), or the lists' age is
+    unknown. A second finding covers automatic updates (warn when off) and a third the
     vulnerability-scan evidence (attestation).
     """
     window = ctx.profile.thresholds.patch_max_age_days
@@ -159,6 +161,17 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
             evidence,
         )
         return
+    if p.manager == "apt" and lists_age is None:
+        # apt answers from its package lists alone: with none (or none whose age is known) "nothing
+        # pending" establishes nothing
+        yield ctx.error(
+            HOST,
+            "the age of the package lists (no /var/lib/apt/periodic/update-success-stamp and no "
+            "/var/lib/apt/lists/*Release): apt judges pending updates from those lists alone, so its "
+            "'no security update pending' establishes nothing",
+            evidence=evidence,
+        )
+        return
     reboot_note = ""
     if p.reboot_required:
         reboot_note = f" A reboot is pending since {reboot_age or 0:.0f} day(s) ago (within the window)."
@@ -166,8 +179,12 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
         reboot_note = " Whether a reboot is pending is not known for this host."
     yield ctx.passed(
         HOST,
-        f"No security update is pending ({len(p.pending)} other update(s)); package lists refreshed "
-        + (f"{lists_age:.0f} day(s) ago." if lists_age is not None else "at an unknown time.")
+        f"No security update is pending ({len(p.pending)} other update(s)) in package lists refreshed "
+        + (
+            f"{lists_age:.0f} day(s) ago ({p.lists_updated_source}; within the {window}-day window)."
+            if lists_age is not None
+            else "at an unknown time."
+        )
         + reboot_note,
         evidence,
     )

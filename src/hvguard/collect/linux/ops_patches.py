@@ -1,11 +1,13 @@
 """Patch state: pending (security) updates, list freshness, reboot-required, automatic updates.
 
-apt: the manifest runs ``apt list --upgradable``, which reads the package cache, changes nothing and
-needs no lock. It lists every installed package with a newer candidate — including those an ``upgrade``
-would keep back (a kernel security update pulling in a new ABI package) — in about a third of the time
-of an ``apt-get -s dist-upgrade`` simulation. Each ``PKG/SUITE[,SUITE…] NEW ARCH [upgradable from: OLD]``
-line is a pending update; it is a security update when one of its suites ends in ``-security`` (Debian
-``bookworm-security``/``oldstable-security``, Ubuntu ``jammy-security``).
+apt: the manifest runs ``apt-get -s dist-upgrade`` (in the C locale, like every manifest command): a
+simulation from the package lists that installs nothing and takes no lock, with apt-get's stable output
+rather than ``apt``'s (whose CLI apt calls unstable for scripts, and which is translated). Every
+``Inst PKG [OLD] (NEW RELEASE[, RELEASE…] [ARCH])`` line is a pending update — including the new packages
+a dist-upgrade pulls in (a kernel security update's new ABI package). Each RELEASE is apt's
+``LABEL:VERSION/SUITE`` of an archive that has the candidate; the update is a security update when one of
+them is labelled ``Debian-Security`` or its suite ends in ``-security`` (Debian ``stable-security``,
+``bookworm-security``; Ubuntu ``jammy-security``).
 dnf: ``dnf -q updateinfo list --security`` (advisory, severity, package)
 and ``dnf -q updateinfo info --security`` (``Issued:`` date per advisory).
 Lists freshness: /var/lib/apt/periodic/update-success-stamp (written by APT::Update::Post-Invoke-Success)
@@ -27,25 +29,37 @@ from hvguard.collect.linux.ops_files import OpsReader, command_output
 from hvguard.facts import ConfigIssue, PatchFacts, PendingUpdate
 
 AREA = "host.operations.patches"
-_UPGRADABLE = re.compile(r"^([^/\s]+)/(\S+) (\S+) \S+ \[upgradable from: ([^\]]+)\]")
+_INST = re.compile(r"^Inst (?P<pkg>\S+)(?: \[(?P<old>[^\]]*)\])? \((?P<new>\S+)(?P<rel>[^)]*)\)")
+_ARCH = re.compile(r"\s*\[[^\]]*\]$")
+#: Release labels of security archives (the suite's ``-security`` suffix covers the rest)
+SECURITY_LABELS = frozenset({"debian-security"})
 _DNF_LIST = re.compile(r"^(\S+)\s+(\S+/Sec\.|security)\s+(\S+)", re.IGNORECASE)
 
 
-def parse_apt_upgradable(text: str) -> list[PendingUpdate]:
-    """Pending updates from ``apt list --upgradable`` output."""
+def is_security_release(release: str) -> bool:
+    """Whether one of apt's ``LABEL:VERSION/SUITE`` release strings is a security archive."""
+    label, colon, rest = release.partition(":")
+    if not colon:
+        label, rest = "", release
+    suite = rest.rsplit("/", 1)[-1].strip()
+    return label.strip().lower() in SECURITY_LABELS or suite.endswith("-security")
+
+
+def parse_apt_simulation(text: str) -> list[PendingUpdate]:
+    """Pending updates from ``apt-get -s dist-upgrade`` output (C locale): one per ``Inst`` line."""
     out: list[PendingUpdate] = []
     for line in text.splitlines():
-        m = _UPGRADABLE.match(line)
+        m = _INST.match(line)
         if not m:
             continue
-        suites = [s for s in m.group(2).split(",") if s]
+        releases = [r.strip() for r in _ARCH.sub("", m.group("rel").strip()).split(", ") if r.strip()]
         out.append(
             PendingUpdate(
-                package=m.group(1),
-                installed=m.group(4).strip(),
-                candidate=m.group(3),
-                suite=", ".join(suites) or None,
-                security=any(s.endswith("-security") for s in suites),
+                package=m.group("pkg"),
+                installed=m.group("old"),
+                candidate=m.group("new"),
+                suite=", ".join(releases) or None,
+                security=any(is_security_release(r) for r in releases),
             )
         )
     return out
@@ -173,10 +187,10 @@ def collect_patches(r: OpsReader) -> PatchFacts:
     note: str | None = None
     source: str | None = None
     if manager == "apt":
-        out, note = command_output(r.run("apt-list-upgradable"))
+        out, note = command_output(r.run("apt-get-simulate-dist-upgrade"))
         if out is not None:
-            pending = parse_apt_upgradable(out)
-            source = "apt list --upgradable"
+            pending = parse_apt_simulation(out)
+            source = "apt-get -s dist-upgrade"
             note = None
     elif manager == "dnf":
         out, note = command_output(r.run("dnf-security-list"))
