@@ -8,8 +8,8 @@ socket scans, virsh (against the real libvirtd when it is up), and the manifest 
 ``--commands``:
 
 - ``light`` (default): every manifest command except the package-manager simulations
-  (``apt-get -s dist-upgrade``, ``dnf updateinfo``), which cost 1–10 s of CPU each on the target — on a
-  real fleet that CPU is each host's own; here all 200 "hosts" share these 2 cores;
+  (``apt-get -s --ignore-hold dist-upgrade``, ``dnf updateinfo``), which cost 1–10 s of CPU each on the
+  target — on a real fleet that CPU is each host's own; here all 200 "hosts" share these 2 cores;
 - ``all``: the complete manifest (use fewer targets: ``--targets 20``);
 - ``none``: files and virsh only.
 

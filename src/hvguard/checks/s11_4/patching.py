@@ -38,7 +38,7 @@ def patching(ctx: CheckContext) -> Iterator[Finding]:
     """Host and hypervisor patched per SS-033: no security update pending longer than the window.
 
     Pass: no pending security update, package lists refreshed within ``patch_max_age_days`` and no
-    reboot pending longer than that. apt answers with ``apt-get -s dist-upgrade``, which is only as new
+    reboot pending longer than that. apt answers with ``apt-get -s --ignore-hold dist-upgrade``, only as new
     as the package lists: lists older than the window fail, lists of unknown age are an error, never a
     pass. Fail: a pending security update older than the window (dnf: advisory issue date; apt records
     no release date, so an update pending while the lists are older than the window is at least that

@@ -1,8 +1,9 @@
 """Patch state: pending (security) updates, list freshness, reboot-required, automatic updates.
 
-apt: the manifest runs ``apt-get -s dist-upgrade`` (in the C locale, like every manifest command): a
-simulation from the package lists that installs nothing and takes no lock, with apt-get's stable output
-rather than ``apt``'s (whose CLI apt calls unstable for scripts, and which is translated). Every
+apt: the manifest runs ``apt-get -s --ignore-hold dist-upgrade`` (in the C locale, like every manifest
+command): a simulation from the package lists that installs nothing and takes no lock, with apt-get's
+stable output rather than ``apt``'s (whose CLI apt calls unstable for scripts, and which is translated);
+``--ignore-hold`` because a held package's security update is pending all the same. Every
 ``Inst PKG [OLD] (NEW RELEASE[, RELEASE…] [ARCH])`` line is a pending update — including the new packages
 a dist-upgrade pulls in (a kernel security update's new ABI package). Each RELEASE is apt's
 ``LABEL:VERSION/SUITE`` of an archive that has the candidate; the update is a security update when one of
@@ -46,7 +47,8 @@ def is_security_release(release: str) -> bool:
 
 
 def parse_apt_simulation(text: str) -> list[PendingUpdate]:
-    """Pending updates from ``apt-get -s dist-upgrade`` output (C locale): one per ``Inst`` line."""
+    """Pending updates from ``apt-get -s [--ignore-hold] dist-upgrade`` output (C locale): one per
+    ``Inst`` line."""
     out: list[PendingUpdate] = []
     for line in text.splitlines():
         m = _INST.match(line)
@@ -190,7 +192,7 @@ def collect_patches(r: OpsReader) -> PatchFacts:
         out, note = command_output(r.run("apt-get-simulate-dist-upgrade"))
         if out is not None:
             pending = parse_apt_simulation(out)
-            source = "apt-get -s dist-upgrade"
+            source = "apt-get -s --ignore-hold dist-upgrade"
             note = None
     elif manager == "dnf":
         out, note = command_output(r.run("dnf-security-list"))

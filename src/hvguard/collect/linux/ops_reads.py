@@ -45,9 +45,9 @@ OPERATIONS_COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "apt-get-simulate-dist-upgrade",
-        ("apt-get", "-s", "dist-upgrade"),
-        "pending updates and the archive (label, suite) of each, from the package lists: a simulation "
-        "that installs nothing and takes no lock (11.4.8)",
+        ("apt-get", "-s", "--ignore-hold", "dist-upgrade"),
+        "pending updates, held packages' included, and the archive (label, suite) of each, from the "
+        "package lists: a simulation that installs nothing and takes no lock (11.4.8)",
         timeout_s=60.0,
         slow=True,
     ),
