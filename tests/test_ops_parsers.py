@@ -400,6 +400,7 @@ def test_apt_simulation_lines() -> None:
         "Conf libssl3 (3.0.15-1~deb12u1 Debian:12.8/stable, Debian-Security:12/stable-security [amd64])\n"
         "Remv oldpkg [1.0]\n"
     )
+    kept = "The following packages have been kept back:\n  held-a libssl3\n  held-b\n0 upgraded\n"
     got = {u.package: (u.installed, u.candidate, u.security) for u in parse_apt_simulation(out)}
     assert got == {
         "libssl3": ("3.0.11-1~deb12u2", "3.0.15-1~deb12u1", True),
@@ -409,6 +410,9 @@ def test_apt_simulation_lines() -> None:
         "local-tool": ("1.0", "1.1", False),
         "bpo": ("1.0", "1.1", False),
     }
+    both = parse_apt_simulation(kept + out)
+    assert [u.package for u in both if u.kept_back] == ["held-a", "held-b"]
+    assert not any(u.security for u in both if u.kept_back)
 
 
 def test_dnf_security_list_and_issue_dates() -> None:

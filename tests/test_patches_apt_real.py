@@ -41,9 +41,10 @@ def need(tool: str) -> None:
 def _deb(build: Path, pool: Path, name: str, version: str) -> None:
     pkg = build / f"{name}_{version}"
     (pkg / "DEBIAN").mkdir(parents=True)
+    depends = "Depends: hvg-not-in-any-archive\n" if name == "hvgsec-broken" else ""
     (pkg / "DEBIAN" / "control").write_text(
         f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: hvguard tests <t@example.org>\n"
-        "Description: hvguard 11.4.8 test package\n"
+        f"{depends}Description: hvguard 11.4.8 test package\n"
     )
     subprocess.run(
         ["dpkg-deb", "-b", str(pkg), str(pool / f"{name}_{version}_all.deb")], check=True, capture_output=True
@@ -65,7 +66,13 @@ def _archive(path: Path, build: Path, packages: list[tuple[str, str]], **release
     (path / "Release").write_text(rel)
 
 
-INSTALLED = [("hvgsec-lib", "1.0-1"), ("hvgsec-tool", "2.0-1"), ("hvgplain", "3.0-1"), ("hvgcurrent", "1.0")]
+INSTALLED = [
+    ("hvgsec-lib", "1.0-1"),
+    ("hvgsec-tool", "2.0-1"),
+    ("hvgsec-broken", "1.0"),
+    ("hvgplain", "3.0-1"),
+    ("hvgcurrent", "1.0"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +85,8 @@ def apt_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _archive(
         base / "security",
         build,
-        [("hvgsec-lib", "1.0-1+deb12u1"), ("hvgsec-tool", "2.0-1+deb12u1")],
+        # hvgsec-broken's update needs a package no archive has: apt keeps it back
+        [("hvgsec-lib", "1.0-1+deb12u1"), ("hvgsec-tool", "2.0-1+deb12u1"), ("hvgsec-broken", "1.1")],
         Origin="Debian",
         Label="Debian-Security",
         Suite="stable-security",
@@ -183,7 +191,8 @@ def test_pending_security_updates_seen_in_a_german_environment(
     assert patches is not None and patches.pending is not None, patches
     security = sorted(u.package for u in patches.pending if u.security)
     assert security == ["hvgsec-lib", "hvgsec-tool"], f"pending security updates read as {security}"
-    assert [u.package for u in patches.pending if not u.security] == ["hvgplain"]
+    assert [u.package for u in patches.pending if not u.security and not u.kept_back] == ["hvgplain"]
+    assert [u.package for u in patches.pending if u.kept_back] == ["hvgsec-broken"]
     lib = next(u for u in patches.pending if u.package == "hvgsec-lib")
     assert (lib.installed, lib.candidate) == ("1.0-1", "1.0-1+deb12u1")
     assert lib.suite is not None and "Debian-Security" in lib.suite and "stable-security" in lib.suite
@@ -191,6 +200,7 @@ def test_pending_security_updates_seen_in_a_german_environment(
     assert state.status is not Status.PASS, f"11.4.8 {state.status}: {state.message}"
     # lists fresh, apt records no release date: evidence needed, naming both updates
     assert state.status is Status.MANUAL and "hvgsec-lib" in state.message and "hvgsec-tool" in state.message
+    assert "kept back (hvgsec-broken)" in state.message
     assert state.evidence["source"] == "apt-get -s --ignore-hold dist-upgrade"
 
 
@@ -216,7 +226,9 @@ def test_stale_or_unknown_lists_never_pass(
     text = status.read_text()
     for old, new in (("1.0-1\n", "1.0-1+deb12u1\n"), ("2.0-1\n", "2.0-1+deb12u1\n"), ("3.0-1\n", "3.1-1\n")):
         text = text.replace(f"Version: {old}", f"Version: {new}")
-    status.write_text(text)
+    status.write_text(
+        text.split("Package: hvgsec-broken")[0] + "Package: hvgplain" + text.split("Package: hvgplain")[1]
+    )
     lists = root / "var/lib/apt/lists"
     releases = sorted(lists.glob("*Release"))
     assert releases, sorted(p.name for p in lists.iterdir())

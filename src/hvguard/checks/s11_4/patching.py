@@ -98,7 +98,9 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
         )
         return
     security = [u for u in p.pending if u.security]
+    kept = [u.package for u in p.pending if u.kept_back]
     evidence["pending_updates"] = len(p.pending)
+    evidence["kept_back"] = kept[:50]
     evidence["pending_security"] = [
         {
             "package": u.package,
@@ -151,15 +153,21 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
             HOST, "The host is not patched per SS-033: " + "; ".join(problems) + ".", evidence, fix
         )
         return
-    if unknown_age:
-        yield ctx.manual(
-            HOST,
-            f"{len(unknown_age)} security update(s) are pending ({', '.join(unknown_age[:8])}); "
-            "apt records no "
-            f"release date. Evidence needed: they were released less than {window} days ago (Debian security "
-            "tracker / DSA dates), or install them now (apt-get upgrade).",
-            evidence,
-        )
+    if unknown_age or kept:
+        parts: list[str] = []
+        if unknown_age:
+            parts.append(
+                f"{len(unknown_age)} security update(s) are pending ({', '.join(unknown_age[:8])}); apt "
+                f"records no release date. Evidence needed: they were released less than {window} days ago "
+                "(Debian security tracker / DSA dates), or install them now (apt-get upgrade)."
+            )
+        if kept:
+            parts.append(
+                f"{len(kept)} update(s) are kept back ({', '.join(kept[:8])}): apt cannot install them "
+                "(unmet dependencies) and does not show their archive. Evidence needed: none is a security "
+                "update, or resolve and install them (apt-get dist-upgrade / apt-get install PACKAGE)."
+            )
+        yield ctx.manual(HOST, " ".join(parts), evidence)
         return
     if p.manager == "apt" and lists_age is None:
         # apt answers from its package lists alone: with none (or none whose age is known) "nothing

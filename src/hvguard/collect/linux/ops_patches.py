@@ -48,9 +48,20 @@ def is_security_release(release: str) -> bool:
 
 def parse_apt_simulation(text: str) -> list[PendingUpdate]:
     """Pending updates from ``apt-get -s [--ignore-hold] dist-upgrade`` output (C locale): one per
-    ``Inst`` line."""
+    ``Inst`` line, plus each package listed under "The following packages have been kept back:" (an
+    update the simulation cannot install, of unknown archive)."""
     out: list[PendingUpdate] = []
+    kept: list[str] = []
+    in_kept = False
     for line in text.splitlines():
+        if line.startswith("The following packages have been kept back:"):
+            in_kept = True
+            continue
+        if in_kept:
+            if line.startswith(" "):
+                kept += line.split()
+                continue
+            in_kept = False
         m = _INST.match(line)
         if not m:
             continue
@@ -64,6 +75,8 @@ def parse_apt_simulation(text: str) -> list[PendingUpdate]:
                 security=any(is_security_release(r) for r in releases),
             )
         )
+    listed = {u.package for u in out}
+    out += [PendingUpdate(package=name, kept_back=True) for name in dict.fromkeys(kept) if name not in listed]
     return out
 
 
