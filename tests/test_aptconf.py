@@ -90,7 +90,17 @@ def test_what_apt_refuses_is_an_issue(text: str, message: str) -> None:
 
 
 def test_parts_order_is_apts() -> None:
-    names = ["99z.conf", "20auto-upgrades", "50x.dpkg-old", "10a.bak", "x~", "bad name", "30y.txt", "05b"]
+    names = [
+        "99z.conf",
+        "20auto-upgrades",
+        "50x.dpkg-old",
+        "10a.bak",
+        "x~",
+        "bad name",
+        "30y.txt",
+        "05b",
+        ".h",
+    ]
     assert apt_parts_order(names) == ["05b", "20auto-upgrades", "99z.conf"]
 
 
@@ -128,3 +138,16 @@ def test_same_values_as_real_apt_config(name: str, tmp_path: Path) -> None:
         assert dump.get(key) == value, f"{key}: apt-config says {dump.get(key)!r}, hvguard {value!r}"
     if name == "clear":
         assert "zap::a" not in dump or dump["zap::a"] == ""
+
+
+def test_parts_order_and_last_setting_win_as_in_real_apt(tmp_path: Path) -> None:
+    """Which files of apt.conf.d apt reads, in which order: the setting each file makes last wins."""
+    if shutil.which("apt-config") is None:
+        pytest.skip("apt-config not installed")
+    names = ["10a", "20b.conf", "30c.txt", "40d.bak", ".50e", "60f.dpkg-dist", "70g~", "80h.conf.save", "05i"]
+    parts = {n: f'HvgTest::Seen::{i} "{n}";\nHvgTest::Last "{n}";\n' for i, n in enumerate(names)}
+    dump = _apt_config_dump(tmp_path, "", parts)
+    seen = sorted(v for k, v in dump.items() if k.startswith("hvgtest::seen::"))
+    order = apt_parts_order(names)
+    assert sorted(order) == seen
+    assert dump["hvgtest::last"] == order[-1]

@@ -290,10 +290,11 @@ def parse_apt_conf(
 
 def apt_parts_order(names: Iterable[str]) -> list[str]:
     """The files of a configuration directory apt reads, in its order: names of ``[A-Za-z0-9_.-]`` only,
-    without a dot or ending in ``.conf``, not matching Dir::Ignore-Files-Silently, sorted bytewise."""
+    not hidden, without a dot or ending in ``.conf``, not matching Dir::Ignore-Files-Silently, sorted
+    bytewise."""
     chosen = []
     for name in names:
-        if not _PART_NAME.match(name) or _IGNORED.search(name):
+        if name.startswith(".") or not _PART_NAME.match(name) or _IGNORED.search(name):
             continue
         if "." in name and name.rsplit(".", 1)[1] != "conf":
             continue
