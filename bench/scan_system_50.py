@@ -6,9 +6,9 @@ Needs the real libvirtd; run it inside the test script's daemon handling:
 
 Defines ``hvg-test-<pid>-benchNN`` domains (removed at the end), warms the daemon with one scan, then
 times repeated scans (JSON to /dev/null), with and without history storage, and, for scale,
-``virsh list --all``. The host part of the scan runs ``apt list --upgradable`` (11.4.8), whose time
-depends on apt's binary package cache: container images often switch it off (Dir::Cache::pkgcache ""),
-which makes apt re-read every package list (here ~0.7 s instead of ~0.2 s).
+``virsh list --all``. The host part of the scan runs ``apt-get -s --ignore-hold dist-upgrade`` (11.4.8),
+whose time depends on apt's binary package cache: container images often switch it off
+(Dir::Cache::pkgcache ""), which makes apt re-read every package list.
 """
 
 from __future__ import annotations

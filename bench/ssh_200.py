@@ -8,8 +8,8 @@ socket scans, virsh (against the real libvirtd when it is up), and the manifest 
 ``--commands``:
 
 - ``light`` (default): every manifest command except the package-manager simulations
-  (``apt list --upgradable``, ``dnf updateinfo``), which cost 1–10 s of CPU each on the target — on a
-  real fleet that CPU is each host's own; here all 200 "hosts" share these 2 cores;
+  (``apt-get -s --ignore-hold dist-upgrade``, ``dnf updateinfo``), which cost 1–10 s of CPU each on the
+  target — on a real fleet that CPU is each host's own; here all 200 "hosts" share these 2 cores;
 - ``all``: the complete manifest (use fewer targets: ``--targets 20``);
 - ``none``: files and virsh only.
 
@@ -56,7 +56,7 @@ from hvguard.facts import TargetFacts
 from sshd_env import Sshd
 
 T = TypeVar("T")
-PACKAGE_SIMULATIONS = {"apt-list-upgradable", "dnf-security-list", "dnf-security-info"}
+PACKAGE_SIMULATIONS = {"apt-get-simulate-dist-upgrade", "dnf-security-list", "dnf-security-info"}
 
 
 def _cpu(who: int) -> float:

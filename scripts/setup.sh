@@ -19,7 +19,9 @@ HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tool
     sudo  # sudo: the ssh:// transport's --sudo test
     acl  # acl: getfacl on the SSH test target reports ACLs, setfacl makes them in the tests
     openssl  # openssl: the signed-bundle tests make Ed25519 keys and check the signatures with it
-    ansible-core)  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
+    ansible-core  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
+    dpkg-dev apt-utils locales)  # test_patches_apt_real: dpkg-deb + apt-ftparchive build a file:// apt
+    # repository labelled Debian-Security; locales' de_DE definition for localedef (a German scan)
 HVG_APT_UPDATED=${HVG_APT_UPDATED:-0}
 
 hvg_log() { printf '[setup] %s\n' "$*" >&2; }

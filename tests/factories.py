@@ -193,7 +193,7 @@ def good_operations(**changes: Any) -> OperationsFacts:
     )
     patches = PatchFacts(
         manager="apt",
-        source="apt list --upgradable",
+        source="apt-get -s --ignore-hold dist-upgrade",
         pending=[],
         lists_updated=1767139200.0,  # 2025-12-31: one day before the factory's collection time
         lists_updated_source="/var/lib/apt/periodic/update-success-stamp",

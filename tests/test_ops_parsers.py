@@ -19,7 +19,7 @@ from hvguard.collect.linux.ops_files import OpsReader
 from hvguard.collect.linux.ops_iptables import read_iptables_save
 from hvguard.collect.linux.ops_network import parse_ip_link
 from hvguard.collect.linux.ops_nftables import NftResult, read_nft_json, read_nft_text
-from hvguard.collect.linux.ops_patches import parse_apt_upgradable, parse_dnf_security
+from hvguard.collect.linux.ops_patches import is_security_release, parse_apt_simulation, parse_dnf_security
 from hvguard.collect.linux.ops_rsyslog import read_rsyslog
 from hvguard.collect.linux.ops_sockets import collect_listening, decode_address
 from hvguard.collect.linux.ops_syslogng import read_syslog_ng
@@ -375,15 +375,44 @@ def test_address_decoding_is_host_word_order() -> None:
     assert decode_address("B80D01200000000000000000010000FF", "little") == "2001:db8::ff00:1"
 
 
-def test_real_apt_upgradable_list_parses_every_line() -> None:
-    need("apt")
-    result = run_local(COMMANDS["apt-list-upgradable"])
+def test_real_apt_simulation_parses_every_inst_line() -> None:
+    need("apt-get")
+    result = run_local(COMMANDS["apt-get-simulate-dist-upgrade"])
     assert result.error is None and result.returncode == 0, result.stderr
-    listed = [line for line in result.stdout.splitlines() if "[upgradable from:" in line]
-    parsed = parse_apt_upgradable(result.stdout)
+    listed = [line for line in result.stdout.splitlines() if line.startswith("Inst ")]
+    parsed = parse_apt_simulation(result.stdout)
     assert len(parsed) == len(listed)
-    assert all(u.candidate and u.suite and u.installed for u in parsed)
-    assert all(u.security == ("-security" in (u.suite or "")) for u in parsed)
+    assert all(u.candidate and u.suite for u in parsed)
+    assert all(u.security == any(is_security_release(r) for r in (u.suite or "").split(", ")) for u in parsed)
+
+
+def test_apt_simulation_lines() -> None:
+    out = (
+        "NOTE: This is only a simulation!\n"
+        "Inst libssl3 [3.0.11-1~deb12u2] (3.0.15-1~deb12u1 Debian:12.8/stable,"
+        " Debian-Security:12/stable-security [amd64])\n"
+        "Inst linux-image-6.1.0-28-amd64 (6.1.119-1 Debian-Security:12/stable-security [amd64])\n"
+        "Inst tzdata [2024a-0+deb12u1] (2024b-0+deb12u1 Debian:12.8/stable [all])\n"
+        "Inst openssh-client [1:8.9p1-3ubuntu0.10] (1:8.9p1-3ubuntu0.11 Ubuntu:22.04/jammy-updates,"
+        " Ubuntu:22.04/jammy-security [amd64])\n"
+        "Inst local-tool [1.0] (1.1 localhost [amd64])\n"
+        "Inst bpo [1.0] (1.1 Debian Backports:stable-backports [amd64])\n"
+        "Conf libssl3 (3.0.15-1~deb12u1 Debian:12.8/stable, Debian-Security:12/stable-security [amd64])\n"
+        "Remv oldpkg [1.0]\n"
+    )
+    kept = "The following packages have been kept back:\n  held-a libssl3\n  held-b\n0 upgraded\n"
+    got = {u.package: (u.installed, u.candidate, u.security) for u in parse_apt_simulation(out)}
+    assert got == {
+        "libssl3": ("3.0.11-1~deb12u2", "3.0.15-1~deb12u1", True),
+        "linux-image-6.1.0-28-amd64": (None, "6.1.119-1", True),
+        "tzdata": ("2024a-0+deb12u1", "2024b-0+deb12u1", False),
+        "openssh-client": ("1:8.9p1-3ubuntu0.10", "1:8.9p1-3ubuntu0.11", True),
+        "local-tool": ("1.0", "1.1", False),
+        "bpo": ("1.0", "1.1", False),
+    }
+    both = parse_apt_simulation(kept + out)
+    assert [u.package for u in both if u.kept_back] == ["held-a", "held-b"]
+    assert not any(u.security for u in both if u.kept_back)
 
 
 def test_dnf_security_list_and_issue_dates() -> None:

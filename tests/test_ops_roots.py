@@ -206,14 +206,14 @@ def test_bad_root_patch_state_through_a_prefetched_source(tmp_path: Path) -> Non
     reboot-required fail the patch window even before the pending list is read."""
     root = materialise("ops-bad", tmp_path)
     apt = CommandResult(
-        name="apt-list-upgradable",
-        argv=["apt", "list", "--upgradable"],
+        name="apt-get-simulate-dist-upgrade",
+        argv=["apt-get", "-s", "dist-upgrade"],
         returncode=0,
         stdout=APT_OUTPUT,
     )
     problems: list[Problem] = []
     ops = collect_operations(
-        PrefetchedSource(root, {"apt-list-upgradable": apt}, label="ssh://hv1"), problems=problems
+        PrefetchedSource(root, {"apt-get-simulate-dist-upgrade": apt}, label="ssh://hv1"), problems=problems
     )
     assert ops.patches is not None and ops.patches.pending is not None
     assert [u.package for u in ops.patches.pending if u.security] == [
@@ -231,11 +231,25 @@ def test_bad_root_patch_state_through_a_prefetched_source(tmp_path: Path) -> Non
     )
 
 
-APT_OUTPUT = """Listing...
-bash/oldstable 5.2.15-2+b13 amd64 [upgradable from: 5.2.15-2+b8]
-libgcrypt20/oldstable,oldstable-security 1.10.1-3+deb12u1 amd64 [upgradable from: 1.10.1-3]
-liblzma5/oldstable-security 5.4.1-1+deb12u2 amd64 [upgradable from: 5.4.1-1]
-libapt-pkg6.0/oldstable-security 2.6.2 amd64 [upgradable from: 2.6.1]
+APT_OUTPUT = """Reading package lists...
+Building dependency tree...
+Calculating upgrade...
+The following packages will be upgraded:
+  bash libapt-pkg6.0 libgcrypt20 liblzma5
+4 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.
+Inst bash [5.2.15-2+b8] (5.2.15-2+b13 Debian:12.8/oldstable [amd64])
+Inst libgcrypt20 [1.10.1-3] (1.10.1-3+deb12u1 Debian:12.8/oldstable, GCRYPT_SECURITY)
+Inst liblzma5 [5.4.1-1] (5.4.1-1+deb12u2 Debian-Security:12/oldstable-security [amd64])
+Inst libapt-pkg6.0 [2.6.1] (2.6.2 Debian-Security:12/oldstable-security [amd64])
+Conf bash (5.2.15-2+b13 Debian:12.8/oldstable [amd64])
+Conf libgcrypt20 (1.10.1-3+deb12u1 Debian:12.8/oldstable, Debian-Security:12/oldstable-security [amd64])
+Conf liblzma5 (5.4.1-1+deb12u2 Debian-Security:12/oldstable-security [amd64])
+Conf libapt-pkg6.0 (2.6.2 Debian-Security:12/oldstable-security [amd64])
+""".replace("GCRYPT_SECURITY", "Debian-Security:12/oldstable-security [amd64]")
+NOTHING_PENDING = """Reading package lists...
+Building dependency tree...
+Calculating upgrade...
+0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.
 """
 
 
@@ -256,9 +270,11 @@ def test_good_root_patch_state_with_fresh_lists_and_pending_security(tmp_path: P
     for evidence instead of guessing; with nothing pending it passes."""
     root = materialise("ops-good", tmp_path)
     results: dict[str, Any] = {}
-    for key, out in (("pending", APT_OUTPUT), ("none", "Listing...\n")):
-        apt = CommandResult(name="apt-list-upgradable", argv=["apt"], returncode=0, stdout=out)
-        ops = collect_operations(PrefetchedSource(root, {"apt-list-upgradable": apt}, label="x"), problems=[])
+    for key, out in (("pending", APT_OUTPUT), ("none", NOTHING_PENDING)):
+        apt = CommandResult(name="apt-get-simulate-dist-upgrade", argv=["apt-get"], returncode=0, stdout=out)
+        ops = collect_operations(
+            PrefetchedSource(root, {"apt-get-simulate-dist-upgrade": apt}, label="x"), problems=[]
+        )
         results[key] = run_ops(ops, "11.4.8")[0]
     assert results["pending"].status is Status.MANUAL and "libgcrypt20" in results["pending"].message
     assert results["none"].status is Status.PASS
@@ -293,3 +309,45 @@ def test_offline_root_without_operations_files_collects_empty_facts(tmp_path: Pa
     assert ops.logging is not None and ops.logging.forwards == []
     assert ops.network is not None and ops.network.interfaces is None
     assert any(p.area == "host.operations.network" for p in problems)
+
+
+# --------------------------------------------------------------------------------------------------------
+# apt.conf read with apt's own syntax (issue 10.3)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "where"),
+    [
+        # block syntax, as apt.conf(5) documents it: apt runs unattended-upgrades
+        ('APT { Periodic { Update-Package-Lists "1"; Unattended-Upgrade "1"; }; };\n', Status.PASS, ":1"),
+        ('APT::Periodic {\n  // daily\n  Unattended-Upgrade "1";\n};\n', Status.PASS, ":3"),
+        # tags are case-insensitive for apt
+        ('apt::periodic::unattended-upgrade "1";\n', Status.PASS, ":1"),
+        # commented out, or switched off by a later block, or by APT::Periodic::Enable "0"
+        ('/* APT::Periodic::Unattended-Upgrade "1"; */\n', Status.WARN, None),
+        (
+            'APT::Periodic::Unattended-Upgrade "1";\nAPT { Periodic { Unattended-Upgrade "0"; }; };\n',
+            Status.WARN,
+            ":2",
+        ),
+        ('APT::Periodic::Unattended-Upgrade "1";\nAPT::Periodic::Enable "0";\n', Status.WARN, ":2"),
+    ],
+)
+def test_auto_updates_read_with_apt_conf_syntax(
+    tmp_path: Path, body: str, status: Status, where: str | None
+) -> None:
+    root = materialise("ops-good", tmp_path)
+    (root / "etc/apt/apt.conf.d/20auto-upgrades").write_text(body)
+    _, found = scan(root)
+    auto = by_check(found, "host.patching")[1]
+    assert auto.status is status, f"{body!r}: {auto.status} — {auto.message}"
+    if where is not None:
+        assert str(auto.evidence["source"]) == "/etc/apt/apt.conf.d/20auto-upgrades" + where
+
+
+def test_apt_conf_apt_refuses_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    root = materialise("ops-good", tmp_path)
+    (root / "etc/apt/apt.conf").write_text('APT::Periodic::Enable "1" junk;\n')
+    _, found = scan(root)
+    errors = [f for f in by_check(found, "host.patching") if f.status is Status.ERROR]
+    assert any("/etc/apt/apt.conf:1" in f.message for f in errors), [f.message for f in errors]

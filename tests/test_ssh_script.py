@@ -90,6 +90,19 @@ def test_script_rejects_a_tampered_boundary(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_script_runs_everything_in_the_c_locale() -> None:
+    """LC_ALL=C, and no LANGUAGE: GNU gettext lets LANGUAGE pick the message language over any locale
+    but C, so a German login's apt, find or ip output must not reach the parsers translated."""
+    text = build_script(new_boundary()).decode()
+    prologue = text.split("\nNL=", 1)[0]
+    env = {"PATH": "/usr/bin:/bin", "LANGUAGE": "de", "LANG": "de_DE.UTF-8", "LC_MESSAGES": "de_DE.UTF-8"}
+    done = subprocess.run(
+        ["sh", "-c", prologue + "\nenv"], env=env, capture_output=True, text=True, check=True
+    )
+    seen = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert seen.get("LC_ALL") == "C" and "LANGUAGE" not in seen, seen
+
+
 # --------------------------------------------------------------------------------------------------------
 # The fetch list stays in step with the collectors
 

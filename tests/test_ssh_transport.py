@@ -217,6 +217,8 @@ def test_dry_run_prints_the_manifest_and_contacts_nothing(tmp_path: Path) -> Non
     for expected in ("sudo -n sh -s", "sshd -T", "/etc/libvirt/qemu.conf", "/proc/cpuinfo", "dumpxml"):
         assert expected in text, expected
     assert "main <<'HVG_REQUEST_END'" in text  # the script itself is printed
+    # 11.4.8 runs apt-get's simulation (stable, machine-readable output), never `apt list`
+    assert "apt-get -s --ignore-hold dist-upgrade" in text and "apt list" not in text
     assert f"ssh://root@127.0.0.1:{port}" in text
 
 

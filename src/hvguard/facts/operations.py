@@ -305,7 +305,11 @@ class FirewallFacts(Model, frozen=True, kw_only=True):
 
 
 class PendingUpdate(Model, frozen=True, kw_only=True):
-    """An update the package manager would install, and whether it is a security update."""
+    """An update the package manager would install, and whether it is a security update.
+
+    ``kept_back``: apt has a newer version but its upgrade cannot install it (unmet dependencies); its
+    candidate and archive are not shown, so whether it is a security update is unknown (``security``
+    stays False)."""
 
     package: str
     installed: str | None = None
@@ -314,6 +318,7 @@ class PendingUpdate(Model, frozen=True, kw_only=True):
     security: bool = False
     advisory: str | None = None
     issued: str | None = None
+    kept_back: bool = False
 
 
 class PatchFacts(Model, frozen=True, kw_only=True):

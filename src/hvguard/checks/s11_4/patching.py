@@ -38,13 +38,15 @@ def patching(ctx: CheckContext) -> Iterator[Finding]:
     """Host and hypervisor patched per SS-033: no security update pending longer than the window.
 
     Pass: no pending security update, package lists refreshed within ``patch_max_age_days`` and no
-    reboot pending longer than that. Fail: a pending security update older than the window (dnf:
-    advisory issue date; apt records no release date, so an update pending while the lists are older
-    than the window is at least that old), package lists not refreshed within the window, or
-    reboot-required older than the window. Manual: apt security updates pending with lists fresher than
-    the window (their release dates are not recorded: show they are newer than the window, or install
-    them). Error: pending updates could not be determined (offline root without the package
-    manager's answer). A second finding covers automatic updates (warn when off) and a third the
+    reboot pending longer than that. apt answers with ``apt-get -s --ignore-hold dist-upgrade``, only as new
+    as the package lists: lists older than the window fail, lists of unknown age are an error, never a
+    pass. Fail: a pending security update older than the window (dnf: advisory issue date; apt records
+    no release date, so an update pending while the lists are older than the window is at least that
+    old), package lists not refreshed within the window, or reboot-required older than the window.
+    Manual: apt security updates pending with lists fresher than the window (their release dates are
+    not recorded: show they are newer than the window, or install them). Error: pending updates could
+    not be determined (offline root without the package manager's answer), or the lists' age is
+    unknown. A second finding covers automatic updates (warn when off) and a third the
     vulnerability-scan evidence (attestation).
     """
     window = ctx.profile.thresholds.patch_max_age_days
@@ -96,7 +98,9 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
         )
         return
     security = [u for u in p.pending if u.security]
+    kept = [u.package for u in p.pending if u.kept_back]
     evidence["pending_updates"] = len(p.pending)
+    evidence["kept_back"] = kept[:50]
     evidence["pending_security"] = [
         {
             "package": u.package,
@@ -149,14 +153,31 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
             HOST, "The host is not patched per SS-033: " + "; ".join(problems) + ".", evidence, fix
         )
         return
-    if unknown_age:
-        yield ctx.manual(
+    if unknown_age or kept:
+        parts: list[str] = []
+        if unknown_age:
+            parts.append(
+                f"{len(unknown_age)} security update(s) are pending ({', '.join(unknown_age[:8])}); apt "
+                f"records no release date. Evidence needed: they were released less than {window} days ago "
+                "(Debian security tracker / DSA dates), or install them now (apt-get upgrade)."
+            )
+        if kept:
+            parts.append(
+                f"{len(kept)} update(s) are kept back ({', '.join(kept[:8])}): apt cannot install them "
+                "(unmet dependencies) and does not show their archive. Evidence needed: none is a security "
+                "update, or resolve and install them (apt-get dist-upgrade / apt-get install PACKAGE)."
+            )
+        yield ctx.manual(HOST, " ".join(parts), evidence)
+        return
+    if p.manager == "apt" and lists_age is None:
+        # apt answers from its package lists alone: with none (or none whose age is known) "nothing
+        # pending" establishes nothing
+        yield ctx.error(
             HOST,
-            f"{len(unknown_age)} security update(s) are pending ({', '.join(unknown_age[:8])}); "
-            "apt records no "
-            f"release date. Evidence needed: they were released less than {window} days ago (Debian security "
-            "tracker / DSA dates), or install them now (apt-get upgrade).",
-            evidence,
+            "the age of the package lists (no /var/lib/apt/periodic/update-success-stamp and no "
+            "/var/lib/apt/lists/*Release): apt judges pending updates from those lists alone, so its "
+            "'no security update pending' establishes nothing",
+            evidence=evidence,
         )
         return
     reboot_note = ""
@@ -166,8 +187,12 @@ def _patch_state(ctx: CheckContext, p: PatchFacts, window: int, known: dict[str,
         reboot_note = " Whether a reboot is pending is not known for this host."
     yield ctx.passed(
         HOST,
-        f"No security update is pending ({len(p.pending)} other update(s)); package lists refreshed "
-        + (f"{lists_age:.0f} day(s) ago." if lists_age is not None else "at an unknown time.")
+        f"No security update is pending ({len(p.pending)} other update(s)) in package lists refreshed "
+        + (
+            f"{lists_age:.0f} day(s) ago ({p.lists_updated_source}; within the {window}-day window)."
+            if lists_age is not None
+            else "at an unknown time."
+        )
         + reboot_note,
         evidence,
     )

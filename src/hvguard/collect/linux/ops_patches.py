@@ -1,17 +1,22 @@
 """Patch state: pending (security) updates, list freshness, reboot-required, automatic updates.
 
-apt: the manifest runs ``apt list --upgradable``, which reads the package cache, changes nothing and
-needs no lock. It lists every installed package with a newer candidate — including those an ``upgrade``
-would keep back (a kernel security update pulling in a new ABI package) — in about a third of the time
-of an ``apt-get -s dist-upgrade`` simulation. Each ``PKG/SUITE[,SUITE…] NEW ARCH [upgradable from: OLD]``
-line is a pending update; it is a security update when one of its suites ends in ``-security`` (Debian
-``bookworm-security``/``oldstable-security``, Ubuntu ``jammy-security``).
+apt: the manifest runs ``apt-get -s --ignore-hold dist-upgrade`` (in the C locale, like every manifest
+command): a simulation from the package lists that installs nothing and takes no lock, with apt-get's
+stable output rather than ``apt``'s (whose CLI apt calls unstable for scripts, and which is translated);
+``--ignore-hold`` because a held package's security update is pending all the same. Every
+``Inst PKG [OLD] (NEW RELEASE[, RELEASE…] [ARCH])`` line is a pending update — including the new packages
+a dist-upgrade pulls in (a kernel security update's new ABI package). Each RELEASE is apt's
+``LABEL:VERSION/SUITE`` of an archive that has the candidate; the update is a security update when one of
+them is labelled ``Debian-Security`` or its suite ends in ``-security`` (Debian ``stable-security``,
+``bookworm-security``; Ubuntu ``jammy-security``).
 dnf: ``dnf -q updateinfo list --security`` (advisory, severity, package)
 and ``dnf -q updateinfo info --security`` (``Issued:`` date per advisory).
 Lists freshness: /var/lib/apt/periodic/update-success-stamp (written by APT::Update::Post-Invoke-Success)
 else the newest ``*Release`` file under /var/lib/apt/lists. Debian's update-notifier-common and
 unattended-upgrades create /var/run/reboot-required (and ``.pkgs``) when an installed update needs a
-reboot. Automatic updates: apt ``APT::Periodic::Unattended-Upgrade "1"`` (apt.conf.d, last file wins)
+reboot. Automatic updates: apt ``APT::Periodic::Unattended-Upgrade "1"`` (read with apt's own syntax —
+blocks, ``::`` keys, comments, ``#clear`` — from apt.conf.d/* in apt's order then apt.conf, the last setting
+winning; :mod:`~hvguard.collect.linux.aptconf`) and not switched off by ``APT::Periodic::Enable "0"``,
 with unattended-upgrades installed; dnf-automatic ``apply_updates = yes`` with its timer enabled.
 """
 
@@ -19,33 +24,59 @@ from __future__ import annotations
 
 import re
 
+from hvguard.collect.linux.aptconf import AptConfig, apt_parts_order, parse_apt_conf
 from hvguard.collect.linux.ops_audit import parse_kv
 from hvguard.collect.linux.ops_files import OpsReader, command_output
 from hvguard.facts import ConfigIssue, PatchFacts, PendingUpdate
 
 AREA = "host.operations.patches"
-_UPGRADABLE = re.compile(r"^([^/\s]+)/(\S+) (\S+) \S+ \[upgradable from: ([^\]]+)\]")
-_APT_PERIODIC = re.compile(r'^\s*APT::Periodic::Unattended-Upgrade\s+"([^"]*)"\s*;', re.MULTILINE)
+_INST = re.compile(r"^Inst (?P<pkg>\S+)(?: \[(?P<old>[^\]]*)\])? \((?P<new>\S+)(?P<rel>[^)]*)\)")
+_ARCH = re.compile(r"\s*\[[^\]]*\]$")
+#: Release labels of security archives (the suite's ``-security`` suffix covers the rest)
+SECURITY_LABELS = frozenset({"debian-security"})
 _DNF_LIST = re.compile(r"^(\S+)\s+(\S+/Sec\.|security)\s+(\S+)", re.IGNORECASE)
 
 
-def parse_apt_upgradable(text: str) -> list[PendingUpdate]:
-    """Pending updates from ``apt list --upgradable`` output."""
+def is_security_release(release: str) -> bool:
+    """Whether one of apt's ``LABEL:VERSION/SUITE`` release strings is a security archive."""
+    label, colon, rest = release.partition(":")
+    if not colon:
+        label, rest = "", release
+    suite = rest.rsplit("/", 1)[-1].strip()
+    return label.strip().lower() in SECURITY_LABELS or suite.endswith("-security")
+
+
+def parse_apt_simulation(text: str) -> list[PendingUpdate]:
+    """Pending updates from ``apt-get -s [--ignore-hold] dist-upgrade`` output (C locale): one per
+    ``Inst`` line, plus each package listed under "The following packages have been kept back:" (an
+    update the simulation cannot install, of unknown archive)."""
     out: list[PendingUpdate] = []
+    kept: list[str] = []
+    in_kept = False
     for line in text.splitlines():
-        m = _UPGRADABLE.match(line)
+        if line.startswith("The following packages have been kept back:"):
+            in_kept = True
+            continue
+        if in_kept:
+            if line.startswith(" "):
+                kept += line.split()
+                continue
+            in_kept = False
+        m = _INST.match(line)
         if not m:
             continue
-        suites = [s for s in m.group(2).split(",") if s]
+        releases = [r.strip() for r in _ARCH.sub("", m.group("rel").strip()).split(", ") if r.strip()]
         out.append(
             PendingUpdate(
-                package=m.group(1),
-                installed=m.group(4).strip(),
-                candidate=m.group(3),
-                suite=", ".join(suites) or None,
-                security=any(s.endswith("-security") for s in suites),
+                package=m.group("pkg"),
+                installed=m.group("old"),
+                candidate=m.group("new"),
+                suite=", ".join(releases) or None,
+                security=any(is_security_release(r) for r in releases),
             )
         )
+    listed = {u.package for u in out}
+    out += [PendingUpdate(package=name, kept_back=True) for name in dict.fromkeys(kept) if name not in listed]
     return out
 
 
@@ -78,27 +109,61 @@ def parse_dnf_security(list_text: str, info_text: str | None) -> list[PendingUpd
     return out
 
 
-def _apt_auto(r: OpsReader) -> tuple[bool | None, str | None, str | None]:
-    value: tuple[str, str] | None = None
-    for rel in r.glob("etc/apt/apt.conf.d/*", AREA):
+def read_apt_config(r: OpsReader, issues: list[ConfigIssue]) -> AptConfig:
+    """The host's apt configuration as apt reads it: ``apt.conf.d/*`` in apt's order, then ``apt.conf``
+    (the last setting wins); ``#include`` followed through the same reader."""
+    conf = AptConfig()
+
+    def read(rel: str, depth: int) -> None:
         text = r.text(rel, AREA)
-        if not text:
-            continue
-        for m in _APT_PERIODIC.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
-            value = (m.group(1), f"{r.shown(rel)}:{line}")
+        if text is not None:
+            parse_apt_conf(text, r.shown(rel), conf, include=include, depth=depth)
+
+    def include(word: str, depth: int) -> None:
+        rel = word.lstrip("/")
+        if word.endswith("/"):
+            for name in apt_parts_order(r.listdir(rel.rstrip("/"), AREA)):
+                read(f"{rel.rstrip('/')}/{name}", depth)
+        elif r.exists(rel):
+            read(rel, depth)
+        else:
+            conf.issues.append((word, None, "included file cannot be read"))
+
+    parts = "etc/apt/apt.conf.d"
+    for name in apt_parts_order(r.listdir(parts, AREA)):
+        read(f"{parts}/{name}", 0)
+    read("etc/apt/apt.conf", 0)
+    issues += [
+        ConfigIssue(path=path, line=line, message=f"apt refuses this configuration: {message}")
+        for path, line, message in conf.issues
+    ]
+    return conf
+
+
+def _apt_auto(r: OpsReader, issues: list[ConfigIssue]) -> tuple[bool | None, str | None, str | None]:
+    conf = read_apt_config(r, issues)
+    setting = conf.get("APT::Periodic::Unattended-Upgrade")
     # the package's conffile (apt.conf.d/50unattended-upgrades) shows it is installed
     installed = r.exists("etc/apt/apt.conf.d/50unattended-upgrades")
-    if value is None:
+    if setting is None:
         return False, None, "APT::Periodic::Unattended-Upgrade is not set"
-    enabled = value[0].strip() not in ("0", "", "false")
+    # apt.systemd.daily: APT::Periodic::Enable "0" turns every periodic job off
+    enable = conf.get("APT::Periodic::Enable")
+    if enable is not None and enable.value.strip() in ("0", "false", "no"):
+        return (
+            False,
+            enable.where(),
+            f'APT::Periodic::Enable "{enable.value}" turns the periodic jobs off '
+            f'(APT::Periodic::Unattended-Upgrade "{setting.value}" at {setting.where()})',
+        )
+    enabled = setting.value.strip() not in ("0", "", "false")
     if enabled and not installed:
         return (
             False,
-            value[1],
+            setting.where(),
             "APT::Periodic::Unattended-Upgrade is set but unattended-upgrades is not installed",
         )
-    return enabled, value[1], f'APT::Periodic::Unattended-Upgrade "{value[0]}"'
+    return enabled, setting.where(), f'APT::Periodic::Unattended-Upgrade "{setting.value}"'
 
 
 def _dnf_auto(r: OpsReader, issues: list[ConfigIssue]) -> tuple[bool | None, str | None, str | None]:
@@ -137,10 +202,10 @@ def collect_patches(r: OpsReader) -> PatchFacts:
     note: str | None = None
     source: str | None = None
     if manager == "apt":
-        out, note = command_output(r.run("apt-list-upgradable"))
+        out, note = command_output(r.run("apt-get-simulate-dist-upgrade"))
         if out is not None:
-            pending = parse_apt_upgradable(out)
-            source = "apt list --upgradable"
+            pending = parse_apt_simulation(out)
+            source = "apt-get -s --ignore-hold dist-upgrade"
             note = None
     elif manager == "dnf":
         out, note = command_output(r.run("dnf-security-list"))
@@ -184,7 +249,7 @@ def collect_patches(r: OpsReader) -> PatchFacts:
             reboot = False if (installed or r.live) else None
 
     if manager == "apt":
-        auto, auto_at, auto_detail = _apt_auto(r)
+        auto, auto_at, auto_detail = _apt_auto(r, issues)
     elif manager == "dnf":
         auto, auto_at, auto_detail = _dnf_auto(r, issues)
     else:

@@ -44,9 +44,10 @@ OPERATIONS_COMMANDS: tuple[Command, ...] = (
         "ip-link", ("ip", "-d", "-j", "link", "show"), "bridges, bonds, VLANs and NICs (11.4.12, 11.4.13)"
     ),
     Command(
-        "apt-list-upgradable",
-        ("apt", "list", "--upgradable"),
-        "pending updates and their suites, from the package cache; installs nothing (11.4.8)",
+        "apt-get-simulate-dist-upgrade",
+        ("apt-get", "-s", "--ignore-hold", "dist-upgrade"),
+        "pending updates, held packages' included, and the archive (label, suite) of each, from the "
+        "package lists: a simulation that installs nothing and takes no lock (11.4.8)",
         timeout_s=60.0,
         slow=True,
     ),
@@ -118,6 +119,7 @@ OPERATIONS_READS: tuple[Fetch, ...] = (
         "var/run/reboot-required",
         "var/run/reboot-required.pkgs",
         "usr/share/update-notifier/notify-reboot-required",
+        "etc/apt/apt.conf",
         "etc/apt/apt.conf.d/*",
         "etc/dnf/automatic.conf",
         "etc/systemd/system/timers.target.wants/dnf*-automatic*.timer",

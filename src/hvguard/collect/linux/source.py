@@ -107,8 +107,18 @@ class PrefetchedSource(HostSource):
         return self._results.get(name)
 
 
+def command_env() -> dict[str, str]:
+    """The environment of a local manifest command: the caller's, in the C locale. ``LC_ALL=C`` makes
+    every program print untranslated, parseable output (apt, find, ip …); ``LANGUAGE`` goes too, since
+    GNU gettext lets it override the message language of any locale but C. The SSH script does the same
+    on a remote host."""
+    env = {k: v for k, v in os.environ.items() if k != "LANGUAGE" and not k.startswith("LC_")}
+    env["LC_ALL"] = "C"
+    return env
+
+
 def run_local(cmd: Command) -> CommandResult:
-    """Run one manifest command on this machine: argument vector, no shell, bounded time."""
+    """Run one manifest command on this machine: argument vector, no shell, C locale, bounded time."""
     exe = shutil.which(cmd.argv[0], path=_SEARCH_PATH)
     if exe is None:
         return CommandResult(name=cmd.name, argv=list(cmd.argv), error=f"{cmd.argv[0]} is not installed")
@@ -117,6 +127,7 @@ def run_local(cmd: Command) -> CommandResult:
             [exe, *cmd.argv[1:]],
             capture_output=True,
             stdin=subprocess.DEVNULL,
+            env=command_env(),
             timeout=cmd.timeout_s,
             check=False,
         )

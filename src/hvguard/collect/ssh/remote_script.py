@@ -11,6 +11,7 @@ DUMPXML_BATCH = 400
 # $'…'. Function variables are global in sh, so each function uses its own prefix (_fp, _lp, …).
 REMOTE_SCRIPT = r"""# hvguard remote collection script: reads files, runs read-only commands, writes nothing.
 export LC_ALL=C
+unset LANGUAGE
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
 export PATH
 NL='
