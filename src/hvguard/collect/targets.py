@@ -2,7 +2,9 @@
 
 TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
 URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`). A target that cannot be reached
-becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others.
+becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others. A target
+whose hypervisor does not answer but whose host files were read is *partial* (:func:`is_partial`): its
+host facts are kept and the hypervisor's absence is a ``hypervisor`` problem.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "collect_host_facts",
     "collect_target",
     "is_local_uri",
+    "is_partial",
     "platform_of",
     "validate_target",
 ]
@@ -65,6 +68,16 @@ def is_local_uri(uri: str) -> bool:
     """True for libvirt URIs that talk to this machine's daemon (so host files are this machine's)."""
     parts = urlsplit(uri)
     return parts.scheme in {"qemu", "kvm"} and not parts.netloc
+
+
+def is_partial(facts: TargetFacts) -> bool:
+    """True when the target was reached in part: host facts were read but the hypervisor did not answer."""
+    return (
+        facts.unreachable is None
+        and facts.host is not None
+        and facts.hypervisor is None
+        and any(p.area == "hypervisor" and p.source == facts.id for p in facts.problems)
+    )
 
 
 def _now() -> str:
@@ -108,7 +121,11 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
             hv = HYPERVISOR.collect(target, problems)
             collectors.append(f"libvirt:{target}")
         except TargetUnreachable as exc:
-            unreachable = exc.message
+            if host_source is None:
+                unreachable = exc.message  # nothing of this target can be collected
+            else:
+                # Partial: the host's files are still facts; only the hypervisor's measures lack theirs.
+                problems.append(Problem(area="hypervisor", source=target, message=exc.message))
         if host_source is not None:
             host = collect_host_facts(host_source, problems=problems)
             collectors.append(f"linux-host:{host_source.label}")
