@@ -9,6 +9,7 @@ host facts are kept and the hypervisor's absence is a ``hypervisor`` problem.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,8 +107,10 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
     hv: HypervisorFacts | None = None
     unreachable: str | None = None
 
+    sources: list[HostSource] = []
     if target == LOCAL:
         source = _source(root)
+        sources.append(source)
         host = collect_host_facts(source, problems=problems)
         collectors.append(f"linux-host:{source.label}")
         hv, how = _local_hypervisor(source.fs, live=source.live, problems=problems)
@@ -117,6 +120,8 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
         # The host source first: a live one starts its slow commands (the package manager) now, so
         # they run while libvirt answers.
         host_source = _source(root) if root is not None or is_local_uri(target) else None
+        if host_source is not None:
+            sources.append(host_source)
         try:
             hv = HYPERVISOR.collect(target, problems)
             collectors.append(f"libvirt:{target}")
@@ -146,6 +151,8 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
             tool_version=__version__,
             collectors=collectors,
             duration_s=round(time.monotonic() - started, 3),
+            privileged=os.geteuid() == 0,
+            unreadable=sorted({path for src in sources for path in src.fs.unreadable}),
         ),
         host=host,
         hypervisor=with_neutral_facts(hv),

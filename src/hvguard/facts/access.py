@@ -292,6 +292,10 @@ class SudoFacts(Model, frozen=True, kw_only=True):
     rules: list[SudoRule] = []
     defaults: list[SudoDefault] = []
     errors: list[str] = []
+    unreadable: list[str] = []
+    """sudoers files and include directories that exist but could not be read (permissions, size,
+    encoding): ``rules`` and ``defaults`` are then incomplete, so no check may pass or call sudo
+    not applicable on them — each reports ``error`` naming these paths."""
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from hvguard.report.model import (
     Result,
     Summary,
     Target,
+    TargetCollection,
     Tool,
 )
 from hvguard.workflow.usage import SourceUse
@@ -54,6 +55,9 @@ def _target(t: TargetFacts) -> Target:
         collectors=t.collection.collectors,
         unreachable=t.unreachable,
         problems=[CollectionProblem(area=p.area, source=p.source, message=p.message) for p in t.problems],
+        collection=TargetCollection(
+            privileged=t.collection.privileged, unreadable=list(t.collection.unreadable)
+        ),
     )
 
 

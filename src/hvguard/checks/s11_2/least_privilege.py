@@ -225,10 +225,16 @@ def sudo_least_privilege(ctx: CheckContext) -> Iterator[Finding]:
         if ctx.problems("host.access.sudo"):
             yield ctx.error(HOST, "the sudo configuration (/etc/sudoers)", "host.access.sudo")
         return
+    unread = ae.sudo_unreadable_error(ctx, "the sudo grants")
+    read_failures = set(ae.sudo_read_failures(sudo)) if unread else set()
     for error in sudo.errors:
+        if error in read_failures:
+            continue  # reported once, by ``unread``
         yield ctx.error(
             HOST, f"a sudoers entry ({error}); sudo rejects or skips it", evidence={"parse_error": error}
         )
+    if unread is not None:
+        yield unread
     if not sudo.present:
         yield ctx.passed(
             HOST, "There is no /etc/sudoers: sudo grants nobody anything.", {"sudoers": "absent"}
@@ -294,6 +300,8 @@ def sudo_least_privilege(ctx: CheckContext) -> Iterator[Finding]:
             "\n".join(dict.fromkeys(fixes)),
         )
         return
+    if unread is not None:
+        return  # the grants in what could not be read are unknown: no pass, no manual on part of them
     if full and not approved:
         yield ctx.manual(
             HOST,
