@@ -1,8 +1,9 @@
 """A scan run by a really unprivileged user (``setpriv`` to nobody), not a patched ``geteuid``.
 
-An offline root whose ``/etc/sudoers`` is mode 0440 root, as on every Debian host: the sudo findings
-must be ``error`` — never a pass or not_applicable beside the error — and the report must say at the
-top that the scan ran without root and which paths it could not read.
+An offline root whose ``/etc/sudoers`` is mode 0440 root, as on every Debian host, and whose polkit
+rules directory is 0700 root: the sudo and polkit findings must be ``error`` — never a pass, fail or
+not_applicable beside the error — and the report must say at the top that the scan ran without root and
+which paths it could not read.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def unprivileged_scan() -> Iterator[tuple[dict[str, Any], str]]:
                 path.chmod(0o755 if path.is_dir() else 0o644)
         (root / "etc" / "sudoers").chmod(0o440)  # owner root, as Debian ships it
         os.chown(root / "etc" / "sudoers", 0, 0)
+        (root / "etc" / "polkit-1" / "rules.d").chmod(0o700)  # as polkitd's rules directory often is
         python = _python_for_nobody(str(tmp))
         r = _as_nobody(python, "-m", "hvguard", "scan", "local", "--root", str(root), "--format", "json",
                        "--no-history", cwd=str(tmp))  # fmt: skip
@@ -88,7 +90,7 @@ def unprivileged_scan() -> Iterator[tuple[dict[str, Any], str]]:
         shutil.rmtree(tmp)
 
 
-def _sudo(report: dict[str, Any], check: str) -> list[dict[str, Any]]:
+def _by_check(report: dict[str, Any], check: str) -> list[dict[str, Any]]:
     return [r for r in report["results"] if r["check"] == check]
 
 
@@ -96,7 +98,7 @@ def test_unreadable_sudoers_is_an_error_never_a_pass_beside_it(
     unprivileged_scan: tuple[dict[str, Any], str],
 ) -> None:
     report, _ = unprivileged_scan
-    least = _sudo(report, "host.sudo-least-privilege")
+    least = _by_check(report, "host.sudo-least-privilege")
     statuses = [f["status"] for f in least]
     assert "error" in statuses and "pass" not in statuses, [(f["status"], f["message"]) for f in least]
     assert any("/etc/sudoers" in f["message"] for f in least if f["status"] == "error")
@@ -106,16 +108,26 @@ def test_unreadable_sudoers_makes_the_sudo_mfa_finding_an_error_not_not_applicab
     unprivileged_scan: tuple[dict[str, Any], str],
 ) -> None:
     report, _ = unprivileged_scan
-    mfa = _sudo(report, "host.sudo-mfa")
+    mfa = _by_check(report, "host.sudo-mfa")
     assert [f["status"] for f in mfa] == ["error"], [(f["status"], f["message"]) for f in mfa]
     assert "/etc/sudoers" in mfa[0]["message"]
+
+
+def test_unlistable_polkit_rules_give_no_static_verdict(
+    unprivileged_scan: tuple[dict[str, Any], str],
+) -> None:
+    report, _ = unprivileged_scan
+    for check in ("kvm.libvirt-role-model", "kvm.libvirt-access-driver", "kvm.libvirt-deny-rules"):
+        found = [(f["status"], f["message"]) for f in _by_check(report, check)]
+        assert [s for s, _ in found] == ["error"], (check, found)
+        assert "/etc/polkit-1/rules.d" in found[0][1], found
 
 
 def test_the_report_says_the_scan_ran_without_root(unprivileged_scan: tuple[dict[str, Any], str]) -> None:
     report, table = unprivileged_scan
     collection = report["targets"][0]["collection"]
     assert collection["privileged"] is False
-    assert "/etc/sudoers" in collection["unreadable"], collection
+    assert {"/etc/sudoers", "/etc/polkit-1/rules.d"} <= set(collection["unreadable"]), collection
     assert "Scanned without root" in table and "/etc/sudoers" in table, table[:2000]
 
 

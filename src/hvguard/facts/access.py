@@ -352,6 +352,10 @@ class PolkitFacts(Model, frozen=True, kw_only=True):
     directories: list[str] = []
     files: list[PolkitFile] = []
     method: str = "static analysis (tree-sitter JavaScript parse)"
+    unreadable: list[str] = []
+    """Rules directories that exist but could not be listed and rules files that could not be read
+    (permissions): polkitd reads them, so the rules that apply are unknown — the checks report ``error``,
+    never a static-analysis pass or fail on the part that was read."""
 
 
 class AclProbe(Model, frozen=True, kw_only=True):

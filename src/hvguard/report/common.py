@@ -187,6 +187,7 @@ def attestation_text(att: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+_PROC_PID = re.compile(r"^/proc/[0-9]+/")
 #: Unreadable paths named in a banner; the rest are counted (all are in the JSON report).
 BANNER_PATHS = 5
 
@@ -194,7 +195,8 @@ BANNER_PATHS = 5
 def privilege_banner(t: Target) -> str | None:
     """The warning that heads a report when a target was collected without root or could not read some
     paths (``Scanned without root: 2 path(s) could not be read (/etc/sudoers, …)``); None otherwise."""
-    unreadable = t.collection.unreadable
+    # Every process's /proc/PID/fd is one thing to a reader: shown once, as /proc/*/fd.
+    unreadable = list(dict.fromkeys(_PROC_PID.sub("/proc/*/", p) for p in t.collection.unreadable))
     if t.collection.privileged is not False and not unreadable:
         return None
     lead = "Scanned without root" if t.collection.privileged is False else "Scanned with root"
@@ -203,6 +205,6 @@ def privilege_banner(t: Target) -> str | None:
     shown = ", ".join(unreadable[:BANNER_PATHS])
     more = f", … {len(unreadable) - BANNER_PATHS} more" if len(unreadable) > BANNER_PATHS else ""
     return (
-        f"{lead}: {len(unreadable)} path(s) could not be read ({shown}{more}); the measures that need "
-        "them are error"
+        f"{lead}: {len(unreadable)} path(s) could not be read ({shown}{more}); the results that depend on "
+        "them are incomplete"
     )

@@ -16,6 +16,7 @@ from hvguard.checks.s11_2.common import (
     STATIC_CAVEAT,
     access_driver,
     polkit_errors,
+    polkit_unreadable,
 )
 from hvguard.checks.support import access as ae
 from hvguard.checks.support.libvirt_conf import (
@@ -161,6 +162,8 @@ def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
         )
         return
     yield from polkit_errors(ctx, access)
+    if polkit_unreadable(access):
+        return
     rules = ae.libvirt_rules(access)
     grants = [(f, r) for f, r in rules if any(x.value == "YES" for x in r.results)]
     narrow = [
