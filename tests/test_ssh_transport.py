@@ -398,6 +398,8 @@ def test_several_targets_with_a_small_concurrency_bound(sshd: Sshd, known_hosts:
 def test_a_non_root_account_reports_what_it_cannot_read(sshd: Sshd, known_hosts: Path) -> None:
     (facts,) = collect_ssh_targets([sshd.target(USER)], _options(sshd, known_hosts))
     assert facts.unreachable is None and facts.host is not None
+    assert facts.collection.privileged is False  # the remote script said its uid was not 0
+    assert "/etc/sudoers" in facts.collection.unreadable, facts.collection.unreadable
     if os.stat("/etc/libvirt/qemu.conf").st_mode & 0o004 == 0:
         assert facts.host.qemu_conf.present is True
         assert facts.host.qemu_conf.error == "/etc/libvirt/qemu.conf: cannot read: Permission denied"
@@ -408,6 +410,8 @@ def test_sudo_gives_a_non_root_account_the_same_facts_as_root(sshd: Sshd, known_
     (as_root,) = collect_ssh_targets([sshd.target("root")], _options(sshd, known_hosts))
     (with_sudo,) = collect_ssh_targets([sshd.target(USER)], _options(sshd, known_hosts, sudo=True))
     assert with_sudo.unreachable is None, with_sudo.unreachable
+    assert as_root.collection.privileged is True and with_sudo.collection.privileged is True
+    assert with_sudo.collection.unreadable == [], with_sudo.collection.unreadable
     differences = _diff(_comparable(as_root), _comparable(with_sudo))
     assert differences == [], "\n".join(differences)
 
