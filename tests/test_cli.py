@@ -140,14 +140,6 @@ def test_corrupt_and_truncated_bundles_exit_2(tmp_path: Path) -> None:
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_unreachable_uri_is_an_error_on_every_measure_not_a_crash() -> None:
-    r = hv("scan", "qemu+tcp://127.0.0.1:1/system", "--format", "json")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    rep = json.loads(r.stdout)
-    assert set(rep["summary"]["by_measure"].values()) == {"error"}
-    assert rep["targets"][0]["unreachable"]
-
-
 def test_unreachable_target_does_not_stop_the_others() -> None:
     r = hv("scan", "qemu+tcp://127.0.0.1:1/system", f"test://{NODE}", "--format", "json")
     rep = json.loads(r.stdout)
@@ -166,3 +158,51 @@ def test_broken_root_gives_error_findings_with_the_file(tmp_path: Path) -> None:
     assert any("qemu.conf" in r["message"] and "line 1" in r["message"] for r in errors), errors
     assert any("cpuinfo" in p["source"] for p in rep["targets"][0]["problems"])
     assert code == 1
+
+
+DEAD_SOCKET_URI = "qemu+unix:///system?socket=/nonexistent/hvguard-test.sock"
+HOST_MEASURES = ("11.2.4", "11.2.5", "11.4.3", "11.4.6")
+
+
+def test_unreachable_single_target_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    r = hv("scan", "qemu+tcp://127.0.0.1:1/system", "--format", "json", "--output", str(out), "--no-history")
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "qemu+tcp://127.0.0.1:1/system" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == "" and not out.exists()
+
+
+def test_unreachable_hypervisor_keeps_the_host_facts() -> None:
+    """libvirtd down but host files readable: a partial target, host measures evaluated as `scan local`."""
+    r = hv("scan", DEAD_SOCKET_URI, "--root", str(GOOD_ROOT), "--format", "json", "--no-history")
+    assert r.returncode == 1, r.stderr  # hypervisor measures are errors: at or above --fail-on
+    rep = json.loads(r.stdout)
+    (t,) = rep["targets"]
+    assert t["unreachable"] is None, t["unreachable"]
+    hv_problems = [p["message"] for p in t["problems"] if p["area"] == "hypervisor"]
+    assert any("nonexistent/hvguard-test.sock" in m for m in hv_problems), t["problems"]
+    _, local = scan_json("local", "--root", str(GOOD_ROOT), "--no-history")
+    for m in HOST_MEASURES:
+        assert rep["summary"]["by_measure"][m] == local["summary"]["by_measure"][m] != "error", m
+    (vcpus,) = [x for x in rep["results"] if x["measure"] == "11.3.3"]
+    assert vcpus["status"] == "error" and "nonexistent/hvguard-test.sock" in vcpus["message"], vcpus
+    never = hv("scan", DEAD_SOCKET_URI, "--root", str(GOOD_ROOT), "--fail-on", "never", "--format", "json",
+               "--no-history")  # fmt: skip
+    assert never.returncode == 0, never.stderr
+
+
+def test_collect_exit_codes_complete_partial_nothing(tmp_path: Path) -> None:
+    complete = tmp_path / "complete.json"
+    r = hv("collect", f"test://{NODE}", "--root", str(GOOD_ROOT), "--output", str(complete))
+    assert r.returncode == 0 and complete.exists(), r.stderr
+    partial = tmp_path / "partial.json"
+    r = hv("collect", DEAD_SOCKET_URI, "--root", str(GOOD_ROOT), "--output", str(partial))
+    assert r.returncode == 1 and partial.exists(), (r.returncode, r.stderr)
+    assert "partial" in r.stderr and DEAD_SOCKET_URI in r.stderr, r.stderr
+    bundle = json.loads(partial.read_text())
+    assert bundle["targets"][0]["host"] is not None and bundle["targets"][0]["unreachable"] is None
+    nothing = tmp_path / "nothing.json"
+    r = hv("collect", "qemu+tcp://127.0.0.1:1/system", "--output", str(nothing))
+    assert r.returncode == 2 and not nothing.exists(), (r.returncode, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "qemu+tcp://127.0.0.1:1/system" in r.stderr

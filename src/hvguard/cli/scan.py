@@ -1,7 +1,11 @@
 """``hvguard scan``, ``collect`` and ``evaluate``: collect facts, evaluate them, write the report.
 
-Each returns its exit code: 0 — nothing at or above ``--fail-on``; 1 — findings at or above it (``collect``
-returns 0 once the bundle is written); input errors raise and end as exit 2.
+Each returns its exit code: 0 — nothing at or above ``--fail-on``; 1 — findings at or above it; input
+errors raise and end as exit 2. ``collect`` returns 0 when every target was collected whole, 1 when the
+bundle was written but a target is partial (host facts, no hypervisor answer) or unreachable, and ends as
+exit 2 with nothing written when nothing at all could be collected. A single-target ``scan`` of an
+unreachable target is one line and exit 2 (nothing written); in a multi-target run such a target stays in
+the report with an ``error`` on every measure.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import click
 
 from hvguard.cli.bundle_keys import load_bundle, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console, wide_console
-from hvguard.cli.errors import EXIT_OK, UserError
+from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
 from hvguard.cli.options import (
     history_options,
     probe_acl_option,
@@ -30,7 +34,7 @@ from hvguard.cli.workflow import load_workflow
 from hvguard.collect.bundle import encode_bundle, make_bundle
 from hvguard.collect.linux.access_probe import attach_probes
 from hvguard.collect.ssh.target import SshOptions, is_ssh_target
-from hvguard.collect.targets import LOCAL, collect_target, validate_target
+from hvguard.collect.targets import LOCAL, collect_target, is_partial, validate_target
 from hvguard.engine import Evaluation, evaluate
 from hvguard.facts import TargetFacts
 from hvguard.history.record import record_evaluation, warm_history_store
@@ -162,6 +166,8 @@ def scan(
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
     facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh), probe_acl)
+    if len(facts) == 1 and facts[0].unreachable is not None:
+        raise UserError(f"{facts[0].id}: unreachable: {facts[0].unreachable}")
     checks = None
     if gold is not None:
         from hvguard.baseline.measure import checks_with_baseline
@@ -219,20 +225,26 @@ def collect(
         raise UserError("missing --output BUNDLE")
     destination(output, force=force)  # refuse before collecting, not after
     private = signer(sign_key, output, force=force)
-    bundle = make_bundle(attach_probes(_collect_all(targets, root, ssh), probe_acl))
+    collected = attach_probes(_collect_all(targets, root, ssh), probe_acl)
+    if all(t.unreachable is not None for t in collected):
+        causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in collected)
+        raise UserError(f"nothing collected: {causes}")
+    bundle = make_bundle(collected)
     data = encode_bundle(bundle, output.name)
     write_output(data, output, force=force, mode=OWNER_ONLY)
     write_signature(private, data, output, force=force)
     vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor)
     problems = sum(len(t.problems) for t in bundle.targets)
     unreachable = [t.id for t in bundle.targets if t.unreachable]
+    partial = [t.id for t in bundle.targets if is_partial(t)]
     click.echo(
         f"wrote {describe(output)}: {len(bundle.targets)} target(s), {vms} VM(s), "
         f"{problems} collection problem(s)"
+        + (f", partial (no hypervisor answer): {', '.join(partial)}" if partial else "")
         + (f", unreachable: {', '.join(unreachable)}" if unreachable else ""),
         err=True,
     )
-    return EXIT_OK
+    return EXIT_FINDINGS if partial or unreachable else EXIT_OK
 
 
 @click.command("evaluate")

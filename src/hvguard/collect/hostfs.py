@@ -86,6 +86,16 @@ class HostFS(ABC):
 
     label: str
 
+    def note_unreadable(self, rel: str) -> None:
+        """Record that host path ``rel`` exists but could not be read (permission denied): the scan then
+        says which paths it could not read (``CollectionInfo.unreadable``)."""
+        self.__dict__.setdefault("_unreadable", set()).add("/" + rel.strip("/"))
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Host paths recorded by :meth:`note_unreadable`, sorted."""
+        return sorted(self.__dict__.get("_unreadable", ()))
+
     def shown(self, rel: str) -> str:
         """How host path ``rel`` appears in facts and problems: under the root's label, unresolved."""
         return str(Path(self.label, rel.lstrip("/")))

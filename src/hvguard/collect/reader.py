@@ -98,6 +98,13 @@ class HostReader:
     def _error(self, rel: str, message: str) -> ReadError:
         return ReadError(self.shown(rel), message)
 
+    def _failed(self, rel: str, doing: str, exc: OSError) -> ReadError:
+        """The :class:`ReadError` for an operation that failed; a path the permissions keep from this
+        user is also recorded on the file system (the scan's list of unreadable paths)."""
+        if isinstance(exc, PermissionError):
+            self.fs.note_unreadable(rel)
+        return self._error(rel, f"{doing}: {reason(exc)}")
+
     def stat_or_none(self, rel: str) -> os.stat_result | None:
         """``stat`` of the path (links followed inside the root); None when it cannot be had at all."""
         try:
@@ -126,7 +133,7 @@ class HostReader:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise self._error(rel, f"cannot stat: {reason(exc)}") from exc
+            raise self._failed(rel, "cannot stat", exc) from exc
 
     def read_bytes(self, rel: str) -> bytes | None:
         """The file's bytes; None when absent. Never one large request: proc sysctl files allocate a
@@ -139,7 +146,7 @@ class HostReader:
         except IsADirectoryError as exc:
             raise self._error(rel, self.policy.directory) from exc
         except OSError as exc:
-            raise self._error(rel, f"cannot read: {reason(exc)}") from exc
+            raise self._failed(rel, "cannot read", exc) from exc
         if len(data) > limit:
             raise self._error(rel, f"larger than {limit} bytes; not read")
         return data
@@ -164,7 +171,7 @@ class HostReader:
         except self.policy.absent:
             return None
         except OSError as exc:
-            raise self._error(rel, f"cannot list: {reason(exc)}") from exc
+            raise self._failed(rel, "cannot list", exc) from exc
 
     def readlink(self, rel: str) -> str | None:
         """The text of the symbolic link at ``rel`` (not followed); None when it is not a link or absent."""
@@ -180,4 +187,4 @@ class HostReader:
         except self.policy.absent:
             return None
         except OSError as exc:
-            raise self._error(rel, f"cannot read: {reason(exc)}") from exc
+            raise self._failed(rel, "cannot read", exc) from exc

@@ -2,11 +2,14 @@
 
 TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
 URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`). A target that cannot be reached
-becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others.
+becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others. A target
+whose hypervisor does not answer but whose host files were read is *partial* (:func:`is_partial`): its
+host facts are kept and the hypervisor's absence is a ``hypervisor`` problem.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +37,7 @@ __all__ = [
     "collect_host_facts",
     "collect_target",
     "is_local_uri",
+    "is_partial",
     "platform_of",
     "validate_target",
 ]
@@ -67,6 +71,16 @@ def is_local_uri(uri: str) -> bool:
     return parts.scheme in {"qemu", "kvm"} and not parts.netloc
 
 
+def is_partial(facts: TargetFacts) -> bool:
+    """True when the target was reached in part: host facts were read but the hypervisor did not answer."""
+    return (
+        facts.unreachable is None
+        and facts.host is not None
+        and facts.hypervisor is None
+        and any(p.area == "hypervisor" and p.source == facts.id for p in facts.problems)
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -93,8 +107,10 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
     hv: HypervisorFacts | None = None
     unreachable: str | None = None
 
+    sources: list[HostSource] = []
     if target == LOCAL:
         source = _source(root)
+        sources.append(source)
         host = collect_host_facts(source, problems=problems)
         collectors.append(f"linux-host:{source.label}")
         hv, how = _local_hypervisor(source.fs, live=source.live, problems=problems)
@@ -104,11 +120,17 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
         # The host source first: a live one starts its slow commands (the package manager) now, so
         # they run while libvirt answers.
         host_source = _source(root) if root is not None or is_local_uri(target) else None
+        if host_source is not None:
+            sources.append(host_source)
         try:
             hv = HYPERVISOR.collect(target, problems)
             collectors.append(f"libvirt:{target}")
         except TargetUnreachable as exc:
-            unreachable = exc.message
+            if host_source is None:
+                unreachable = exc.message  # nothing of this target can be collected
+            else:
+                # Partial: the host's files are still facts; only the hypervisor's measures lack theirs.
+                problems.append(Problem(area="hypervisor", source=target, message=exc.message))
         if host_source is not None:
             host = collect_host_facts(host_source, problems=problems)
             collectors.append(f"linux-host:{host_source.label}")
@@ -129,6 +151,8 @@ def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | N
             tool_version=__version__,
             collectors=collectors,
             duration_s=round(time.monotonic() - started, 3),
+            privileged=os.geteuid() == 0,
+            unreadable=sorted({path for src in sources for path in src.fs.unreadable}),
         ),
         host=host,
         hypervisor=with_neutral_facts(hv),

@@ -292,6 +292,10 @@ class SudoFacts(Model, frozen=True, kw_only=True):
     rules: list[SudoRule] = []
     defaults: list[SudoDefault] = []
     errors: list[str] = []
+    unreadable: list[str] = []
+    """sudoers files and include directories that exist but could not be read (permissions, size,
+    encoding): ``rules`` and ``defaults`` are then incomplete, so no check may pass or call sudo
+    not applicable on them — each reports ``error`` naming these paths."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -348,6 +352,10 @@ class PolkitFacts(Model, frozen=True, kw_only=True):
     directories: list[str] = []
     files: list[PolkitFile] = []
     method: str = "static analysis (tree-sitter JavaScript parse)"
+    unreadable: list[str] = []
+    """Rules directories that exist but could not be listed and rules files that could not be read
+    (permissions): polkitd reads them, so the rules that apply are unknown — the checks report ``error``,
+    never a static-analysis pass or fail on the part that was read."""
 
 
 class AclProbe(Model, frozen=True, kw_only=True):

@@ -47,6 +47,12 @@ class CollectionInfo(Model, frozen=True, kw_only=True):
     tool_version: str
     collectors: list[str] = []
     duration_s: float = 0.0
+    privileged: bool | None = None
+    """True when the collection ran as root (effective uid 0 locally; over SSH, the remote script ran as
+    root or through sudo); False when it did not; None when not recorded (an older bundle)."""
+    unreadable: list[str] = []
+    """Host paths that exist but could not be read (permission denied): facts that depend on them are
+    incomplete, and the checks that need them report ``error``."""
 
 
 class TargetFacts(Model, frozen=True, kw_only=True):

@@ -34,6 +34,7 @@ from hvguard.report.model import (
     Source,
     Summary,
     Target,
+    TargetCollection,
     Tool,
 )
 from hvguard.workflow.usage import SourceUse
@@ -56,6 +57,9 @@ def _target(t: TargetFacts) -> Target:
         collectors=t.collection.collectors,
         unreachable=t.unreachable,
         problems=[CollectionProblem(area=p.area, source=p.source, message=p.message) for p in t.problems],
+        collection=TargetCollection(
+            privileged=t.collection.privileged, unreadable=list(t.collection.unreadable)
+        ),
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from hvguard.findings import SEVERITY_ORDER, Status, severity
-from hvguard.report.model import Result
+from hvguard.report.model import Result, Target
 
 #: Upper-case text label per status: status is never shown by colour alone.
 LABEL: dict[str, str] = {
@@ -185,3 +185,26 @@ def attestation_text(att: dict[str, Any] | None) -> str:
     if att.get("valid_until"):
         parts.append(f"valid until {att['valid_until']}")
     return ", ".join(parts)
+
+
+_PROC_PID = re.compile(r"^/proc/[0-9]+/")
+#: Unreadable paths named in a banner; the rest are counted (all are in the JSON report).
+BANNER_PATHS = 5
+
+
+def privilege_banner(t: Target) -> str | None:
+    """The warning that heads a report when a target was collected without root or could not read some
+    paths (``Scanned without root: 2 path(s) could not be read (/etc/sudoers, …)``); None otherwise."""
+    # Every process's /proc/PID/fd is one thing to a reader: shown once, as /proc/*/fd.
+    unreadable = list(dict.fromkeys(_PROC_PID.sub("/proc/*/", p) for p in t.collection.unreadable))
+    if t.collection.privileged is not False and not unreadable:
+        return None
+    lead = "Scanned without root" if t.collection.privileged is False else "Scanned with root"
+    if not unreadable:
+        return f"{lead}: every path it read was readable, but results may differ from a scan as root"
+    shown = ", ".join(unreadable[:BANNER_PATHS])
+    more = f", … {len(unreadable) - BANNER_PATHS} more" if len(unreadable) > BANNER_PATHS else ""
+    return (
+        f"{lead}: {len(unreadable)} path(s) could not be read ({shown}{more}); the results that depend on "
+        "them are incomplete"
+    )

@@ -27,6 +27,7 @@ from hvguard.report.common import (
     attestation_text,
     compact_json,
     counts_text,
+    privilege_banner,
     rank,
     vm_name,
     waiver_text,
@@ -253,6 +254,17 @@ def _summary(view: ReportView, per_measure: dict[str, list[Result]]) -> str:
     )
 
 
+def _banners(rep: Report) -> str:
+    """The privilege warnings that head the report (a scan without root, paths it could not read)."""
+    items = []
+    for t in rep.targets:
+        banner = privilege_banner(t)
+        if banner is not None:
+            who = f"{_e(t.id)}: " if len(rep.targets) > 1 else ""
+            items.append(f'<p class="banner" role="alert">{who}{_e(banner)}</p>')
+    return "".join(items)
+
+
 def _targets(rep: Report) -> str:
     rows = []
     for t in rep.targets:
@@ -462,7 +474,8 @@ def html_document(view: ReportView) -> str:
         '<li><a href="#vms">Per-VM view</a></li>'
         '<li><a href="#measures">Measures</a></li></ul></nav></div></header>'
         '<main id="main" class="wrap" tabindex="-1">'
-        f"{_summary(view, per_measure)}{_targets(rep)}{_profile(rep)}{_registers(rep)}{_filters(view)}"
+        f"{_banners(rep)}{_summary(view, per_measure)}{_targets(rep)}{_profile(rep)}{_registers(rep)}"
+        f"{_filters(view)}"
         f"{_vm_matrix(view)}"
         '<section id="measures" aria-labelledby="h-measures"><h2 id="h-measures">Measures</h2>'
         "<p>Open a measure to see the standard's text, every finding with its evidence and the exact "

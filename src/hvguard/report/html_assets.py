@@ -45,6 +45,7 @@ caption{text-align:left;font-weight:600;padding:.25rem 0}
     + "".join(f".s-{s}{{background:{c}}}" for s, c in COLOUR.items())
     + """
 .muted{color:var(--muted)}
+.banner{border:2px solid #b45309;background:#fffbeb;padding:.5rem .75rem;margin:1rem 0;font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 details.measure{border:1px solid var(--line);border-radius:.3rem;margin:.5rem 0;padding:0 .75rem}
 details.measure>summary{cursor:pointer;padding:.5rem 0;font-weight:600}

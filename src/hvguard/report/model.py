@@ -165,6 +165,25 @@ class CollectionProblem(_Block, frozen=True):
     message: Annotated[str, Meta(description="Why, in one line.")]
 
 
+class TargetCollection(_Block, frozen=True):
+    """With what privilege a target was collected, and what it could therefore not read."""
+
+    privileged: Annotated[
+        bool | None,
+        Meta(
+            description="True when collected as root (effective uid 0 locally; over SSH the remote script "
+            "ran as root or through sudo); false without root; null when not recorded (an older bundle)."
+        ),
+    ]
+    unreadable: Annotated[
+        list[str],
+        Meta(
+            description="Host paths that exist but could not be read (permission denied); the measures that "
+            "need them are `error`."
+        ),
+    ]
+
+
 class Target(_Block, frozen=True):
     """One target that was evaluated: what it is, when it was collected, and what could not be."""
 
@@ -185,6 +204,10 @@ class Target(_Block, frozen=True):
     ]
     problems: Annotated[
         list[CollectionProblem], Meta(description="Facts that could not be collected or parsed.")
+    ]
+    collection: Annotated[
+        TargetCollection,
+        Meta(description="Whether the collection ran privileged, and the paths it could not read."),
     ]
 
 

@@ -12,6 +12,7 @@ from rich.text import Text
 from hvguard.engine import Evaluation
 from hvguard.findings import SEVERITY_ORDER, Status, severity
 from hvguard.report.build import ReportView, report_view
+from hvguard.report.common import privilege_banner
 from hvguard.report.model import RegisterUse, Result
 
 STYLE = {
@@ -116,6 +117,11 @@ def build(view: ReportView) -> Group:
                 f"by hvguard {bundle.tool_version}; {signed}"
             )
         )
+    for t in rep.targets:
+        banner = privilege_banner(t)
+        if banner is not None:
+            who = f"{t.id}: " if len(rep.targets) > 1 else ""
+            parts.append(Text(f"  ! {who}{banner}", style="bold yellow"))
     for t in rep.targets:
         line = f"  target {t.id} [{t.platform}]"
         if t.unreachable:

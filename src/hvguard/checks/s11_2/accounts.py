@@ -59,6 +59,9 @@ def direct_access_accounts(ctx: CheckContext) -> Iterator[Finding]:
     accounts = access.accounts
     for error in accounts.errors:
         yield ctx.error(HOST, f"an account entry ({error})", evidence={"parse_error": error})
+    unread = ae.sudo_unreadable_error(ctx, "the accounts that sudo grants reach")
+    if unread is not None:
+        yield unread
     principals = ae.direct_access(access)
     th = ctx.profile.thresholds
     approved = set(th.approved_host_accounts)
@@ -82,7 +85,7 @@ def direct_access_accounts(ctx: CheckContext) -> Iterator[Finding]:
                 "Remove their access, or add them to approved_host_accounts with a justification:\n"
                 + "\n".join(fixes[:40]),
             )
-        else:
+        elif unread is None:  # accounts named only in unreadable sudoers files are unknown: no pass
             yield ctx.passed(
                 HOST,
                 f"All {len(names)} account(s) with direct access are on the approved list: "

@@ -17,6 +17,7 @@ from hvguard.checks.s11_2.common import (
     STATIC_CAVEAT,
     access_driver,
     polkit_errors,
+    polkit_unreadable,
 )
 from hvguard.checks.support import access as ae
 from hvguard.checks.support.libvirt_conf import (
@@ -55,6 +56,8 @@ def _acl_verdict(
             method="probe",
         )
         return
+    if polkit_unreadable(access):
+        return  # the rules read may be overridden by those that could not be: no static verdict
     if deny:
         lines = [ae.loc(f.path, n) for f, r in rules for n in r.domain_denies]
     else:

@@ -45,9 +45,26 @@ def access_driver(ctx: CheckContext) -> tuple[Setting, bool]:
     return drivers, "polkit" in drivers.as_list()
 
 
+def polkit_unreadable(access: AccessFacts) -> bool:
+    """True when some polkit rules could not be read: the rules that apply are then unknown, and a check
+    gives no static-analysis pass or fail (:func:`polkit_errors` has reported the error)."""
+    return access.polkit is not None and bool(access.polkit.unreadable)
+
+
 def polkit_errors(ctx: CheckContext, access: AccessFacts) -> Iterator[Finding]:
-    """One ``error`` per polkit rules file polkitd cannot parse (it skips the file, so its rules are off)."""
+    """One ``error`` per polkit rules file polkitd cannot parse (it skips the file, so its rules are off),
+    and one for rules this scan could not read (polkitd reads them: their rules are unknown)."""
+    unread = access.polkit.unreadable if access.polkit is not None else []
+    if unread:
+        yield ctx.error(
+            HOST,
+            f"the polkit rules: {', '.join(unread[:5])} could not be read (permission denied?); polkitd "
+            "reads them, so which rules apply is unknown",
+            evidence={"unreadable": unread},
+        )
     for file in ae.active_files(access):
+        if file.path in unread:
+            continue
         if file.error is not None:
             yield ctx.error(
                 HOST,

@@ -16,6 +16,7 @@ from hvguard.checks.s11_2.common import (
     STATIC_CAVEAT,
     access_driver,
     polkit_errors,
+    polkit_unreadable,
 )
 from hvguard.checks.support import access as ae
 from hvguard.checks.support.libvirt_conf import (
@@ -161,6 +162,8 @@ def libvirt_role_model(ctx: CheckContext) -> Iterator[Finding]:
         )
         return
     yield from polkit_errors(ctx, access)
+    if polkit_unreadable(access):
+        return
     rules = ae.libvirt_rules(access)
     grants = [(f, r) for f, r in rules if any(x.value == "YES" for x in r.results)]
     narrow = [
@@ -225,10 +228,16 @@ def sudo_least_privilege(ctx: CheckContext) -> Iterator[Finding]:
         if ctx.problems("host.access.sudo"):
             yield ctx.error(HOST, "the sudo configuration (/etc/sudoers)", "host.access.sudo")
         return
+    unread = ae.sudo_unreadable_error(ctx, "the sudo grants")
+    read_failures = set(ae.sudo_read_failures(sudo)) if unread else set()
     for error in sudo.errors:
+        if error in read_failures:
+            continue  # reported once, by ``unread``
         yield ctx.error(
             HOST, f"a sudoers entry ({error}); sudo rejects or skips it", evidence={"parse_error": error}
         )
+    if unread is not None:
+        yield unread
     if not sudo.present:
         yield ctx.passed(
             HOST, "There is no /etc/sudoers: sudo grants nobody anything.", {"sudoers": "absent"}
@@ -294,6 +303,8 @@ def sudo_least_privilege(ctx: CheckContext) -> Iterator[Finding]:
             "\n".join(dict.fromkeys(fixes)),
         )
         return
+    if unread is not None:
+        return  # the grants in what could not be read are unknown: no pass, no manual on part of them
     if full and not approved:
         yield ctx.manual(
             HOST,

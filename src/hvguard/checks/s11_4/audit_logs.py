@@ -85,8 +85,8 @@ def _audit_forwarded(logging: LoggingFacts) -> tuple[bool, str]:
 def _admins_with_all(host: HostFacts) -> list[str] | None:
     """sudoers grants of ALL commands to non-root principals (None when sudoers was not collected)."""
     access = host.access
-    if access is None or access.sudo is None:
-        return None
+    if access is None or access.sudo is None or access.sudo.unreadable:
+        return None  # not collected, or not whole (an unreadable sudoers file)
     out = []
     for rule in access.sudo.rules:
         if rule.all_commands:

@@ -179,7 +179,12 @@ def sudo_mfa(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.error(HOST, "the sudo configuration", "host.access.sudo")
         return
     grants = [r for r in sudo.rules if r.principals != ["root"]]
-    if not sudo.present or not grants:
+    unread = ae.sudo_unreadable_error(ctx, "whether sudo requires two factors")
+    if unread is not None:
+        yield unread  # unknown grants: never "not an administrative path", never a pass
+        if not grants:
+            return
+    elif not sudo.present or not grants:
         yield ctx.not_applicable(HOST, "sudo grants nothing beyond root: it is not an administrative path")
         return
     stack = access.pam.get("sudo")
@@ -217,5 +222,7 @@ def sudo_mfa(ctx: CheckContext) -> Iterator[Finding]:
             evidence,
             "\n".join(fixes),
         )
+        return
+    if unread is not None:
         return
     yield ctx.passed(HOST, "sudo requires two factors: " + "; ".join(notes) + ".", evidence)

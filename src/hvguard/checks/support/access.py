@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hvguard.checks.base import HOST, CheckContext
 from hvguard.checks.support.ops import Opening, analyse_input, is_wide_source, port_range, resolve_sources
 from hvguard.facts import (
     AccessFacts,
@@ -25,6 +26,7 @@ from hvguard.facts import (
     SudoFacts,
     SudoRule,
 )
+from hvguard.findings import Finding
 
 # --------------------------------------------------------------------------------------------------------
 # Locations
@@ -206,6 +208,30 @@ def direct_access(access: AccessFacts) -> dict[str, Principal]:
                     f"take {name} out of {rule.written} (visudo -f {rule.file}, line {rule.line})",
                 )
     return out
+
+
+def sudo_read_failures(sudo: SudoFacts) -> list[str]:
+    """Why each sudoers file or include directory that exists could not be read (``PATH: reason``)."""
+    unread = set(sudo.unreadable)
+    return [e for e in sudo.errors if e.split(": ", 1)[0] in unread] or list(sudo.unreadable)
+
+
+def sudo_unreadable_error(ctx: CheckContext, what: str) -> Finding | None:
+    """The ``error`` finding for ``what`` when sudoers could not be read whole, else None.
+
+    The grants of a file hvguard could not read are unknown, not absent: a check that reads sudo grants
+    reports this error and never a pass or not_applicable beside it (a fail it established from the
+    files it did read still stands)."""
+    access = ctx.host.access if ctx.host is not None else None
+    sudo = access.sudo if access is not None else None
+    if sudo is None or not sudo.unreadable:
+        return None
+    reasons = sudo_read_failures(sudo)
+    return ctx.error(
+        HOST,
+        f"{what}: sudoers could not be read whole ({'; '.join(reasons[:5])})",
+        evidence={"unreadable": sudo.unreadable, "reasons": reasons},
+    )
 
 
 def full_root_rules(sudo: SudoFacts) -> list[SudoRule]:

@@ -259,6 +259,8 @@ def read_libvirt_conf(root: Path | HostFS, relpath: str) -> ConfFile:
     except IsADirectoryError:
         return ConfFile(path=shown, present=True, error=f"{shown}: is a directory, not a file")
     except OSError as exc:
+        if isinstance(exc, PermissionError):
+            fs.note_unreadable(relpath)
         reason = exc.strerror or str(exc)
         return ConfFile(path=shown, present=True, error=f"{shown}: cannot read: {reason}")
     if len(data) > MAX_CONF_BYTES:

@@ -31,6 +31,15 @@ def collect_domain_files(root: Path | HostFS, *, problems: list[Problem]) -> Hyp
         if not stat.S_ISDIR(fs.stat(QEMU_DEFINITIONS).st_mode):
             return None
         names = sorted(n for n in fs.listdir(QEMU_DEFINITIONS) if n.endswith(".xml"))
+    except PermissionError as exc:
+        # Not "no definitions": they are there but this user may not list them.
+        fs.note_unreadable(QEMU_DEFINITIONS)
+        problems.append(
+            Problem(
+                area="hypervisor", source=folder, message=f"cannot list: {(exc.strerror or str(exc)).lower()}"
+            )
+        )
+        return None
     except OSError:
         return None
     vms: list[VmFacts] = []
@@ -44,6 +53,8 @@ def collect_domain_files(root: Path | HostFS, *, problems: list[Problem]) -> Hyp
                 raise ValueError(f"larger than {MAX_DEFINITION_BYTES} bytes")
             text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError, ValueError) as exc:
+            if isinstance(exc, PermissionError):
+                fs.note_unreadable(rel)
             reason = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
             message = f"cannot read {shown}: {reason}"
             problems.append(Problem(area=f"vm:{name}", source=shown, message=message))

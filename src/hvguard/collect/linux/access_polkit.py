@@ -275,9 +275,12 @@ def collect_polkit(files: HostFiles) -> PolkitFacts:
     chosen: dict[str, str] = {}
     shadowed: list[tuple[str, str]] = []
     directories: list[str] = []
+    unreadable: list[str] = []
     for directory in RULES_DIRS:
         names = files.listdir(directory)
         if names is None:
+            if files.is_dir(directory):
+                unreadable.append(directory)  # there, but this user may not list it
             continue
         directories.append(directory)
         for name in names:
@@ -297,6 +300,7 @@ def collect_polkit(files: HostFiles) -> PolkitFacts:
             text = files.read_text(path)
         except ReadError as exc:
             out.append(PolkitFile(path=path, order=order, error=f"{exc.path}: {exc.message}"))
+            unreadable.append(path)
             continue
         rules, error = analyse_rules(text or "")
         out.append(
@@ -309,4 +313,4 @@ def collect_polkit(files: HostFiles) -> PolkitFacts:
         )
     for path, winner in shadowed:
         out.append(PolkitFile(path=path, order=0, shadowed_by=winner))
-    return PolkitFacts(directories=directories, files=out)
+    return PolkitFacts(directories=directories, files=out, unreadable=unreadable)

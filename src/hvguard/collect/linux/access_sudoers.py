@@ -108,6 +108,7 @@ class _Parsed:
     defaults: list[SudoDefault] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
 
 
 class _Line:
@@ -382,7 +383,9 @@ class _Reader:
         try:
             text = self.files.read_text(path)
         except ReadError as exc:
+            # sudo reads it (as root); hvguard could not: the grants it holds are unknown, not absent.
             parsed.errors.append(f"{exc.path}: {exc.message}")
+            parsed.unreadable.append(path)
             return
         if text is None:
             if required:
@@ -403,7 +406,11 @@ class _Reader:
                 raise SudoersSyntaxError("include without a path")
             resolved = self.include_path(path, target)
             if inc.group(1) or inc.group(2):
-                for name in self.files.listdir(resolved) or []:
+                names = self.files.listdir(resolved)
+                if names is None and self.files.is_dir(resolved):
+                    self.parsed.errors.append(f"{resolved}: cannot list the include directory")
+                    self.parsed.unreadable.append(resolved)
+                for name in names or []:
                     full = f"{resolved}/{name}"
                     if name.endswith("~") or "." in name or not self.files.is_file(full):
                         continue
@@ -497,4 +504,5 @@ def parse_sudoers(files: HostFiles, hostname: str = "", path: str = SUDOERS) -> 
         rules=rules,
         defaults=parsed.defaults,
         errors=parsed.errors,
+        unreadable=parsed.unreadable,
     )

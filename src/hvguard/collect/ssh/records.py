@@ -43,7 +43,7 @@ _FIELDS: dict[bytes, int] = {
     b"Z": 0,
 }
 # Record types whose payload must be empty.
-_NO_PAYLOAD = frozenset({b"H", b"d", b"B", b"R", b"U", b"L", b"S", b"N", b"X", b"Z"})
+_NO_PAYLOAD = frozenset({b"d", b"B", b"R", b"U", b"L", b"S", b"N", b"X", b"Z"})
 _OCTAL_ESCAPE = re.compile(rb"\\([0-7]{3})")
 #: One ``stat`` record: absolute path, NUL, mode (hex), uid, gid, mtime (seconds, up to 9 decimals),
 #: size, NUL.
@@ -114,6 +114,8 @@ class RemoteAnswer:
     """The stat-ed paths that carry a POSIX access ACL; None when the target could not say (no getfacl)."""
     commands: dict[str, CommandResult] = field(default_factory=dict)
     virsh: Virsh = field(default_factory=Virsh)
+    euid: int | None = None
+    """The effective uid the script ran as (0: root, directly or through sudo); None when not said."""
 
     def merge(self, later: RemoteAnswer) -> None:
         """Add a follow-up pass's answer (paths this one did not ask for); this answer's virsh and
@@ -249,6 +251,11 @@ def parse_answer(stream: bytes, boundary: str) -> RemoteAnswer:
                 raise ProtocolError("a second header")
             if fields[0] != PROTOCOL.encode():
                 raise ProtocolError(f"protocol {fields[0][:10]!r}, expected {PROTOCOL}")
+            # The script's effective uid (``id -u``) when it could tell: 0 is root (directly or via sudo).
+            uid = payload.removesuffix(b"\0")
+            if uid and not uid.isdigit():
+                raise ProtocolError("bad header: the effective uid is not a number")
+            answer.euid = int(uid) if uid else None
         elif kind == b"d":
             path = _path(fields[0])
             if path not in answer.entries or answer.entries[path].kind != "dir":

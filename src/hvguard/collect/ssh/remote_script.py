@@ -349,7 +349,7 @@ main() {
     case $B in '' | *[!0-9a-f]*) exit 3 ;; esac
     IFS= read -r CAP || exit 3
     case $CAP in '' | *[!0-9]*) exit 3 ;; esac
-    rec H __PROTOCOL__
+    rec H __PROTOCOL__ "$(id -u 2>/dev/null)"
     while IFS= read -r _op && IFS= read -r _arg; do
         case $_op in
             T) top ;;

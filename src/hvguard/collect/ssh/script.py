@@ -11,9 +11,10 @@ The script answers with framed records on stdout (:mod:`hvguard.collect.ssh.reco
 
     "\\n" BOUNDARY ":" TYPE "\\0" FIELD "\\0" ... PAYLOAD
 
-Records: ``H`` version; ``d`` a directory; ``D`` a directory and its entries (``d|f|l`` + name, NUL
-terminated); ``F`` a file and its bytes (capped); ``B`` a regular file whose bytes come in ``A``, one
-``tar`` archive of all of them (one process instead of one ``cat`` per file); ``R`` a read of that
+Records: ``H`` version and the effective uid the script runs as (``id -u``); ``d`` a directory; ``D`` a
+directory and its entries (``d|f|l`` + name, NUL terminated); ``F`` a file and its bytes (capped);
+``B`` a regular file whose bytes come in ``A``, one ``tar`` archive of all of them (one process instead
+of one ``cat`` per file); ``R`` a read of that
 file failed (reason); ``U`` exists but unreadable (reason); ``L`` a symbolic link and its text; ``S``
 exists (stat only); ``N`` a file's line count and last byte (octal, empty when the file is empty);
 ``M`` ``stat`` output (path; raw mode in hex, uid, gid, mtime in ns, size) for every path above; ``G``

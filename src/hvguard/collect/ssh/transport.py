@@ -412,6 +412,8 @@ def build_target_facts(
             tool_version=__version__,
             collectors=collectors,
             duration_s=round(time.monotonic() - started, 3),
+            privileged=None if answer.euid is None else answer.euid == 0,
+            unreadable=files.unreadable,
         ),
         host=host,
         hypervisor=with_neutral_facts(hv),
