@@ -6,6 +6,7 @@ user planted at such a name leaves its target untouched."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -47,6 +48,15 @@ def _gold(tmp: Path) -> Path:
     return gold
 
 
+def _drifted(tmp: Path) -> Path:
+    """A gold configuration the test node's host has drifted from (a playbook task to write)."""
+    drifted = tmp / "drifted-input.yaml"
+    if not drifted.exists():
+        text = _gold(tmp).read_text()
+        drifted.write_text(re.sub(r"(?m)^(\s*security_driver:).*$", r"\1 none", text))
+    return drifted
+
+
 #: The commands that write a file, each with its arguments up to the output option.
 COMMANDS = (
     "scan",
@@ -56,6 +66,7 @@ COMMANDS = (
     "baseline check",
     "exceptions export",
     "attestations export",
+    "remediate --emit-ansible",
 )
 
 
@@ -86,6 +97,14 @@ def command_args(command: str, tmp: Path) -> list[str]:
             str(WORKFLOW / "attestations.yaml"),
             *as_of,
             "--output",
+        ],
+        "remediate --emit-ansible": [
+            "remediate",
+            NODE,
+            "--baseline",
+            str(_drifted(tmp)),
+            *root,
+            "--emit-ansible",
         ],
     }[command]
 
