@@ -152,3 +152,20 @@ def test_fixes_name_the_vm_as_one_shell_word(
             checked += 1
     assert checked >= 4, "no fix named a hostile VM"
     assert not (Path(shell_name.split()[2]).exists()), "a fix ran the command in a VM name"
+
+
+def test_history_diff_table_shows_escapes() -> None:
+    from rich.console import Console
+
+    from hvguard.cli.history_render import _transitions_table
+    from hvguard.history.compare import Transition
+
+    t = Transition(
+        target="local", subject=f"vm:{ESC_NAME}", measure="11.3.10", kind="changed", old="pass",
+        new="fail", old_statuses=(), new_statuses=(), message=f"{LF_NAME}: no CPU quota",
+    )  # fmt: skip
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    console.print(_transitions_table([t]))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b" not in text and "FAIL fake line" not in [line.strip() for line in text.splitlines()]
+    assert "\\x1b[32mPASS" in text and "a\\nFAIL fake line" in text
