@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from hvguard.report.common import visible
 from hvguard.report.csv_report import COLUMNS, neutralise, render
 from hvguard.report.json_report import report_dict
 from test_report_common import ATTESTATION, FORMULA_VM, HOSTILE_EVIDENCE, WAIVER, estate
@@ -28,7 +29,7 @@ def test_one_row_per_finding_in_report_order() -> None:
         assert (row["measure"], row["status"], row["message"].lstrip("'")) == (
             r["measure"],
             r["status"],
-            r["message"],
+            visible(r["message"]),  # control characters as visible escapes: one line per finding
         )
         assert row["title"] == r["title"]
         evidence = json.loads(row["evidence"].removeprefix("'"))

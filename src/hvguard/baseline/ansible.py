@@ -1,18 +1,27 @@
 """Host-setting drift as an Ansible playbook, rather than editing a host's files in place.
 
-Each drifted qemu.conf / libvirtd.conf key becomes an ``ansible.builtin.lineinfile`` task (regexp on the
-key's assignment, ``line: key = value`` in libvirt's syntax, ``backup: true``) that notifies one handler
-restarting the libvirt daemon. A key whose baseline value is ``null`` is removed (libvirt's default then
-applies). List values may span several lines in libvirt files, which ``lineinfile`` (one line at a time)
-would tear apart, so for lists an ``ansible.builtin.replace`` task first folds the whole existing list
-into the new one-line value. Values are tagged ``!unsafe`` so Ansible never templates them.
+libvirt reads the *first* assignment of a key and ignores later ones (``virConfGetValue`` in libvirt's
+``src/util/virconf.c`` walks the entries in file order and returns the first match), so the playbook
+edits exactly that assignment and removes every later one (a comment line says so), rather than
+``lineinfile``'s default of replacing the *last* match. Per drifted qemu.conf / libvirtd.conf key:
+
+1. later duplicates of the key are removed (``ansible.builtin.replace`` with ``after:`` the first
+   assignment; a list spanning several lines is removed whole);
+2. a first assignment that is a list — possibly over several lines, which ``lineinfile`` would tear
+   apart — is folded into the new one-line value (``replace``);
+3. the first assignment is set (``lineinfile`` with ``firstmatch``) or, for a baseline value of ``null``,
+   every assignment is removed (libvirt's default then applies).
+
+The edits are made on a private temporary copy of each file; one ``copy`` task then installs the result
+with ``backup: true`` — so a run leaves one backup per file, and only when it changes the file, reports
+``changed`` only then, notifies the one handler restarting the libvirt daemon only then, and ``--check
+--diff`` shows the whole change of each file. Values are tagged ``!unsafe`` so Ansible never templates
+them.
 
 Variables a run may set: ``hvguard_libvirt_conf_dir`` (default ``/etc/libvirt``),
 ``hvguard_libvirt_service`` (default ``libvirtd``; ``virtqemud`` on hosts with modular daemons) and
-``hvguard_restart_libvirt`` (default true).
-
-Note: libvirt reads the *first* assignment of a key, ``lineinfile`` replaces the *last* match; a file
-holding the same key twice should be cleaned up by hand (hvguard's scan shows the line in effect).
+``hvguard_restart_libvirt`` (default true), ``hvguard_work_dir`` (where the working copies are made;
+default the target's temporary directory).
 """
 
 from __future__ import annotations
@@ -72,60 +81,123 @@ def conf_items(items: Sequence[DriftItem]) -> list[tuple[str, str, Any]]:
     return out
 
 
-def _tasks(which: str, key: str, value: Any) -> list[dict[str, Any]]:
-    path = "{{ hvguard_libvirt_conf_dir | default('" + CONF_PATHS[which].rsplit("/", 1)[0] + "') }}/"
-    path += _FILES[which]
-    assignment = rf"^[ \t]*{key}[ \t]*="
-    tasks: list[dict[str, Any]] = []
-    if isinstance(value, list) or value is None:
-        # A list may span lines: fold the whole "key = [ ... ]" into one line (or drop it) first.
-        tasks.append(
-            {
-                "name": _Unsafe(f"{_FILES[which]}: {key} (whole list)"),
-                "ansible.builtin.replace": {
-                    "path": path,
-                    "regexp": _Unsafe(rf"(?m)^[ \t]*{key}[ \t]*=[ \t]*\[[^\]]*\][^\n]*\n?"),
-                    "replace": _Unsafe("" if value is None else f"{key} = {libvirt_literal(value)}\n"),
-                    "backup": True,
-                },
-                "notify": HANDLER,
-            }
-        )
+def _assignment(key: str) -> str:
+    """A regexp for one whole assignment of ``key``: a one-line value, or a list up to its ``]`` over any
+    number of lines, with the rest of its last line."""
+    return rf"^[ \t]*{key}[ \t]*=(?:[ \t]*\[[^\]]*\])?[^\n]*"
+
+
+def _edits(which: str, key: str, value: Any, work: str) -> list[dict[str, Any]]:
+    """The tasks that put ``key`` to ``value`` in the working copy ``work`` of the file ``which``."""
+    name = _FILES[which]
+    quiet = {"check_mode": False, "changed_when": False}  # a private copy: the install task reports
     if value is None:
-        tasks.append(
+        return [
             {
-                "name": _Unsafe(f"{_FILES[which]}: remove {key} (libvirt default applies)"),
-                "ansible.builtin.lineinfile": {
-                    "path": path,
-                    "regexp": _Unsafe(assignment),
-                    "state": "absent",
-                    "backup": True,
+                "name": _Unsafe(f"{name}: remove every {key} (libvirt default applies)"),
+                "ansible.builtin.replace": {
+                    "path": work,
+                    "regexp": _Unsafe(_assignment(key) + r"\n?"),
+                    "replace": "",
                 },
-                "notify": HANDLER,
+                **quiet,
             }
-        )
-    else:
-        line = f"{key} = {libvirt_literal(value)}"
-        tasks.append(
-            {
-                "name": _Unsafe(f"{_FILES[which]}: {line}"),
-                "ansible.builtin.lineinfile": {
-                    "path": path,
-                    "regexp": _Unsafe(assignment),
-                    "line": _Unsafe(line),
-                    "backup": True,
-                },
-                "notify": HANDLER,
-            }
-        )
-    return tasks
+        ]
+    line = f"{key} = {libvirt_literal(value)}"
+    return [
+        {
+            "name": _Unsafe(f"{name}: remove later duplicates of {key} (libvirt reads the first)"),
+            "ansible.builtin.replace": {
+                "path": work,
+                "after": _Unsafe("(?m)" + _assignment(key)),
+                "regexp": _Unsafe(_assignment(key) + r"\n?"),
+                "replace": _Unsafe(
+                    f"# {key}: a later duplicate removed by hvguard (libvirt reads the first)\n"
+                ),
+            },
+            **quiet,
+        },
+        {
+            "name": _Unsafe(f"{name}: {key} as one line if it is a list"),
+            "ansible.builtin.replace": {
+                "path": work,
+                "regexp": _Unsafe(rf"^[ \t]*{key}[ \t]*=[ \t]*\[[^\]]*\][^\n]*\n?"),
+                "replace": _Unsafe(f"{line}\n"),
+            },
+            **quiet,
+        },
+        {
+            "name": _Unsafe(f"{name}: {line}"),
+            "ansible.builtin.lineinfile": {
+                "path": work,
+                "regexp": _Unsafe(rf"^[ \t]*{key}[ \t]*="),
+                "firstmatch": True,
+                "line": _Unsafe(line),
+            },
+            **quiet,
+        },
+    ]
+
+
+def _file_tasks(which: str, keys: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Copy ``which`` to a private temporary file, edit the copy, install it with one backup."""
+    name = _FILES[which]
+    path = "{{ hvguard_libvirt_conf_dir | default('" + CONF_PATHS[which].rsplit("/", 1)[0] + "') }}/"
+    path += name
+    var = f"hvguard_work_{which}"
+    work = "{{ " + var + ".path }}"
+    edits: list[dict[str, Any]] = [
+        {
+            "name": f"{name}: copy the current file to the working copy",
+            "ansible.builtin.copy": {"src": path, "dest": work, "remote_src": True},
+            "check_mode": False,
+            "changed_when": False,
+        }
+    ]
+    for key, value in keys:
+        edits.extend(_edits(which, key, value, work))
+    edits.append(
+        {
+            "name": f"{name}: install the edited file (one backup of the old one, only if it changes)",
+            "ansible.builtin.copy": {"src": work, "dest": path, "remote_src": True, "backup": True},
+            "notify": HANDLER,
+        }
+    )
+    return [
+        {
+            "name": f"{name}: a private working copy",
+            "ansible.builtin.tempfile": {
+                "state": "file",
+                "suffix": f".{name}",
+                "path": "{{ hvguard_work_dir | default(omit) }}",
+            },
+            "register": var,
+            "check_mode": False,
+            "changed_when": False,
+        },
+        {
+            "name": f"{name}: put the drifted keys back",
+            "block": edits,
+            "always": [
+                {
+                    "name": f"{name}: remove the working copy",
+                    "ansible.builtin.file": {"path": work, "state": "absent"},
+                    "check_mode": False,
+                    "changed_when": False,
+                }
+            ],
+        },
+    ]
 
 
 def playbook(items: Sequence[DriftItem], *, hosts: str = "all", source: str = "") -> str:
     """An Ansible playbook (YAML text) that puts every drifted host config key back to the baseline."""
-    tasks: list[dict[str, Any]] = []
+    per_file: dict[str, list[tuple[str, Any]]] = {}
     for which, key, value in conf_items(items):
-        tasks.extend(_tasks(which, key, value))
+        per_file.setdefault(which, []).append((key, value))
+    tasks: list[dict[str, Any]] = []
+    for which, keys in per_file.items():
+        tasks.extend(_file_tasks(which, keys))
     play: dict[str, Any] = {
         "name": "hvguard gold configuration: libvirt host settings",
         "hosts": hosts,

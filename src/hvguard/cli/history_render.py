@@ -15,6 +15,7 @@ from rich.text import Text
 from hvguard.findings import SEVERITY_ORDER
 from hvguard.history.compare import FactChange, ScanDiff, Transition
 from hvguard.history.records import ScanSummary, iso
+from hvguard.report.common import visible
 
 STATUS_STYLE = {
     "pass": "green",
@@ -107,10 +108,10 @@ def _transitions_table(items: Sequence[Transition]) -> Table:
     for t in items:
         table.add_row(
             t.measure,
-            Text(t.subject),
+            Text(visible(t.subject)),  # names from targets: control characters shown, never sent
             _statuses(t.old, t.old_statuses),
             _statuses(t.new, t.new_statuses),
-            Text(t.message),
+            Text(visible(t.message)),
         )
     return table
 
@@ -120,7 +121,9 @@ def _facts_table(items: Sequence[FactChange]) -> Table:
     for col in ("Path", "Old", "New"):
         table.add_column(col, overflow="fold")
     for c in items:
-        table.add_row(Text(c.path), _value(c.old, c.kind != "added"), _value(c.new, c.kind != "removed"))
+        table.add_row(
+            Text(visible(c.path)), _value(c.old, c.kind != "added"), _value(c.new, c.kind != "removed")
+        )
     return table
 
 
@@ -148,7 +151,7 @@ def print_diff(diff: ScanDiff, console: Console) -> None:
         removed = [s for t, s in diff.subjects_removed if t == target]
         for label, subjects in (("new", added), ("gone", removed)):
             if subjects:
-                console.print(Text(f"  {label} subject(s): {', '.join(subjects)}"))
+                console.print(Text(visible(f"  {label} subject(s): {', '.join(subjects)}")))
         # A subject that came or went wholesale is one line above, not one row per measure.
         wholesale = set(added) | set(removed)
         rows = [t for t in by_target[target] if t.subject not in wholesale]
@@ -160,7 +163,10 @@ def print_diff(diff: ScanDiff, console: Console) -> None:
         if xml_only:
             console.print(
                 Text(
-                    f"  domain XML changed outside the audited settings (not counted): {', '.join(xml_only)}",
+                    visible(
+                        "  domain XML changed outside the audited settings (not counted): "
+                        + ", ".join(xml_only)
+                    ),
                     style="dim",
                 )
             )

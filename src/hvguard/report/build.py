@@ -19,6 +19,7 @@ from hvguard.engine import Evaluation
 from hvguard.facts import TargetFacts
 from hvguard.findings import Finding, Status
 from hvguard.profile import Profile, Thresholds
+from hvguard.report.common import visible
 from hvguard.report.model import (
     SCHEMA,
     BundleProvenance,
@@ -208,3 +209,40 @@ def report_view(ev: Evaluation) -> ReportView:
     """The report of ``ev`` with its catalog and VM inventory, ready for any format."""
     vms = tuple((t.id, f"vm:{vm.name}") for t in ev.targets if t.hypervisor for vm in t.hypervisor.vms)
     return ReportView(report=build_report(ev), catalog=ev.catalog, vms=vms)
+
+
+#: Fields whose text is several lines by design (a fix: commands, one per line); every other string is
+#: one line in the human formats.
+_MULTI_LINE_FIELDS = frozenset({"remediation"})
+
+
+def _shown(value: Any, multiline: bool = False) -> Any:
+    """``value`` with every string in it (struct fields, list items, dict keys and values) made
+    terminal-safe by :func:`~hvguard.report.common.visible`; unchanged objects are returned as they are."""
+    if isinstance(value, str):
+        return visible(value, multiline=multiline)
+    if isinstance(value, msgspec.Struct):
+        changed = {}
+        for name in value.__struct_fields__:
+            old = getattr(value, name)
+            new = _shown(old, name in _MULTI_LINE_FIELDS)
+            if new is not old and new != old:
+                changed[name] = new
+        return msgspec.structs.replace(value, **changed) if changed else value
+    if isinstance(value, list | tuple):
+        items = [_shown(v) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        shown = {_shown(k): _shown(v) for k, v in value.items()}
+        return value if shown == value else shown
+    return value
+
+
+def display_view(view: ReportView) -> ReportView:
+    """``view`` as the human formats (table, Markdown, HTML, CSV) show it: every string from the
+    targets — VM names, messages, evidence, problems — with control characters, CR/LF (outside fixes)
+    and bidi controls escaped visibly, so no input can redraw, forge or reorder report lines. JSON and
+    the machine formats render :func:`report_view` unchanged."""
+    return ReportView(report=_shown(view.report), catalog=view.catalog, vms=_shown(view.vms))

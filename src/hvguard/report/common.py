@@ -208,3 +208,32 @@ def privilege_banner(t: Target) -> str | None:
         f"{lead}: {len(unreadable)} path(s) could not be read ({shown}{more}); the results that depend on "
         "them are incomplete"
     )
+
+
+# -- terminal-safe text ------------------------------------------------------------------------------
+# VM names, messages and evidence come from hosts hvguard does not trust. On a terminal an ESC starts an
+# escape sequence (a FAIL line redrawn as PASS), CR/LF start forged report lines, C1 controls act like ESC
+# on some terminals, and bidi overrides reorder what is shown. The human formats show every such
+# character as a visible escape; JSON keeps the raw value (it escapes it itself).
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)
+
+
+def _escape(code: int) -> str:
+    if code == 0x0A:
+        return "\\n"
+    if code == 0x0D:
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_ONE_LINE: dict[int, str] = {
+    code: _escape(code) for code in (*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0), *_BIDI)
+}
+_MULTI_LINE: dict[int, str] = {code: text for code, text in _ONE_LINE.items() if code != 0x0A}
+
+
+def visible(text: str, *, multiline: bool = False) -> str:
+    """``text`` with every control character (C0 but tab, DEL, C1), bidi control and line/paragraph
+    separator shown as a visible escape (``\\x1b``, ``\\n``, ``\\u202e``); with ``multiline`` line feeds
+    stay (a CR is still escaped: it would redraw the line)."""
+    return text.translate(_MULTI_LINE if multiline else _ONE_LINE)

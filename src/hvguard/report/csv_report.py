@@ -13,6 +13,11 @@ carriage return as a formula, and VM names, messages and evidence come from host
 (``=HYPERLINK(…)`` as a VM name). Such a cell gets a leading apostrophe — the OWASP recommendation: Excel
 and LibreOffice then show the text as text and hide the apostrophe in the cell, while the value stays
 readable. The guard applies to every text cell, including the JSON evidence column.
+
+One finding per line: every cell shows control characters, CR and LF (a multi-line fix too), C1 controls
+and bidi controls as visible escapes (``\\n``, ``\\x1b``, ``\\u202e``; :func:`hvguard.report.common.visible`),
+so a VM name cannot forge rows for a line-based reader or redraw a terminal that shows the file; the JSON
+report keeps the raw values.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from hvguard.engine import Evaluation
 from hvguard.report.build import ReportView, report_view
-from hvguard.report.common import compact_json
+from hvguard.report.common import compact_json, visible
 from hvguard.report.model import ProfileBlock, Result
 
 COLUMNS: tuple[str, ...] = (
@@ -63,7 +68,7 @@ def neutralise(value: str) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    return neutralise(value if isinstance(value, str) else str(value))
+    return neutralise(visible(value if isinstance(value, str) else str(value)))
 
 
 def row(r: Result, section: str, profile: ProfileBlock) -> dict[str, str]:

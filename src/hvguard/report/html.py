@@ -20,7 +20,7 @@ from typing import Any
 
 from hvguard.catalog import Measure
 from hvguard.engine import Evaluation
-from hvguard.report.build import ReportView, report_view
+from hvguard.report.build import ReportView, display_view, report_view
 from hvguard.report.common import (
     LABEL,
     ORDER,
@@ -437,6 +437,7 @@ def _vm_matrix(view: ReportView) -> str:
 
 def html_document(view: ReportView) -> str:
     """The HTML report (one self-contained document)."""
+    view = display_view(view)  # no input redraws, forges or reorders a line
     rep, catalog = view.report, view.catalog
     per_measure: dict[str, list[Result]] = defaultdict(list)
     for r in rep.results:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from hvguard.engine import Evaluation
-from hvguard.report.build import ReportView, report_view
+from hvguard.report.build import ReportView, display_view, report_view
 from hvguard.report.common import (
     LABEL,
     ORDER,
@@ -60,6 +60,7 @@ def fence(text: str, lang: str = "") -> str:
 
 def markdown_text(view: ReportView) -> str:
     """The Markdown summary of a report."""
+    view = display_view(view)  # no input redraws, forges or reorders a line
     rep, catalog = view.report, view.catalog
     by_measure = rep.summary.by_measure
     per_measure: dict[str, list[Result]] = defaultdict(list)

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from hvguard.engine import Evaluation
 from hvguard.findings import SEVERITY_ORDER, Status, severity
-from hvguard.report.build import ReportView, report_view
+from hvguard.report.build import ReportView, display_view, report_view
 from hvguard.report.common import privilege_banner
 from hvguard.report.model import RegisterUse, Result
 
@@ -90,6 +90,7 @@ def _register_notes(f: Result, ids: frozenset[str]) -> list[str]:
 
 def build(view: ReportView) -> Group:
     """The report as rich renderables."""
+    view = display_view(view)  # no input redraws, forges or reorders a line
     rep, catalog = view.report, view.catalog
     profile = rep.profile
     per_measure: dict[str, list[Result]] = defaultdict(list)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.s11_1.common import NO_KVM_FIX, SOFTWARE_DOMAIN_TYPES, caps_offer_kvm
+from hvguard.checks.support.shell import shell_word as sh
 from hvguard.checks.support.subjects import host_area, vms_or_not_applicable
 from hvguard.facts import Capabilities, HostFacts, VmFacts
 from hvguard.findings import Finding
@@ -290,8 +291,8 @@ def vm_hw_accel(ctx: CheckContext) -> Iterator[Finding]:
                 subject,
                 f"domain type '{dtype}': the guest CPU and MMU are emulated in software (TCG)",
                 evidence,
-                f"virsh edit {vm.name}    # change the root element to: <domain type='kvm'>\n"
-                f"then restart the VM: virsh shutdown {vm.name} && virsh start {vm.name}",
+                f"virsh edit {sh(vm.name)}    # change the root element to: <domain type='kvm'>\n"
+                f"then restart the VM: virsh shutdown {sh(vm.name)} && virsh start {sh(vm.name)}",
             )
         elif dtype == "xen":
             evidence["os_type"] = vm.os.type

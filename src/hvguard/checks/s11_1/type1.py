@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.s11_1.common import NO_KVM_FIX, SOFTWARE_DOMAIN_TYPES, caps_offer_kvm
+from hvguard.checks.support.shell import shell_word as sh
 from hvguard.checks.support.subjects import host_area, vms_or_not_applicable
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
@@ -148,8 +149,8 @@ def vm_domain_type(ctx: CheckContext) -> Iterator[Finding]:
                 f"domain type '{dtype}': {label}; a Type 1 hypervisor must be used unless an exception "
                 "records why Type 2 is necessary",
                 evidence,
-                f"virsh edit {vm.name}    # change the root element to: <domain type='kvm'>\n"
-                f"then restart the VM: virsh shutdown {vm.name} && virsh start {vm.name}",
+                f"virsh edit {sh(vm.name)}    # change the root element to: <domain type='kvm'>\n"
+                f"then restart the VM: virsh shutdown {sh(vm.name)} && virsh start {sh(vm.name)}",
             )
         else:
             yield ctx.manual(

@@ -25,6 +25,7 @@ from hvguard.checks.support.qemu import (
     judge_qemu_conf,
     mac_state,
 )
+from hvguard.checks.support.shell import shell_word as sh
 from hvguard.checks.support.subjects import vms_or_not_applicable
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
@@ -143,18 +144,18 @@ def vm_confined(ctx: CheckContext) -> Iterator[Finding]:
                     "confinement"
                 )
                 fixes.append(
-                    f"virsh edit {vm.name}: delete the <seclabel type='none'> element (libvirt then "
+                    f"virsh edit {sh(vm.name)}: delete the <seclabel type='none'> element (libvirt then "
                     "assigns a dynamic label); set security_require_confined = 1 in /etc/libvirt/qemu.conf"
                 )
             elif s.model in MAC_MODELS or s.model is None:
                 if s.type == "dynamic" and s.relabel is False:
                     fails.append("dynamic label with relabel='no': images keep a label other VMs can use")
-                    fixes.append(f"virsh edit {vm.name}: set relabel='yes' on the domain <seclabel>")
+                    fixes.append(f"virsh edit {sh(vm.name)}: set relabel='yes' on the domain <seclabel>")
                 elif s.type == "static" and s.label and s.model is not None:
                     if static_labels[(s.model, s.label)] > 1:
                         fails.append(f"static {s.model} label {s.label} is shared with another VM")
                         fixes.append(
-                            f"virsh edit {vm.name}: give the VM a unique label (e.g. a distinct MCS "
+                            f"virsh edit {sh(vm.name)}: give the VM a unique label (e.g. a distinct MCS "
                             "category pair) or use <seclabel type='dynamic'/>"
                         )
                     elif s.relabel is False:
@@ -169,7 +170,7 @@ def vm_confined(ctx: CheckContext) -> Iterator[Finding]:
                         "VM's label"
                     )
                     fixes.append(
-                        f"virsh edit {vm.name}: remove <seclabel relabel='no'/> from disk {disk_name(d)}"
+                        f"virsh edit {sh(vm.name)}: remove <seclabel relabel='no'/> from disk {disk_name(d)}"
                     )
         evidence: dict[str, Any] = {
             "seclabels": [

@@ -32,6 +32,7 @@ from hvguard.checks.support.ops import (
     pool_transport,
     require_well_formed,
 )
+from hvguard.checks.support.shell import shell_word
 from hvguard.checks.support.subjects import vms_or_not_applicable
 from hvguard.facts import (
     Disk,
@@ -177,7 +178,7 @@ def vm_image_transport(ctx: CheckContext) -> Iterator[Finding]:
                 subject,
                 "VM images are fetched over insecure protocols: " + "; ".join(bad) + ".",
                 evidence,
-                f"virsh edit {vm.name}: serve images over HTTPS (<source protocol='https' …>"
+                f"virsh edit {shell_word(vm.name)}: serve images over HTTPS (<source protocol='https' …>"
                 "<ssl verify='yes'/>) or NBD with TLS (<source protocol='nbd' … tls='yes'> and nbd_tls = 1 "
                 "with nbd_tls_x509_cert_dir in /etc/libvirt/qemu.conf); iSCSI/NFS only inside an encrypted "
                 "tunnel (IPsec/WireGuard), recorded as an exception.",

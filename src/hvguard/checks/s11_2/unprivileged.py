@@ -20,6 +20,7 @@ from hvguard.checks.support.qemu import (
     judge_qemu_conf,
     qemu_user_state,
 )
+from hvguard.checks.support.shell import shell_word as sh
 from hvguard.findings import Finding
 
 
@@ -64,7 +65,7 @@ def qemu_unprivileged(ctx: CheckContext) -> Iterator[Finding]:
             f"This VM's domain XML runs its QEMU as root: <seclabel model='dac' type='static'> "
             f"label {label}.",
             {"seclabel.dac.label": label},
-            f"virsh edit {vm.name}: remove the <seclabel type='static' model='dac'> element (or set a "
+            f"virsh edit {sh(vm.name)}: remove the <seclabel type='static' model='dac'> element (or set a "
             "non-root +UID:+GID label), then restart the VM.",
         )
     fails: list[str] = []

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.support.platform import offers_memory_controls
+from hvguard.checks.support.shell import shell_word as sh
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
@@ -96,11 +97,11 @@ def vm_guaranteed_ram(ctx: CheckContext) -> Iterator[Finding]:
             # hard_limit must cover the guest RAM plus QEMU's own overhead (+1 GiB here); soft_limit = RAM.
             hard = f"{mem + 1048576}" if mem else "<guest RAM KiB + QEMU overhead>"
             soft = f"{mem}" if mem else "<guest RAM KiB>"
-            fixes.append(f"virsh memtune {vm.name} --hard-limit {hard} --soft-limit {soft} --config")
+            fixes.append(f"virsh memtune {sh(vm.name)} --hard-limit {hard} --soft-limit {soft} --config")
         if not (mb.locked or mb.hugepages):
             missing.append("no guarantee (memoryBacking locked or hugepages)")
             fixes.append(
-                f"virsh edit {vm.name}    # add inside <domain>:\n"
+                f"virsh edit {sh(vm.name)}    # add inside <domain>:\n"
                 "  <memoryBacking>\n    <locked/>\n  </memoryBacking>"
             )
         if missing:

@@ -11,6 +11,7 @@ import heapq
 from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CannotEvaluate, CheckContext, check
+from hvguard.checks.support.shell import shell_word
 from hvguard.checks.support.subjects import host_area
 from hvguard.findings import Finding
 
@@ -147,9 +148,9 @@ def _overcommit_fix(
         kib, name = top[0]
         new = kib - excess
         if new >= 262144:  # keep a usable guest (256 MiB); otherwise one VM cannot absorb the excess
-            lines.append(f"  virsh setmaxmem {name} {new} --config")
+            lines.append(f"  virsh setmaxmem {shell_word(name)} {new} --config")
         else:
-            lines.append(f"  virsh setmaxmem {name} <KiB> --config    # per VM, largest first")
+            lines.append(f"  virsh setmaxmem {shell_word(name)} <KiB> --config    # per VM, largest first")
     if hotplug:
         lines.append("For VMs with hot-plug memory also lower <maxMemory> (virsh edit NAME).")
     return "\n".join(lines)

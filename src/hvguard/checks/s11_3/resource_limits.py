@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import CheckContext, check, vm_subject
 from hvguard.checks.s11_3.common import DEFAULT_CPU_PERIOD_US
+from hvguard.checks.support.shell import shell_word as sh
 from hvguard.checks.support.subjects import vms_or_not_applicable
 from hvguard.facts import Disk, VmFacts
 from hvguard.findings import Finding
@@ -84,7 +85,7 @@ def vm_resource_limits(ctx: CheckContext) -> Iterator[Finding]:
             if missing:
                 unmet.append(f"interface {label} has no {' or '.join(missing)} bandwidth limit")
                 opts = " ".join(f"--{d} {_NIC_LIMIT}" for d in missing)
-                fixes.append(f"virsh domiftune {name} {ident or '<MAC>'} {opts} --config")
+                fixes.append(f"virsh domiftune {sh(name)} {sh(ident) if ident else '<MAC>'} {opts} --config")
         disk_ev: list[dict[str, object]] = []
         for disk in vm.disks:
             if disk.device != "disk":
@@ -95,7 +96,8 @@ def vm_resource_limits(ctx: CheckContext) -> Iterator[Finding]:
             if not (reads and writes):
                 gap = "I/O" if not (reads or writes) else ("read" if not reads else "write")
                 unmet.append(f"disk {dev} has no {gap} limit")
-                fixes.append(f"virsh blkdeviotune {name} {dev} {_DISK_LIMIT} --config")
+                word = sh(dev) if disk.target or disk.source_path else dev  # "<target>": a placeholder
+                fixes.append(f"virsh blkdeviotune {sh(name)} {word} {_DISK_LIMIT} --config")
         ct = vm.cputune
         period = ct.period or DEFAULT_CPU_PERIOD_US
         vcpu_limited = ct.quota is not None and 0 < ct.quota < period
@@ -111,7 +113,7 @@ def vm_resource_limits(ctx: CheckContext) -> Iterator[Finding]:
                 unmet.append(f"vCPU quota {ct.quota} ≥ period {period} µs never throttles a vCPU")
             else:
                 unmet.append("no CPU quota")
-            fixes.append(f"virsh schedinfo {name} --config {_CPU_LIMIT}")
+            fixes.append(f"virsh schedinfo {sh(name)} --config {_CPU_LIMIT}")
         evidence = {"interfaces": nic_ev, "disks": disk_ev, "cpu": cpu_ev}
         subject = vm_subject(vm)
         if unmet:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CannotEvaluate, CheckContext, check, vm_subject
+from hvguard.checks.support.shell import shell_word as sh
 from hvguard.checks.support.subjects import host_area
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
@@ -88,10 +89,10 @@ def vcpu_below_cores(ctx: CheckContext) -> Iterator[Finding]:
             )
             return
         if allowed >= 1:
-            fix = f"virsh setvcpus {vm.name} {allowed} --maximum --config"
+            fix = f"virsh setvcpus {sh(vm.name)} {allowed} --maximum --config"
             if vm.vcpu.current is None or vm.vcpu.current > allowed:
-                fix = f"virsh setvcpus {vm.name} {allowed} --config\n{fix}"
-            fix += f"\n(then restart the VM: virsh shutdown {vm.name} && virsh start {vm.name})"
+                fix = f"virsh setvcpus {sh(vm.name)} {allowed} --config\n{fix}"
+            fix += f"\n(then restart the VM: virsh shutdown {sh(vm.name)} && virsh start {sh(vm.name)})"
         else:
             fix = (
                 f"The host has {n_cores} core(s) with {reserve} reserved: no VM can have fewer vCPUs. Move "

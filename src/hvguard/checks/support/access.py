@@ -13,6 +13,7 @@ from typing import Any
 
 from hvguard.checks.base import HOST, CheckContext
 from hvguard.checks.support.ops import Opening, analyse_input, is_wide_source, port_range, resolve_sources
+from hvguard.checks.support.shell import shell_word
 from hvguard.facts import (
     AccessFacts,
     AccountsFacts,
@@ -173,7 +174,7 @@ def direct_access(access: AccessFacts) -> dict[str, Principal]:
             add(
                 name,
                 f"member of {g.name} ({loc(accounts.group_file, g.line)})",
-                f"gpasswd -d {name} {g.name}",
+                f"gpasswd -d {shell_word(name)} {shell_word(g.name)}",
             )
         for name in sorted(set(g.primary_members) - set(g.members)):
             user = users.get(name)
@@ -181,7 +182,7 @@ def direct_access(access: AccessFacts) -> dict[str, Principal]:
                 add(
                     name,
                     f"primary group {g.name} ({loc(accounts.passwd_file, user.line)})",
-                    f"usermod -g {name} {name}   (a private primary group)",
+                    f"usermod -g {shell_word(name)} {shell_word(name)}   (a private primary group)",
                 )
     if access.sudo is not None:
         for rule in access.sudo.rules:
@@ -193,7 +194,7 @@ def direct_access(access: AccessFacts) -> dict[str, Principal]:
                 add(
                     principal,
                     f"sudo {', '.join(rule.commands[:3])} ({loc(rule.file, rule.line)})",
-                    f"visudo -f {rule.file}: remove {principal} from line {rule.line}",
+                    f"visudo -f {shell_word(rule.file)}: remove {principal} from line {rule.line}",
                 )
         for name, user in users.items():
             if not user.login_shell:
@@ -205,7 +206,8 @@ def direct_access(access: AccessFacts) -> dict[str, Principal]:
                 add(
                     name,
                     f"sudo via {rule.written} ({loc(rule.file, rule.line)})",
-                    f"take {name} out of {rule.written} (visudo -f {rule.file}, line {rule.line})",
+                    f"take {name} out of {rule.written} "
+                    f"(visudo -f {shell_word(rule.file)}, line {rule.line})",
                 )
     return out
 

@@ -42,7 +42,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import msgspec
 import yaml
@@ -58,6 +58,46 @@ SYSLOG_FACILITIES = {
 
 class ConfigError(ValueError):
     """The watch configuration cannot be used; the message is one line."""
+
+
+def _host_port(parts: SplitResult) -> str:
+    """``HOST[:PORT]`` of ``parts`` without any ``user:password@`` (IPv6 addresses in brackets)."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return host if port is None else f"{host}:{port}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` as messages and logs may show it: a password in ``user:password@`` and every query
+    value (where services put tokens) become ``***``; the user name, host, port and path stay."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = _host_port(parts)
+    if parts.username is not None:
+        netloc = f"{parts.username}{':***' if parts.password is not None else ''}@{netloc}"
+    elif "@" in parts.netloc:
+        netloc = f"***@{netloc}"
+    query = parts.query
+    if query:
+        query = urlencode([(k, "***") for k, _ in parse_qsl(query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, "***" if parts.fragment else ""))
+
+
+def url_without_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` with ``user:password@`` removed, and that user name and password (percent-decoded), if
+    any: the request goes to the URL without them and sends them as HTTP Basic authentication."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    bare = urlunsplit((parts.scheme, _host_port(parts), parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 class Secret:
@@ -162,11 +202,12 @@ class WebhookChannel:
     @property
     def key(self) -> str:
         """Stable channel id (outbox rows are kept per channel across restarts), safe to log: many
-        webhook services put their token in the path, so only scheme and host are shown, plus a
+        webhook services put their token in the path, so only scheme, host and port are shown (never a
+        ``user:password@``), plus a
         short hash of the whole URL to tell two hooks on one host apart."""
         parts = urlsplit(self.url)
         digest = hashlib.sha256(self.url.encode("utf-8")).hexdigest()[:8]
-        return f"webhook:{parts.scheme}://{parts.netloc}/…#{digest}"
+        return f"webhook:{parts.scheme}://{_host_port(parts)}/…#{digest}"
 
 
 @dataclass(frozen=True)
@@ -329,9 +370,15 @@ def _timeout(value: float, what: str) -> float:
 
 
 def _webhook(url: str, secret: Secret | None, ca: Path | None, timeout_s: float, what: str) -> WebhookChannel:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: webhook url {redact_url(url)!r} cannot be parsed: {exc}") from None
     if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"{what}: webhook url must be https://HOST/…, not {url!r} (plain HTTP is refused)")
+        raise ConfigError(
+            f"{what}: webhook url must be https://HOST/…, not {redact_url(url)!r} (plain HTTP is refused)"
+        )
     if secret is None:
         raise ConfigError(f"{what}: a webhook needs an HMAC secret (secret_file or secret_env)")
     return WebhookChannel(url=url, secret=secret, ca_file=ca, timeout_s=_timeout(timeout_s, what))

@@ -15,11 +15,14 @@ in constant time, and rejecting timestamps older than a few minutes (replays)::
 
 TLS certificates and host names are always verified (system CAs, or ``ca_file`` for a private CA).
 Redirects are not followed (a redirected POST would silently become a GET without the body) and
-environment proxies are not used. Only a 2xx answer counts as accepted.
+environment proxies are not used. Only a 2xx answer counts as accepted. A ``user:password@`` in the URL
+is sent as HTTP Basic authentication (never as part of the host name); logs and messages name the
+channel by scheme, host and port only (:attr:`WebhookChannel.key`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ssl
@@ -29,7 +32,7 @@ import urllib.request
 from typing import Any
 
 from hvguard import __version__
-from hvguard.services.watch.config import WebhookChannel
+from hvguard.services.watch.config import WebhookChannel, url_without_userinfo
 from hvguard.services.watch.notify_base import NotifyError, one_line
 
 
@@ -49,6 +52,11 @@ class WebhookNotifier:
     def __init__(self, channel: WebhookChannel) -> None:
         self.channel = channel
         self.key = channel.key
+        self._url, credentials = url_without_userinfo(channel.url)
+        self._auth: dict[str, str] = {}
+        if credentials is not None:
+            token = base64.b64encode(":".join(credentials).encode("utf-8")).decode("ascii")
+            self._auth["Authorization"] = f"Basic {token}"
         ctx = ssl.create_default_context(cafile=str(channel.ca_file) if channel.ca_file else None)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self._opener = urllib.request.build_opener(
@@ -60,7 +68,7 @@ class WebhookNotifier:
         data = body.encode("utf-8")
         stamp = str(int(time.time()))
         request = urllib.request.Request(  # noqa: S310 (the URL is checked to be https:// in config)
-            self.channel.url,
+            self._url,
             data=data,
             method="POST",
             headers={
@@ -69,6 +77,7 @@ class WebhookNotifier:
                 "X-Hvguard-Event-Id": str(payload.get("id", "")),
                 "X-Hvguard-Timestamp": stamp,
                 "X-Hvguard-Signature": signature(self.channel.secret.reveal(), stamp, data),
+                **self._auth,
             },
         )
         try:
