@@ -1,0 +1,116 @@
+"""Hostile input end to end: every case runs hvguard in a subprocess with a time limit and an address-space
+limit, so that a regression fails here instead of hanging the suite or exhausting the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+KVM_GOOD = DATA / "roots" / "kvm-good"
+ACCESS_GOOD = DATA / "roots" / "access-good"
+
+#: Seconds a hostile case may take: a normal scan of a test root takes well under a second.
+TIME_LIMIT = 20
+#: Address space a hostile case may use (the interpreter and its libraries need a few hundred MiB).
+MEMORY_LIMIT = 1536 * 1024 * 1024
+
+
+def _limits() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def hostile(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the hvguard CLI under the time and memory limits (a hang is a test failure, not a stuck run)."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "hvguard", *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=TIME_LIMIT,
+            preexec_fn=_limits,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"hvguard {' '.join(args)} did not finish within {TIME_LIMIT} s: {exc}")
+
+
+def scan_root(root: Path, *extra: str) -> dict[str, Any]:
+    r = hostile("scan", "local", "--root", str(root), "--format", "json", "--no-history", *extra)
+    assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    report: dict[str, Any] = json.loads(r.stdout)
+    return report
+
+
+def problems(report: dict[str, Any]) -> list[str]:
+    return [f"{p.get('source')}: {p['message']}" for t in report["targets"] for p in t["problems"]]
+
+
+def result(report: dict[str, Any], measure: str, subject: str | None = None) -> dict[str, Any]:
+    found = [r for r in report["results"] if r["measure"] == measure and subject in (None, r["subject"])]
+    assert found, f"no result for {measure} {subject}"
+    return found[0]
+
+
+def copy_root(tmp_path: Path, *sources: Path) -> Path:
+    root = tmp_path / "root"
+    for src in sources:
+        shutil.copytree(src, root, symlinks=True, dirs_exist_ok=True)
+    return root
+
+
+# --- offline roots: regular files only -----------------------------------------------------------------
+
+
+def test_a_fifo_in_an_offline_root_is_a_read_error_not_a_hang(tmp_path: Path) -> None:
+    root = copy_root(tmp_path, KVM_GOOD, ACCESS_GOOD)
+    (root / "proc" / "cpuinfo").unlink()
+    os.mkfifo(root / "proc" / "cpuinfo")
+    (root / "etc" / "ssh" / "sshd_config").unlink()
+    os.mkfifo(root / "etc" / "ssh" / "sshd_config")
+    (root / "etc" / "libvirt" / "qemu").mkdir(parents=True)
+    os.mkfifo(root / "etc" / "libvirt" / "qemu" / "web.xml")
+    report = scan_root(root)
+    said = "\n".join(problems(report))
+    for rel in ("proc/cpuinfo", "etc/libvirt/qemu/web.xml"):
+        assert f"{rel}: cannot read: not a regular file (a FIFO)" in said or (
+            f"cannot read {root}/{rel}: not a regular file (a FIFO)" in said
+        ), said
+    sshd = [r for r in report["results"] if r["measure"] == "11.4.6" and "sshd_config" in r["message"]]
+    assert [r["status"] for r in sshd] == ["error"], sshd  # 11.4.6 reads sshd_config
+    assert "sshd_config: cannot read: not a regular file (a FIFO)" in sshd[0]["message"], sshd
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+def test_an_endless_device_behind_the_ima_log_is_refused(tmp_path: Path) -> None:
+    root = copy_root(tmp_path, KVM_GOOD)
+    log = root / "sys" / "kernel" / "security" / "ima" / "ascii_runtime_measurements"
+    log.unlink()
+    os.mknod(log, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero: never ends
+    report = scan_root(root)
+    said = "\n".join(problems(report))
+    assert "ascii_runtime_measurements: cannot read: not a regular file (a character device)" in said, said
+
+
+def test_a_dangling_sshd_config_link_is_a_read_error_not_sshd_absent(tmp_path: Path) -> None:
+    root = copy_root(tmp_path, KVM_GOOD, ACCESS_GOOD)
+    (root / "etc" / "ssh" / "sshd_config").unlink()
+    (root / "usr" / "sbin" / "sshd").unlink()  # an image whose only sign of sshd is its (broken) config
+    (root / "etc" / "ssh" / "sshd_config").symlink_to("/etc/ssh/sshd_config.real")
+    report = scan_root(root)
+    said = [(r["measure"], r["status"], r["message"]) for r in report["results"] if "sshd" in r["message"]]
+    assert not [s for s in said if "not installed" in s[2]], said
+    errors = [s for s in said if s[0] == "11.4.6" and s[1] == "error"]
+    assert errors, said
+    assert "/etc/ssh/sshd_config: cannot read: dangling link to /etc/ssh/sshd_config.real" in errors[0][2]
