@@ -114,3 +114,89 @@ def test_a_dangling_sshd_config_link_is_a_read_error_not_sshd_absent(tmp_path: P
     errors = [s for s in said if s[0] == "11.4.6" and s[1] == "error"]
     assert errors, said
     assert "/etc/ssh/sshd_config: cannot read: dangling link to /etc/ssh/sshd_config.real" in errors[0][2]
+
+
+# --- YAML inputs: one guarded loader -------------------------------------------------------------------
+
+
+def _billion_laughs() -> str:
+    """A ~450-byte YAML sequence whose aliases expand to 9**9 strings ("billion laughs")."""
+    items = ['&l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    items += [f"&l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    return "[" + ", ".join(items) + "]"
+
+
+#: Each YAML input: how it is passed, and the (valid) key under which the hostile value goes.
+YAML_INPUTS = {
+    "profile": (("scan", "local", "--root", str(KVM_GOOD), "--no-history", "--profile"), "advisory"),
+    "exceptions": (("scan", "local", "--root", str(KVM_GOOD), "--no-history", "--exceptions"), "exceptions"),
+    "attestations": (
+        ("scan", "local", "--root", str(KVM_GOOD), "--no-history", "--attestations"),
+        "attestations",
+    ),
+    "baseline": (("scan", "local", "--root", str(KVM_GOOD), "--no-history", "--baseline"), "vm_classes"),
+    "watch": (("watch", "--check-config", "--config"), "notify"),
+}
+
+
+REGISTERS = ("exceptions", "attestations")
+
+
+def refused(args: tuple[str, ...], path: str) -> str:
+    """Run with the hostile file; it must be refused with exit 2 and one line (no traceback)."""
+    r = hostile(*args, path)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error" not in lines[0], r.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", sorted(YAML_INPUTS))
+def test_a_yaml_alias_bomb_is_refused_at_once(kind: str, tmp_path: Path) -> None:
+    args, key = YAML_INPUTS[kind]
+    bomb = tmp_path / f"{kind}.yaml"
+    bomb.write_text(f"{key}: {_billion_laughs()}\n", encoding="utf-8")
+    line = refused(args, str(bomb))
+    assert str(bomb) in line and "line 1" in line and "aliases expand to more than" in line, line
+
+
+@pytest.mark.parametrize("kind", sorted(YAML_INPUTS))
+def test_deeply_nested_yaml_is_refused_with_one_line(kind: str, tmp_path: Path) -> None:
+    args, key = YAML_INPUTS[kind]
+    deep = tmp_path / f"{kind}.yaml"
+    deep.write_text(f"{key}: " + "[" * 900 + "]" * 900 + "\n", encoding="utf-8")
+    line = refused(args, str(deep))
+    assert str(deep) in line and "line 1" in line and "nested more than 100 levels deep" in line, line
+
+
+@pytest.mark.parametrize("kind", sorted(YAML_INPUTS))
+def test_dev_zero_as_a_yaml_input_is_refused_by_type(kind: str) -> None:
+    args, _ = YAML_INPUTS[kind]
+    line = refused(args, "/dev/zero")
+    assert "/dev/zero" in line and "not a regular file (a character device)" in line, line
+
+
+@pytest.mark.parametrize("kind", sorted(YAML_INPUTS))
+def test_an_oversized_yaml_input_is_refused_unread(kind: str, tmp_path: Path) -> None:
+    args, key = YAML_INPUTS[kind]
+    big = tmp_path / f"{kind}.yaml"
+    with big.open("wb") as out:
+        out.write(f"{key}: []\n".encode())
+        out.truncate(64 * 1024 * 1024)  # sparse: 64 MiB of NULs after a valid line
+    line = refused(args, str(big))
+    assert str(big) in line and "larger than" in line, line
+
+
+@pytest.mark.parametrize("kind", sorted(YAML_INPUTS))
+def test_a_duplicate_key_in_any_yaml_input_is_refused_with_its_lines(kind: str, tmp_path: Path) -> None:
+    args, key = YAML_INPUTS[kind]
+    dup = tmp_path / f"{kind}.yaml"
+    dup.write_text(f"{key}: []\n# comment\n{key}: []\n", encoding="utf-8")
+    line = refused(args, str(dup))
+    # The registers list every duplicate with the entry it is in; the other inputs refuse the first.
+    said = (
+        "(line 3): key '{0}' appears twice (lines 1 and 3)"
+        if kind in REGISTERS
+        else "line 3: duplicate key '{0}' (first at line 1)"
+    )
+    assert str(dup) in line and said.format(key) in line, line

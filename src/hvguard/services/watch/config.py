@@ -45,7 +45,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import msgspec
-import yaml
+
+from hvguard.yamlsafe import YamlInputError, load_yaml_file
 
 DEFAULT_URI = "qemu:///system"
 STATE_FILE_NAME = "watch.sqlite"
@@ -267,18 +268,9 @@ def default_state_path() -> Path:
 
 def _read_file_config(path: Path) -> WatchFile:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config {path} is not UTF-8 text") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigError(f"config {path}{where}: invalid YAML: {problem}") from exc
+        data = load_yaml_file(path)
+    except YamlInputError as exc:
+        raise ConfigError(f"config {exc}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
