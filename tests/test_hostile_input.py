@@ -200,3 +200,29 @@ def test_a_duplicate_key_in_any_yaml_input_is_refused_with_its_lines(kind: str, 
         else "line 3: duplicate key '{0}' (first at line 1)"
     )
     assert str(dup) in line and said.format(key) in line, line
+
+
+# --- libvirt XML: what libvirt cannot load is an error, never dropped -----------------------------------
+
+OPS_GOOD = DATA / "roots" / "ops-good"
+
+
+def test_an_unparsable_network_definition_makes_11_4_13_an_error(tmp_path: Path) -> None:
+    root = copy_root(tmp_path, OPS_GOOD)
+    (root / "etc" / "libvirt" / "qemu" / "networks" / "default.xml").write_text(
+        "<network><name>default</name><forward mode='nat'/>", encoding="utf-8"
+    )
+    finding = result(scan_root(root), "11.4.13")
+    assert finding["status"] == "error", finding
+    assert "network default" in finding["message"] and "default.xml" in finding["message"], finding
+
+
+@pytest.mark.parametrize("count", ["-5", "0", "4294967296"])
+def test_a_vcpu_count_libvirt_refuses_makes_the_vm_an_error(count: str, tmp_path: Path) -> None:
+    root = copy_root(tmp_path, OPS_GOOD)
+    shutil.copy(KVM_GOOD / "proc" / "cpuinfo", root / "proc" / "cpuinfo")
+    xml = root / "etc" / "libvirt" / "qemu" / "web1.xml"
+    xml.write_text(xml.read_text(encoding="utf-8").replace("<vcpu>2</vcpu>", f"<vcpu>{count}</vcpu>"))
+    finding = result(scan_root(root), "11.3.3", "vm:web1")
+    assert finding["status"] == "error", finding
+    assert f"vcpu count {count!r}" in finding["message"], finding
