@@ -226,3 +226,27 @@ def test_a_vcpu_count_libvirt_refuses_makes_the_vm_an_error(count: str, tmp_path
     finding = result(scan_root(root), "11.3.3", "vm:web1")
     assert finding["status"] == "error", finding
     assert f"vcpu count {count!r}" in finding["message"], finding
+
+
+# --- no "internal error" for bad input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["ssh://[::1", "qemu+ssh://[x/system", "ssh://root@[fe80::1/"])
+def test_an_unparsable_target_uri_is_one_line_not_an_internal_error(target: str) -> None:
+    line = refused(("scan", "--no-history"), target)
+    assert target in line and "not a valid URI" in line, line
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "notify:\n  webhook:\n    - url: 'https://[x/'\n      secret_env: HOME\n",
+        "notify:\n  syslog:\n    - target: 'tcp://[x:514'\n",
+        "uris: ['qemu+ssh://[x/system']\nnotify:\n  syslog:\n    - target: local\n",
+    ],
+)
+def test_an_unparsable_url_in_the_watch_config_is_one_line(config: str, tmp_path: Path) -> None:
+    path = tmp_path / "watch.yaml"
+    path.write_text(config, encoding="utf-8")
+    line = refused(("watch", "--check-config", "--config"), str(path))
+    assert str(path) in line or "[x" in line, line

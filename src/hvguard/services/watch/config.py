@@ -42,7 +42,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import msgspec
 
@@ -320,8 +320,16 @@ def _timeout(value: float, what: str) -> float:
     return value
 
 
+def _split(url: str, what: str) -> SplitResult:
+    """``urlsplit`` of a configured URL; an unparsable one (an unclosed "[") is a :class:`ConfigError`."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {url!r} is not a valid URL ({exc})") from None
+
+
 def _webhook(url: str, secret: Secret | None, ca: Path | None, timeout_s: float, what: str) -> WebhookChannel:
-    parts = urlsplit(url)
+    parts = _split(url, what)
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigError(f"{what}: webhook url must be https://HOST/…, not {url!r} (plain HTTP is refused)")
     if secret is None:
@@ -339,7 +347,7 @@ def parse_syslog_target(target: str, what: str) -> tuple[Literal["local", "udp",
         if not path.startswith("/"):
             raise ConfigError(f"{what}: local syslog socket must be an absolute path, not {path!r}")
         return "local", path, 0
-    parts = urlsplit(target)
+    parts = _split(target, what)
     defaults = {"udp": 514, "tcp": 514, "tls": 6514}
     if parts.scheme not in defaults or not parts.hostname or parts.path not in ("", "/"):
         raise ConfigError(
@@ -448,6 +456,7 @@ def load_config(cli: CliOverrides) -> WatchConfig:
     for uri in uris:
         if "://" not in uri:
             raise ConfigError(f"{uri!r} is not a libvirt URI (e.g. qemu:///system)")
+        _split(uri, "uris")
     if len(set(uris)) != len(uris):
         raise ConfigError("a URI is given twice")
 
