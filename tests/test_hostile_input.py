@@ -250,3 +250,30 @@ def test_an_unparsable_url_in_the_watch_config_is_one_line(config: str, tmp_path
     path.write_text(config, encoding="utf-8")
     line = refused(("watch", "--check-config", "--config"), str(path))
     assert str(path) in line or "[x" in line, line
+
+
+def test_the_ssh_script_refuses_fifos_and_devices_by_type(tmp_path: Path) -> None:
+    """The SSH transport's script reads the target's files with head/wc: a FIFO would block it and a
+    device never end; it records them as unreadable, with the local reader's wording."""
+    from hvguard.collect.interface import Fetch
+    from hvguard.collect.ssh.records import parse_answer
+    from hvguard.collect.ssh.script import build_script, new_boundary
+
+    fifo = tmp_path / "sshd_config"
+    os.mkfifo(fifo)
+    items = (Fetch("F", str(fifo), "test"), Fetch("F", "/dev/zero", "test"), Fetch("N", "/dev/zero", "test"))
+    boundary = new_boundary()
+    try:
+        done = subprocess.run(
+            ["sh", "-s"],
+            input=build_script(boundary, items),
+            capture_output=True,
+            timeout=TIME_LIMIT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the SSH script did not finish within {TIME_LIMIT} s: {exc}")
+    answer = parse_answer(done.stdout, boundary)
+    assert answer.entries[str(fifo)].kind == "unreadable", answer.entries[str(fifo)]
+    assert answer.entries[str(fifo)].reason == "not a regular file (a FIFO)"
+    assert answer.entries["/dev/zero"].reason == "not a regular file (a character device)"
