@@ -63,7 +63,7 @@ unreadable() {
 
 special() {
     # Not a regular file (a FIFO would block a read forever, a device never end): refused by its type,
-    # with the wording of hvguard's local reader.
+    # worded as hvguard's own reader words it.
     if [ -p "$1" ]; then _sk='a FIFO'; elif [ -c "$1" ]; then _sk='a character device'
     elif [ -b "$1" ]; then _sk='a block device'; elif [ -S "$1" ]; then _sk='a socket'
     else _sk='a special file'; fi
