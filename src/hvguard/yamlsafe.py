@@ -32,7 +32,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 100
 #: Nodes that aliases may add to a document when expanded: ample for "<<: *defaults" on every entry of
 #: a large file, while a "billion laughs" (9**9 nodes from 450 bytes) is refused before it is built.
-MAX_ALIAS_EXPANSION = 100_000
+MAX_ALIAS_EXPANSION = 1_000_000
 
 #: libyaml's safe loader when PyYAML was built with it (about ten times faster), else the pure one.
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
