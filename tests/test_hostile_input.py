@@ -277,3 +277,17 @@ def test_the_ssh_script_refuses_fifos_and_devices_by_type(tmp_path: Path) -> Non
     assert answer.entries[str(fifo)].kind == "unreadable", answer.entries[str(fifo)]
     assert answer.entries[str(fifo)].reason == "not a regular file (a FIFO)"
     assert answer.entries["/dev/zero"].reason == "not a regular file (a character device)"
+
+
+@pytest.mark.parametrize("secret", ["fifo", "/dev/zero"])
+def test_a_webhook_secret_file_that_is_not_a_regular_file_is_refused(secret: str, tmp_path: Path) -> None:
+    if secret == "fifo":
+        secret = str(tmp_path / "secret")
+        os.mkfifo(secret)
+    config = tmp_path / "watch.yaml"
+    config.write_text(
+        f"notify:\n  webhook:\n    - url: https://hooks.example/x\n      secret_file: {secret}\n",
+        encoding="utf-8",
+    )
+    line = refused(("watch", "--check-config", "--config"), str(config))
+    assert f"secret file {secret}: not a regular file" in line, line

@@ -80,8 +80,10 @@ class SafeYamlLoader(_SafeBase):  # type: ignore[valid-type,misc]
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
-def read_yaml_file(path: Path, *, limit: int = MAX_FILE_BYTES) -> str:
-    """The text of the YAML file at ``path``: a regular file of at most ``limit`` bytes, UTF-8."""
+def read_input_file(path: Path, *, limit: int) -> bytes:
+    """The bytes of the input file at ``path`` (a YAML file, a secret): a regular file of at most
+    ``limit`` bytes. Opened with ``O_NONBLOCK`` and checked with ``fstat`` first, so a FIFO or a device
+    (``/dev/zero``) is refused by its type, never read; raises :class:`YamlInputError` (no line)."""
     source = str(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
@@ -104,11 +106,16 @@ def read_yaml_file(path: Path, *, limit: int = MAX_FILE_BYTES) -> str:
             raise YamlInputError(source, f"cannot read: {_reason(exc)}") from exc
     if total > limit:
         raise YamlInputError(source, f"larger than {limit} bytes; not read")
-    data = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def read_yaml_file(path: Path, *, limit: int = MAX_FILE_BYTES) -> str:
+    """The text of the YAML file at ``path`` (:func:`read_input_file`), UTF-8."""
+    data = read_input_file(path, limit=limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlInputError(source, "not UTF-8 text", data.count(b"\n", 0, exc.start) + 1) from exc
+        raise YamlInputError(str(path), "not UTF-8 text", data.count(b"\n", 0, exc.start) + 1) from exc
 
 
 def compose_yaml(
@@ -228,5 +235,6 @@ __all__ = [
     "compose_yaml",
     "load_yaml",
     "load_yaml_file",
+    "read_input_file",
     "read_yaml_file",
 ]

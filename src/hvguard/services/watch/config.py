@@ -46,9 +46,11 @@ from urllib.parse import SplitResult, urlsplit
 
 import msgspec
 
-from hvguard.yamlsafe import YamlInputError, load_yaml_file
+from hvguard.yamlsafe import YamlInputError, load_yaml_file, read_input_file
 
 DEFAULT_URI = "qemu:///system"
+#: A webhook's HMAC secret file is a line of text; more than this is not one.
+SECRET_FILE_LIMIT = 64 * 1024
 STATE_FILE_NAME = "watch.sqlite"
 SYSLOG_FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
@@ -288,9 +290,11 @@ def _secret_from(file: str | Path | None, env: str | None, what: str, warnings: 
         path = Path(file)
         try:
             mode = path.stat().st_mode
-            value = path.read_bytes()
+            value = read_input_file(path, limit=SECRET_FILE_LIMIT)
         except OSError as exc:
             raise ConfigError(f"{what}: cannot read secret file {path}: {exc.strerror or exc}") from exc
+        except YamlInputError as exc:  # a FIFO, a device, or far too large for a secret
+            raise ConfigError(f"{what}: secret file {exc}") from exc
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(f"{what}: secret file {path} is readable by group or others (chmod 600 it)")
         value = value.rstrip(b"\r\n")
