@@ -291,3 +291,8 @@ def test_a_webhook_secret_file_that_is_not_a_regular_file_is_refused(secret: str
     )
     line = refused(("watch", "--check-config", "--config"), str(config))
     assert f"secret file {secret}: not a regular file" in line, line
+
+
+def test_dev_zero_as_known_hosts_is_refused_by_type() -> None:
+    line = refused(("scan", "--no-history", "--known-hosts", "/dev/zero"), "ssh://127.0.0.1:1")
+    assert "/dev/zero" in line and "not a regular file (a character device)" in line, line
