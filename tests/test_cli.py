@@ -115,7 +115,7 @@ def test_output_file_is_written_and_never_silently_replaced(tmp_path: Path) -> N
         (["scan", "ssh://admin:secret@127.0.0.1"], "passwords in targets are not supported"),
         (["scan", "--format", "pdf"], "Invalid value"),
         (["evaluate", "/nonexistent/bundle.json"], "cannot read bundle"),
-        (["scan", "--profile", "/nonexistent/p.yaml"], "cannot read profile"),
+        (["scan", "--profile", "/nonexistent/p.yaml"], "p.yaml: cannot read: no such file"),
     ],
 )
 def test_usage_and_input_errors_are_one_line_exit_2(args: list[str], needle: str) -> None:

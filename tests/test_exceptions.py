@@ -187,7 +187,7 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("exceptions: [\n", "not valid YAML"),
+        ("exceptions: [\n", "invalid YAML"),
         ("- id: EX-1\n", "must be a mapping"),
         ("items: []\n", "no 'exceptions:' list"),
         ("exceptions: {id: 1}\n", "'exceptions' must be a list"),

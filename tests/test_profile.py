@@ -34,7 +34,7 @@ def test_override_is_a_listed_deviation(tmp_path: Path) -> None:
         ("thresholds:\n  memory_overcommit_pass_max: 2\n", "memory_overcommit_pass_max <="),
         ("advisory: ['11.9.9']\n", "unknown measure"),
         ("- a\n", "mapping"),
-        ("thresholds: [1\n", "not valid YAML"),
+        ("thresholds: [1\n", "invalid YAML"),
     ],
 )
 def test_bad_profiles_are_rejected_with_a_reason(tmp_path: Path, text: str, needle: str) -> None:
@@ -45,5 +45,5 @@ def test_bad_profiles_are_rejected_with_a_reason(tmp_path: Path, text: str, need
 
 
 def test_missing_profile_file(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="cannot read profile"):
+    with pytest.raises(ProfileError, match="cannot read: no such file"):
         load_profile(tmp_path / "absent.yaml")

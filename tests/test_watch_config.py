@@ -113,7 +113,7 @@ def test_secret_file_readable_by_others_is_warned(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("notify: [unclosed", "line 1: invalid YAML"),
+        ("notify: [unclosed", "line 2: invalid YAML"),
         ("- a list\n", "top level must be a mapping"),
         ("notify:\n  webhook:\n    - url: https://x/\n      secret_fil: /k\n", "unknown field `secret_fil`"),
         ("notify:\n  webhook:\n    - url: http://x/\n      secret_env: HOME\n", "plain HTTP is refused"),
@@ -171,7 +171,7 @@ def test_cli_malformed_config_exits_2_with_one_line(tmp_path: Path) -> None:
 
 def test_cli_missing_config_and_no_channel_exit_2(tmp_path: Path) -> None:
     proc = run_watch("--config", str(tmp_path / "absent.yaml"))
-    assert proc.returncode == 2 and "cannot read config" in proc.stderr
+    assert proc.returncode == 2 and "absent.yaml: cannot read: no such file" in proc.stderr
     proc = run_watch("--state", str(tmp_path / "s.sqlite"))
     assert proc.returncode == 2 and "no notification channel configured" in proc.stderr
 

@@ -15,9 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hvguard.catalog import load_catalog
+from hvguard.yamlsafe import YamlInputError, load_yaml, load_yaml_file
 
 
 class ProfileError(ValueError):
@@ -291,9 +290,7 @@ def _modality_overrides(raw: Any, source: str, ids: set[str], advisory: frozense
 def default_profile() -> Profile:
     """The packaged default profile."""
     text = resources.files("hvguard").joinpath("profiles/default.yaml").read_text(encoding="utf-8")
-    # libyaml's safe loader when present: the packaged profile is read on every run.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return _build(yaml.load(text, Loader=loader), "builtin:default", None)  # noqa: S506 (a safe loader)
+    return _build(load_yaml(text, "builtin:default"), "builtin:default", None)
 
 
 def load_profile(path: Path | None) -> Profile:
@@ -302,9 +299,7 @@ def load_profile(path: Path | None) -> Profile:
     if path is None:
         return base
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"profile {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        raw = load_yaml_file(path)
+    except YamlInputError as exc:
+        raise ProfileError(f"profile {exc}") from exc
     return _build(raw, str(path), base)

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-import yaml
-
 from hvguard.catalog import Catalog
+from hvguard.yamlsafe import load_yaml
 
 #: The automation level of a measure that no check covers on the platform asked about.
 MANUAL_ONLY = "manual-only"
@@ -56,8 +55,7 @@ class CheckMap:
 def load_check_map() -> CheckMap:
     """Load the packaged ``checks.yaml`` (cached: it never changes while running)."""
     text = resources.files(__package__).joinpath("checks.yaml").read_text(encoding="utf-8")
-    # libyaml's safe loader when present, as for the catalog.
-    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
+    raw = load_yaml(text, "builtin:checks.yaml")
     checks = tuple(
         CheckMeta(
             id=str(c["id"]),

@@ -28,6 +28,7 @@ from hvguard.cli.options import root_option
 from hvguard.cli.output import WORLD_READABLE, describe, destination, to_stdout, write_output
 from hvguard.collect.targets import LOCAL, LOCAL_URI, TargetError, collect_target, validate_target
 from hvguard.facts import TargetFacts
+from hvguard.yamlsafe import YamlInputError, read_yaml_file
 
 _FORMAT = click.Choice(["table", "json"])
 
@@ -293,7 +294,10 @@ def remediate(
                     else "no drift: nothing to do"
                 )
             return EXIT_USAGE if plan.errors else (EXIT_FINDINGS if plan.all_actions() else EXIT_OK)
-        baseline_text = baseline_path.read_text(encoding="utf-8")
+        try:
+            baseline_text = read_yaml_file(baseline_path)
+        except YamlInputError as exc:
+            raise UserError(str(exc)) from exc
         try:
             result = ap.apply_plan(planned, store, live=not config_only, baseline_text=baseline_text)
         except (ap.RemediationError, RunError, OSError) as exc:

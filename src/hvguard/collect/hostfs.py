@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -22,8 +23,26 @@ from pathlib import Path
 
 #: Read in requests of this size: a large single read() would allocate its whole size up front.
 _CHUNK = 64 * 1024
+#: Bytes :meth:`HostFS.count_lines` reads at most: a real IMA log of millions of measurements is far
+#: smaller; a larger (or sparse, or endless) file is refused rather than read for minutes.
+COUNT_LIMIT = 1024 * 1024 * 1024
 #: Symlink hops allowed while resolving a path (the kernel's own limit).
 MAX_SYMLINK_HOPS = 40
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words (for "not a regular file (a FIFO)")."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a special file"
 
 
 def chroot_walk(relpath: str, link_text: Callable[[str], str | None], *, follow_last: bool = True) -> str:
@@ -137,11 +156,30 @@ class DiskFS(HostFS):
         """The local path of host path ``rel``, resolved inside the root."""
         return resolve_in_root(self.root, rel.lstrip("/"))
 
+    def open_regular(self, rel: str) -> int:
+        """A descriptor of the regular file at ``rel``, or ``OSError`` naming what else is there.
+
+        Opened with ``O_NONBLOCK`` and checked with ``fstat`` before any read: a FIFO, a device or a
+        socket planted in a root (or configured as a host file) would otherwise block forever or never
+        end, so it is refused by its type, never read."""
+        fd = os.open(self.path(rel), os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", self.shown(rel))
+            if not stat.S_ISREG(mode):
+                raise OSError(errno.EINVAL, f"not a regular file ({kind_of(mode)})", self.shown(rel))
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
     def read(self, rel: str, limit: int) -> bytes:
-        """At most ``limit`` bytes of the file."""
+        """At most ``limit`` bytes of the regular file (:meth:`open_regular`)."""
         chunks: list[bytes] = []
         total = 0
-        with self.path(rel).open("rb", buffering=0) as handle:
+        with os.fdopen(self.open_regular(rel), "rb", buffering=0) as handle:
             while total < limit and (chunk := handle.read(min(_CHUNK, limit - total))):
                 chunks.append(chunk)
                 total += len(chunk)
@@ -163,11 +201,17 @@ class DiskFS(HostFS):
         return os.readlink((self.path(parent) if parent else self.root) / name)
 
     def count_lines(self, rel: str) -> int:
-        """Lines in the file, read in chunks (IMA measurement logs grow without bound)."""
+        """Lines in the regular file, read in chunks (IMA measurement logs grow without bound), up to
+        :data:`COUNT_LIMIT` bytes."""
         count = 0
+        total = 0
         last = b""
-        with self.path(rel).open("rb", buffering=0) as handle:
+        with os.fdopen(self.open_regular(rel), "rb", buffering=0) as handle:
             while chunk := handle.read(_CHUNK):
+                total += len(chunk)
+                if total > COUNT_LIMIT:
+                    message = f"larger than {COUNT_LIMIT} bytes; not counted"
+                    raise OSError(errno.EFBIG, message, self.shown(rel))
                 count += chunk.count(b"\n")
                 last = chunk
         return count + 1 if last and not last.endswith(b"\n") else count

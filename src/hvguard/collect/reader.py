@@ -2,7 +2,8 @@
 
 Every host collector (base host facts, access control, operations) reads through a :class:`HostReader`:
 one implementation of the size cap, the text decoding, what counts as "absent" and the wording of a
-failure. A missing path is an answer (``None``); a path that exists but cannot be read as asked raises
+failure. A missing path is an answer (``None``) — a dangling symbolic link is not missing but a read
+error; a path that exists but cannot be read as asked raises
 :class:`ReadError`, which each collector family records as a problem in its own way.
 
 Every family reads up to one size cap (:data:`FILE_LIMIT`, 16 MiB). Each passes a :class:`ReadPolicy`
@@ -74,10 +75,11 @@ OPERATIONS_POLICY = ReadPolicy(
 
 
 def reason(exc: OSError) -> str:
-    """The operating system's reason, as a lower-case phrase."""
+    """The operating system's reason, as a phrase starting in lower case ("permission denied")."""
     if isinstance(exc, IsADirectoryError):
         return "is a directory, not a file"
-    return (exc.strerror or str(exc)).lower()
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
 
 
 def host_path(rel: str) -> str:
@@ -116,6 +118,17 @@ class HostReader:
         """True when something exists at ``rel``."""
         return self.stat_or_none(rel) is not None
 
+    def lexists(self, rel: str) -> bool:
+        """True when something exists at ``rel``, a dangling symbolic link included (``lexists``): a
+        configuration file that is a broken link is there and unreadable, not absent."""
+        return self.exists(rel) or self.readlink(rel) is not None
+
+    def _absent_or_dangling(self, rel: str, exc: OSError) -> None:
+        """Returns when ``rel`` is really absent; raises :class:`ReadError` when it is a symbolic link
+        whose target is missing (a dangling link is a broken file, not an absent one)."""
+        if isinstance(exc, FileNotFoundError) and (target := self.readlink(rel)) is not None:
+            raise self._error(rel, f"cannot read: dangling link to {target}") from exc
+
     def is_dir(self, rel: str) -> bool:
         """True when ``rel`` is a directory."""
         st = self.stat_or_none(rel)
@@ -141,7 +154,8 @@ class HostReader:
         limit = self.policy.limit
         try:
             data = self.fs.read(rel, limit + 1)
-        except self.policy.absent:
+        except self.policy.absent as exc:
+            self._absent_or_dangling(rel, exc)
             return None
         except IsADirectoryError as exc:
             raise self._error(rel, self.policy.directory) from exc
@@ -184,7 +198,8 @@ class HostReader:
         """Lines in the file without holding it in memory (IMA logs grow without bound); None when absent."""
         try:
             return self.fs.count_lines(rel)
-        except self.policy.absent:
+        except self.policy.absent as exc:
+            self._absent_or_dangling(rel, exc)
             return None
         except OSError as exc:
             raise self._failed(rel, "cannot read", exc) from exc

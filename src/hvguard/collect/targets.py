@@ -54,7 +54,10 @@ def validate_target(target: str) -> None:
     """Raise :class:`TargetError` for target strings hvguard does not understand."""
     if target == LOCAL:
         return
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
+        raise TargetError(f"{target}: not a valid URI ({exc})") from None
     if is_ssh_target(target):
         try:
             parse_ssh_target(target)

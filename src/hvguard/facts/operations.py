@@ -367,13 +367,17 @@ class NetInterface(Model, frozen=True, kw_only=True):
 
 
 class LibvirtNetwork(Model, frozen=True, kw_only=True):
-    """A libvirt virtual network definition: its bridge and forward mode (None = isolated)."""
+    """A libvirt virtual network definition: its bridge and forward mode (None = isolated).
+
+    ``error`` says why a definition file could not be used (unreadable, not XML, not a network): the
+    network is then known by its file name only, and nothing about its path may be concluded."""
 
     name: str
     path: str
     bridge: str | None = None
     forward_mode: str | None = None
     forward_devs: list[str] = []
+    error: str | None = None
 
 
 class NetworkFacts(Model, frozen=True, kw_only=True):

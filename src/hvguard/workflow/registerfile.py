@@ -17,16 +17,17 @@ from typing import Any
 
 import yaml
 
+from hvguard.yamlsafe import SafeYamlLoader, YamlInputError, compose_yaml, read_yaml_file
+
 #: Register files are hand-written lists; anything larger is not one.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
-#: libyaml's safe loader when PyYAML was built with it (about ten times faster), else the pure one.
-_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _NoTimestampLoader(SafeYamlLoader):
+    """hvguard's guarded safe loader without implicit timestamps (dates stay text until validated).
+    Duplicate keys are listed as problems here (with the entry they are in), not refused at load."""
 
-
-class _NoTimestampLoader(_SafeBase):  # type: ignore[valid-type,misc]
-    """The safe loader without implicit timestamps (dates stay text until validated)."""
+    unique_keys = False
 
 
 _NoTimestampLoader.yaml_implicit_resolvers = {
@@ -112,29 +113,11 @@ def read_register(path: Path, list_key: str, kind: str) -> tuple[RegisterDoc, li
     """Parse the file at ``path`` whose entries are under ``list_key``; raise :class:`RegisterError`
     when it cannot be parsed at all, else return the entries and the structural problems found."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RegisterError(path, kind, [Problem("file", f"cannot read: {exc.strerror or exc}")]) from exc
-    if len(raw) > MAX_FILE_BYTES:
-        raise RegisterError(path, kind, [Problem("file", f"larger than {MAX_FILE_BYTES} bytes")])
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RegisterError(path, kind, [Problem("file", f"not UTF-8 text ({exc.reason})")]) from exc
-    loader = _NoTimestampLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RegisterError(path, kind, [Problem("file", f"not valid YAML: {reason}", line)]) from exc
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. unhashable keys, deep nesting
-        raise RegisterError(path, kind, [Problem("file", f"not usable YAML: {exc}")]) from exc
-    finally:
-        loader.dispose()
-    digest = hashlib.sha256(raw).hexdigest()
+        text = read_yaml_file(path, limit=MAX_FILE_BYTES)
+        node, data = compose_yaml(text, str(path), loader=_NoTimestampLoader)
+    except YamlInputError as exc:
+        raise RegisterError(path, kind, [Problem("file", exc.reason, exc.line)]) from exc
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise RegisterError(
             path, kind, [Problem("file", f"must be a mapping with a list under '{list_key}:'", 1)]

@@ -35,7 +35,8 @@ def vm_uplink_redundancy(ctx: CheckContext) -> Iterator[Finding]:
     Per VM-facing network: a bridge's uplink (a bond, a VLAN on a bond, or a NIC) must reach ≥ 2
     physical NICs; NAT/routed libvirt networks leave through the default-route interface, which must;
     macvtap (direct) NICs and passthrough networks likewise. Isolated networks are not applicable.
-    Fail: a single physical path. Error: interfaces not collected (offline root without sys/).
+    Fail: a single physical path. Error: interfaces not collected (offline root without sys/), or a
+    network VMs use whose definition could not be read or parsed.
     """
     hv = ctx.hypervisor
     if hv is None:
@@ -55,8 +56,12 @@ def vm_uplink_redundancy(ctx: CheckContext) -> Iterator[Finding]:
     bad: list[str] = []
     manual: list[str] = []
     na: list[str] = []
+    unusable: list[str] = []
     for n in nets:
         vms = ", ".join(n.vms[:5])
+        if n.mode == "error":
+            unusable.append(f"{n.label} (VMs {vms})")
+            continue
         if n.mode == "isolated":
             na.append(f"{n.label}: no path to the enterprise network (VMs {vms})")
             continue
@@ -90,6 +95,8 @@ def vm_uplink_redundancy(ctx: CheckContext) -> Iterator[Finding]:
         "not_applicable": na,
         "default_route": network.default_route_interfaces,
     }
+    if unusable:
+        evidence["unusable_definitions"] = unusable
     if bad:
         yield ctx.failed(
             HOST,
@@ -99,6 +106,8 @@ def vm_uplink_redundancy(ctx: CheckContext) -> Iterator[Finding]:
             evidence,
             BOND_FIX,
         )
+    elif unusable:
+        yield ctx.error(HOST, "the physical path of " + "; ".join(unusable[:6]), evidence=evidence)
     elif manual:
         yield ctx.manual(
             HOST,

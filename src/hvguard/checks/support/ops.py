@@ -387,6 +387,11 @@ def vm_networks(
             ln = by_name.get(source)
             if ln is None:
                 key, net = f"network:{source}", VmNetwork(f"network {source}", "unknown", None)
+            elif ln.error is not None:  # its definition could not be used: nothing is known of it
+                key, net = (
+                    f"network:{source}",
+                    VmNetwork(f"network {source} ({ln.path}: {ln.error})", "error", None),
+                )
             elif ln.forward_mode in (None, ""):
                 key, net = (
                     f"network:{source}",

@@ -38,11 +38,11 @@ from hvguard.collect.libvirt.xml_devices import Devices
 from hvguard.collect.libvirt.xml_tuning import parse_blkiotune, parse_cputune, parse_os, parse_seclabel
 from hvguard.collect.libvirt.xml_values import (
     FieldError,
-    int_value,
     kib,
     one_line,
     opt_int,
     opt_kib,
+    vcpu_count,
 )
 from hvguard.facts import (
     BlkioTune,
@@ -139,9 +139,10 @@ def _domain(root: Element, digest: str, name_hint: str | None) -> VmFacts:
         elif tag == "os":
             os = parse_os(el)
         elif tag == "vcpu":
+            current = el.get("current")
             vcpu = VcpuFacts(
-                maximum=int_value(el.text, "vcpu"),
-                current=opt_int(el.get("current"), "vcpu@current"),
+                maximum=vcpu_count(el.text, "vcpu", minimum=1),
+                current=None if current is None else vcpu_count(current, "vcpu@current", minimum=0),
                 placement=el.get("placement"),
                 cpuset=el.get("cpuset"),
             )

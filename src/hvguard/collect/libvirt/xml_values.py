@@ -35,6 +35,29 @@ def int_value(text: str | None, what: str) -> int:
     return int(value)
 
 
+_UINT_MAX = 2**32 - 1
+
+
+def vcpu_count(text: str | None, what: str, *, minimum: int) -> int:
+    """A vCPU count as libvirt reads it: an unsigned int (``virStrToLong_ui`` / ``virXMLPropUInt``: an
+    optional ``+``, decimal digits, at most 2**32 - 1, nothing after them) of at least ``minimum``.
+
+    libvirt refuses a negative ``current`` outright; a negative ``<vcpu>`` text wraps around in
+    ``strtoul`` to about four billion vCPUs, which no driver can define (libvirt 9 aborts allocating
+    them), and ``<vcpu>0</vcpu>`` is refused. Either way no VM runs with such a definition, so it is
+    an error of the VM, never a count to judge."""
+    value = (text or "").lstrip()
+    digits = value[1:] if value[:1] == "+" else value
+    if not digits or not digits.isascii() or not digits.isdigit() or int(digits) > _UINT_MAX:
+        raise FieldError(
+            f"invalid vcpu count {value!r} in {what}: libvirt refuses it (not an unsigned integer)"
+        )
+    count = int(digits)
+    if count < minimum:
+        raise FieldError(f"invalid vcpu count {value!r} in {what}: libvirt refuses it (at least {minimum})")
+    return count
+
+
 def opt_int(text: str | None, what: str) -> int | None:
     """Like int_value, None when the attribute is absent."""
     return None if text is None else int_value(text, what)

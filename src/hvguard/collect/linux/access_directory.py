@@ -83,7 +83,7 @@ def _ini_error(path: str, exc: configparser.Error) -> str:
 
 
 def _sssd(files: HostFiles, errors: list[str]) -> tuple[bool, str | None, list[str], list[SssdDomain]]:
-    present = files.exists(SSSD_CONF)
+    present = files.lexists(SSSD_CONF)
     st = files.stat_or_none(SSSD_CONF)
     mode = f"{stat.S_IMODE(st.st_mode):04o}" if st is not None else None
     sources = [SSSD_CONF, *files.glob(SSSD_CONF_D)] if present else files.glob(SSSD_CONF_D)

@@ -388,7 +388,7 @@ def _read_file(
 def parse_sshd_config(files: HostFiles, config: str = SSHD_CONFIG) -> SshdFacts:
     """Read ``config`` and its Includes under ``files``' root; never raises."""
     st = _State(files=files)
-    present = files.exists(config)
+    present = files.lexists(config)  # a dangling link is a broken sshd_config, not none
     if present:
         _read_file(st, config, 0, True, False, None)
     effective = dict(st.effective)

@@ -493,7 +493,7 @@ def _rules(parsed: _Parsed) -> list[SudoRule]:
 def parse_sudoers(files: HostFiles, hostname: str = "", path: str = SUDOERS) -> SudoFacts:
     """Read ``path`` and everything it includes; never raises."""
     reader = _Reader(files, hostname.split(".", 1)[0])
-    present = files.exists(path)
+    present = files.lexists(path)  # a dangling link is a broken sudoers, not none
     if present:
         reader.read(path, 0, required=True)
     parsed = reader.parsed

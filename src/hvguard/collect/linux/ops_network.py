@@ -23,6 +23,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from hvguard.collect.linux.ops_files import OpsReader, command_output
+from hvguard.collect.reader import ReadError
 from hvguard.facts import ConfigIssue, LibvirtNetwork, NetInterface, NetworkFacts
 
 AREA = "host.operations.network"
@@ -99,16 +100,30 @@ def _libvirt_networks(r: OpsReader, issues: list[ConfigIssue]) -> list[LibvirtNe
     found: dict[str, LibvirtNetwork] = {}
     for d in NETWORK_DIRS:
         for rel in r.glob(f"{d}/*.xml", AREA):
-            text = r.text(rel, AREA)
-            if text is None:
-                continue
+            # A definition that cannot be used is kept, by its file name (libvirt names it NAME.xml),
+            # as an error: dropping it would turn the VMs on it into "unknown network" (manual).
+            unusable = None
             try:
-                root = ElementTree.fromstring(text, forbid_dtd=True)
-            except (ElementTree.ParseError, DefusedXmlException) as exc:
-                issues.append(ConfigIssue(path=r.shown(rel), message=f"malformed network XML: {exc}"))
-                continue
-            net = root if root.tag == "network" else root.find("network")
+                text = r.reader.read_text(rel)
+            except ReadError as exc:
+                r.problem(AREA, rel, exc.message)
+                text, unusable = None, exc.message
+            root = net = None
+            if text is not None:
+                try:
+                    root = ElementTree.fromstring(text, forbid_dtd=True)
+                except (ElementTree.ParseError, DefusedXmlException) as exc:
+                    unusable = f"malformed network XML: {' '.join(str(exc).split())}"
+                    issues.append(ConfigIssue(path=r.shown(rel), message=unusable))
+                else:
+                    net = root if root.tag == "network" else root.find("network")
+                    if net is None:
+                        unusable = f"not a libvirt network definition (root element <{root.tag}>)"
+                        issues.append(ConfigIssue(path=r.shown(rel), message=unusable))
             if net is None:
+                if unusable is not None:
+                    name = posixpath.basename(rel)[:-4]
+                    found.setdefault(name, LibvirtNetwork(name=name, path=r.shown(rel), error=unusable))
                 continue
             name = (net.findtext("name") or posixpath.basename(rel)[:-4]).strip()
             fwd = net.find("forward")

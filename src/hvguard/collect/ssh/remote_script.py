@@ -62,6 +62,15 @@ unreadable() {
     rec U "$1" "$2"; meta "$1"
 }
 
+special() {
+    # Not a regular file (a FIFO would block a read forever, a device never end): refused by its type,
+    # worded as hvguard's own reader words it.
+    if [ -p "$1" ]; then _sk='a FIFO'; elif [ -c "$1" ]; then _sk='a character device'
+    elif [ -b "$1" ]; then _sk='a block device'; elif [ -S "$1" ]; then _sk='a socket'
+    else _sk='a special file'; fi
+    rec R "$1" "not a regular file ($_sk)"; meta "$1"
+}
+
 link() {
     # A symbolic link: its text is read at the end, for every link at once (one process).
     case $1 in *"$NL"*) return 0 ;; esac
@@ -90,9 +99,11 @@ fetch() {
     if [ -d "$_fp" ]; then
         rec d "$_fp"; meta "$_fp"
     elif [ -e "$_fp" ]; then
-        if [ ! -r "$_fp" ]; then
+        if [ ! -f "$_fp" ]; then
+            special "$_fp"
+        elif [ ! -r "$_fp" ]; then
             unreadable "$_fp" "Permission denied"
-        elif [ -f "$_fp" ] && batchable "$_fp"; then
+        elif batchable "$_fp"; then
             rec B "$_fp"; meta "$_fp"; BATCH="$BATCH$_fp$NL"
         else
             content "$_fp"
@@ -180,6 +191,7 @@ listing() {
 lines() {
     _np=$1
     [ -e "$_np" ] || return 0
+    if [ ! -f "$_np" ]; then special "$_np"; return 0; fi
     if [ ! -r "$_np" ]; then unreadable "$_np" "Permission denied"; return 0; fi
     if ! _nc=$(wc -l <"$_np" 2>/dev/null); then
         _ne=$(wc -l <"$_np" 2>&1 >/dev/null)

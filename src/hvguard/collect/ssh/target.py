@@ -61,7 +61,10 @@ def parse_ssh_target(target: str) -> SshTarget:
     """Parse ``ssh://[user@]host[:port]``; raise :class:`SshTargetError` with a one-line reason."""
     if not is_ssh_target(target):
         raise SshTargetError(f"{target}: not an ssh:// target")
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
+        raise SshTargetError(f"{target}: not a valid URI ({exc})") from None
     if parts.path not in {"", "/"} or parts.query or parts.fragment:
         raise SshTargetError(f"{target}: an ssh:// target is ssh://[user@]host[:port], with no path or query")
     if parts.password is not None:

@@ -47,6 +47,7 @@ from hvguard.collect.ssh.script import (
 from hvguard.collect.ssh.target import SshOptionError, SshOptions, SshTarget, parse_ssh_target
 from hvguard.collect.ssh.virsh import connection_error, hypervisor_facts
 from hvguard.facts import CollectionInfo, HypervisorFacts, Problem, TargetFacts
+from hvguard.yamlsafe import YamlInputError, read_input_file
 
 #: The most a target may send back; far above a real host's answer (~0.1–5 MiB).
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
@@ -116,14 +117,21 @@ def _empty_or_terminated(path: Path) -> bool:
         return True
 
 
+#: A known_hosts file larger than this is not one (a line is a few hundred bytes).
+KNOWN_HOSTS_LIMIT = 64 * 1024 * 1024
+
+
 def _load_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
     """The file's entries; an absent file is an empty list (every host is then unknown)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         text = ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SshOptionError(f"cannot read known_hosts file {path}: {exc}") from exc
+    else:
+        try:  # a regular file up to a cap: a FIFO or /dev/zero given as --known-hosts is refused
+            text = read_input_file(path, limit=KNOWN_HOSTS_LIMIT).decode("utf-8")
+        except YamlInputError as exc:
+            raise SshOptionError(f"known_hosts file {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise SshOptionError(f"cannot read known_hosts file {path}: {exc}") from exc
     try:
         # Always an SSHKnownHosts object: an empty value would make asyncssh fall back to its own default.
         return asyncssh.SSHKnownHosts(text)

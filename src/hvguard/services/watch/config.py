@@ -45,9 +45,12 @@ from typing import Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import msgspec
-import yaml
+
+from hvguard.yamlsafe import YamlInputError, load_yaml_file, read_input_file
 
 DEFAULT_URI = "qemu:///system"
+#: A webhook's HMAC secret file is a line of text; more than this is not one.
+SECRET_FILE_LIMIT = 64 * 1024
 STATE_FILE_NAME = "watch.sqlite"
 SYSLOG_FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
@@ -308,18 +311,9 @@ def default_state_path() -> Path:
 
 def _read_file_config(path: Path) -> WatchFile:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config {path} is not UTF-8 text") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigError(f"config {path}{where}: invalid YAML: {problem}") from exc
+        data = load_yaml_file(path)
+    except YamlInputError as exc:
+        raise ConfigError(f"config {exc}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -337,9 +331,11 @@ def _secret_from(file: str | Path | None, env: str | None, what: str, warnings: 
         path = Path(file)
         try:
             mode = path.stat().st_mode
-            value = path.read_bytes()
+            value = read_input_file(path, limit=SECRET_FILE_LIMIT)
         except OSError as exc:
             raise ConfigError(f"{what}: cannot read secret file {path}: {exc.strerror or exc}") from exc
+        except YamlInputError as exc:  # a FIFO, a device, or far too large for a secret
+            raise ConfigError(f"{what}: secret file {exc}") from exc
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(f"{what}: secret file {path} is readable by group or others (chmod 600 it)")
         value = value.rstrip(b"\r\n")
@@ -369,6 +365,14 @@ def _timeout(value: float, what: str) -> float:
     return value
 
 
+def _split(url: str, what: str) -> SplitResult:
+    """``urlsplit`` of a configured URL; an unparsable one (an unclosed "[") is a :class:`ConfigError`."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {url!r} is not a valid URL ({exc})") from None
+
+
 def _webhook(url: str, secret: Secret | None, ca: Path | None, timeout_s: float, what: str) -> WebhookChannel:
     try:
         parts = urlsplit(url)
@@ -394,7 +398,7 @@ def parse_syslog_target(target: str, what: str) -> tuple[Literal["local", "udp",
         if not path.startswith("/"):
             raise ConfigError(f"{what}: local syslog socket must be an absolute path, not {path!r}")
         return "local", path, 0
-    parts = urlsplit(target)
+    parts = _split(target, what)
     defaults = {"udp": 514, "tcp": 514, "tls": 6514}
     if parts.scheme not in defaults or not parts.hostname or parts.path not in ("", "/"):
         raise ConfigError(
@@ -503,6 +507,7 @@ def load_config(cli: CliOverrides) -> WatchConfig:
     for uri in uris:
         if "://" not in uri:
             raise ConfigError(f"{uri!r} is not a libvirt URI (e.g. qemu:///system)")
+        _split(uri, "uris")
     if len(set(uris)) != len(uris):
         raise ConfigError("a URI is given twice")
 
