@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from hvguard.collect.bundle import BundleError, make_bundle, read_bundle, write_bundle
@@ -69,8 +70,18 @@ def test_version_2_bundle_evaluates_to_the_same_report(tmp_path: Path) -> None:
     v2.write_text(json.dumps(raw), encoding="utf-8")
     assert "resources" not in v2.read_text(encoding="utf-8")
 
-    # Read back, the version-2 bundle holds exactly the facts the version-3 one does.
-    assert read_bundle(v2) == read_bundle(v3)
+    # Read back, the version-2 bundle holds exactly the facts the version-3 one does, plus one problem
+    # per target naming what a model-2 bundle does not record.
+    old, new = read_bundle(v2), read_bundle(v3)
+    (old_target,) = old.targets
+    note = old_target.problems[-1]
+    assert note.area == "bundle" and note.source == "facts model 2" and "11.4.10" in note.message
+    assert (
+        msgspec.structs.replace(
+            old, targets=[msgspec.structs.replace(old_target, problems=old_target.problems[:-1])]
+        )
+        == new
+    )
 
     reports = []
     for bundle in (v3, v2):
@@ -81,6 +92,10 @@ def test_version_2_bundle_evaluates_to_the_same_report(tmp_path: Path) -> None:
         # The provenance names each file; the rest of the report is the same.
         assert report.pop("source")["bundle"]["path"] == str(bundle)
         reports.append((r.returncode, report))
+    # The same verdicts; the model-2 bundle's target names what it does not record.
+    (note,) = [p for p in reports[1][1]["targets"][0]["problems"] if p["area"] == "bundle"]
+    assert note["source"] == "facts model 2"
+    reports[1][1]["targets"][0]["problems"].remove(note)
     assert reports[0] == reports[1]
 
 

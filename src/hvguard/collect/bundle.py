@@ -29,7 +29,7 @@ import msgspec
 from hvguard import __version__
 from hvguard.collect.interface import CollectError
 from hvguard.collect.migrate import can_migrate, migrate_target, readable_versions
-from hvguard.facts import BUNDLE_SCHEMA, FACTS_VERSION, Bundle, TargetFacts
+from hvguard.facts import BUNDLE_SCHEMA, FACTS_VERSION, Bundle, Problem, TargetFacts
 
 #: Defaults of the input limits (the architecture's "Input limits": well above the scale goals of
 #: 100,000 VMs and 10,000 targets); each can be changed with the environment variable beside it.
@@ -382,5 +382,27 @@ def decode_bundle(path: Path, raw: bytes, limits: BundleLimits | None = None) ->
     return msgspec.structs.replace(
         bundle,
         facts_version=FACTS_VERSION,
-        targets=[migrate_target(t, bundle.facts_version) for t in bundle.targets],
+        targets=[
+            _noted(migrate_target(t, bundle.facts_version), bundle.facts_version) for t in bundle.targets
+        ],
     )
+
+
+#: What a bundle of an older facts model cannot tell, named in each of its targets' problems so that the
+#: report says which verdicts were reached without it (the facts read as empty, not as known-good).
+MISSING_BEFORE_MODEL_3 = (
+    "the files rsyslog writes, other files under /var/log, auditd's configuration files, the paths that "
+    "could not be read and whether the collection ran as root; 11.4.4 and 11.4.10 are judged without "
+    "them: re-collect with this hvguard for a complete verdict"
+)
+
+
+def _noted(target: TargetFacts, version: int) -> TargetFacts:
+    if version >= 3 or target.unreachable is not None:
+        return target
+    note = Problem(
+        area="bundle",
+        source=f"facts model {version}",
+        message=f"this bundle was written by an older hvguard and does not record {MISSING_BEFORE_MODEL_3}",
+    )
+    return msgspec.structs.replace(target, problems=[*target.problems, note])
