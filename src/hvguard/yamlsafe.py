@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from hvguard.filekind import kind_of
+
 #: Bytes read at most from a YAML file given to hvguard (a 1000-VM baseline is well under 1 MiB).
 MAX_FILE_BYTES = 10 * 1024 * 1024
 #: Collections nested deeper than this are refused (hvguard's formats need fewer than ten).
@@ -94,7 +96,7 @@ def read_input_file(path: Path, *, limit: int) -> bytes:
     with os.fdopen(fd, "rb", buffering=0) as handle:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise YamlInputError(source, f"not a regular file ({_kind(mode)})")
+            raise YamlInputError(source, f"not a regular file ({kind_of(mode)})")
         os.set_blocking(fd, True)
         chunks: list[bytes] = []
         total = 0
@@ -210,20 +212,6 @@ def _one_line(text: str) -> str:
 def _reason(exc: OSError) -> str:
     text = exc.strerror or str(exc)
     return text[:1].lower() + text[1:]
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
 
 
 __all__ = [

@@ -30,6 +30,7 @@ from hvguard import __version__
 from hvguard.collect.interface import CollectError
 from hvguard.collect.migrate import can_migrate, migrate_target, readable_versions
 from hvguard.facts import BUNDLE_SCHEMA, FACTS_VERSION, Bundle, Problem, TargetFacts
+from hvguard.filekind import kind_of
 
 #: Defaults of the input limits (the architecture's "Input limits": well above the scale goals of
 #: 100,000 VMs and 10,000 targets); each can be changed with the environment variable beside it.
@@ -200,20 +201,6 @@ def write_bundle(bundle: Bundle, path: Path, *, overwrite: bool = False) -> None
         raise
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def read_bundle_file(path: Path, limits: BundleLimits | None = None) -> bytes:
     """The bytes of the bundle file ``path`` as stored (compressed or not), read only from a regular
     file and at most ``limits.max_bytes`` of them; :class:`BundleError` otherwise.
@@ -229,7 +216,7 @@ def read_bundle_file(path: Path, limits: BundleLimits | None = None) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise BundleError(f"{path}: {_kind(st.st_mode)}, not a regular file; give a bundle file")
+            raise BundleError(f"{path}: {kind_of(st.st_mode)}, not a regular file; give a bundle file")
         if st.st_size > limits.max_bytes:
             raise BundleError(
                 f"{path}: {st.st_size} bytes, larger than the limit of {limits.max_bytes} bytes "

@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from hvguard.filekind import kind_of
+
 #: Read in requests of this size: a large single read() would allocate its whole size up front.
 _CHUNK = 64 * 1024
 #: Bytes :meth:`HostFS.count_lines` reads at most: a real IMA log of millions of measurements is far
@@ -28,21 +30,6 @@ _CHUNK = 64 * 1024
 COUNT_LIMIT = 1024 * 1024 * 1024
 #: Symlink hops allowed while resolving a path (the kernel's own limit).
 MAX_SYMLINK_HOPS = 40
-
-
-def kind_of(mode: int) -> str:
-    """What a non-regular file is, in words (for "not a regular file (a FIFO)")."""
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return "a special file"
 
 
 def chroot_walk(relpath: str, link_text: Callable[[str], str | None], *, follow_last: bool = True) -> str:
