@@ -180,17 +180,7 @@ def exceptions_list(file: Path, as_of: date | None, state: str, expiring_within:
 @click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP)
 def exceptions_export(file: Path, fmt: str, output: Path | None, force: bool, as_of: date | None) -> int:
     """Export the register (state and days to expiry included) as CSV or JSON."""
-    from hvguard.workflow.register_rows import EXCEPTION_COLUMNS, exception_rows, to_csv, to_json
-
-    day = as_of or local_today()
-    register: ExceptionRegister = _usable(file, "exceptions")
-    rows = exception_rows(register, day)
-    if fmt == "csv":
-        text = to_csv(rows, EXCEPTION_COLUMNS)
-    else:
-        text = to_json("exceptions", str(file), register.sha256, day, rows)
-    write_output(text, output, force=force, mode=FROM_UMASK)
-    return EXIT_OK
+    return _export("exceptions", file, fmt, output, force=force, as_of=as_of)
 
 
 @click.group("attestations")
@@ -247,14 +237,21 @@ def attestations_list(file: Path, as_of: date | None, state: str) -> int:
 @click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP)
 def attestations_export(file: Path, fmt: str, output: Path | None, force: bool, as_of: date | None) -> int:
     """Export the attestations (state and days to expiry included) as CSV or JSON."""
-    from hvguard.workflow.register_rows import ATTESTATION_COLUMNS, attestation_rows, to_csv, to_json
+    return _export("attestations", file, fmt, output, force=force, as_of=as_of)
+
+
+def _export(kind: str, file: Path, fmt: str, output: Path | None, *, force: bool, as_of: date | None) -> int:
+    """``exceptions|attestations export``: the file's rows (state and days to expiry) as CSV or JSON."""
+    from hvguard.workflow import register_rows as rr
 
     day = as_of or local_today()
-    found: AttestationSet = _usable(file, "attestations")
-    rows = attestation_rows(found, day)
-    if fmt == "csv":
-        text = to_csv(rows, ATTESTATION_COLUMNS)
+    loaded: ExceptionRegister | AttestationSet = _usable(file, kind)
+    columns: tuple[str, ...]
+    if isinstance(loaded, ExceptionRegister):
+        rows, columns = rr.exception_rows(loaded, day), rr.EXCEPTION_COLUMNS
     else:
-        text = to_json("attestations", str(file), found.sha256, day, rows)
+        rows, columns = rr.attestation_rows(loaded, day), rr.ATTESTATION_COLUMNS
+    as_csv = fmt == "csv"
+    text = rr.to_csv(rows, columns) if as_csv else rr.to_json(kind, str(file), loaded.sha256, day, rows)
     write_output(text, output, force=force, mode=FROM_UMASK)
     return EXIT_OK
