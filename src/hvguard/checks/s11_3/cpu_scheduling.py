@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
 from hvguard.checks.s11_3.common import DEFAULT_CPU_PERIOD_US
-from hvguard.checks.support.platform import offers_cpu_controls
+from hvguard.checks.support.platform import offer_finding, offers_cpu_controls
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
 
@@ -33,24 +33,15 @@ def cpu_scheduling_capability(ctx: CheckContext) -> Iterator[Finding]:
         "priority": "cputune/shares",
         "lower_limit": "cputune/vcpupin to dedicated host CPUs (only)",
     }
-    offered = offers_cpu_controls(hv)
-    if offered:
-        yield ctx.passed(
-            HOST,
-            "QEMU/KVM offers a CPU upper limit (cputune quota/period), a priority (cputune shares) and a "
-            "lower limit only via dedicated pinning (vcpupin to host CPUs isolated from other VMs; the Linux "
-            "scheduler has no CPU reservation)",
-            evidence,
-        )
-        return
-    if offered is None:
-        yield ctx.error(HOST, "the hypervisor driver", "hypervisor")
-        return
-    yield ctx.manual(
-        HOST,
+    yield offer_finding(
+        ctx,
+        offers_cpu_controls(hv),
+        evidence,
+        "QEMU/KVM offers a CPU upper limit (cputune quota/period), a priority (cputune shares) and a "
+        "lower limit only via dedicated pinning (vcpupin to host CPUs isolated from other VMs; the Linux "
+        "scheduler has no CPU reservation)",
         f"the CPU limit and priority options of libvirt driver '{hv.driver}' are not assessed by hvguard: "
         "show the options this hypervisor offers",
-        evidence,
     )
 
 

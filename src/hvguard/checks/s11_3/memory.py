@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CheckContext, check, vm_subject
-from hvguard.checks.support.platform import offers_memory_controls
+from hvguard.checks.support.platform import offer_finding, offers_memory_controls
 from hvguard.checks.support.shell import shell_word as sh
 from hvguard.facts import VmFacts
 from hvguard.findings import Finding
@@ -40,24 +40,15 @@ def memory_guarantee_capability(ctx: CheckContext) -> Iterator[Finding]:
         "guarantee": ["memoryBacking/locked", "memoryBacking/hugepages"],
         "priority": "memtune/soft_limit (approximation)",
     }
-    offered = offers_memory_controls(hv)
-    if offered:
-        yield ctx.passed(
-            HOST,
-            "QEMU/KVM offers a RAM limit (memtune hard_limit), a guarantee (memoryBacking locked or "
-            "hugepages) and contention behaviour (memtune soft_limit; a priority is approximated by "
-            "soft_limit, as KVM has no memory priority score)",
-            evidence,
-        )
-        return
-    if offered is None:
-        yield ctx.error(HOST, "the hypervisor driver", "hypervisor")
-        return
-    yield ctx.manual(
-        HOST,
+    yield offer_finding(
+        ctx,
+        offers_memory_controls(hv),
+        evidence,
+        "QEMU/KVM offers a RAM limit (memtune hard_limit), a guarantee (memoryBacking locked or "
+        "hugepages) and contention behaviour (memtune soft_limit; a priority is approximated by "
+        "soft_limit, as KVM has no memory priority score)",
         f"the memory guarantee, limit and priority options of libvirt driver '{hv.driver}' are not assessed "
         "by hvguard: show the options this hypervisor offers",
-        evidence,
     )
 
 

@@ -6,7 +6,11 @@ Checks never read a URI or a driver name to learn the platform: the collector re
 
 from __future__ import annotations
 
+from typing import Any
+
+from hvguard.checks.base import HOST, CheckContext
 from hvguard.facts import ControlsOffered, HypervisorFacts
+from hvguard.findings import Finding
 
 
 def _all_offered(offer: ControlsOffered | None, *offered: bool | None) -> bool | None:
@@ -29,3 +33,16 @@ def offers_cpu_controls(hv: HypervisorFacts) -> bool | None:
     when it is not known to offer all three; None when the collector could not tell."""
     offer = hv.controls_offered
     return _all_offered(offer, *((offer.cpu_limit, offer.cpu_guarantee, offer.cpu_priority) if offer else ()))
+
+
+def offer_finding(
+    ctx: CheckContext, offered: bool | None, evidence: dict[str, Any], offered_text: str, unassessed_text: str
+) -> Finding:
+    """The capability finding of 11.3.2/11.3.4: ``pass`` with ``offered_text`` when the platform offers
+    the controls, ``error`` when the collector could not tell, else ``manual`` with ``unassessed_text``
+    (the evidence a human must show)."""
+    if offered:
+        return ctx.passed(HOST, offered_text, evidence)
+    if offered is None:
+        return ctx.error(HOST, "the hypervisor driver", "hypervisor")
+    return ctx.manual(HOST, unassessed_text, evidence)
