@@ -14,10 +14,10 @@ also what ``asyncssh`` is built on). ``pkcs11:`` key URIs are not supported yet 
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from hvguard.filekind import InputFileError, read_regular_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -38,24 +38,17 @@ def signature_path(path: Path) -> Path:
 
 
 def _read_small(path: Path, what: str, limit: int) -> bytes:
-    """A small regular file's bytes (non-blocking open, type checked on the descriptor)."""
+    """A small regular file's bytes (:func:`~hvguard.filekind.read_regular_file`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise SigningError(f"{what} {path}: no such file") from None
-    except OSError as exc:
-        raise SigningError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SigningError(f"{what} {path}: not a regular file")
-        data = os.read(fd, limit + 1)
-    except OSError as exc:
-        raise SigningError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise SigningError(f"{what} {path}: larger than {limit} bytes")
-    return data
+        return read_regular_file(path, limit)
+    except InputFileError as exc:
+        if exc.problem == "missing":
+            raise SigningError(f"{what} {path}: no such file") from None
+        if exc.problem == "special":
+            raise SigningError(f"{what} {path}: not a regular file") from None
+        if exc.problem == "too_large":
+            raise SigningError(f"{what} {path}: larger than {limit} bytes") from None
+        raise SigningError(f"cannot read {what} {path}: {exc.reason}") from exc
 
 
 def _crypto() -> None:

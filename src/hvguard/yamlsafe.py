@@ -19,14 +19,12 @@ Every failure is a :class:`YamlInputError` whose text is one line, ``SOURCE line
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hvguard.filekind import kind_of
+from hvguard.filekind import InputFileError, kind_of, read_regular_file
 
 #: Bytes read at most from a YAML file given to hvguard (a 1000-VM baseline is well under 1 MiB).
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -88,27 +86,16 @@ def read_input_file(path: Path, *, limit: int) -> bytes:
     (``/dev/zero``) is refused by its type, never read; raises :class:`YamlInputError` (no line)."""
     source = str(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError as exc:
-        raise YamlInputError(source, "cannot read: no such file") from exc
-    except OSError as exc:
-        raise YamlInputError(source, f"cannot read: {_reason(exc)}") from exc
-    with os.fdopen(fd, "rb", buffering=0) as handle:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise YamlInputError(source, f"not a regular file ({kind_of(mode)})")
-        os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            while total <= limit and (chunk := handle.read(min(64 * 1024, limit + 1 - total))):
-                chunks.append(chunk)
-                total += len(chunk)
-        except OSError as exc:
-            raise YamlInputError(source, f"cannot read: {_reason(exc)}") from exc
-    if total > limit:
-        raise YamlInputError(source, f"larger than {limit} bytes; not read")
-    return b"".join(chunks)
+        return read_regular_file(path, limit, chunk=64 * 1024)
+    except InputFileError as exc:
+        if exc.problem == "missing":
+            raise YamlInputError(source, "cannot read: no such file") from exc
+        if exc.problem == "special":
+            raise YamlInputError(source, f"not a regular file ({kind_of(exc.mode)})") from exc
+        if exc.problem == "too_large":
+            raise YamlInputError(source, f"larger than {limit} bytes; not read") from exc
+        reason = exc.reason
+        raise YamlInputError(source, f"cannot read: {reason[:1].lower() + reason[1:]}") from exc
 
 
 def read_yaml_file(path: Path, *, limit: int = MAX_FILE_BYTES) -> str:
@@ -207,11 +194,6 @@ def _marked(source: str, exc: yaml.MarkedYAMLError) -> YamlInputError:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _reason(exc: OSError) -> str:
-    text = exc.strerror or str(exc)
-    return text[:1].lower() + text[1:]
 
 
 __all__ = [

@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import stat
 import tempfile
 import zlib
 from contextvars import ContextVar
@@ -30,7 +29,7 @@ from hvguard import __version__
 from hvguard.collect.interface import CollectError
 from hvguard.collect.migrate import can_migrate, migrate_target, readable_versions
 from hvguard.facts import BUNDLE_SCHEMA, FACTS_VERSION, Bundle, Problem, TargetFacts
-from hvguard.filekind import kind_of
+from hvguard.filekind import InputFileError, kind_of, read_regular_file
 
 #: Defaults of the input limits (the architecture's "Input limits": well above the scale goals of
 #: 100,000 VMs and 10,000 targets); each can be changed with the environment variable beside it.
@@ -208,37 +207,18 @@ def read_bundle_file(path: Path, limits: BundleLimits | None = None) -> bytes:
     The file is opened non-blocking so a FIFO cannot hang the open, and its type is checked on the
     open descriptor (no race with a rename)."""
     limits = limits or BundleLimits.from_env()
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BundleError(f"{path}: {kind_of(st.st_mode)}, not a regular file; give a bundle file")
-        if st.st_size > limits.max_bytes:
-            raise BundleError(
-                f"{path}: {st.st_size} bytes, larger than the limit of {limits.max_bytes} bytes "
-                f"({MAX_BYTES_ENV})"
-            )
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            part = os.read(fd, min(_CHUNK, limits.max_bytes + 1 - size))
-            if not part:
-                break
-            parts.append(part)
-            size += len(part)
-            if size > limits.max_bytes:  # it grew while being read
-                raise BundleError(
-                    f"{path}: larger than the limit of {limits.max_bytes} bytes ({MAX_BYTES_ENV})"
-                )
-        return b"".join(parts)
-    except OSError as exc:
-        raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
+        return read_regular_file(path, limits.max_bytes, chunk=_CHUNK)
+    except InputFileError as exc:
+        limit = f"the limit of {limits.max_bytes} bytes ({MAX_BYTES_ENV})"
+        if exc.problem == "special":
+            what = f"{kind_of(exc.mode)}, not a regular file; give a bundle file"
+            raise BundleError(f"{path}: {what}") from None
+        if exc.problem == "too_large" and exc.size is not None:
+            raise BundleError(f"{path}: {exc.size} bytes, larger than {limit}") from None
+        if exc.problem == "too_large":  # it grew while being read
+            raise BundleError(f"{path}: larger than {limit}") from None
+        raise BundleError(f"cannot read bundle {path}: {exc.reason}") from exc
 
 
 def _inflate(path: Path, data: bytes, cap: int) -> bytes | bytearray:
