@@ -6,6 +6,7 @@ input error, with a one-line message on stderr and no traceback (see :mod:`hvgua
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -13,7 +14,6 @@ from typing import NoReturn
 
 import click
 
-from hvguard import __version__
 from hvguard.cli.errors import EXIT_OK, exit_code_for
 
 #: Every command lives in its own module, imported only when invoked (start-up stays fast):
@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "watch": "hvguard.cli.watch:watch",
     "baseline": "hvguard.cli.baseline:baseline",
     "remediate": "hvguard.cli.baseline:remediate",
+    "config": "hvguard.cli.config:config",
 }
 
 
@@ -50,10 +51,52 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from hvguard.cli.version import version_text
+
+    click.echo(version_text())
+    ctx.exit()
+
+
+#: Where ``cli`` keeps the configuration layers it read, for ``hvguard config show``.
+CONFIG_META = "hvguard.config_layers"
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="hvguard")
-def cli() -> None:
-    """Audit hypervisor hosts and every VM on them against SS-009, with evidence."""
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version, the catalog and the optional components, and exit.",
+)
+@click.option(
+    "--no-config",
+    is_flag=True,
+    help="Read no configuration file (/etc/hvguard/config.yaml, ~/.config/hvguard/config.yaml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, no_config: bool) -> None:
+    """Audit hypervisor hosts and every VM on them against SS-009, with evidence.
+
+    Option defaults come from HVGUARD_<OPTION> variables, then ~/.config/hvguard/config.yaml, then
+    /etc/hvguard/config.yaml (`hvguard config show`).
+    """
+    name = ctx.invoked_subcommand
+    if name is None:
+        return
+    from hvguard.cli.defaults import default_map, file_layers
+
+    layers = file_layers(no_config=no_config, environ=os.environ)
+    ctx.meta[CONFIG_META] = layers
+    command = cli.get_command(ctx, name)
+    if command is not None:
+        # The subcommand's context takes its defaults from default_map[name] when it is created, after
+        # this callback.
+        ctx.default_map = {name: default_map(command, name, layers, os.environ)}
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -15,10 +15,11 @@ from hvguard.findings import Finding
 
 @check("11.3.7", id="kvm.config-change-notify", reads=("host.libvirtd_conf",))
 def config_change_notify(ctx: CheckContext) -> Iterator[Finding]:
-    """Always ``manual`` for now: that VM configuration changes are logged *and* administrators are
-    notified needs the monitoring chain end to end. ``hvguard watch`` (libvirt define/update events plus
-    a hash of every VM definition, with notification) will provide it but is not yet available. The
-    libvirt audit settings are given as supporting evidence."""
+    """``manual``: that VM configuration changes are logged *and* administrators are notified needs the
+    monitoring chain end to end, which one host's facts cannot show. ``hvguard watch`` (libvirt events plus
+    a hash of every VM definition, with webhook, syslog or e-mail notification) is one such chain; the
+    finding names it and asks for the evidence of whichever chain is in use. The libvirt audit settings
+    are given as supporting evidence."""
     evidence: dict[str, object] = {}
     host = ctx.host
     if host is not None:
@@ -31,7 +32,8 @@ def config_change_notify(ctx: CheckContext) -> Iterator[Finding]:
         "Provide the VM configuration-change monitoring in use and an example notification: libvirt audit "
         "records (VIRT_RESOURCE/VIRT_CONTROL; libvirtd.conf audit_level >= 1 with auditd running), an auditd "
         "watch such as '-w /etc/libvirt/qemu/ -p wa -k vm_config', where these logs are compiled, and a "
-        "notification delivered to administrators for a recent VM change. 'hvguard watch' will provide "
-        "this evidence (change log and notification) once available; it is not yet.",
+        "notification delivered to administrators for a recent VM change. 'hvguard watch' provides both: run "
+        "it as a service (packaging/hvguard-watch.service, e.g. 'hvguard watch --config "
+        "/etc/hvguard/watch.yaml') and attest with its change log and a notification it sent.",
         evidence,
     )
