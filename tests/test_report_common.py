@@ -127,7 +127,7 @@ def test_the_estate_covers_what_the_reports_must_show() -> None:
 
 
 def test_every_format_is_registered_and_renders_text() -> None:
-    assert set(FORMATS) == {"table", "json", "html", "sarif", "junit", "csv", "markdown", "oscal"}
+    assert set(FORMATS) == {"table", "json", "html", "sarif", "junit", "csv", "markdown", "oscal", "hdf"}
     ev = estate()
     for fmt in FORMATS:
         out = renderer(fmt)(ev)
