@@ -27,6 +27,7 @@ from hvguard.findings import Status
 from hvguard.profile import Profile, default_profile
 from hvguard.report.hdf import STATUS, render
 from hvguard.report.json_report import report_dict
+from report_estates import scan_all
 from test_report_common import AS_OF, ATTESTATION, WAIVER, WORKFLOW, _rollup, estate, fleet
 
 HERE = Path(__file__).parent
@@ -103,6 +104,12 @@ def docs() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def scanned() -> dict[str, dict[str, Any]]:
+    """The HDF document of every test estate of scripts/compare_reports.py, scanned by the command line."""
+    return scan_all("hdf")
+
+
 def controls(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The controls of the document's one profile, by id."""
     (profile,) = doc["profiles"]
@@ -123,9 +130,15 @@ def test_the_vendored_schema_is_hdf_exec_json_with_the_recorded_hash(schema: dic
     assert {"Waiver_Data", "Attestation_Data"} <= set(defs)
 
 
-def test_every_estate_is_valid_hdf(docs: dict[str, Any], schema: dict[str, Any]) -> None:
+def test_every_estate_is_valid_hdf(
+    docs: dict[str, Any], scanned: dict[str, dict[str, Any]], schema: dict[str, Any]
+) -> None:
     for name, (doc, _) in docs.items():
         assert validate(doc, schema) == [], name
+    assert len(scanned) >= 20
+    for name, doc in scanned.items():
+        assert validate(doc, schema) == [], name
+        assert len(controls(doc)) == len(load_catalog().ids), name
 
 
 def test_the_validator_does_reject_broken_hdf(docs: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -261,7 +274,19 @@ def _node() -> tuple[str, Path] | None:
     return node, module
 
 
-def test_inspecjs_reads_every_estate_as_heimdall_would(docs: dict[str, Any], tmp_path: Path) -> None:
+def _inspecjs(node: str, path: Path) -> dict[str, Any]:
+    r = subprocess.run(
+        [node, str(NODE_DIR / "check_hdf.js"), str(path)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=NODE_DIR,
+    )  # fmt: skip
+    assert r.returncode == 0, (path, r.stderr)
+    data: dict[str, Any] = json.loads(r.stdout)
+    return data
+
+
+def test_inspecjs_reads_every_estate_as_heimdall_would(
+    docs: dict[str, Any], scanned: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
     found = _node()
     assert found is not None
     node, module = found
@@ -270,12 +295,7 @@ def test_inspecjs_reads_every_estate_as_heimdall_would(docs: dict[str, Any], tmp
     for name, (doc, rep) in docs.items():
         path = tmp_path / f"{name.replace(' ', '-')}.json"
         path.write_text(json.dumps(doc), encoding="utf-8")
-        r = subprocess.run(
-            [node, str(NODE_DIR / "check_hdf.js"), str(path)],
-            capture_output=True, text=True, timeout=120, check=False, cwd=NODE_DIR,
-        )  # fmt: skip
-        assert r.returncode == 0, (name, r.stderr)
-        seen = json.loads(r.stdout)
+        seen = _inspecjs(node, path)
         assert seen["inspecjs"] == pinned and seen["profiles"] == 1
         per: dict[str, list[str]] = defaultdict(list)
         for f in rep["results"]:
@@ -286,10 +306,13 @@ def test_inspecjs_reads_every_estate_as_heimdall_would(docs: dict[str, Any], tmp
         for cid, c in seen["controls"].items():
             assert c["segments"] == [STATUS[s] for s in per[cid]], (name, cid)
             assert c["attested"] == ("attestation_data" in controls(doc)[cid])
-    waived = json.loads(
-        subprocess.run(
-            [node, str(NODE_DIR / "check_hdf.js"), str(tmp_path / "all-waived.json")],
-            capture_output=True, text=True, timeout=120, check=True, cwd=NODE_DIR,
-        ).stdout
-    )["controls"]["11.3.3"]  # fmt: skip
+    for name, doc in scanned.items():  # every scanned estate, judged by its own findings
+        path = tmp_path / "scanned.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        seen = _inspecjs(node, path)["controls"]
+        for cid, c in controls(doc).items():
+            statuses = [r["hvguard"]["status"] for r in c["results"]]
+            assert seen[cid]["status"] == expected_heimdall(statuses), (name, cid, statuses)
+            assert seen[cid]["segments"] == [STATUS[s] for s in statuses], (name, cid)
+    waived = _inspecjs(node, tmp_path / "all-waived.json")["controls"]["11.3.3"]
     assert waived["waived"] is True and waived["status"] == "Not Applicable"

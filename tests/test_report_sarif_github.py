@@ -3,8 +3,9 @@
 Each test encodes one rule of GitHub's documentation — "SARIF support for code scanning" (the
 supported-properties tables: required properties, lengths, values) and "SARIF results exceed limits" (the
 hard limits that make an upload be rejected) — and checks it on every test estate: the hostile estate
-with a waiver and an attestation, a fleet with an unreachable target, and the test-driver bundle evaluated
-through the command line with the fixture exceptions register and attestations. The file was not uploaded
+with a waiver and an attestation, a fleet with an unreachable target, the test-driver bundle evaluated
+through the command line with the fixture exceptions register and attestations, VM names that could
+climb a path, and every estate scripts/compare_reports.py scans. The file was not uploaded
 to GitHub from here: these are the documented rules, checked offline (the schema validation is in
 test_report_sarif.py).
 """
@@ -29,6 +30,7 @@ from hvguard.findings import Status
 from hvguard.profile import default_profile
 from hvguard.report import sarif
 from hvguard.report.sarif import render
+from report_estates import scan_all
 from test_report_common import AS_OF, WORKFLOW, _rollup, estate, fleet
 
 DATA = Path(__file__).parent / "data"
@@ -94,6 +96,7 @@ def logs() -> dict[str, dict[str, Any]]:
         "fleet": json.loads(render(fleet())),
         "test-driver bundle": _cli_log(),
         "odd VM names": _odd_names(),
+        **{f"scan {name}": log for name, log in scan_all("sarif").items()},
     }
 
 
@@ -117,6 +120,7 @@ def nonempty(value: Any) -> bool:
 
 
 def test_every_estate_has_alerts_to_check(logs: dict[str, dict[str, Any]]) -> None:
+    assert len(logs) >= 24  # the four above and every scanned estate of scripts/compare_reports.py
     for name, run in runs(logs):
         assert run["results"], name
 
