@@ -20,8 +20,9 @@ HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tool
     acl  # acl: getfacl on the SSH test target reports ACLs, setfacl makes them in the tests
     openssl  # openssl: the signed-bundle tests make Ed25519 keys and check the signatures with it
     ansible-core  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
-    dpkg-dev apt-utils locales)  # test_patches_apt_real: dpkg-deb + apt-ftparchive build a file:// apt
+    dpkg-dev apt-utils locales  # test_patches_apt_real: dpkg-deb + apt-ftparchive build a file:// apt
     # repository labelled Debian-Security; locales' de_DE definition for localedef (a German scan)
+    nodejs)  # nodejs (+ npm, see hvg_node): test_report_hdf parses the HDF report with MITRE's inspecjs
 HVG_APT_UPDATED=${HVG_APT_UPDATED:-0}
 
 hvg_log() { printf '[setup] %s\n' "$*" >&2; }
@@ -118,6 +119,25 @@ hvg_python() {
     printf '%s\n' "$py"
 }
 
+# The npm packages of the tests (tests/node: inspecjs, pinned by its package-lock.json), installed into
+# tests/node/node_modules with `npm ci`; re-run only when the lock file changed. npm comes with some
+# Node.js builds (NodeSource's); Debian's is a separate package, installed only when no npm is on PATH.
+hvg_node() {
+    local dir="$HVG_ROOT/tests/node"
+    local stamp="$dir/node_modules/.hvg-lock" want
+    if ! command -v npm >/dev/null 2>&1; then
+        hvg_apt_install npm || return 1
+    fi
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        hvg_log "npm: tests/node already has its packages"
+        return 0
+    fi
+    hvg_log "npm ci in tests/node (inspecjs, for the HDF report test)"
+    (cd "$dir" && hvg_quiet npm ci --no-audit --no-fund --ignore-scripts) || hvg_die "npm ci failed" || return 1
+    printf '%s\n' "$want" >"$stamp"
+}
+
 hvg_setup() {
     local mode="${1:-runtime}" t0=$SECONDS
     local -a pkgs
@@ -179,6 +199,9 @@ hvg_setup() {
             printf '%s\nmode=%s\n' "$want" "$mode" >"$stampf"
         fi
         [ "$mode" = test ] && printf 'mode=runtime\n' >>"$stampf"
+    fi
+    if [ "$mode" = test ]; then
+        hvg_node || return 1
     fi
     hvg_log "done ($mode) in $((SECONDS - t0)) s"
 }

@@ -1,6 +1,6 @@
 """The report formats share one data source: helpers for the other report tests, the shared pieces, and
 the end-to-end promise — a scan with an exceptions register and attestations gives HTML, CSV, SARIF,
-OSCAL, JUnit and Markdown reports that all agree with the JSON contract."""
+OSCAL, HDF, JUnit and Markdown reports that all agree with the JSON contract."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def test_the_estate_covers_what_the_reports_must_show() -> None:
 
 
 def test_every_format_is_registered_and_renders_text() -> None:
-    assert set(FORMATS) == {"table", "json", "html", "sarif", "junit", "csv", "markdown", "oscal"}
+    assert set(FORMATS) == {"table", "json", "html", "sarif", "junit", "csv", "markdown", "oscal", "hdf"}
     ev = estate()
     for fmt in FORMATS:
         out = renderer(fmt)(ev)
@@ -210,7 +210,7 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     r = hv("collect", f"test://{NODE}", "--root", str(GOOD_ROOT), "--output", str(bundle))
     assert r.returncode == 0, r.stderr
     out: dict[str, Path] = {}
-    for fmt in ("json", "html", "csv", "sarif", "oscal", "junit", "markdown"):
+    for fmt in ("json", "html", "csv", "sarif", "oscal", "junit", "markdown", "hdf"):
         out[fmt] = tmp / f"report.{fmt}"
         r = hv(
             "evaluate", str(bundle), "--exceptions", str(WORKFLOW / "exceptions.yaml"),
@@ -228,7 +228,7 @@ def test_the_audit_has_waived_and_attested_findings(audit: dict[str, Path]) -> N
     assert any(r["attestation"] and r["status"] == "pass" for r in rep["results"])
 
 
-def test_html_csv_sarif_and_oscal_agree_finding_by_finding(audit: dict[str, Path]) -> None:
+def test_html_csv_sarif_hdf_and_oscal_agree_finding_by_finding(audit: dict[str, Path]) -> None:
     rep = json.loads(audit["json"].read_text())
     want = Counter(
         (r["measure"], r["target"], r["subject"], r["status"], (r["waiver"] or {}).get("id") or "")
@@ -252,7 +252,20 @@ def test_html_csv_sarif_and_oscal_agree_finding_by_finding(audit: dict[str, Path
         p = res["properties"]
         waiver = res["suppressions"][0]["properties"]["id"] if res.get("suppressions") else ""
         got[(res["ruleId"], p["target"], p["subject"], p["status"], waiver)] += 1
-    assert got == want, "SARIF"
+    alerts = Counter({k: n for k, n in want.items() if k[3] not in ("pass", "not_applicable")})
+    assert got == alerts, "SARIF"  # passes and N/A are not alerts: counted in the run's properties
+    omitted = sarif["runs"][0]["properties"]["omitted"]
+    assert omitted["pass"] + omitted["not_applicable"] == sum(want.values()) - sum(alerts.values())
+
+    hdf = json.loads(audit["hdf"].read_text())
+    got = Counter()
+    for control in hdf["profiles"][0]["controls"]:
+        for res in control["results"]:
+            h = res["hvguard"]
+            got[
+                (control["id"], h["target"], h["subject"], h["status"], (h["waiver"] or {}).get("id") or "")
+            ] += 1
+    assert got == want, "HDF"
 
     oscal = json.loads(audit["oscal"].read_text())["assessment-results"]
     got = Counter()
@@ -269,9 +282,9 @@ def test_junit_and_markdown_agree_with_the_roll_ups(audit: dict[str, Path]) -> N
     worst_of = {(c.measure, c.target, c.subject): c.status for c in cases(rep["results"])}
     root = DET.fromstring(audit["junit"].read_bytes())
     seen = {}
+    (tgt,) = {t["id"] for t in rep["targets"]}  # one target: test case names carry no target
     for tc in root.iter("testcase"):
-        measure = tc.get("classname").split("/")[1]
-        subject, _, tgt = tc.get("name").partition("@")
+        measure, subject = tc.get("name").split(" ", 1)
         outcome = next((c.tag for c in tc if c.tag in ("failure", "error", "skipped")), "passed")
         seen[(measure, tgt, subject)] = outcome
     expect = {

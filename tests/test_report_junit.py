@@ -12,7 +12,7 @@ from hvguard.catalog import load_catalog
 from hvguard.report.common import cases
 from hvguard.report.json_report import report_dict
 from hvguard.report.junit import render
-from test_report_common import HOSTILE_VM, WAIVER, estate
+from test_report_common import HOSTILE_VM, WAIVER, estate, fleet
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,30 @@ def test_one_test_case_per_measure_and_subject(parsed: tuple[Any, dict[str, Any]
     names = Counter((tc.get("classname"), tc.get("name")) for tc in root.iter("testcase"))
     assert all(n == 1 for n in names.values())
     want = {
-        (f"{c.measure.rsplit('.', 1)[0]}/{c.measure}", f"{c.subject}@{c.target}")
+        (f"SS009.s{c.measure.rsplit('.', 1)[0].replace('.', '_')}", f"{c.measure} {c.subject}")
         for c in cases(rep["results"])
     }
-    assert set(names) == want
-    assert ("11.3/11.3.3", f"vm:{HOSTILE_VM}@qemu:///system") in names
+    assert set(names) == want  # one target: names without it
+    assert ("SS009.s11_3", f"11.3.3 vm:{HOSTILE_VM}") in names
+
+
+def test_jenkins_splits_the_classname_into_standard_and_section(parsed: tuple[Any, dict[str, Any]]) -> None:
+    # Jenkins' JUnit plugin: package = classname up to the last dot, class = the rest
+    root, _ = parsed
+    sections = {f"s{s.replace('.', '_')}" for s in load_catalog().sections}
+    for tc in root.iter("testcase"):
+        package, _, cls = tc.get("classname").rpartition(".")
+        assert package == "SS009" and cls in sections, tc.get("classname")
+        measure = tc.get("name").split(" ", 1)[0]
+        assert cls == f"s{measure.rsplit('.', 1)[0].replace('.', '_')}"
+
+
+def test_several_targets_put_the_target_in_the_name() -> None:
+    root = DET.fromstring(render(fleet()).encode())
+    names = [tc.get("name") for tc in root.iter("testcase")]
+    assert len(names) == len(set(names))
+    assert "11.3.10 vm:web1 [qemu+ssh://hv1/system]" in names
+    assert all(n.endswith("]") for n in names)
 
 
 def test_the_counts_agree_with_the_elements(parsed: tuple[Any, dict[str, Any]]) -> None:
@@ -69,16 +88,15 @@ def test_statuses_map_to_failure_error_and_skipped_with_reasons(parsed: tuple[An
     expect = {"fail": "failure", "error": "error", "pass": "passed", "warn": "passed"}
     expect |= {"manual": "skipped", "not_applicable": "skipped", "waived": "skipped"}
     for tc in root.iter("testcase"):
-        measure = tc.get("classname").split("/")[1]
-        subject = tc.get("name").rsplit("@", 1)[0]
+        measure, subject = tc.get("name").split(" ", 1)
         status = worst[(measure, subject)]
         assert outcome(tc) == expect[status], (measure, subject, status)
         child = tc.find(expect[status]) if expect[status] != "passed" else None
         if child is not None:
             assert child.get("message", "").startswith(f"{status}: ")
-    failure = root.find(".//testcase[@classname='11.3/11.3.3'][@name='vm:web1@qemu:///system']")
+    failure = root.find(".//testcase[@classname='SS009.s11_3'][@name='11.3.3 vm:web1']")
     assert failure is not None and outcome(failure) == "passed"
-    waived = root.find(".//testcase[@classname='11.3/11.3.3'][@name='vm:db1@qemu:///system']")
+    waived = root.find(".//testcase[@classname='SS009.s11_3'][@name='11.3.3 vm:db1']")
     skipped = waived.find("skipped")
     assert skipped is not None and WAIVER["id"] in skipped.get("message")
     assert WAIVER["expires_on"] in skipped.get("message") and WAIVER["approved_by"] in skipped.get("message")
@@ -88,7 +106,7 @@ def test_statuses_map_to_failure_error_and_skipped_with_reasons(parsed: tuple[An
 
 def test_hostile_evidence_cannot_break_the_xml(parsed: tuple[Any, dict[str, Any]]) -> None:
     root, _ = parsed
-    hostile = [tc for tc in root.iter("testcase") if tc.get("name").startswith(f"vm:{HOSTILE_VM}@")]
+    hostile = [tc for tc in root.iter("testcase") if tc.get("name").endswith(f" vm:{HOSTILE_VM}")]
     assert hostile
     text = "".join(t for tc in hostile for t in tc.itertext())
     assert "<b>red</b>" in text and "\ufffd" in text and "\x00" not in text

@@ -11,7 +11,7 @@ import pytest
 
 from hvguard.catalog import load_catalog
 from hvguard.report.json_report import report_dict
-from hvguard.report.sarif import KIND_LEVEL, render, rule_name
+from hvguard.report.sarif import KIND_LEVEL, OMITTED, render, rule_name
 from test_report_common import HOSTILE_VM, WAIVER, estate
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "schemas" / "sarif-schema-2.1.0.json"
@@ -71,13 +71,18 @@ def test_rules_are_the_36_measures(log: dict[str, Any]) -> None:
     assert first["properties"]["section"] == m.section
 
 
-def test_every_finding_is_a_result_with_the_documented_kind_and_level(log: dict[str, Any]) -> None:
+def test_every_finding_but_passes_is_a_result_with_the_documented_kind_and_level(log: dict[str, Any]) -> None:
     ev = estate()
     rep = report_dict(ev)
     results = log["runs"][0]["results"]
-    assert len(results) == len(rep["results"])
+    shown = [r for r in rep["results"] if r["status"] not in OMITTED]
+    assert len(results) == len(shown) < len(rep["results"])
+    omitted = log["runs"][0]["properties"]["omitted"]
+    for status in OMITTED:  # counted, not lost
+        assert omitted[status] == sum(1 for r in rep["results"] if r["status"] == status)
+    assert omitted["pass"] > 0 and omitted["over_result_limit"] == 0
     rules = log["runs"][0]["tool"]["driver"]["rules"]
-    for res, r in zip(results, rep["results"], strict=True):
+    for res, r in zip(results, shown, strict=True):
         assert res["ruleId"] == r["measure"] and rules[res["ruleIndex"]]["id"] == r["measure"]
         kind, level = KIND_LEVEL[r["status"]]
         assert res["kind"] == kind
@@ -105,12 +110,9 @@ def test_a_waived_finding_is_an_accepted_external_suppression(log: dict[str, Any
     assert not any(r.get("suppressions") for r in others)
 
 
-def test_an_attested_pass_and_manual_findings(log: dict[str, Any]) -> None:
+def test_an_attested_pass_is_left_out_and_manual_findings_are_for_review(log: dict[str, Any]) -> None:
     results = log["runs"][0]["results"]
-    attested = [r for r in results if r["properties"]["attestation"]]
-    assert [(r["kind"], r["level"], r["properties"]["attestation"]["id"]) for r in attested] == [
-        ("pass", "none", "AT-900")
-    ]
+    assert not [r for r in results if r["properties"]["attestation"]]  # the attested pass is a pass
     manual = [r for r in results if r["properties"]["status"] == "manual"]
     assert manual and all(r["kind"] == "review" for r in manual)
 
@@ -124,18 +126,25 @@ def test_locations_name_subject_target_and_file_line(log: dict[str, Any]) -> Non
         assert cached["name"] == res["properties"]["subject"] == ref["name"]
         assert logical[cached["parentIndex"]]["name"] == res["properties"]["target"]
     assert any(loc["name"] == f"vm:{HOSTILE_VM}" for loc in logical)  # carried as data, not markup
-    with_file = [
-        r for r in run["results"] if "physicalLocation" in r["locations"][0] and r["ruleId"] == "11.2.7"
-    ]
-    assert with_file, "the qemu.conf security_driver line should be a physical location"
-    phys = with_file[0]["locations"][0]["physicalLocation"]
-    assert phys == {"artifactLocation": {"uri": "file:///etc/libvirt/qemu.conf"}, "region": {"startLine": 3}}
+    (with_file,) = [r for r in run["results"] if r["ruleId"] == "11.2.7"]
+    phys = with_file["locations"][0]["physicalLocation"]
+    assert phys == {  # the qemu.conf security_driver line of the target
+        "artifactLocation": {
+            "uri": "hvguard/qemu-system/fs/etc/libvirt/qemu.conf",
+            "uriBaseId": "ESTATEROOT",
+        },
+        "region": {"startLine": 3, "startColumn": 1, "endLine": 3, "endColumn": 1},
+    }
 
 
 def test_fingerprints_are_stable_and_distinct(log: dict[str, Any]) -> None:
     again = json.loads(render(estate()))
     fps = [r["partialFingerprints"]["hvguardFinding/v1"] for r in log["runs"][0]["results"]]
     assert fps == [r["partialFingerprints"]["hvguardFinding/v1"] for r in again["runs"][0]["results"]]
+    key = "primaryLocationLineHash"
+    hashes = [r["partialFingerprints"][key] for r in log["runs"][0]["results"]]
+    assert hashes == [r["partialFingerprints"][key] for r in again["runs"][0]["results"]]
+    assert len(set(hashes)) == len(hashes)
     keys = {
         (r["properties"]["target"], r["properties"]["subject"], r["ruleId"], r["properties"]["check"])
         for r in log["runs"][0]["results"]

@@ -22,6 +22,7 @@ FORMATS: dict[str, str] = {
     "csv": "csv_report",
     "markdown": "markdown",
     "oscal": "oscal",
+    "hdf": "hdf",
 }
 
 

@@ -1,8 +1,12 @@
 """The JUnit XML report (``--format junit``): SS-009 as test results for CI dashboards.
 
 One ``<testsuite>`` per SS-009 section; one ``<testcase>`` per measure × subject × target, named
-``classname="11.3/11.3.3"`` and ``name="vm:db1@qemu:///system"``. Several findings of one measure on one
-subject fold into one test case with the worst status:
+``classname="SS009.s11_3"`` and ``name="11.3.3 vm:db1"``. Jenkins (and most JUnit readers) split the
+classname at its last dot into package and class, so the classname holds exactly one dot — the standard,
+then the section — and the dotted measure id goes in the name. With several targets in one report the
+name also carries the target (``11.3.3 vm:db1 [qemu+ssh://hv1/system]``) so test cases stay unique; a
+one-target report keeps the short names, which stay the same from run to run. Several findings of one
+measure on one subject fold into one test case with the worst status:
 
 - ``fail`` → ``<failure type="fail">``; ``error`` (could not evaluate) → ``<error type="error">``;
 - ``manual``, ``not_applicable`` and ``waived`` → ``<skipped>`` with the reason (the evidence still
@@ -17,6 +21,7 @@ lost. The counts on each ``<testsuite>`` and on ``<testsuites>`` are the counts 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET  # building XML only; parsing untrusted XML uses defusedxml
 
 from hvguard.engine import Evaluation
@@ -64,15 +69,23 @@ def _reason(case: Case[Result]) -> str:
     return f"{top.status.value}: {text}"
 
 
-def testcase(case: Case[Result], section: str) -> ET.Element:
-    """The ``<testcase>`` of one measure × subject × target."""
+def classname(catalog_id: str, section: str) -> str:
+    """``SS009.s11_3``: one dot only, between the standard (package) and the section (class)."""
+    package = re.sub(r"[^A-Za-z0-9_]", "", catalog_id) or "catalog"
+    return f"{package}.s{re.sub(r'[^A-Za-z0-9_]', '_', section)}"
+
+
+def case_name(case: Case[Result], several_targets: bool) -> str:
+    """``11.3.10 vm:web1``, with `` [target]`` appended when the report has several targets."""
+    name = f"{case.measure} {case.subject}"
+    return xml_safe(f"{name} [{case.target}]" if several_targets else name)
+
+
+def testcase(case: Case[Result], cls: str, *, several_targets: bool = False) -> ET.Element:
+    """The ``<testcase>`` of one measure × subject × target, in class ``cls``."""
     tc = ET.Element(
         "testcase",
-        {
-            "classname": f"{section}/{case.measure}",
-            "name": xml_safe(f"{case.subject}@{case.target}"),
-            "time": "0",
-        },
+        {"classname": cls, "name": case_name(case, several_targets), "time": "0"},
     )
     status = case.status
     detail = xml_safe("\n\n".join(_finding_text(r) for r in case.results))
@@ -118,6 +131,7 @@ def junit_tree(view: ReportView) -> ET.Element:
     stamp = rep.generated_at.removesuffix("Z")
     hostnames = ",".join(str(t.hostname or t.id) for t in rep.targets)
     p = rep.profile
+    several = len({t.id for t in rep.targets} | {c.target for c in all_cases}) > 1
     for sec, title in catalog.sections.items():
         suite = ET.SubElement(
             root,
@@ -142,7 +156,7 @@ def junit_tree(view: ReportView) -> ET.Element:
             ET.SubElement(props, "property", {"name": name, "value": xml_safe(value)})
         for case in all_cases:
             if section_of[case.measure] == sec:
-                suite.append(testcase(case, sec))
+                suite.append(testcase(case, classname(catalog.id, sec), several_targets=several))
         counts = _count(suite)
         for k, v in counts.items():
             suite.set(k, str(v))
