@@ -7,6 +7,7 @@ one label from :data:`hvguard.report.common.LABEL` beside its colour.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -27,9 +28,15 @@ VERDICT_LABEL: dict[str, str] = {
 }
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _esc_text(text: str) -> str:
+    # a 10,000-VM report escapes the same labels, keys and messages over a million times
+    return escape(xml_safe(text), quote=True)
+
+
 def esc(value: Any) -> str:
     """Escaped text of any value (``None`` → empty); characters XML cannot carry become U+FFFD."""
-    return "" if value is None else escape(xml_safe(str(value)), quote=True)
+    return "" if value is None else _esc_text(value if isinstance(value, str) else str(value))
 
 
 def anchor(prefix: str, ident: str) -> str:
@@ -37,6 +44,7 @@ def anchor(prefix: str, ident: str) -> str:
     return f"{prefix}-" + "".join(ch if ch.isalnum() else "-" for ch in ident)
 
 
+@functools.lru_cache(maxsize=64)
 def badge(status: str) -> str:
     """The coloured text label of a status (text first: colour is never the only cue)."""
     return f'<span class="badge s-{esc(status)}">{esc(LABEL.get(status, status.upper()))}</span>'
