@@ -219,6 +219,18 @@ def test_a_thousand_vm_estate_carries_its_rows_as_compact_json_that_loses_nothin
     assert size < 40 * len(ev.findings) and len(inline.encode()) > 15 * size, (size, len(inline))
 
 
+def test_hostile_names_cannot_break_out_of_the_json_rows(evaluation: Any) -> None:
+    page = html_document(report_view(evaluation), inline_limit=0)
+    tags = parse(page)
+    assert [a.get("type") for t, a in tags.tags if t == "script"] == ["application/json", None]
+    assert HOSTILE_VM not in page and "<b>red</b>" not in page and page.count("</script>") == 2
+    data = data_block(page)
+    assert f"vm:{HOSTILE_VM}" in data["s"]  # the raw name is data; the page escapes it when it fills a row
+    rows = [fill(data["t"][t][1], data["s"][s], data["g"][g]) for rs in data["m"].values() for t, s, g in rs]
+    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in r for r in rows)
+    assert not any(HOSTILE_VM in r for r in rows)
+
+
 def test_thresholds_are_written_as_values_and_each_status_one_way(report: str) -> None:
     assert "22/tcp, 16514/tcp" in report and "approved_host_accounts</th><td>none</td>" in report
     thresholds = re.search(r"<caption>Thresholds used</caption>.*?</table>", report, re.S)
@@ -539,4 +551,18 @@ def test_without_javascript_everything_is_readable(browser_nojs: Any, report_fil
     assert measure.locator("tr.finding").first.is_visible()
     text = measure.inner_text()
     assert re.search(r"FAIL\s+vm:db1|WAIVED\s+was FAIL\s+vm:db1", text), text[:500]
+    page.close()
+
+
+def test_without_javascript_a_large_report_says_where_its_findings_are(
+    browser_nojs: Any, any_file: Path
+) -> None:
+    page = browser_nojs.new_page()
+    page.goto(any_file.as_uri())
+    page.wait_for_load_state("load")
+    note = page.locator("p.nojs")
+    if "data" in any_file.stem:
+        assert note.is_visible() and "--format json" in note.inner_text()
+    else:
+        assert note.count() == 0
     page.close()

@@ -258,7 +258,7 @@ def summary(view: ReportView, per_measure: dict[str, list[Result]]) -> str:
     )
     return (
         '<section id="summary" aria-labelledby="h-summary"><h2 id="h-summary">Summary</h2>'
-        f"{_verdict(view)}{lead}{_attention(view)}{_by_section(view, per_measure)}{_by_target(rep)}"
+        f"{_verdict(view)}{lead}{_by_section(view, per_measure)}{_by_target(rep)}{_attention(view)}"
         f"{by_status}</section>"
     )
 
