@@ -270,6 +270,10 @@ def test_verdict_charts_and_worst_first_order(report: str) -> None:
     ]
     assert keys == sorted(keys), keys
     assert all('<a class="vmlink" href="#measures"' in r for r in vms)
+    # in the drill-down, each section lists its worst measures first
+    for sec in re.split('(?=<section class="msection")', report)[1:]:
+        rolled = re.findall(r'<details class="measure"[^>]*><summary><span class="badge s-(\w+)"', sec)
+        assert rolled and rolled == sorted(rolled, key=order.index), rolled
 
 
 def test_per_host_chart_and_target_verdicts() -> None:
@@ -449,6 +453,12 @@ def test_in_chromium_filters_work_and_nothing_runs_that_should_not(
     rows = shown_rows(page, sum(1 for f in evaluation.findings if f.subject == "vm:web1"))
     assert {r["subject"] for r in rows} == {"vm:web1"} and len({r["status"] for r in rows}) > 1
     assert page.evaluate("location.hash") == "#measures"
+
+    # a target's name in the chart shows every finding of that target
+    page.get_by_role("button", name="Default filter").click()
+    page.locator("a.tlink").first.click()
+    shown_rows(page, total)
+    assert page.get_by_label("Target", exact=True).input_value() == "qemu:///system"
 
     page.get_by_role("button", name="Show everything").click()
     shown_rows(page, total)
