@@ -95,6 +95,20 @@ table.chart .bar{display:inline-block}
 .print-only{display:none}
 p.more{margin:.5rem 0}
 @media print{
+ body{font-size:9.5pt;line-height:1.3}
+ h2{margin:.75rem 0 .25rem}
+ th,td{padding:.1rem .3rem}
+ td p{margin:0 0 .15rem}
+ pre{padding:.1rem .25rem;margin:.1rem 0}
+ details.ev>summary{color:var(--muted);text-decoration:none;font-size:.9em}
+ table.kv,table.kv tbody{display:block;margin:0;font-size:.9em}
+ table.kv tr,table.kv th,table.kv td{display:inline;border:0;padding:0;background:none}
+ table.kv th::after{content:": "}
+ table.kv tr::after{content:" · "}
+ table.kv td pre{display:inline;border:0;padding:0;background:none}
+ .label{margin:.15rem 0 0}
+ .badge{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ .bar{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  .skip,#filters,nav,p.more,.nojs{display:none!important}
  .print-only{display:block;font-weight:600;border:1px solid var(--line);padding:.25rem .5rem}
  .scroll{overflow:visible;max-height:none;border:0}

@@ -32,6 +32,7 @@ SCRIPT = r"""
   var subject = document.getElementById('f-subject');
   var out = document.getElementById('filter-count');
   var note = document.getElementById('print-note');
+  var none = document.getElementById('none-shown');
   var vmBody = document.getElementById('vm-body');
   var vmMore = document.getElementById('vm-more');
   var exact = null;      // the subject a VM link selected: its findings only, not every name containing it
@@ -136,6 +137,7 @@ SCRIPT = r"""
       }
     });
     sections.forEach(function (s) { s.hidden = !s.querySelector('details.measure:not([hidden])'); });
+    none.hidden = shown > 0;
     var who = function (su) { return exact ? su === exact : (!q || su.toLowerCase().indexOf(q) >= 0); };
     var vshown = vms.filter(function (r) {
       var yes = (!tgt || r.tg === tgt) && who(r.su) && r.sts.some(function (s) { return want[s]; });
