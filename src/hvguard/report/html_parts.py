@@ -213,7 +213,7 @@ def _by_target(rep: Report) -> str:
         rolled = list(per.get(t.id, {}).values())
         top = "error" if t.unreachable else worst(rolled)
         bad = sum(1 for s in rolled if s in ("fail", "error"))
-        key = (-rank(top), -bad, t.id)
+        key = (not t.unreachable, -rank(top), -bad, t.id)  # a target that could not be assessed first
         state = f"unreachable: {esc(t.unreachable)}" if t.unreachable else f"{esc(counts(rolled))}"
         rows.append(
             (
