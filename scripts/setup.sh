@@ -16,6 +16,7 @@ HVG_RUNTIME_PKGS=(gcc pkg-config libvirt-dev libvirt-clients)
 HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tools ovmf
     openssh-server rsyslog rsyslog-gnutls nftables lynis postgresql
     chromium fonts-dejavu-core  # chromium: the HTML report tests drive it with Playwright
+    poppler-utils  # pdftotext: the HTML report's print test reads the PDF Chromium prints
     sudo  # sudo: the ssh:// transport's --sudo test
     acl  # acl: getfacl on the SSH test target reports ACLs, setfacl makes them in the tests
     openssl  # openssl: the signed-bundle tests make Ed25519 keys and check the signatures with it

@@ -1,10 +1,13 @@
-"""The HTML report's fixed assets: the status palette, the style sheet, the filter script and the Content
-Security Policy that allows exactly these two (by hash) and nothing else."""
+"""The HTML report's fixed assets: the status palette, the style sheet and the Content Security Policy
+that allows exactly it and the report's script (:mod:`hvguard.report.html_script`, by hash) and nothing
+else."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+
+from hvguard.report.html_script import SCRIPT
 
 #: Background colour per status; white text on each is at least 4.5:1.
 COLOUR: dict[str, str] = {
@@ -15,6 +18,13 @@ COLOUR: dict[str, str] = {
     "not_applicable": "#555555",
     "error": "#6a1b9a",
     "waived": "#1f4e79",
+}
+
+#: The colour of each verdict, borrowed from the status it corresponds to.
+VERDICT_COLOUR: dict[str, str] = {
+    "compliant": "pass",
+    "not_compliant": "fail",
+    "not_assessed": "not_applicable",
 }
 
 CSS = (
@@ -43,6 +53,7 @@ caption{text-align:left;font-weight:600;padding:.25rem 0}
  padding:.05rem .4rem;border-radius:.25rem;color:#fff;white-space:nowrap}
 """
     + "".join(f".s-{s}{{background:{c}}}" for s, c in COLOUR.items())
+    + "".join(f".v-{v}{{background:{COLOUR[s]}}}" for v, s in VERDICT_COLOUR.items())
     + """
 .muted{color:var(--muted)}
 .banner{border:2px solid #b45309;background:#fffbeb;padding:.5rem .75rem;margin:1rem 0;font-weight:600}
@@ -76,67 +87,39 @@ form.filters select,form.filters input[type=search]{font:inherit;padding:.2rem .
 button{font:inherit;padding:.3rem .75rem;cursor:pointer}
 [hidden]{display:none!important}
 footer{border-top:1px solid var(--line);margin-top:2rem;padding:.75rem 0;color:var(--muted)}
-@media print{.skip,#filters,nav{display:none}}
+.verdict{font-size:1.2rem;border:2px solid var(--line);padding:.5rem .75rem;margin:.75rem 0}
+.verdict .badge{font-size:1rem}
+.vlabel{font-weight:700;margin-right:.25rem}
+ul.attn{columns:2 28rem;padding-left:1.25rem}
+table.chart .bar{display:inline-block}
+.print-only{display:none}
+p.more{margin:.5rem 0}
+@media print{
+ body{font-size:9.5pt;line-height:1.3}
+ h2{margin:.75rem 0 .25rem}
+ th,td{padding:.1rem .3rem}
+ td p{margin:0 0 .15rem}
+ pre{padding:.1rem .25rem;margin:.1rem 0}
+ details.ev>summary{color:var(--muted);text-decoration:none;font-size:.9em}
+ table.kv,table.kv tbody{display:block;margin:0;font-size:.9em}
+ table.kv tr,table.kv th,table.kv td{display:inline;border:0;padding:0;background:none}
+ table.kv th::after{content:": "}
+ table.kv tr::after{content:" · "}
+ table.kv td pre{display:inline;border:0;padding:0;background:none}
+ .label{margin:.15rem 0 0}
+ .badge{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ .bar{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ .skip,#filters,nav,p.more,.nojs{display:none!important}
+ .print-only{display:block;font-weight:600;border:1px solid var(--line);padding:.25rem .5rem}
+ .scroll{overflow:visible;max-height:none;border:0}
+ .matrix thead th{position:static}
+ details::details-content{content-visibility:visible;display:contents}
+ details.measure{break-inside:auto}
+ tr{break-inside:avoid}
+ a{color:var(--fg)}
+}
 """
 )
-
-# Progressive enhancement only: the page is complete without it. Reads nothing but data-* attributes.
-SCRIPT = """
-(function () {
-  var box = document.getElementById('filters');
-  var form = document.getElementById('filter-form');
-  if (!box || !form) { return; }
-  box.hidden = false;
-  var rows = Array.prototype.slice.call(document.querySelectorAll('tr.finding'));
-  var vms = Array.prototype.slice.call(document.querySelectorAll('tr.vm'));
-  var measures = Array.prototype.slice.call(document.querySelectorAll('details.measure'));
-  var sections = Array.prototype.slice.call(document.querySelectorAll('section.msection'));
-  var boxes = Array.prototype.slice.call(form.querySelectorAll('input[name=status]'));
-  var section = document.getElementById('f-section');
-  var target = document.getElementById('f-target');
-  var subject = document.getElementById('f-subject');
-  var out = document.getElementById('filter-count');
-  function apply() {
-    var want = {};
-    boxes.forEach(function (b) { want[b.value] = b.checked; });
-    var sec = section.value, tgt = target.value, q = subject.value.trim().toLowerCase();
-    var shown = 0, vshown = 0;
-    rows.forEach(function (r) {
-      var d = r.dataset;
-      var ok = want[d.status] && (!sec || d.section === sec) && (!tgt || d.target === tgt) &&
-        (!q || d.subject.toLowerCase().indexOf(q) >= 0);
-      r.hidden = !ok;
-      if (ok) { shown++; }
-    });
-    measures.forEach(function (m) { m.hidden = !m.querySelector('tr.finding:not([hidden])'); });
-    sections.forEach(function (s) { s.hidden = !s.querySelector('details.measure:not([hidden])'); });
-    vms.forEach(function (r) {
-      var d = r.dataset;
-      var ok = (!tgt || d.target === tgt) && (!q || d.subject.toLowerCase().indexOf(q) >= 0) &&
-        d.statuses.split(' ').some(function (s) { return want[s]; });
-      r.hidden = !ok;
-      if (ok) { vshown++; }
-    });
-    out.textContent = 'Showing ' + shown + ' of ' + rows.length + ' findings and ' + vshown + ' of ' +
-      vms.length + ' VMs.';
-  }
-  form.addEventListener('input', apply);
-  form.addEventListener('change', apply);
-  form.addEventListener('submit', function (e) { e.preventDefault(); apply(); });
-  form.addEventListener('reset', function () { window.setTimeout(apply, 0); });
-  document.getElementById('f-attention').addEventListener('click', function () {
-    boxes.forEach(function (b) { b.checked = b.dataset.attention === 'yes'; });
-    apply();
-  });
-  document.getElementById('f-expand').addEventListener('click', function () {
-    measures.forEach(function (m) { if (!m.hidden) { m.open = true; } });
-  });
-  document.getElementById('f-collapse').addEventListener('click', function () {
-    measures.forEach(function (m) { m.open = false; });
-  });
-  apply();
-})();
-"""
 
 
 def _csp_hash(text: str) -> str:
