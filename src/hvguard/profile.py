@@ -152,8 +152,15 @@ class Profile:
         }
 
 
-#: The top-level keys of a profile file.
-PROFILE_KEYS = ("name", "description", "thresholds", "advisory", "modality")
+#: The top-level keys of a profile file and what each holds (the JSON Schema is generated from these
+#: tables and ``profiles/default.yaml``'s comments).
+PROFILE_KEYS: dict[str, str] = {
+    "name": "The profile's name, shown in reports.",
+    "description": "What the profile is for.",
+    "thresholds": "Thresholds to change from the packaged defaults; any left out keep their default.",
+    "advisory": "Measure ids tailored to advisory: a fail is reported as warn (listed as a deviation).",
+    "modality": "Modality overrides, measure id → must or should (cannot set must on an advisory measure).",
+}
 #: Each threshold's type (``float``, ``int``, ``str`` or ``tuple`` of non-empty strings), from the
 #: defaults of :class:`Thresholds`.
 THRESHOLD_TYPES: dict[str, type] = {f.name: type(getattr(Thresholds(), f.name)) for f in fields(Thresholds)}
@@ -161,6 +168,10 @@ THRESHOLD_TYPES: dict[str, type] = {f.name: type(getattr(Thresholds(), f.name)) 
 PORT_SPEC = re.compile(r"[1-9]\d{0,4}(-[1-9]\d{0,4})?/(tcp|udp|sctp)")
 #: The values of ``memory_overcommit_scope``.
 OVERCOMMIT_SCOPES = ("defined", "running")
+#: Text thresholds that take one of a few values.
+THRESHOLD_CHOICES: dict[str, tuple[str, ...]] = {"memory_overcommit_scope": OVERCOMMIT_SCOPES}
+#: Thresholds that must be above 0 (``0 < memory_overcommit_pass_max <= memory_overcommit_warn_max``).
+POSITIVE_THRESHOLDS = ("memory_overcommit_pass_max", "memory_overcommit_warn_max")
 #: Integer thresholds that must not be negative.
 NON_NEGATIVE_THRESHOLDS = ("vcpu_extra_reserved_cores", "patch_max_age_days", "max_host_accounts")
 #: The values of a ``modality:`` override.
@@ -188,7 +199,11 @@ def _build(raw: Any, source: str, base: Profile | None) -> Profile:
         raise ProfileError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
     defaults = base.thresholds if base else Thresholds()
     values = {f.name: getattr(defaults, f.name) for f in fields(Thresholds)}
-    given = raw.get("thresholds") or {}
+    # Absent or empty (``thresholds:``) is no change; any other non-mapping, even an empty list, is
+    # refused rather than ignored.
+    given = raw.get("thresholds")
+    if given is None:
+        given = {}
     if not isinstance(given, dict):
         raise ProfileError(f"{source}: 'thresholds' must be a mapping")
     deviations: list[Deviation] = []
@@ -200,8 +215,9 @@ def _build(raw: Any, source: str, base: Profile | None) -> Profile:
             deviations.append(_threshold_deviation(key, values[key], new))
         values[key] = new
     th = Thresholds(**values)
-    if th.memory_overcommit_scope not in OVERCOMMIT_SCOPES:
-        raise ProfileError(f"{source}: memory_overcommit_scope must be one of {sorted(OVERCOMMIT_SCOPES)}")
+    for key, choices in THRESHOLD_CHOICES.items():
+        if getattr(th, key) not in choices:
+            raise ProfileError(f"{source}: {key} must be one of {sorted(choices)}")
     if not 0 < th.memory_overcommit_pass_max <= th.memory_overcommit_warn_max:
         raise ProfileError(f"{source}: need 0 < memory_overcommit_pass_max <= memory_overcommit_warn_max")
     for key in NON_NEGATIVE_THRESHOLDS:
@@ -210,7 +226,9 @@ def _build(raw: Any, source: str, base: Profile | None) -> Profile:
     bad_ports = [p for p in th.firewall_allowed_ports if not PORT_SPEC.fullmatch(p)]
     if bad_ports:
         raise ProfileError(f"{source}: firewall_allowed_ports entries must be PORT[-PORT]/PROTO: {bad_ports}")
-    advisory_raw = raw.get("advisory") or []
+    advisory_raw = raw.get("advisory")
+    if advisory_raw is None:
+        advisory_raw = []
     if not isinstance(advisory_raw, list):
         raise ProfileError(f"{source}: 'advisory' must be a list of measure ids")
     catalog = load_catalog()
