@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from hvguard.schemas.generate import main  # noqa: E402
+from hvguard.schemas.generate import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -110,7 +110,10 @@ def test_check_mode_names_a_stale_file_and_regeneration_fixes_it(
 def test_the_script_and_the_module_write_the_same_files(tmp_path: Path) -> None:
     script = Path(__file__).parent.parent / "scripts" / "gen_schemas.py"
     r = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path / "a")], capture_output=True, text=True, check=False
+        [sys.executable, str(script), "--out", str(tmp_path / "a")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
     for name in SCHEMAS:

@@ -16,7 +16,7 @@ from hvguard.cli.errors import EXIT_OK, UserError
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--list", "list_all", is_flag=True, help="List the schemas, one a line, with what each describes.")
+@click.option("--list", "list_all", is_flag=True, help="List the schemas, one a line, with what each is.")
 def schema(name: str | None, list_all: bool) -> int:
     """Print the JSON Schema (draft 2020-12) NAME: report, bundle, exceptions, attestations, profile,
     baseline or watch-config."""

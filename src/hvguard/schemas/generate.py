@@ -153,7 +153,8 @@ def _scope_schema(description: str) -> Schema:
 
 
 def _text_schema(description: str, required: bool) -> Schema:
-    return {"description": description, "type": "string" if required else ["string", "null"], "pattern": _TEXT}
+    kind: str | list[str] = "string" if required else ["string", "null"]
+    return {"description": description, "type": kind, "pattern": _TEXT}
 
 
 def _evidence_schema(description: str) -> Schema:
@@ -404,7 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         out_of_date = stale(args.out)
         for name in out_of_date:
-            print(f"{args.out / file_name(name)} is out of date: run python -m hvguard.schemas", file=sys.stderr)
+            where = args.out / file_name(name)
+            print(f"{where} is out of date: run python -m hvguard.schemas", file=sys.stderr)
         return 1 if out_of_date else 0
     args.out.mkdir(parents=True, exist_ok=True)
     for name in SCHEMAS:

@@ -70,9 +70,7 @@ FIELDS = field_names(ENTRY_FIELDS)
 EVIDENCE_ITEM_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("path", "text", "A file, relative to the attestations file (or absolute).", required=False),
     FieldSpec("url", "text", "A link (scheme://…); recorded as not verified.", required=False),
-    FieldSpec(
-        "sha256", "text", "The file's SHA-256 when attested, 64 hex digits (`sha256sum FILE`).", required=False
-    ),
+    FieldSpec("sha256", "text", "The file's SHA-256 when attested, 64 hex digits.", required=False),
     FieldSpec("description", "text", "What the evidence is.", required=False),
 )
 EVIDENCE_FIELDS = field_names(EVIDENCE_ITEM_FIELDS)

@@ -56,15 +56,9 @@ ENTRY_FIELDS: tuple[FieldSpec, ...] = (
         "The last day the exception is in effect (YYYY-MM-DD, a whole day in the evaluation's timezone).",
         why="every exception must have an expiry date",
     ),
-    FieldSpec(
-        "risk_rating", "choice", "The rating of the accepted risk (any case).", choices=RISK_RATINGS
-    ),
-    FieldSpec(
-        "compensating_controls", "text", "What reduces the risk meanwhile.", required=False
-    ),
-    FieldSpec(
-        "reference", "text", "A ticket or corporate risk-register id.", required=False
-    ),
+    FieldSpec("risk_rating", "choice", "The rating of the accepted risk (any case).", choices=RISK_RATINGS),
+    FieldSpec("compensating_controls", "text", "What reduces the risk meanwhile.", required=False),
+    FieldSpec("reference", "text", "A ticket or corporate risk-register id.", required=False),
 )
 FIELDS = field_names(ENTRY_FIELDS)
 _HINTS = {
