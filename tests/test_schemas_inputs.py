@@ -427,3 +427,117 @@ def test_rules_beyond_a_schema_are_named_in_its_description(
 ) -> None:
     assert both(name, doc, tmp_path) == (False, True)
     assert said in json.loads(shipped_text(name))["description"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The same, on randomly broken files (seeded: a failure names its case and replays)
+# ---------------------------------------------------------------------------------------------------
+#: Values to try per kind of register field: valid ones, and the mistakes people and tools make.
+REGISTER_VALUES: dict[str, list[Any]] = {
+    "id": ["EX-9", "AT-9", "", "  ", 12, None, ["EX-9"]],
+    "measure": ["11.3.3", " 11.4.9 ", "11.9.9", 11.3, None, "", {"id": "11.3.3"}],
+    "scope": [
+        {"subject": "host"},
+        {"subject": "vm:db-*", "target": "hv*", "check": "kvm.*"},
+        {},
+        {"subject": "db"},
+        {"check": ""},
+        {"subject": "host", "vm": 1},
+        {"target": 5},
+        "host",
+        None,
+    ],
+    "text": ["Some text", "", "   ", None, 5, ["a"], True],
+    # start dates never after the tables' "today" and end dates never before it: a date compared with
+    # another or with today is beyond a schema (see BEYOND_A_SCHEMA)
+    "start": ["2026-01-10", "2026-06-01", "2026-02-30", "10/01/2026", None, 20260110, "2026-01-10T00:00"],
+    "end": ["2026-12-31", "2026-06-01", "2026-13-01", None, "", "tomorrow", ["2026-12-31"]],
+    "choice": ["low", "Critical", " high ", "severe", None, 1, ""],
+    "evidence": [
+        None,
+        [],
+        "fw.txt",
+        [{"path": "f", "sha256": SHA}],
+        [{"url": "https://x.example"}, {"path": "g", "sha256": f" {SHA} "}],
+        [{"path": "f"}],
+        [{"url": "x.example"}],
+        [{"path": "f", "url": "https://x", "sha256": SHA}],
+        [{"path": None, "url": "https://x"}],
+        [{"url": "https://x", "extra": 1}],
+        ["f"],
+        [{"path": "", "sha256": SHA}],
+        [{"url": "https://x", "sha256": "zz"}],
+    ],
+}
+
+
+def _random_entry(rng: Any, base: dict[str, Any], specs: Any) -> dict[str, Any]:
+    entry = copy.deepcopy(base)
+    dates = 0
+    for spec in specs:
+        kind = spec.kind
+        if kind == "date":
+            kind, dates = ("start" if dates == 0 else "end"), dates + 1
+        roll = rng.random()
+        if roll < 0.04:
+            entry.pop(spec.name, None)
+        elif roll < 0.14:
+            entry[spec.name] = copy.deepcopy(rng.choice(REGISTER_VALUES[kind]))
+    if rng.random() < 0.1:
+        entry[rng.choice(["owner", "expires", "status", "notes"])] = "x"
+    return entry
+
+
+@pytest.mark.parametrize("name", ["exceptions", "attestations"])
+def test_randomly_broken_registers_are_judged_alike(name: str, tmp_path: Path) -> None:
+    import random
+
+    from hvguard.workflow import attestations, exceptions
+
+    module, base = (exceptions, EXCEPTION) if name == "exceptions" else (attestations, ATTESTATION)
+    rng = random.Random(11)
+    verdicts = []
+    for n in range(200):
+        doc = {name: [_random_entry(rng, base, module.ENTRY_FIELDS)]}
+        ours, schema = both(name, doc, tmp_path)
+        assert ours == schema, (n, doc)
+        verdicts.append(ours)
+    assert 20 < sum(verdicts) < 180  # both outcomes well represented: the comparison means something
+
+
+PROFILE_VALUES: dict[str, list[Any]] = {
+    "memory_overcommit_pass_max": [0.5, 1, 1.5, 0, -1, True, "1.5", [1]],
+    "memory_overcommit_warn_max": [1.5, 2, 3.5, 0, False, "2", None],
+    "memory_overcommit_scope": ["defined", "running", "all", 1, ""],
+    "vcpu_extra_reserved_cores": [0, 2, -1, True, "2", 2.5],
+    "patch_max_age_days": [0, 30, -3, None, "30", 7.5],
+    "max_host_accounts": [0, 9, -1, False, "9"],
+    "approved_host_accounts": [[], ["root"], ["root", ""], "root", [1], None],
+    "firewall_allowed_ports": [["22/tcp"], ["22/tcp", "1-100/udp"], ["80/http"], ["0/tcp"], "22/tcp", [22]],
+    "advisory": [None, [], ["11.3.1"], ["11.3.4", "11.4.2"], ["11.9.9"], "11.3.1", {}, [11.3]],
+    "modality": [None, {}, {"11.4.1": "must"}, {"11.3.2": "should"}, {"11.3.5": "may"}, {"11.9.9": "must"}, []],
+    "name": ["prod", 5, None],
+}
+
+
+def test_randomly_broken_profiles_are_judged_alike(tmp_path: Path) -> None:
+    import random
+
+    from hvguard.profile import THRESHOLD_TYPES
+
+    rng = random.Random(11)
+    verdicts = []
+    for n in range(200):
+        doc: dict[str, Any] = {}
+        thresholds = {k: rng.choice(PROFILE_VALUES[k]) for k in THRESHOLD_TYPES if rng.random() < 0.25}
+        if thresholds or rng.random() < 0.2:
+            doc["thresholds"] = thresholds
+        for key in ("advisory", "modality", "name"):
+            if rng.random() < 0.3:
+                doc[key] = rng.choice(PROFILE_VALUES[key])
+        if rng.random() < 0.05:
+            doc["tailoring"] = []
+        ours, schema = both("profile", copy.deepcopy(doc), tmp_path)
+        assert ours == schema, (n, doc)
+        verdicts.append(ours)
+    assert 20 < sum(verdicts) < 180
