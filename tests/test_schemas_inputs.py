@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import re
 import subprocess
 import sys
@@ -490,12 +491,10 @@ def _random_entry(rng: Any, base: dict[str, Any], specs: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", ["exceptions", "attestations"])
 def test_randomly_broken_registers_are_judged_alike(name: str, tmp_path: Path) -> None:
-    import random
-
     from hvguard.workflow import attestations, exceptions
 
     module, base = (exceptions, EXCEPTION) if name == "exceptions" else (attestations, ATTESTATION)
-    rng = random.Random(11)
+    rng = random.Random(11)  # noqa: S311 (reproducible test cases, not secrets)
     verdicts = []
     for n in range(200):
         doc = {name: [_random_entry(rng, base, module.ENTRY_FIELDS)]}
@@ -515,17 +514,23 @@ PROFILE_VALUES: dict[str, list[Any]] = {
     "approved_host_accounts": [[], ["root"], ["root", ""], "root", [1], None],
     "firewall_allowed_ports": [["22/tcp"], ["22/tcp", "1-100/udp"], ["80/http"], ["0/tcp"], "22/tcp", [22]],
     "advisory": [None, [], ["11.3.1"], ["11.3.4", "11.4.2"], ["11.9.9"], "11.3.1", {}, [11.3]],
-    "modality": [None, {}, {"11.4.1": "must"}, {"11.3.2": "should"}, {"11.3.5": "may"}, {"11.9.9": "must"}, []],
+    "modality": [
+        None,
+        {},
+        {"11.4.1": "must"},
+        {"11.3.2": "should"},
+        {"11.3.5": "may"},
+        {"11.9.9": "must"},
+        [],
+    ],
     "name": ["prod", 5, None],
 }
 
 
 def test_randomly_broken_profiles_are_judged_alike(tmp_path: Path) -> None:
-    import random
-
     from hvguard.profile import THRESHOLD_TYPES
 
-    rng = random.Random(11)
+    rng = random.Random(11)  # noqa: S311 (reproducible test cases, not secrets)
     verdicts = []
     for n in range(200):
         doc: dict[str, Any] = {}
