@@ -18,8 +18,11 @@ from hvguard.cli.errors import EXIT_OK, UserError
 @click.argument("name", required=False)
 @click.option("--list", "list_all", is_flag=True, help="List the schemas, one a line, with what each is.")
 def schema(name: str | None, list_all: bool) -> int:
-    """Print the JSON Schema (draft 2020-12) NAME: report, bundle, exceptions, attestations, profile,
-    baseline or watch-config."""
+    """Print a published JSON Schema (draft 2020-12), or --list them.
+
+    NAME is report, bundle, exceptions, attestations, profile, baseline or watch-config. An editor given
+    one checks a YAML input as it is written: hvguard schema exceptions > exceptions.schema.json
+    """
     from hvguard.schemas import SCHEMAS, shipped_text
 
     if list_all:
