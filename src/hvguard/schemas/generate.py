@@ -79,10 +79,24 @@ def _top(schema: Schema) -> Schema:
     return top
 
 
+def _tidy(node: Any) -> Any:
+    """``node`` with reStructuredText literals in descriptions (````x````) written as Markdown (```x```),
+    which editors render."""
+    if isinstance(node, dict):
+        return {
+            k: v.replace("``", "`") if k == "description" and isinstance(v, str) else _tidy(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_tidy(v) for v in node]
+    return node
+
+
 def _document(name: str, title: str, description: str, body: Schema) -> Schema:
     """``body`` with the identifying keywords first."""
     head: Schema = {"$schema": DRAFT, "$id": schema_id(name), "title": title, "description": description}
-    return {**head, **{k: v for k, v in body.items() if k not in head}}
+    doc: Schema = _tidy({**head, **{k: v for k, v in body.items() if k not in head}})
+    return doc
 
 
 def _doc(obj: Any) -> str:
@@ -101,8 +115,9 @@ def report_schema() -> Schema:
     body = _msgspec_schema(model.Report)
     _top(body)["properties"]["schema"]["const"] = model.SCHEMA
     description = (
-        f"{_doc(model.Report)} {_doc(model)} Additions under {model.SCHEMA} are additive only: "
-        "consumers must accept object keys they do not know."
+        f"{_doc(model.Report)} `--format json` writes it with keys in the order listed here and every "
+        f"field present (null when unset). Changes under {model.SCHEMA} are additive only: consumers must "
+        "accept object keys they do not know."
     )
     return _document("report", f"hvguard report ({model.SCHEMA})", description, body)
 
