@@ -89,6 +89,9 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard scan --format junit --output junit.xml": _runs(
         "scan {node} --format junit --output {tmp}/junit.xml --no-history"
     ),
+    "hvguard scan --format hdf --output hvguard.hdf.json": _runs(
+        "scan {node} --format hdf --output {tmp}/hvguard.hdf.json --no-history"
+    ),
     "hvguard scan --format markdown": _runs("scan {node} --format markdown --no-history"),
     "hvguard scan --format oscal --output ar.json": _runs(
         "scan {node} --format oscal --output {tmp}/ar.json --no-history"
@@ -140,6 +143,8 @@ COMMANDS: dict[str, Runs | CannotRun] = {
         "runs until stopped and posts to a real receiver: covered by test_watch_libvirtd"
     ),
     "hvguard config show": _runs("config show", codes=(0,)),
+    "hvguard schema --list": _runs("schema --list", codes=(0,)),
+    "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),
     "hvguard config show scan": _runs("config show scan", codes=(0,)),
     "hvguard config show --keys": _runs("config show --keys", codes=(0,)),
     "hvguard watch --config /etc/hvguard/watch.yaml": CannotRun(

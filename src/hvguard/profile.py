@@ -152,13 +152,34 @@ class Profile:
         }
 
 
-_THRESHOLD_TYPES: dict[str, type] = {f.name: type(getattr(Thresholds(), f.name)) for f in fields(Thresholds)}
-_PORT_SPEC = re.compile(r"[1-9]\d{0,4}(-[1-9]\d{0,4})?/(tcp|udp|sctp)")
-_ALLOWED_SCOPES = {"defined", "running"}
+#: The top-level keys of a profile file and what each holds (the JSON Schema is generated from these
+#: tables and ``profiles/default.yaml``'s comments).
+PROFILE_KEYS: dict[str, str] = {
+    "name": "The profile's name, shown in reports.",
+    "description": "What the profile is for.",
+    "thresholds": "Thresholds to change from the packaged defaults; any left out keep their default.",
+    "advisory": "Measure ids tailored to advisory: a fail is reported as warn (listed as a deviation).",
+    "modality": "Modality overrides, measure id → must or should (cannot set must on an advisory measure).",
+}
+#: Each threshold's type (``float``, ``int``, ``str`` or ``tuple`` of non-empty strings), from the
+#: defaults of :class:`Thresholds`.
+THRESHOLD_TYPES: dict[str, type] = {f.name: type(getattr(Thresholds(), f.name)) for f in fields(Thresholds)}
+#: One ``firewall_allowed_ports`` entry: ``PORT[-PORT]/PROTO``.
+PORT_SPEC = re.compile(r"[1-9]\d{0,4}(-[1-9]\d{0,4})?/(tcp|udp|sctp)")
+#: The values of ``memory_overcommit_scope``.
+OVERCOMMIT_SCOPES = ("defined", "running")
+#: Text thresholds that take one of a few values.
+THRESHOLD_CHOICES: dict[str, tuple[str, ...]] = {"memory_overcommit_scope": OVERCOMMIT_SCOPES}
+#: Thresholds that must be above 0 (``0 < memory_overcommit_pass_max <= memory_overcommit_warn_max``).
+POSITIVE_THRESHOLDS = ("memory_overcommit_pass_max", "memory_overcommit_warn_max")
+#: Integer thresholds that must not be negative.
+NON_NEGATIVE_THRESHOLDS = ("vcpu_extra_reserved_cores", "patch_max_age_days", "max_host_accounts")
+#: The values of a ``modality:`` override.
+MODALITIES = ("must", "should")
 
 
 def _coerce(key: str, value: Any) -> Any:
-    want = _THRESHOLD_TYPES[key]
+    want = THRESHOLD_TYPES[key]
     if want is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if want is int and isinstance(value, int) and not isinstance(value, bool):
@@ -173,35 +194,41 @@ def _coerce(key: str, value: Any) -> Any:
 def _build(raw: Any, source: str, base: Profile | None) -> Profile:
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: a profile is a mapping with 'thresholds' and 'advisory'")
-    unknown = set(raw) - {"name", "description", "thresholds", "advisory", "modality"}
+    unknown = set(raw) - set(PROFILE_KEYS)
     if unknown:
         raise ProfileError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
     defaults = base.thresholds if base else Thresholds()
     values = {f.name: getattr(defaults, f.name) for f in fields(Thresholds)}
-    given = raw.get("thresholds") or {}
+    # Absent or empty (``thresholds:``) is no change; any other non-mapping, even an empty list, is
+    # refused rather than ignored.
+    given = raw.get("thresholds")
+    if given is None:
+        given = {}
     if not isinstance(given, dict):
         raise ProfileError(f"{source}: 'thresholds' must be a mapping")
     deviations: list[Deviation] = []
     for key, value in given.items():
-        if key not in _THRESHOLD_TYPES:
+        if key not in THRESHOLD_TYPES:
             raise ProfileError(f"{source}: unknown threshold {key!r}")
         new = _coerce(key, value)
         if base is not None and new != values[key]:
             deviations.append(_threshold_deviation(key, values[key], new))
         values[key] = new
     th = Thresholds(**values)
-    if th.memory_overcommit_scope not in _ALLOWED_SCOPES:
-        raise ProfileError(f"{source}: memory_overcommit_scope must be one of {sorted(_ALLOWED_SCOPES)}")
+    for key, choices in THRESHOLD_CHOICES.items():
+        if getattr(th, key) not in choices:
+            raise ProfileError(f"{source}: {key} must be one of {sorted(choices)}")
     if not 0 < th.memory_overcommit_pass_max <= th.memory_overcommit_warn_max:
         raise ProfileError(f"{source}: need 0 < memory_overcommit_pass_max <= memory_overcommit_warn_max")
-    if th.vcpu_extra_reserved_cores < 0 or th.patch_max_age_days < 0:
-        raise ProfileError(f"{source}: vcpu_extra_reserved_cores and patch_max_age_days must be >= 0")
-    if th.max_host_accounts < 0:
-        raise ProfileError(f"{source}: max_host_accounts must be >= 0")
-    bad_ports = [p for p in th.firewall_allowed_ports if not _PORT_SPEC.fullmatch(p)]
+    for key in NON_NEGATIVE_THRESHOLDS:
+        if getattr(th, key) < 0:
+            raise ProfileError(f"{source}: {key} must be >= 0")
+    bad_ports = [p for p in th.firewall_allowed_ports if not PORT_SPEC.fullmatch(p)]
     if bad_ports:
         raise ProfileError(f"{source}: firewall_allowed_ports entries must be PORT[-PORT]/PROTO: {bad_ports}")
-    advisory_raw = raw.get("advisory") or []
+    advisory_raw = raw.get("advisory")
+    if advisory_raw is None:
+        advisory_raw = []
     if not isinstance(advisory_raw, list):
         raise ProfileError(f"{source}: 'advisory' must be a list of measure ids")
     catalog = load_catalog()
@@ -279,7 +306,7 @@ def _modality_overrides(raw: Any, source: str, ids: set[str], advisory: frozense
         if m not in ids:
             hint = " (quote measure ids: '11.3.10')" if isinstance(key, float) else ""
             raise ProfileError(f"{source}: 'modality' names unknown measure {m}{hint}")
-        if value not in ("must", "should"):
+        if value not in MODALITIES:
             raise ProfileError(f"{source}: modality of {m} must be 'must' or 'should', got {value!r}")
         if value == "must" and m in advisory:
             raise ProfileError(f"{source}: {m} is both in 'advisory' and set to modality must")

@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "baseline": "hvguard.cli.baseline:baseline",
     "remediate": "hvguard.cli.baseline:remediate",
     "config": "hvguard.cli.config:config",
+    "schema": "hvguard.cli.schema:schema",
 }
 
 

@@ -66,6 +66,7 @@ NOT_CONFIGURABLE = frozenset(
         "keys",
         "coverage",
         "emit-ansible",
+        "list",
     }
 )
 #: Variables with a meaning of their own that an option's name would collide with (``--config`` of

@@ -31,21 +31,49 @@ from hvguard.workflow.dates import days_left, local_today
 from hvguard.workflow.registerfile import Entry, Problem, RegisterError, read_register
 from hvguard.workflow.scope import Scope, ScopeIndex, parse_scope
 from hvguard.workflow.usage import EXPIRY_NOTICE_DAYS, EntryUse, SourceUse, state_on
-from hvguard.workflow.validate import EntryReader
+from hvguard.workflow.validate import EntryReader, FieldSpec, field_names
 
 KIND = "attestations"
-FIELDS = (
-    "id",
-    "measure",
-    "scope",
-    "statement",
-    "attested_by",
-    "attested_on",
-    "valid_until",
-    "evidence",
-    "reference",
+#: The fields of an entry (the JSON Schema of the file is generated from this table).
+ENTRY_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("id", "id", "The entry's unique id in the file, e.g. `AT-001` (text: quote numbers)."),
+    FieldSpec("measure", "measure", "The SS-009 measure attested, e.g. '11.4.9' (quoted)."),
+    FieldSpec(
+        "scope",
+        "scope",
+        "Which findings of the measure it covers: target, subject and check globs (all must match).",
+    ),
+    FieldSpec("statement", "text", "What the signatory states is true."),
+    FieldSpec("attested_by", "text", "Who signed the statement off."),
+    FieldSpec(
+        "attested_on",
+        "date",
+        "The date the statement was signed off (YYYY-MM-DD); not in the future, not after valid_until.",
+        why="the date the statement was signed off",
+    ),
+    FieldSpec(
+        "valid_until",
+        "date",
+        "The last day the attestation holds (YYYY-MM-DD, a whole day in the evaluation's timezone).",
+        why="every attestation must say until when it holds",
+    ),
+    FieldSpec(
+        "evidence",
+        "evidence",
+        "Files (path with the sha256 they had when attested, relative to this file) or links (url).",
+        required=False,
+    ),
+    FieldSpec("reference", "text", "A ticket or document reference.", required=False),
 )
-EVIDENCE_FIELDS = ("path", "url", "sha256", "description")
+FIELDS = field_names(ENTRY_FIELDS)
+#: The fields of one evidence item: exactly one of path or url; a path needs its sha256.
+EVIDENCE_ITEM_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("path", "text", "A file, relative to the attestations file (or absolute).", required=False),
+    FieldSpec("url", "text", "A link (scheme://…); recorded as not verified.", required=False),
+    FieldSpec("sha256", "text", "The file's SHA-256 when attested, 64 hex digits.", required=False),
+    FieldSpec("description", "text", "What the evidence is.", required=False),
+)
+EVIDENCE_FIELDS = field_names(EVIDENCE_ITEM_FIELDS)
 _HINTS = {
     "expires_on": "attestations use valid_until",
     "expires": "did you mean valid_until?",
@@ -57,7 +85,8 @@ _HINTS = {
     "status": "an attestation records that a manual measure is met; a known gap belongs in the exceptions "
     "register",
 }
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+#: A file evidence item's digest, after surrounding blanks are removed.
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -185,7 +214,7 @@ def _evidence(reader: EntryReader) -> tuple[EvidenceItem, ...]:
             reader.problem(
                 "evidence", f"{where}: a file needs the sha256 it had when attested (sha256sum {path})"
             )
-        if isinstance(digest, str) and not _SHA256.fullmatch(digest.strip()):
+        if isinstance(digest, str) and not SHA256_HEX.fullmatch(digest.strip()):
             reader.problem("evidence", f"{where}: sha256 must be 64 hex digits, got {digest!r}")
         if isinstance(url, str) and "://" not in url:
             reader.problem("evidence", f"{where}: url {url!r} has no scheme (https://…)")
@@ -203,10 +232,10 @@ def _evidence(reader: EntryReader) -> tuple[EvidenceItem, ...]:
 def _read_entry(
     entry: Entry, problems: list[Problem], catalog: Catalog, today: date, as_of: date
 ) -> Attestation | None:
-    reader = EntryReader(entry, problems)
+    reader = EntryReader(entry, problems, ENTRY_FIELDS)
     if not reader.is_mapping():
         return None
-    reader.check_keys(FIELDS, _HINTS)
+    reader.check_keys(_HINTS)
     ident = reader.ident()
     measure = reader.measure(catalog)
     scope = parse_scope(entry, reader.data.get("scope"), problems)
@@ -214,9 +243,9 @@ def _read_entry(
         reader.ok = False
     statement = reader.text("statement")
     by = reader.text("attested_by")
-    reference = reader.text("reference", required=False)
-    on = reader.date("attested_on", "the date the statement was signed off")
-    until = reader.date("valid_until", "every attestation must say until when it holds")
+    reference = reader.text("reference")
+    on = reader.date("attested_on")
+    until = reader.date("valid_until")
     evidence = _evidence(reader)
     if on is not None and until is not None and on > until:
         reader.problem("valid_until", f"valid_until {until} is before attested_on {on}")

@@ -24,27 +24,43 @@ from hvguard.workflow.dates import days_left, local_today
 from hvguard.workflow.registerfile import Problem, RegisterError, read_register
 from hvguard.workflow.scope import Scope, ScopeIndex, parse_scope
 from hvguard.workflow.usage import EXPIRY_NOTICE_DAYS, EntryUse, SourceUse, state_on
-from hvguard.workflow.validate import EntryReader
+from hvguard.workflow.validate import EntryReader, FieldSpec, field_names
 
 KIND = "exceptions"
 RISK_RATINGS = ("low", "medium", "high", "critical")
 #: SS-009 is reviewed yearly; an exception approved for longer is allowed but flagged by lint.
 LONG_VALIDITY_DAYS = 366
 
-FIELDS = (
-    "id",
-    "measure",
-    "scope",
-    "title",
-    "justification",
-    "risk_owner",
-    "approved_by",
-    "approved_on",
-    "expires_on",
-    "risk_rating",
-    "compensating_controls",
-    "reference",
+#: The fields of an entry (the JSON Schema of the file is generated from this table).
+ENTRY_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("id", "id", "The entry's unique id in the register, e.g. `EX-001` (text: quote numbers)."),
+    FieldSpec("measure", "measure", "The SS-009 measure the exception covers, e.g. '11.3.3' (quoted)."),
+    FieldSpec(
+        "scope",
+        "scope",
+        "Which findings of the measure it covers: target, subject and check globs (all must match).",
+    ),
+    FieldSpec("title", "text", "A short name for the exception.", required=False),
+    FieldSpec("justification", "text", "Why the measure cannot be met (the §5 risk record)."),
+    FieldSpec("risk_owner", "text", "Who owns the accepted risk."),
+    FieldSpec("approved_by", "text", "Who approved the exception."),
+    FieldSpec(
+        "approved_on",
+        "date",
+        "The approval date (YYYY-MM-DD); not in the future, not after expires_on.",
+        why="the approval date is part of the §5 record",
+    ),
+    FieldSpec(
+        "expires_on",
+        "date",
+        "The last day the exception is in effect (YYYY-MM-DD, a whole day in the evaluation's timezone).",
+        why="every exception must have an expiry date",
+    ),
+    FieldSpec("risk_rating", "choice", "The rating of the accepted risk (any case).", choices=RISK_RATINGS),
+    FieldSpec("compensating_controls", "text", "What reduces the risk meanwhile.", required=False),
+    FieldSpec("reference", "text", "A ticket or corporate risk-register id.", required=False),
 )
+FIELDS = field_names(ENTRY_FIELDS)
 _HINTS = {
     "expires": "did you mean expires_on?",
     "expiry": "did you mean expires_on?",
@@ -117,7 +133,7 @@ class ExceptionRegister:
 def _read_entry(reader: EntryReader, catalog: Catalog, today: date, as_of: date) -> RiskException | None:
     if not reader.is_mapping():
         return None
-    reader.check_keys(FIELDS, _HINTS)
+    reader.check_keys(_HINTS)
     ident = reader.ident()
     measure = reader.measure(catalog)
     scope = parse_scope(reader.entry, reader.data.get("scope"), reader.problems)
@@ -126,16 +142,12 @@ def _read_entry(reader: EntryReader, catalog: Catalog, today: date, as_of: date)
     justification = reader.text("justification")
     owner = reader.text("risk_owner")
     approver = reader.text("approved_by")
-    compensating = reader.text("compensating_controls", required=False)
-    reference = reader.text("reference", required=False)
-    title = reader.text("title", required=False)
-    approved = reader.date("approved_on", "the approval date is part of the §5 record")
-    expires = reader.date("expires_on", "every exception must have an expiry date")
-    rating = reader.data.get("risk_rating")
-    if rating is None:
-        reader.problem("risk_rating", f"risk_rating is missing (one of {', '.join(RISK_RATINGS)})")
-    elif not isinstance(rating, str) or rating.strip().lower() not in RISK_RATINGS:
-        reader.problem("risk_rating", f"unknown risk_rating {rating!r} (one of {', '.join(RISK_RATINGS)})")
+    compensating = reader.text("compensating_controls")
+    reference = reader.text("reference")
+    title = reader.text("title")
+    approved = reader.date("approved_on")
+    expires = reader.date("expires_on")
+    rating = reader.choice("risk_rating")
     if approved is not None and expires is not None and approved > expires:
         reader.problem(
             "expires_on", f"expires_on {expires} is before approved_on {approved}: approved after it expired"
@@ -145,7 +157,7 @@ def _read_entry(reader: EntryReader, catalog: Catalog, today: date, as_of: date)
     if not reader.ok:
         return None
     assert ident and measure and scope and justification and owner and approver and approved and expires
-    assert isinstance(rating, str)
+    assert rating is not None
     if (expires - approved).days > LONG_VALIDITY_DAYS:
         reader.problem(
             "expires_on",
@@ -163,7 +175,7 @@ def _read_entry(reader: EntryReader, catalog: Catalog, today: date, as_of: date)
         approved_by=approver,
         approved_on=approved,
         expires_on=expires,
-        risk_rating=rating.strip().lower(),
+        risk_rating=rating,
         compensating_controls=compensating,
         reference=reference,
         title=title,
@@ -187,7 +199,7 @@ def check_exceptions(
     entries: list[RiskException] = []
     first_line: dict[str, int | None] = {}
     for entry in doc.entries:
-        item = _read_entry(EntryReader(entry, problems), cat, day, judged)
+        item = _read_entry(EntryReader(entry, problems, ENTRY_FIELDS), cat, day, judged)
         label = entry.label
         if label in first_line and not label.startswith("entry #"):
             problems.append(

@@ -13,7 +13,16 @@ from typing import Any, Generic, TypeVar
 from hvguard.findings import Finding
 from hvguard.workflow.registerfile import Entry, Problem
 
-SCOPE_KEYS = ("target", "subject", "check")
+#: The keys of a ``scope:`` mapping and what each matches (the JSON Schemas are generated from this).
+SCOPE_FIELDS: dict[str, str] = {
+    "target": "Glob of the target id as given on the command line, or of its collected host name (any "
+    "case); default `*`.",
+    "subject": "`host`, `vm:NAME` (globs allowed: `vm:db-*`) or `*` (the default).",
+    "check": "Glob of the check id within the measure, e.g. `kvm.vcpu-below-cores`; default `*`.",
+}
+SCOPE_KEYS = tuple(SCOPE_FIELDS)
+#: Subjects without a ``:`` that a scope may name; any other subject is ``KIND:NAME``.
+PLAIN_SUBJECTS = ("*", "host")
 _WILDCARDS = re.compile(r"[*?\[]")
 T = TypeVar("T")
 
@@ -93,7 +102,7 @@ def parse_scope(entry: Entry, raw: Any, problems: list[Problem]) -> Scope | None
             continue
         values[key] = value.strip()
     subject = values.get("subject", "*")
-    if ok and subject not in ("*", "host") and ":" not in subject:
+    if ok and subject not in PLAIN_SUBJECTS and ":" not in subject:
         problems.append(
             Problem(
                 entry.label,

@@ -2,11 +2,15 @@
 
 An :class:`EntryReader` reads one entry's fields and records each problem with the entry's label and
 the field's line, so a file with several mistakes is reported whole by ``lint`` rather than one
-mistake per run.
+mistake per run. Which fields an entry has, which are required and what each means live in one table
+of :class:`FieldSpec` per file kind: the reader takes its allowed keys and required fields from it, and
+the published JSON Schemas (``hvguard schema exceptions|attestations``) are generated from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from difflib import get_close_matches
 from typing import Any
@@ -16,12 +20,36 @@ from hvguard.workflow.dates import DateFormatError, parse_calendar_date
 from hvguard.workflow.registerfile import Entry, Problem
 
 
-class EntryReader:
-    """Reads and checks the fields of one register entry, collecting problems."""
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a register entry: its key, the kind of value it takes, whether it is required and
+    what it means."""
 
-    def __init__(self, entry: Entry, problems: list[Problem]) -> None:
+    name: str
+    kind: str
+    """``id`` and ``text`` (non-empty text), ``measure`` (a catalog measure id), ``scope`` (see
+    :mod:`hvguard.workflow.scope`), ``date`` (a calendar date YYYY-MM-DD), ``choice`` (one of
+    ``choices``, any case, surrounding blanks ignored) or ``evidence`` (attestations' evidence list)."""
+    description: str
+    required: bool = True
+    why: str = ""
+    """For a required date: why it is required (part of the message when it is missing)."""
+    choices: tuple[str, ...] = ()
+
+
+def field_names(specs: Iterable[FieldSpec]) -> tuple[str, ...]:
+    """The keys of ``specs``, in table order."""
+    return tuple(spec.name for spec in specs)
+
+
+class EntryReader:
+    """Reads and checks the fields of one register entry against its kind's :class:`FieldSpec` table,
+    collecting problems."""
+
+    def __init__(self, entry: Entry, problems: list[Problem], fields: Iterable[FieldSpec]) -> None:
         self.entry = entry
         self.problems = problems
+        self.fields = {spec.name: spec for spec in fields}
         self.data: dict[str, Any] = entry.value if isinstance(entry.value, dict) else {}
         self.ok = True
 
@@ -39,8 +67,10 @@ class EntryReader:
         self.problem(None, "an entry must be a mapping of fields (id, measure, scope …)")
         return False
 
-    def check_keys(self, allowed: tuple[str, ...], hints: dict[str, str]) -> None:
-        """Every key must be known; near-misses and known foreign spellings get a suggestion."""
+    def check_keys(self, hints: dict[str, str]) -> None:
+        """Every key must be a field of the table; near-misses and known foreign spellings get a
+        suggestion."""
+        allowed = tuple(self.fields)
         for key in self.data:
             name = str(key)
             if name in allowed:
@@ -51,11 +81,11 @@ class EntryReader:
                 hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(allowed)}"
             self.problem(name, f"unknown key {name!r} ({hint})")
 
-    def text(self, key: str, *, required: bool = True) -> str | None:
-        """A non-empty text field."""
+    def text(self, key: str) -> str | None:
+        """A non-empty text field (required or not as its table says)."""
         value = self.data.get(key)
         if value is None:
-            if required:
+            if self.fields[key].required:
                 self.problem(key, f"{key} is missing")
             return None
         if not isinstance(value, str) or not value.strip():
@@ -74,17 +104,29 @@ class EntryReader:
             return None
         return value.strip()
 
-    def date(self, key: str, why_required: str) -> date | None:
-        """A calendar-date field (YAML date or quoted ``YYYY-MM-DD``); ``why_required`` explains a
-        missing one."""
+    def date(self, key: str) -> date | None:
+        """A required calendar-date field (YAML date or quoted ``YYYY-MM-DD``); the table's ``why``
+        explains a missing one."""
         if key not in self.data or self.data[key] is None:
-            self.problem(key, f"{key} is missing — {why_required}")
+            self.problem(key, f"{key} is missing — {self.fields[key].why}")
             return None
         try:
             return parse_calendar_date(self.data[key])
         except DateFormatError as exc:
             self.problem(key, f"{key}: {exc}")
             return None
+
+    def choice(self, key: str) -> str | None:
+        """One of the table's ``choices`` for ``key`` (any case, blanks around it ignored), lower-cased."""
+        options = self.fields[key].choices
+        value = self.data.get(key)
+        if value is None:
+            self.problem(key, f"{key} is missing (one of {', '.join(options)})")
+            return None
+        if not isinstance(value, str) or value.strip().lower() not in options:
+            self.problem(key, f"unknown {key} {value!r} (one of {', '.join(options)})")
+            return None
+        return value.strip().lower()
 
     def measure(self, catalog: Catalog) -> str | None:
         """The ``measure`` field: an id of the catalog (text: YAML reads an unquoted 11.3 as a number)."""
