@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from importlib import import_module
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from hvguard import __version__
+from hvguard.cli import verbosity
 from hvguard.cli.errors import EXIT_OK, exit_code_for
 
 #: Every command lives in its own module, imported only when invoked (start-up stays fast):
@@ -49,9 +50,18 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        """Start every command line from the default verbosity (``-q``/``-v`` apply to one run)."""
+        if parent is None:
+            verbosity.reset()
+        return super().make_context(info_name, args, parent=parent, **extra)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hvguard")
+@verbosity.verbosity_options
 def cli() -> None:
     """Audit hypervisor hosts and every VM on them against SS-009, with evidence."""
 
