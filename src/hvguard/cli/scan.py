@@ -43,6 +43,7 @@ from hvguard.engine import evaluate
 from hvguard.facts import TargetFacts
 from hvguard.history.record import warm_history_store
 from hvguard.profile import load_profile
+from hvguard.report.build import utc_stamp
 from hvguard.report.selection import Selection, select
 
 
@@ -163,7 +164,7 @@ def scan(
     with timed("evaluate"):
         ev = evaluate(facts, profile, checks=checks, **workflow.kwargs())
     return report_and_store(
-        select(ev, selection),
+        select(ev, selection, generated_at=utc_stamp()),
         outputs=outputs,
         force=force,
         fail_on=fail_on,
@@ -264,7 +265,7 @@ def evaluate_cmd(
     with timed("evaluate"):
         ev = replace(evaluate(facts.targets, profile, **workflow.kwargs()), bundle=source)
     return report_and_store(
-        select(ev, selection),
+        select(ev, selection, generated_at=utc_stamp()),
         outputs=outputs,
         force=force,
         fail_on=fail_on,

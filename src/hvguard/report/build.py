@@ -39,7 +39,7 @@ from hvguard.report.model import (
     TargetCollection,
     Tool,
 )
-from hvguard.report.selection import selection_of, shown_findings, subject_selected
+from hvguard.report.selection import generated_at_of, selection_of, shown_findings, subject_selected
 from hvguard.workflow.usage import SourceUse
 
 
@@ -155,6 +155,11 @@ def _result(f: Finding, title: str) -> Result:
     )
 
 
+def utc_stamp() -> str:
+    """Now as a report stamps it: ISO 8601, UTC, seconds, ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _selection(ev: Evaluation, selected: int) -> SelectionBlock:
     sel = selection_of(ev)
     return SelectionBlock(
@@ -175,7 +180,7 @@ def build_report(ev: Evaluation) -> Report:
     shown = shown_findings(ev)
     return Report(
         schema=SCHEMA,
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        generated_at=generated_at_of(ev) or utc_stamp(),
         tool=Tool(name="hvguard", version=__version__),
         catalog=CatalogRef(id=ev.catalog.id, version=ev.catalog.version),
         profile=_profile(ev.profile),

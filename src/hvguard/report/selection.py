@@ -116,6 +116,9 @@ class SelectedEvaluation(Evaluation):
 
     selection: Selection = field(default_factory=Selection)
     """The filters; ``findings`` stays every finding."""
+    generated_at: str | None = None
+    """The one ``generated_at`` stamp of every report of this run (ISO 8601, UTC, ``Z``), so the outputs
+    of one run agree; None: each report is stamped when it is built."""
 
     @cached_property
     def shown(self) -> tuple[Finding, ...]:
@@ -128,15 +131,20 @@ class SelectedEvaluation(Evaluation):
         return 1 if any(f.status in levels for f in self.shown) else 0
 
 
-def select(ev: Evaluation, selection: Selection) -> SelectedEvaluation:
-    """``ev`` with ``selection`` attached (every field of ``ev`` kept as it is)."""
+def select(ev: Evaluation, selection: Selection, *, generated_at: str | None = None) -> SelectedEvaluation:
+    """``ev`` with ``selection`` (and the run's report stamp) attached, every field of ``ev`` kept."""
     fields = {name: getattr(ev, name) for name in Evaluation.__dataclass_fields__}
-    return SelectedEvaluation(**fields, selection=selection)
+    return SelectedEvaluation(**fields, selection=selection, generated_at=generated_at)
 
 
 def shown_findings(ev: Evaluation) -> tuple[Finding, ...]:
     """The findings a report of ``ev`` shows: its selection's, or all of them."""
     return ev.shown if isinstance(ev, SelectedEvaluation) else ev.findings
+
+
+def generated_at_of(ev: Evaluation) -> str | None:
+    """The run's report stamp of ``ev``, None when each report stamps itself."""
+    return ev.generated_at if isinstance(ev, SelectedEvaluation) else None
 
 
 def selection_of(ev: Evaluation) -> Selection:
