@@ -220,3 +220,13 @@ def test_filter_values_are_checked() -> None:
     with pytest.raises(SelectionError, match="unknown status 'n/a'"):
         parse_statuses(["n/a"])
     assert not Selection().active and Selection(skip_host=True).active
+
+
+def test_collect_and_other_commands_take_q_and_v_after_their_name(tmp_path: Path) -> None:
+    bundle = tmp_path / "b.json"
+    r = hv("collect", f"test://{NODE}", "--root", str(GOOD_ROOT), "--output", str(bundle), "-q")
+    assert r.returncode == 0 and r.stderr == "" and bundle.exists()
+    r = hv("collect", f"test://{NODE}", "--root", str(GOOD_ROOT), "--output", str(bundle), "--force", "-v")
+    assert r.returncode == 0 and " s  collector libvirt" in r.stderr and "wrote " in r.stderr
+    r = hv("history", "-q", "--db", str(tmp_path / "h.sqlite3"))
+    assert r.returncode == 0, r.stderr

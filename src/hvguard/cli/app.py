@@ -47,6 +47,7 @@ class LazyGroup(click.Group):
             module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
             command = getattr(import_module(module), attr)
             assert isinstance(command, click.Command)
+            verbosity.add_verbosity(command)  # -q/-v also after the command name
             return command
         return super().get_command(ctx, cmd_name)
 

@@ -32,7 +32,7 @@ from hvguard.cli.options import (
 )
 from hvguard.cli.output import OWNER_ONLY, OutputSpec, check_destinations, describe, destination, write_output
 from hvguard.cli.reporting import report_and_store
-from hvguard.cli.verbosity import info, is_quiet, verbosity_options
+from hvguard.cli.verbosity import info, is_quiet
 from hvguard.cli.workflow import load_workflow
 from hvguard.collect.bundle import encode_bundle, make_bundle
 from hvguard.collect.linux.access_probe import attach_probes
@@ -122,7 +122,6 @@ def _collect_all(
     "11.2.3). Repeatable; needs root and this machine's libvirtd."
 )
 @ssh_options
-@verbosity_options
 def scan(
     targets: tuple[str, ...],
     root: Path | None,
@@ -189,7 +188,6 @@ def scan(
 )
 @ssh_options
 @sign_option
-@verbosity_options
 def collect(
     targets: tuple[str, ...],
     output: Path | None,
@@ -242,7 +240,6 @@ def collect(
 @history_options
 @workflow_options
 @verify_option
-@verbosity_options
 def evaluate_cmd(
     bundle: Path,
     profile_path: Path | None,

@@ -96,34 +96,50 @@ def _on_log_level(_ctx: click.Context, _param: click.Parameter, value: str | Non
         _apply()
 
 
+def _params() -> list[click.Parameter]:
+    return [
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_on_quiet,
+            help="No progress bars or informational lines on stderr; warnings and errors only.",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_on_verbose,
+            help="Timings of collectors, the commands they run and each step on stderr (-vv: debug).",
+        ),
+        click.Option(
+            ["--log-level"],
+            type=click.Choice(sorted(LEVELS)),
+            expose_value=False,
+            callback=_on_log_level,
+            help="Level of hvguard's log lines on stderr [default: warning].",
+        ),
+    ]
+
+
+_NAMES = frozenset({"quiet", "verbose", "log_level", "-q", "-v", "--quiet", "--verbose", "--log-level"})
+
+
+def add_verbosity(command: click.Command) -> None:
+    """Give ``command`` (every command of a group) ``-q``, ``-v`` and ``--log-level``, so they are also
+    accepted after the command name; a command with options of those names keeps its own."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_verbosity(sub)
+        return
+    taken = {p.name for p in command.params} | {o for p in command.params for o in p.opts}
+    if not taken & _NAMES:
+        command.params.extend(_params())
+
+
 def verbosity_options(fn: F) -> F:
     """Add ``-q``, ``-v`` and ``--log-level`` to a command or group (the command does not receive them)."""
-    for deco in reversed(
-        [
-            click.option(
-                "-q",
-                "--quiet",
-                is_flag=True,
-                expose_value=False,
-                callback=_on_quiet,
-                help="No progress bars or informational lines on stderr; warnings and errors only.",
-            ),
-            click.option(
-                "-v",
-                "--verbose",
-                count=True,
-                expose_value=False,
-                callback=_on_verbose,
-                help="Timings of collectors, the commands they run and each step on stderr (-vv: debug).",
-            ),
-            click.option(
-                "--log-level",
-                type=click.Choice(sorted(LEVELS)),
-                expose_value=False,
-                callback=_on_log_level,
-                help="Level of hvguard's log lines on stderr [default: warning].",
-            ),
-        ]
-    ):
-        fn = deco(fn)
+    params: list[click.Parameter] = getattr(fn, "__click_params__", [])
+    params.extend(reversed(_params()))  # click lists decorator params in reverse
+    fn.__click_params__ = params  # type: ignore[attr-defined]
     return fn
