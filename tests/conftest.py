@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -18,3 +19,14 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     patch.setenv("HVGUARD_CONFIG", "")
     yield
     patch.undo()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_inherited_terminal_size() -> None:
+    """GNU readline (imported by pytest) exports ``COLUMNS``/``LINES`` of the terminal it found — 80×24
+    without one — into the C environment, which every subprocess inherits while ``os.environ`` does not
+    show it. hvguard honours ``COLUMNS``, so without this every CLI test would render 80 columns wide.
+    Tests that want a width set ``COLUMNS`` themselves; one the user exported on purpose is kept."""
+    for name in ("COLUMNS", "LINES"):
+        if name not in os.environ:
+            os.unsetenv(name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import pytest
 
-from hvguard.cli import defaults
+from hvguard.cli import defaults, verbosity
 from hvguard.cli.app import LAZY_COMMANDS, run
 from hvguard.cli.config_keys import OPTION_NAMES
 
@@ -37,7 +37,9 @@ def _all_option_names() -> set[str]:
 
     for spec in LAZY_COMMANDS.values():
         module, _, attr = spec.partition(":")
-        walk(getattr(import_module(module), attr))
+        command = getattr(import_module(module), attr)
+        verbosity.add_verbosity(command)  # as the command group does when it loads a command
+        walk(command)
     return names
 
 
@@ -253,3 +255,18 @@ def test_readme_lists_every_variable() -> None:
         if defaults.env_name(n) not in defaults.RESERVED_ENV and f"`{defaults.env_name(n)}`" not in readme
     ]
     assert not missing, f"README's list of HVGUARD_<OPTION> variables lacks {missing}"
+
+
+def test_configured_format_is_a_default_that_typed_outputs_replace(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`format: json` in a file makes JSON the default output; `-o html:FILE` on the command line then
+    replaces it rather than clashing with it as a second --format would."""
+    system, _ = files
+    _write(system, "format: json\nfail-on: never\n")
+    assert run(["scan", f"test://{ESTATE}", "--no-history"]) == 0
+    assert capsys.readouterr().out.lstrip().startswith("{")
+    out = tmp_path / "r.html"
+    assert run(["scan", f"test://{ESTATE}", "--no-history", "-o", f"html:{out}"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert run(["scan", f"test://{ESTATE}", "--no-history", "--format", "json", "-o", f"html:{out}"]) == 2

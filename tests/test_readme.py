@@ -139,9 +139,25 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     (
         "hvguard watch qemu:///system --webhook https://hooks.example.org/hv"
         " --webhook-secret-file /etc/hvguard/hook.key"
-    ): CannotRun(
-        "runs until stopped and posts to a real receiver: covered by test_watch_libvirtd"
+    ): CannotRun("runs until stopped and posts to a real receiver: covered by test_watch_libvirtd"),
+    "hvguard scan --measure 11.3 --measure 11.4.9": _runs(
+        "scan {node} --measure 11.3 --measure 11.4.9 --no-history"
     ),
+    "hvguard scan --skip-measure 11.1": _runs("scan {node} --skip-measure 11.1 --no-history"),
+    "hvguard scan --vm 'web*' --vm db1": _runs("scan {node} --vm web* --vm db1 --no-history"),
+    "hvguard scan --vm 'web*' --skip-host": _runs("scan {node} --vm web* --skip-host --no-history"),
+    "hvguard scan --status fail,error": _runs("scan {node} --status fail,error --no-history"),
+    (
+        "hvguard evaluate evidence.json.gz -o html:audit.html -o sarif:hvguard.sarif -o junit:junit.xml"
+        " -o json:-"
+    ): _runs(
+        "evaluate {bundle} -o html:{tmp}/audit.html -o sarif:{tmp}/hvguard.sarif -o junit:{tmp}/junit.xml"
+        " -o json:- --no-history --force"
+    ),
+    "hvguard -q scan -o json:report.json": _runs(
+        "-q scan {node} -o json:{tmp}/q-report.json --no-history --force"
+    ),
+    "hvguard scan -v": _runs("scan {node} -v --no-history"),
     "hvguard config show": _runs("config show", codes=(0,)),
     "hvguard schema --list": _runs("schema --list", codes=(0,)),
     "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),
@@ -161,7 +177,7 @@ def readme_commands() -> list[str]:
         if raw.startswith("```"):
             in_block = not in_block
             continue
-        if in_block and re.match(r"hvguard [a-z]", raw):  # a command, not the sample output's title
+        if in_block and re.match(r"hvguard [a-z-]", raw):  # a command, not the sample output's title
             lines.append(re.sub(r"\s+#.*$", "", raw).strip())
     return lines
 

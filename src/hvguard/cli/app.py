@@ -10,10 +10,11 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
+from hvguard.cli import verbosity
 from hvguard.cli.errors import EXIT_OK, exit_code_for
 
 #: Every command lives in its own module, imported only when invoked (start-up stays fast):
@@ -48,8 +49,17 @@ class LazyGroup(click.Group):
             module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
             command = getattr(import_module(module), attr)
             assert isinstance(command, click.Command)
+            verbosity.add_verbosity(command)  # -q/-v also after the command name
             return command
         return super().get_command(ctx, cmd_name)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        """Start every command line from the default verbosity (``-q``/``-v`` apply to one run)."""
+        if parent is None:
+            verbosity.reset()
+        return super().make_context(info_name, args, parent=parent, **extra)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -79,6 +89,7 @@ CONFIG_META = "hvguard.config_layers"
     is_flag=True,
     help="Read no configuration file (/etc/hvguard/config.yaml, ~/.config/hvguard/config.yaml).",
 )
+@verbosity.verbosity_options
 @click.pass_context
 def cli(ctx: click.Context, no_config: bool) -> None:
     """Audit hypervisor hosts and every VM on them against SS-009, with evidence.

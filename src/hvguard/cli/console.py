@@ -5,11 +5,13 @@ from __future__ import annotations
 from rich.console import Console
 
 
-def wide_console(width: int = 160) -> Console:
-    """A console on standard output; ``width`` columns when it is not a terminal (piped or redirected
-    output is not wrapped at 80 columns)."""
+def wide_console(width: int | None = None) -> Console:
+    """A console on standard output: the terminal's width (``$COLUMNS`` overrides it), or — piped or
+    redirected — ``$COLUMNS``, else ``width`` (default 160) columns, as the text report file."""
+    from hvguard.report.table import PIPE_WIDTH, columns
+
     console = Console()
-    return console if console.is_terminal else Console(width=width)
+    return console if console.is_terminal else Console(width=columns(width or PIPE_WIDTH))
 
 
 def error_console() -> Console:

@@ -204,14 +204,19 @@ def file_layers(*, no_config: bool, environ: Mapping[str, str]) -> list[Layer]:
 
 
 def _shape(param: click.Option, value: Any, layer: Layer) -> Any:
-    """``value`` as click expects a default: lists for repeatable options, paths resolved against the
-    file's directory; strings from the environment are left for click to convert."""
+    """``value`` as click expects a default: a list for a repeatable option (one value given alone is a
+    list of one, also from a variable), paths in a file resolved against the file's directory; other
+    values are left for click to convert."""
     base = layer.base
-    if base is None:
-        return value
 
     def one(item: Any) -> Any:
-        if isinstance(param.type, click.Path) and isinstance(item, str) and item and "://" not in item:
+        if (
+            base is not None
+            and isinstance(param.type, click.Path)
+            and isinstance(item, str)
+            and item
+            and "://" not in item
+        ):
             p = Path(item).expanduser()
             return str(p if p.is_absolute() else base / p)
         return item

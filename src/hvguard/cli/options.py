@@ -32,35 +32,156 @@ def _stack(fn: F, decorators: Sequence[Callable[[F], F]]) -> F:
 
 
 def report_options(fn: F) -> F:
-    """``--profile``, ``--format``, ``--output``, ``--force`` and ``--fail-on``."""
+    """``--profile``, ``-o/--output``, ``--format``, ``--force`` and ``--fail-on``; the command receives
+    the outputs as one ``outputs: tuple[OutputSpec, ...]`` (:func:`hvguard.cli.output.parse_outputs`),
+    checked before anything is collected or evaluated."""
     from hvguard.engine import FAIL_ON_LEVELS
     from hvguard.report import FORMATS
 
-    return _stack(
-        fn,
+    @functools.wraps(fn)
+    def wrapper(*args: Any, output_values: tuple[str, ...], formats: tuple[str, ...], **kwargs: Any) -> Any:
+        from hvguard.cli.output import parse_outputs
+
+        source = click.get_current_context().get_parameter_source("formats")
+        if formats and source is not click.core.ParameterSource.COMMANDLINE:
+            # A format from HVGUARD_FORMAT or a configuration file is a default, not a --format given on
+            # this command line: -o FORMAT:PATH values replace it instead of clashing with it.
+            kwargs["outputs"] = parse_outputs(output_values, (), FORMATS, default_format=formats[-1])
+        else:
+            kwargs["outputs"] = parse_outputs(output_values, formats, FORMATS)
+        return fn(*args, **kwargs)
+
+    wrapped: Any = wrapper  # the wrapper takes -o/--format where ``fn`` takes ``outputs``
+    stacked: F = _stack(
+        wrapped,
         [
             click.option(
                 "--profile", "profile_path", type=click.Path(path_type=Path), help="Profile YAML file."
             ),
             click.option(
-                "--format",
-                "fmt",
-                type=click.Choice(sorted(FORMATS)),
-                default="table",
-                show_default=True,
-                help="Report format.",
+                "-o",
+                "--output",
+                "output_values",
+                multiple=True,
+                metavar="[FORMAT:]PATH",
+                help="Write the report to PATH (- is standard output). FORMAT:PATH names the format: "
+                "repeat for several outputs of the same evaluation (-o html:r.html -o sarif:r.sarif "
+                f"-o json:-). Formats: {', '.join(sorted(FORMATS))}.",
             ),
-            click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE."),
-            click.option("--force", is_flag=True, help="Replace an existing --output file."),
+            click.option(
+                "--format",
+                "formats",
+                type=click.Choice(sorted(FORMATS)),
+                multiple=True,
+                help="Format of the one report (--output PATH or standard output) [default: table].",
+            ),
+            click.option("--force", is_flag=True, help="Replace existing --output files."),
             click.option(
                 "--fail-on",
                 type=click.Choice(sorted(FAIL_ON_LEVELS)),
                 default="fail",
                 show_default=True,
-                help="Exit 1 when a finding is at or above this level (fail also covers error).",
+                help="Exit 1 when a finding shown is at or above this level (fail also covers error).",
             ),
         ],
     )
+    return stacked
+
+
+# --------------------------------------------------------------------------------------------------------
+# selection options (every command that renders a report)
+
+
+def _measure_keys(ctx: click.Context, param: click.Parameter, value: Sequence[str]) -> tuple[str, ...]:
+    """Check every ``--measure``/``--skip-measure`` value against the catalog (a typo is exit 2)."""
+    from hvguard.catalog import load_catalog
+    from hvguard.report.selection import SelectionError, measure_key
+
+    if not value:
+        return ()
+    catalog = load_catalog()
+    try:
+        return tuple(dict.fromkeys(measure_key(v, catalog) for v in value))
+    except SelectionError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def _statuses(ctx: click.Context, param: click.Parameter, value: Sequence[str]) -> tuple[str, ...]:
+    from hvguard.report.selection import SelectionError, parse_statuses
+
+    try:
+        return tuple(s.value for s in parse_statuses(value))
+    except SelectionError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def selection_options(fn: F) -> F:
+    """``--measure``, ``--skip-measure``, ``--vm``, ``--skip-host`` and ``--status``; the command receives
+    them as one ``selection: Selection`` (:mod:`hvguard.report.selection`)."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        measures: tuple[str, ...],
+        skip_measures: tuple[str, ...],
+        vms: tuple[str, ...],
+        skip_host: bool,
+        statuses: tuple[str, ...],
+        **kwargs: Any,
+    ) -> Any:
+        from hvguard.findings import Status
+        from hvguard.report.selection import Selection
+
+        kwargs["selection"] = Selection(
+            measures=measures,
+            skip_measures=skip_measures,
+            vms=tuple(dict.fromkeys(vms)),
+            skip_host=skip_host,
+            statuses=tuple(Status(s) for s in statuses),
+        )
+        return fn(*args, **kwargs)
+
+    wrapped: Any = wrapper  # the wrapper takes the filters where ``fn`` takes ``selection``
+    stacked: F = _stack(
+        wrapped,
+        [
+            click.option(
+                "--measure",
+                "measures",
+                multiple=True,
+                metavar="ID|SECTION",
+                callback=_measure_keys,
+                help="Show only this measure (11.3.10) or section (11.3). Repeatable.",
+            ),
+            click.option(
+                "--skip-measure",
+                "skip_measures",
+                multiple=True,
+                metavar="ID|SECTION",
+                callback=_measure_keys,
+                help="Leave out this measure or section. Repeatable.",
+            ),
+            click.option(
+                "--vm",
+                "vms",
+                multiple=True,
+                metavar="GLOB",
+                help="Show only VMs whose name matches this shell glob (host findings stay unless "
+                "--skip-host). Repeatable.",
+            ),
+            click.option("--skip-host", is_flag=True, help="Leave out findings that are not about a VM."),
+            click.option(
+                "--status",
+                "statuses",
+                multiple=True,
+                metavar="LIST",
+                callback=_statuses,
+                help="Show only these statuses, comma-separated (fail,error). Repeatable. The exit code "
+                "follows the findings shown; the evaluation and history stay complete.",
+            ),
+        ],
+    )
+    return stacked
 
 
 #: ``--root DIR``: read host files (and /proc, /sys) from DIR — offline roots and tests.

@@ -12,6 +12,9 @@ What happens depends on what the path names now:
 * a symbolic link to anything else, a folder, or any other kind of file: refused in one line.
 
 Every refusal and write failure is a :class:`~hvguard.cli.errors.UserError` (one line, exit 2).
+
+Report commands take several outputs (``-o FORMAT:PATH``, repeatable): :func:`parse_outputs` reads them
+by the contract, and :func:`check_destinations` classifies every one before anything is written.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -168,3 +173,74 @@ def _umask_mode() -> int:
     mask = os.umask(0o077)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+# -- several outputs (report commands) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output of a report command: a format and where it goes."""
+
+    fmt: str
+    """The report format (``json``, ``html`` …)."""
+    path: Path | None
+    """The file, device or FIFO; None for standard output (``-``)."""
+
+    def describe(self) -> str:
+        """``FORMAT:PATH`` as the user would write it."""
+        return f"{self.fmt}:{'-' if self.path is None else self.path}"
+
+
+def parse_outputs(
+    values: Sequence[str], formats: Sequence[str], known: Collection[str], *, default_format: str = "table"
+) -> tuple[OutputSpec, ...]:
+    """The outputs named by ``-o/--output`` ``values`` and ``--format`` ``formats``, by the contract.
+
+    A value is ``FORMAT:PATH`` when the part before its first ``:`` is a format name in ``known``, else a
+    PATH in the ``--format`` format. ``--format`` given twice, ``--format`` or a plain PATH mixed with
+    ``FORMAT:PATH`` values, two plain PATHs, two outputs to ``-`` or one path named twice are
+    :class:`UserError`. No value at all is one output in ``--format`` (default ``default_format``) to
+    standard output.
+    """
+    if len(formats) > 1:
+        raise UserError("--format given more than once; name each output as -o FORMAT:PATH")
+    typed: list[OutputSpec] = []
+    plain: list[str] = []
+    for value in values:
+        head, sep, tail = value.partition(":")
+        if sep and head in known:
+            if not tail:
+                raise UserError(f"-o {value}: missing PATH after '{head}:' (- for standard output)")
+            typed.append(OutputSpec(head, None if tail == "-" else Path(tail)))
+        else:
+            plain.append(value)
+    if typed and formats:
+        raise UserError("--format cannot be combined with -o FORMAT:PATH; name the format of every output")
+    if typed and plain:
+        raise UserError(
+            f"-o {plain[0]} has no format while other outputs do; write it as -o FORMAT:{plain[0]}"
+        )
+    if len(plain) > 1:
+        raise UserError("-o PATH given more than once; name each output as -o FORMAT:PATH")
+    path = Path(plain[0]) if plain and not to_stdout(Path(plain[0])) else None
+    specs = typed or [OutputSpec(formats[0] if formats else default_format, path)]
+    if sum(1 for s in specs if s.path is None) > 1:
+        raise UserError("more than one output to standard output (-)")
+    seen: dict[str, OutputSpec] = {}
+    for spec in specs:
+        if spec.path is None:
+            continue
+        key = os.path.abspath(spec.path)
+        if key in seen:
+            both = f"{seen[key].describe()}, {spec.describe()}"
+            raise UserError(f"{spec.path} is named by two outputs ({both})")
+        seen[key] = spec
+    return tuple(specs)
+
+
+def check_destinations(specs: Sequence[OutputSpec], *, force: bool) -> None:
+    """Classify every output's destination (:func:`destination`): the first one that must not be written
+    raises :class:`UserError` before any is written."""
+    for spec in specs:
+        destination(spec.path, force=force)

@@ -19,27 +19,37 @@ from pathlib import Path
 import click
 
 from hvguard.cli.bundle_keys import load_bundle, sign_option, signer, verify_option, write_signature
-from hvguard.cli.console import error_console, wide_console
+from hvguard.cli.console import error_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
 from hvguard.cli.options import (
     history_options,
     probe_acl_option,
     report_options,
     root_option,
+    selection_options,
     ssh_options,
     workflow_options,
 )
-from hvguard.cli.output import OWNER_ONLY, describe, destination, to_stdout, write_output
+from hvguard.cli.output import OWNER_ONLY, OutputSpec, check_destinations, describe, destination, write_output
+from hvguard.cli.reporting import report_and_store
+from hvguard.cli.verbosity import info, is_quiet
 from hvguard.cli.workflow import load_workflow
 from hvguard.collect.bundle import encode_bundle, make_bundle
 from hvguard.collect.linux.access_probe import attach_probes
 from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, collect_target, is_partial, validate_target
-from hvguard.engine import Evaluation, evaluate
+from hvguard.collect.timing import timed
+from hvguard.engine import evaluate
 from hvguard.facts import TargetFacts
-from hvguard.history.record import record_evaluation, warm_history_store
+from hvguard.history.record import warm_history_store
 from hvguard.profile import load_profile
-from hvguard.report import renderer
+from hvguard.report.build import utc_stamp
+from hvguard.report.selection import Selection, select
+
+
+def _timed_collect(target: str, root: Path | None) -> TargetFacts:
+    with timed(f"collect {target}"):
+        return collect_target(target, root=root)
 
 
 def _collect_all(
@@ -68,7 +78,7 @@ def _collect_all(
             TimeElapsedColumn(),
             console=err,
             transient=True,
-            disable=not err.is_terminal,
+            disable=not err.is_terminal or is_quiet(),
         )
         with bar:
             task = bar.add_task("collecting", total=len(targets))
@@ -80,8 +90,8 @@ def _collect_all(
                 advance=lambda: bar.advance(task),
                 notify=lambda line: err.print(f"hvguard: {line}", highlight=False, markup=False),
             )
-    if not err.is_terminal:
-        return [collect_target(t, root=root) for t in targets]
+    if not err.is_terminal or is_quiet():
+        return [_timed_collect(t, root) for t in targets]
     out: list[TargetFacts] = []
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
@@ -89,40 +99,16 @@ def _collect_all(
         task = progress.add_task("collecting", total=len(targets))
         for t in targets:
             progress.update(task, description=f"collecting {t}")
-            out.append(collect_target(t, root=root))
+            out.append(_timed_collect(t, root))
             progress.advance(task)
     return out
-
-
-def _report_and_store(
-    ev: Evaluation,
-    *,
-    fmt: str,
-    output: Path | None,
-    force: bool,
-    fail_on: str,
-    command: str,
-    inputs: Sequence[str],
-    db: str | None,
-    store: bool,
-) -> int:
-    """Write the report, then store the evaluation in the history (unless ``--no-history``) — in that
-    order, so a slow or locked database never delays or loses the report — and return the exit code. A
-    report that cannot be written raises (exit 2) and stores nothing."""
-    if fmt == "table" and to_stdout(output):
-        from hvguard.report.table import print_report
-
-        print_report(ev, wide_console())
-    else:
-        write_output(renderer(fmt)(ev), output, force=force, mode=OWNER_ONLY)
-    record_evaluation(ev, command=command, inputs=inputs, db=db, enabled=store)
-    return ev.exit_code(fail_on)
 
 
 @click.command()
 @click.argument("targets", nargs=-1)
 @root_option
 @report_options
+@selection_options
 @history_options
 @workflow_options
 @click.option(
@@ -140,10 +126,10 @@ def scan(
     targets: tuple[str, ...],
     root: Path | None,
     profile_path: Path | None,
-    fmt: str,
-    output: Path | None,
+    outputs: tuple[OutputSpec, ...],
     force: bool,
     fail_on: str,
+    selection: Selection,
     db: str | None,
     no_history: bool,
     exceptions_path: Path | None,
@@ -154,6 +140,7 @@ def scan(
     ssh: SshOptions,
 ) -> int:
     """Collect facts from TARGETs and evaluate them (default target: local)."""
+    check_destinations(outputs, force=force)  # refuse before collecting, not after
     warm_history_store(not no_history)
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
@@ -173,11 +160,11 @@ def scan(
         from hvguard.baseline.measure import checks_with_baseline
 
         checks = checks_with_baseline(gold, facts)
-    ev = evaluate(facts, profile, checks=checks, **workflow.kwargs())
-    return _report_and_store(
-        ev,
-        fmt=fmt,
-        output=output,
+    with timed("evaluate"):
+        ev = evaluate(facts, profile, checks=checks, **workflow.kwargs())
+    return report_and_store(
+        select(ev, selection, generated_at=utc_stamp()),
+        outputs=outputs,
         force=force,
         fail_on=fail_on,
         command="scan",
@@ -237,12 +224,11 @@ def collect(
     problems = sum(len(t.problems) for t in bundle.targets)
     unreachable = [t.id for t in bundle.targets if t.unreachable]
     partial = [t.id for t in bundle.targets if is_partial(t)]
-    click.echo(
+    info(
         f"wrote {describe(output)}: {len(bundle.targets)} target(s), {vms} VM(s), "
         f"{problems} collection problem(s)"
         + (f", partial (no hypervisor answer): {', '.join(partial)}" if partial else "")
-        + (f", unreachable: {', '.join(unreachable)}" if unreachable else ""),
-        err=True,
+        + (f", unreachable: {', '.join(unreachable)}" if unreachable else "")
     )
     return EXIT_FINDINGS if partial or unreachable else EXIT_OK
 
@@ -250,16 +236,17 @@ def collect(
 @click.command("evaluate")
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
 @report_options
+@selection_options
 @history_options
 @workflow_options
 @verify_option
 def evaluate_cmd(
     bundle: Path,
     profile_path: Path | None,
-    fmt: str,
-    output: Path | None,
+    outputs: tuple[OutputSpec, ...],
     force: bool,
     fail_on: str,
+    selection: Selection,
     db: str | None,
     no_history: bool,
     exceptions_path: Path | None,
@@ -268,14 +255,15 @@ def evaluate_cmd(
     verify_key: str | None = None,
 ) -> int:
     """Evaluate an offline evidence BUNDLE written by ``hvguard collect``."""
+    check_destinations(outputs, force=force)  # refuse before reading the bundle, not after
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
     facts, source = load_bundle(bundle, verify_key)
-    ev = replace(evaluate(facts.targets, profile, **workflow.kwargs()), bundle=source)
-    return _report_and_store(
-        ev,
-        fmt=fmt,
-        output=output,
+    with timed("evaluate"):
+        ev = replace(evaluate(facts.targets, profile, **workflow.kwargs()), bundle=source)
+    return report_and_store(
+        select(ev, selection, generated_at=utc_stamp()),
+        outputs=outputs,
         force=force,
         fail_on=fail_on,
         command="evaluate",

@@ -14,6 +14,7 @@ from hvguard.collect.linux.access import AccessCollector
 from hvguard.collect.linux.host import LinuxHostCollector
 from hvguard.collect.linux.operations import OperationsCollector
 from hvguard.collect.linux.source import HostSource
+from hvguard.collect.timing import timed
 from hvguard.facts import HostFacts, HypervisorFacts, Problem
 
 LINUX_HOST = LinuxHostCollector()
@@ -24,12 +25,13 @@ HYPERVISOR = LibvirtCollector()
 
 def collect_host_facts(source: HostSource, *, problems: list[Problem]) -> HostFacts:
     """Every host collector over one source: the base host facts, access control and operations."""
-    host = LINUX_HOST.collect(source, problems)
-    return msgspec.structs.replace(
-        host,
-        access=ACCESS.collect(source, problems),
-        operations=OPERATIONS.collect(source, problems),
-    )
+    with timed(f"collector linux-host ({source.label})"):
+        host = LINUX_HOST.collect(source, problems)
+    with timed(f"collector access ({source.label})"):
+        access = ACCESS.collect(source, problems)
+    with timed(f"collector operations ({source.label})"):
+        operations = OPERATIONS.collect(source, problems)
+    return msgspec.structs.replace(host, access=access, operations=operations)
 
 
 def platform_of(hv: HypervisorFacts | None) -> str:

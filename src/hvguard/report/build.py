@@ -32,12 +32,14 @@ from hvguard.report.model import (
     RegisterUse,
     Report,
     Result,
+    SelectionBlock,
     Source,
     Summary,
     Target,
     TargetCollection,
     Tool,
 )
+from hvguard.report.selection import generated_at_of, selection_of, shown_findings, subject_selected
 from hvguard.workflow.usage import SourceUse
 
 
@@ -153,12 +155,32 @@ def _result(f: Finding, title: str) -> Result:
     )
 
 
+def utc_stamp() -> str:
+    """Now as a report stamps it: ISO 8601, UTC, seconds, ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _selection(ev: Evaluation, selected: int) -> SelectionBlock:
+    sel = selection_of(ev)
+    return SelectionBlock(
+        measures=list(sel.measures),
+        skip_measures=list(sel.skip_measures),
+        vms=list(sel.vms),
+        skip_host=sel.skip_host,
+        statuses=list(sel.statuses),
+        results_total=len(ev.findings),
+        results_selected=selected,
+    )
+
+
 def build_report(ev: Evaluation) -> Report:
-    """The ``hvguard.report/1`` document of ``ev``, stamped with the current time."""
+    """The ``hvguard.report/1`` document of ``ev``, stamped with the current time: the findings its
+    selection keeps (:mod:`hvguard.report.selection`), the roll-ups of all of them."""
     titles = {m.id: m.title for m in ev.catalog.measures}
+    shown = shown_findings(ev)
     return Report(
         schema=SCHEMA,
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        generated_at=generated_at_of(ev) or utc_stamp(),
         tool=Tool(name="hvguard", version=__version__),
         catalog=CatalogRef(id=ev.catalog.id, version=ev.catalog.version),
         profile=_profile(ev.profile),
@@ -167,11 +189,12 @@ def build_report(ev: Evaluation) -> Report:
         attestations=_register(ev.attestations_used),
         source=_source(ev),
         targets=[_target(t) for t in ev.targets],
-        results=[_result(f, titles[f.measure]) for f in ev.findings],
+        results=[_result(f, titles[f.measure]) for f in shown],
         summary=Summary(
             by_status={Status(s): n for s, n in ev.by_status.items()},
             by_measure=dict(ev.by_measure),
         ),
+        selection=_selection(ev, len(shown)),
     )
 
 
@@ -191,7 +214,8 @@ class ReportView:
     """The standard's reference data the document names by measure id: titles, text, sections, order."""
     vms: tuple[tuple[str, str], ...]
     """Every VM of every target as (target id, ``vm:NAME``) in collection order — the document counts
-    VMs per target, and the per-VM view lists VMs that got no per-VM finding too."""
+    VMs per target, and the per-VM view lists VMs that got no per-VM finding too (with ``--vm``, the
+    VMs it matches)."""
 
     @property
     def register_notes(self) -> list[str]:
@@ -207,7 +231,14 @@ class ReportView:
 
 def report_view(ev: Evaluation) -> ReportView:
     """The report of ``ev`` with its catalog and VM inventory, ready for any format."""
-    vms = tuple((t.id, f"vm:{vm.name}") for t in ev.targets if t.hypervisor for vm in t.hypervisor.vms)
+    sel = selection_of(ev)
+    vms = tuple(
+        (t.id, f"vm:{vm.name}")
+        for t in ev.targets
+        if t.hypervisor
+        for vm in t.hypervisor.vms
+        if subject_selected(f"vm:{vm.name}", sel.vms, skip_host=False)
+    )
     return ReportView(report=build_report(ev), catalog=ev.catalog, vms=vms)
 
 

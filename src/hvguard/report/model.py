@@ -261,6 +261,31 @@ class Summary(_Block, frozen=True):
     ]
 
 
+class SelectionBlock(_Block, frozen=True):
+    """The filters that chose which findings `results` holds (`--measure`, `--vm`, `--status` …).
+
+    A selection cuts what is shown only: `summary` rolls up every finding of the evaluation. Always
+    present; empty lists and `false` when no filter was given.
+    """
+
+    measures: Annotated[
+        list[str], Meta(description="`--measure`: measure ids (`11.3.10`) or section ids (`11.3`) kept.")
+    ]
+    skip_measures: Annotated[
+        list[str], Meta(description="`--skip-measure`: measure or section ids left out.")
+    ]
+    vms: Annotated[
+        list[str],
+        Meta(description="`--vm`: shell globs over VM names; findings of other VMs are left out."),
+    ]
+    skip_host: Annotated[
+        bool, Meta(description="`--skip-host`: findings not about a VM (`host` …) are left out.")
+    ]
+    statuses: Annotated[list[Status], Meta(description="`--status`: the statuses kept (empty: all).")]
+    results_total: Annotated[int, Meta(description="Findings in the evaluation, selected or not.")]
+    results_selected: Annotated[int, Meta(description="Findings in `results` (those the filters kept).")]
+
+
 class Report(_Block, frozen=True):
     """The ``hvguard.report/1`` document: one evaluation of one or more targets."""
 
@@ -281,5 +306,11 @@ class Report(_Block, frozen=True):
         Meta(description="Where the facts came from when not collected live (a bundle); null for a scan."),
     ]
     targets: Annotated[list[Target], Meta(description="Every target, in the order given.")]
-    results: Annotated[list[Result], Meta(description="Every finding, target by target.")]
+    results: Annotated[
+        list[Result],
+        Meta(description="Every finding the `selection` keeps (all by default), target by target."),
+    ]
     summary: Annotated[Summary, Meta(description="The roll-ups.")]
+    selection: Annotated[
+        SelectionBlock, Meta(description="The filters that chose `results`; `summary` covers everything.")
+    ]

@@ -1,19 +1,25 @@
-"""The terminal report: one table per SS-009 section, the findings that need attention, a summary line."""
+"""The terminal report: one table per SS-009 section, the findings that need attention, a summary line.
+
+Every selected finding is listed (narrow the report with ``--measure``, ``--vm``, ``--status``). Fix
+commands are printed whole, never wrapped mid-command, so they can be copied at any terminal width.
+"""
 
 from __future__ import annotations
 
 import io
+import os
 from collections import Counter, defaultdict
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from hvguard.engine import Evaluation
 from hvguard.findings import SEVERITY_ORDER, Status, severity
 from hvguard.report.build import ReportView, display_view, report_view
-from hvguard.report.common import privilege_banner
-from hvguard.report.model import RegisterUse, Result
+from hvguard.report.common import LABEL, privilege_banner
+from hvguard.report.model import RegisterUse, Result, SelectionBlock
+from hvguard.report.selection import measure_selected
 
 STYLE = {
     Status.PASS: "green",
@@ -24,15 +30,38 @@ STYLE = {
     Status.ERROR: "bold magenta",
     Status.WAIVED: "blue",
 }
-#: Per measure, how many attention-needing findings the table spells out before pointing to JSON.
-DETAIL_LIMIT = 5
 #: Collection problems listed per target in the header.
 PROBLEM_LIMIT = 10
 ATTENTION = (Status.ERROR, Status.FAIL, Status.WARN, Status.MANUAL)
 
 
 def _label(status: Status) -> Text:
-    return Text(status.value.upper().replace("_", "/"), style=STYLE[status])
+    return Text(LABEL[status.value], style=STYLE[status])
+
+
+def _fix(remediation: str) -> Text:
+    """A fix as printed: first line after ``fix:``, continuation lines indented, no line wrapped (a
+    command broken across lines could not be copied and run)."""
+    fix = remediation.strip().replace("\n", "\n        ")
+    return Text(f"      fix: {fix}", style="dim", no_wrap=True, overflow="ignore")
+
+
+def _selection_line(sel: SelectionBlock) -> Text | None:
+    """``selection: --measure 11.3 --status fail · 3 of 83 findings shown``; None without filters."""
+    args = [
+        *(f"--measure {m}" for m in sel.measures),
+        *(f"--skip-measure {m}" for m in sel.skip_measures),
+        *(f"--vm {g}" for g in sel.vms),
+        *(["--skip-host"] if sel.skip_host else []),
+        *([f"--status {','.join(s.value for s in sel.statuses)}"] if sel.statuses else []),
+    ]
+    if not args:
+        return None
+    return Text(
+        f"  selection: {' '.join(args)} · {sel.results_selected} of {sel.results_total} findings shown "
+        "(the summary counts them all)",
+        style="bold",
+    )
 
 
 def _counts(findings: list[Result]) -> str:
@@ -63,9 +92,9 @@ def _accepted_line(f: Result, many_targets: bool) -> Text:
     if f.attestation is not None:
         was.append("attestation refused" if f.status is Status.ERROR else "attested")
     if f.original_status is not None:
-        was.append(f"was {f.original_status.value.upper().replace('_', '/')}")
+        was.append(f"was {LABEL[f.original_status.value]}")
     if f.untailored_status is not None:
-        was.append(f"default thresholds: {f.untailored_status.value.upper()}")
+        was.append(f"default thresholds: {LABEL[f.untailored_status.value]}")
     line.append(f" ({', '.join(was)})" if was else "", style="dim")
     line.append(f" {f.subject}" + (f" @ {f.target}" if many_targets else "") + f": {f.message}\n")
     if f.waiver is not None:
@@ -96,7 +125,7 @@ def build(view: ReportView) -> Group:
     per_measure: dict[str, list[Result]] = defaultdict(list)
     for f in rep.results:
         per_measure[f.measure].append(f)
-    parts: list[Table | Text] = []
+    parts: list[RenderableType] = []
     vm_total = sum(t.vm_count for t in rep.targets)
     head = Text.assemble(
         ("hvguard", "bold"),
@@ -148,56 +177,59 @@ def build(view: ReportView) -> Group:
     ids = frozenset(
         e.id for use in (rep.exceptions, rep.attestations) if use is not None for e in use.entry_use
     )
+    sel = rep.selection
+    selection = _selection_line(sel)
+    if selection is not None:
+        parts.append(selection)
+    measures = [
+        m for m in catalog.measures if measure_selected(m.id, m.section, sel.measures, sel.skip_measures)
+    ]
 
     for section, title in catalog.sections.items():
+        rows = [m for m in measures if m.section == section]
+        if not rows:
+            continue
         table = Table(title=f"{section} {title}", title_justify="left", expand=False, show_lines=False)
         table.add_column("Measure", no_wrap=True)
         table.add_column("Status", no_wrap=True)
         table.add_column("Title")
         table.add_column("Findings")
-        for m in catalog.measures:
-            if m.section != section:
-                continue
+        for m in rows:
             table.add_row(m.id, _label(rep.summary.by_measure[m.id]), m.title, _counts(per_measure[m.id]))
         parts.append(table)
 
     many_targets = len(rep.targets) > 1
-    attention = Text()
-    for m in catalog.measures:
+    attention: list[RenderableType] = []
+    for m in measures:
         needs = sorted(
             (f for f in per_measure[m.id] if f.status in ATTENTION),
             key=lambda f: (-severity(f.status), f.target, f.subject),
         )
         if not needs:
             continue
-        attention.append(f"\n{m.id} {m.title}\n", style="bold")
-        for f in needs[:DETAIL_LIMIT]:
-            attention.append("  ")
-            attention.append_text(_label(f.status))
-            attention.append(
-                f" {f.subject}" + (f" @ {f.target}" if many_targets else "") + f": {f.message}\n"
-            )
+        attention.append(Text(f"\n{m.id} {m.title}", style="bold"))
+        for f in needs:
+            said = Text("  ")
+            said.append_text(_label(f.status))
+            said.append(f" {f.subject}" + (f" @ {f.target}" if many_targets else "") + f": {f.message}")
+            attention.append(said)
             if f.remediation:
-                fix = f.remediation.strip().replace("\n", "\n        ")
-                attention.append(f"      fix: {fix}\n", style="dim")
-            for note in _register_notes(f, ids):
-                attention.append(f"      note: {note}\n", style="dim")
-        if len(needs) > DETAIL_LIMIT:
-            attention.append(f"  … and {len(needs) - DETAIL_LIMIT} more (see --format json)\n", style="dim")
-    if attention.plain:
+                attention.append(_fix(f.remediation))
+            notes = _register_notes(f, ids)
+            if notes:
+                attention.append(Text("\n".join(f"      note: {note}" for note in notes), style="dim"))
+    if attention:
         parts.append(Text("\nFindings that need attention", style="bold underline"))
-        parts.append(attention)
+        parts.extend(attention)
 
     accepted = Text()
-    for m in catalog.measures:
+    for m in measures:
         shown = [f for f in per_measure[m.id] if _accepted(f)]
         if not shown:
             continue
         accepted.append(f"\n{m.id} {m.title}\n", style="bold")
-        for f in shown[:DETAIL_LIMIT]:
+        for f in shown:
             accepted.append_text(_accepted_line(f, many_targets))
-        if len(shown) > DETAIL_LIMIT:
-            accepted.append(f"  … and {len(shown) - DETAIL_LIMIT} more (see --format json)\n", style="dim")
     if accepted.plain:
         parts.append(Text("\nWaived, attested and tailored findings", style="bold underline"))
         parts.append(accepted)
@@ -212,18 +244,33 @@ def build(view: ReportView) -> Group:
     summary.append_text(
         Text(", ").join(Text(f"{rolled[s]} {s.value}", style=STYLE[s]) for s in SEVERITY_ORDER if rolled[s])
     )
-    summary.append(f" · {len(rep.results)} findings")
+    summary.append(
+        f" · {len(rep.results)} of {sel.results_total} findings shown"
+        if selection is not None
+        else f" · {len(rep.results)} findings"
+    )
     parts.append(summary)
     return Group(*parts)
 
 
 def print_report(ev: Evaluation, console: Console) -> None:
-    """Print the report to a (possibly colour) console."""
-    console.print(build(report_view(ev)))
+    """Print the report to a (possibly colour) console; lines set not to wrap (fixes) are not cropped."""
+    console.print(build(report_view(ev)), crop=False)
+
+
+#: Width of the text report where no terminal says (a pipe, a file) and ``COLUMNS`` does not either:
+#: wider than 80 so the tables are not squeezed.
+PIPE_WIDTH = 160
+
+
+def columns(default: int = PIPE_WIDTH) -> int:
+    """``$COLUMNS`` when it is a positive number (the user's or the shell's), else ``default``."""
+    value = os.environ.get("COLUMNS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
 
 
 def render(ev: Evaluation) -> str:
-    """The report as plain text (no colour), for files."""
+    """The report as plain text (no colour), for files: ``$COLUMNS`` wide, else 160."""
     buf = io.StringIO()
-    print_report(ev, Console(file=buf, width=160, color_system=None, force_terminal=False))
+    print_report(ev, Console(file=buf, width=columns(), color_system=None, force_terminal=False))
     return buf.getvalue()

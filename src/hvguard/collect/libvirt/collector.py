@@ -5,6 +5,7 @@ from __future__ import annotations
 from hvguard.collect.interface import Collector
 from hvguard.collect.libvirt.conn import collect_libvirt
 from hvguard.collect.libvirt.files import STORED_DEFINITIONS
+from hvguard.collect.timing import timed
 from hvguard.facts import HypervisorFacts, Problem
 
 
@@ -21,4 +22,5 @@ class LibvirtCollector(Collector[str, HypervisorFacts | None]):
 
     def collect(self, source: str, problems: list[Problem]) -> HypervisorFacts | None:
         """The hypervisor facts of libvirt URI ``source``; None when libvirt-python is not installed."""
-        return collect_libvirt(source, problems=problems)
+        with timed(f"collector libvirt ({source})"):
+            return collect_libvirt(source, problems=problems)

@@ -18,6 +18,7 @@ from pathlib import Path
 from hvguard.collect.hostfs import DiskFS, HostFS, as_fs
 from hvguard.collect.interface import Command
 from hvguard.collect.linux.manifest import COMMANDS
+from hvguard.collect.timing import timed
 from hvguard.facts import Model
 
 #: Where sbin tools live; a non-login PATH often lacks them.
@@ -118,7 +119,13 @@ def command_env() -> dict[str, str]:
 
 
 def run_local(cmd: Command) -> CommandResult:
-    """Run one manifest command on this machine: argument vector, no shell, C locale, bounded time."""
+    """Run one manifest command on this machine: argument vector, no shell, C locale, bounded time
+    (its duration logged for ``hvguard -v``)."""
+    with timed(f"command {cmd.name}: {' '.join(cmd.argv)}"):
+        return _run_local(cmd)
+
+
+def _run_local(cmd: Command) -> CommandResult:
     exe = shutil.which(cmd.argv[0], path=_SEARCH_PATH)
     if exe is None:
         return CommandResult(name=cmd.name, argv=list(cmd.argv), error=f"{cmd.argv[0]} is not installed")
