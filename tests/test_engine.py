@@ -111,7 +111,9 @@ def test_checks_of_another_platform_are_not_applicable_and_the_measure_needs_evi
         assert f.evidence["platform"] == "vmware-esxi" and "kvm-libvirt" in f.evidence["check_platforms"]
     assert not [f for f in ev.findings if f.check == "engine.manual"]
     errors = [f for f in ev.findings if f.status is Status.ERROR]
-    assert {f.measure for f in errors} == set(ev.by_measure) and all(f.check.startswith("vsphere.") for f in errors)
+    assert {f.measure for f in errors} == set(ev.by_measure) and all(
+        f.check.startswith("vsphere.") for f in errors
+    )
 
 
 def test_a_linux_host_target_is_judged_by_the_libvirt_checks() -> None:
