@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 
 from hvguard.collect.bundle import make_bundle, read_bundle, write_bundle
-from hvguard.facts import FACTS_VERSION, AdvancedOptions, host_area, vm_area
+from hvguard.facts import FACTS_VERSION, JUDGED_HOST_OPTIONS, AdvancedOptions, host_area, vm_area
 from vsphere_factories import esxi_target, vcenter_target
 
 
@@ -50,3 +50,13 @@ def test_problem_areas_use_morefs_so_similar_names_cannot_collide() -> None:
     assert host_area("host-1", "options") == "vsphere.host:host-1.options"
     assert not host_area("host-10").startswith(host_area("host-1") + ".")
     assert vm_area("vm-7", "devices") == "vsphere.vm:vm-7.devices"
+
+
+def test_every_option_key_a_check_names_is_in_the_judged_list() -> None:
+    """The collector queries JUDGED_HOST_OPTIONS; a check reading a key outside it would always be error."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "hvguard" / "checks"
+    pattern = re.compile(r'"((?:Syslog|UserVars|DCUI|Config|Security|VMkernel|Net)\.[A-Za-z0-9.]+)"')
+    named = {k for path in src.rglob("*.py") for k in pattern.findall(path.read_text(encoding="utf-8"))}
+    assert named and named <= set(JUDGED_HOST_OPTIONS)

@@ -40,6 +40,29 @@ from hvguard.facts.resources import ControlsOffered, VmResources
 OptionValue = str | int | float | bool
 
 
+#: The ESXi advanced options the vSphere checks judge: a collector queries at least these on every host
+#: (``QueryOptions(KEY)`` each, or ``QueryOptions("")`` for all) and records an ``InvalidName`` answer in
+#: ``AdvancedOptions.unreadable``.
+JUDGED_HOST_OPTIONS = (
+    "Config.HostAgent.plugins.hostsvc.esxAdminsGroup",
+    "Config.HostAgent.plugins.solo.enableMob",
+    "DCUI.Access",
+    "Security.AccountLockFailures",
+    "Security.AccountUnlockTime",
+    "Syslog.global.auditRecord.remoteEnable",
+    "Syslog.global.auditRecord.storageEnable",
+    "Syslog.global.certificate.checkSSLCerts",
+    "Syslog.global.certificate.strictX509Compliance",
+    "Syslog.global.logHost",
+    "UserVars.DcuiTimeOut",
+    "UserVars.ESXiShellInteractiveTimeOut",
+    "UserVars.ESXiShellTimeOut",
+    "VMkernel.Boot.execInstalledOnly",
+)
+#: vCenter advanced settings (``content.setting``) the checks judge: event and task retention in days.
+JUDGED_VCENTER_OPTIONS = ("event.maxAge", "task.maxAge")
+
+
 def host_area(moref: str, part: str | None = None) -> str:
     """The ``Problem.area`` of a host's facts (``vsphere.host:host-12.options``)."""
     return f"vsphere.host:{moref}" + (f".{part}" if part else "")
@@ -492,6 +515,8 @@ class VsphereFacts(Model, frozen=True, kw_only=True, omit_defaults=True):
 AcceptanceLevel = Literal["vmware_certified", "vmware_accepted", "partner", "community"]
 
 __all__ = [
+    "JUDGED_HOST_OPTIONS",
+    "JUDGED_VCENTER_OPTIONS",
     "AcceptanceLevel",
     "ActiveDirectory",
     "AdvancedOptions",

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 from hvguard.checks.base import CheckContext, check
 from hvguard.checks.support.vsphere import as_int, facts, is_esxi, need, top_subject
+from hvguard.facts import JUDGED_VCENTER_OPTIONS
 from hvguard.findings import Finding
 
 RECONFIG_EVENTS = ("VmReconfiguredEvent",)
 #: vCenter advanced settings of event and task retention (days) and the minimum (VCSA-80-000293).
-RETENTION_KEYS = ("event.maxAge", "task.maxAge")
+RETENTION_KEYS = JUDGED_VCENTER_OPTIONS
 MIN_RETENTION_DAYS = 30
 
 
