@@ -174,6 +174,23 @@ def test_granular_permissions_pass_on_a_folder_grant_and_fail_on_root_only() -> 
     assert f[0].status is Status.FAIL and "New-VIPermission" in (f[0].remediation or "")
 
 
+def test_standalone_esxi_with_only_root_admin_fails_granularity() -> None:
+    t = esxi_target()
+    assert t.vsphere is not None and t.vsphere.permissions is not None
+    assert run(perms.granular_permissions, t, "11.2.2")[0].status is Status.PASS
+    root_only = esxi_target(permissions=t.vsphere.permissions[:1])
+    assert run(perms.granular_permissions, root_only, "11.2.2")[0].status is Status.FAIL
+    unknown_entity = Permission(
+        entity="group-x", principal="CORP\\ops", group=True, role_id=101, propagate=True
+    )
+    f = run(
+        perms.granular_permissions,
+        esxi_target(permissions=[*t.vsphere.permissions[:1], unknown_entity]),
+        "11.2.2",
+    )
+    assert f[0].status is Status.FAIL
+
+
 def test_permissions_not_read_are_an_error() -> None:
     t = vcenter_target(
         permissions=None,

@@ -327,6 +327,27 @@ def inventory(vms: list[VsphereVm]) -> list[InventoryEntity]:
     ]
 
 
+def esxi_inventory(vms: list[VsphereVm]) -> list[InventoryEntity]:
+    """A standalone ESXi host's inventory: ha-folder-root → ha-datacenter → ha-folder-vm → each VM (also
+    under the host's root resource pool)."""
+    return [
+        InventoryEntity(moref="ha-folder-root", name="ha-folder-root", type="Folder"),
+        InventoryEntity(
+            moref="ha-datacenter", name="ha-datacenter", type="Datacenter", parents=["ha-folder-root"]
+        ),
+        InventoryEntity(moref="ha-folder-vm", name="vm", type="Folder", parents=["ha-datacenter"]),
+        InventoryEntity(
+            moref="ha-root-pool", name="Resources", type="ResourcePool", parents=["ha-datacenter"]
+        ),
+        *[
+            InventoryEntity(
+                moref=vm.moref, name=vm.name, type="VirtualMachine", parents=["ha-folder-vm", "ha-root-pool"]
+            )
+            for vm in vms
+        ],
+    ]
+
+
 GOOD_PERMISSIONS = [
     Permission(
         entity="group-d1", principal="VSPHERE.LOCAL\\Administrator", group=False, role_id=-1, propagate=True
@@ -363,9 +384,16 @@ def esxi_target(
         product=ESXI_PRODUCT,
         hosts=[h],
         vms=vm_list,
-        inventory=inventory(vm_list),
+        inventory=esxi_inventory(vm_list),
         permissions=[
-            Permission(entity="ha-folder-root", principal="root", group=False, role_id=-1, propagate=True)
+            Permission(entity="ha-folder-root", principal="root", group=False, role_id=-1, propagate=True),
+            Permission(
+                entity="ha-folder-vm",
+                principal="CORP\\esx-vm-operators",
+                group=True,
+                role_id=101,
+                propagate=True,
+            ),
         ],
         roles=ROLES,
         content_libraries=None,

@@ -57,7 +57,8 @@ def granular_permissions(ctx: CheckContext) -> Iterator[Finding]:
     index = _index(ctx, vs)
     perms = vs.permissions or []
     vm_admin = [p for p in perms if p.role_id != NO_ACCESS and index.grants_vm_admin(p.role_id)]
-    scoped = [p for p in vm_admin if not index.is_root(p.entity)]
+    # A grant on an entity the inventory does not know cannot be shown to be narrower than the root.
+    scoped = [p for p in vm_admin if p.entity in index.entities and not index.is_root(p.entity)]
     evidence = {
         "vm_admin_grants": capped([_grant_row(index, p) for p in vm_admin]),
         "scoped_grants": len(scoped),
