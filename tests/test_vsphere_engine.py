@@ -96,3 +96,40 @@ def test_a_bundle_replays_the_same_vsphere_verdicts(tmp_path: Path) -> None:
     key = [(f.target, f.measure, f.check, f.subject, f.status, f.message) for f in a.findings]
     assert key == [(f.target, f.measure, f.check, f.subject, f.status, f.message) for f in b.findings]
     assert any(f.status is Status.FAIL for f in a.findings)
+
+
+def test_evaluate_renders_a_vsphere_bundle_in_every_format(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    bundle = tmp_path / "vs.json"
+    write_bundle(make_bundle([esxi_target(), vcenter_target(vms=[good_vm(extra_config={})])]), bundle)
+    for fmt in ("json", "html", "sarif", "junit", "csv", "oscal", "markdown", "table"):
+        out = tmp_path / f"report.{fmt}"
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hvguard",
+                "evaluate",
+                str(bundle),
+                "--no-history",
+                "--format",
+                fmt,
+                "--output",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert r.returncode == 1 and not r.stderr, (fmt, r.stderr)
+        assert out.stat().st_size > 0
+    rep = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert {t["platform"] for t in rep["targets"]} == {"vmware-esxi", "vmware-vcenter"}
+    assert len(rep["summary"]["by_measure"]) == 36
+    fails = [x for x in rep["results"] if x["status"] == "fail"]
+    assert [(x["measure"], x["subject"]) for x in fails] == [("11.2.7", "vm:web1")]
+    assert "isolation.device.connectable.disable" in fails[0]["remediation"]
