@@ -20,8 +20,8 @@ Conventions (as for the rest of the facts model):
   ``vsphere.distributed_switches``, ``vsphere.datastores``, ``vsphere.vcenter_options``,
   ``vsphere.alarms``, ``vsphere.vms`` (the VM list itself), ``vsphere.host:<moref>`` (the host as a
   whole) and ``vsphere.host:<moref>.<field>`` for each per-host field below (``options``, ``services``,
-  ``lockdown``, ``acceptance_level``, ``firewall``, ``network``, ``ntp``, ``active_directory``, ``tpm``,
-  ``cpu``, ``accounts``, ``profile``), ``vsphere.vm:<moref>`` and ``vsphere.vm:<moref>.<part>``
+  ``lockdown``, ``acceptance_level``, ``firewall``, ``network``, ``ntp_servers``, ``active_directory``,
+  ``tpm``, ``cpu``, ``accounts``, ``profile``), ``vsphere.vm:<moref>`` and ``vsphere.vm:<moref>.<part>``
   (``devices``, ``extra_config``, ``flags``). :func:`host_area` / :func:`vm_area` build them.
 - Advanced options: one ``QueryOptions`` per host. A key the host does not know answers ``InvalidName``;
   the collector records it in ``AdvancedOptions.unreadable`` (key → fault) rather than as a value, so a
