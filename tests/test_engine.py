@@ -98,11 +98,14 @@ def test_error_finding_carries_the_collection_problem() -> None:
 
 
 def test_checks_of_another_platform_are_not_applicable_and_the_measure_needs_evidence() -> None:
-    """A vSphere target is not judged by the KVM/libvirt checks: each says so (not_applicable, naming
-    both platforms), and every measure without a check of its own platform is manual, never a silent
-    N/A or pass."""
-    esxi = msgspec.structs.replace(target(), id="vsphere://esx1", platform="vmware-esxi")
-    ev = evaluate([esxi], default_profile())
+    """A vSphere target evaluated with the KVM/libvirt checks only (as before vSphere had checks) is not
+    judged by them: each says so (not_applicable, naming both platforms), and every measure is manual,
+    never a silent N/A or pass."""
+    from hvguard.checks.registry import registered_checks
+
+    kvm_only = [c for c in registered_checks() if "kvm-libvirt" in c.platforms or "linux-host" in c.platforms]
+    other = msgspec.structs.replace(target(), id="vsphere://esx1", platform="vmware-esxi")
+    ev = evaluate([other], default_profile(), checks=kvm_only)
     assert set(ev.by_measure.values()) == {Status.MANUAL}
     skipped = [f for f in ev.findings if f.status is Status.NOT_APPLICABLE]
     assert skipped, "the libvirt checks should report that they do not apply"
@@ -112,6 +115,16 @@ def test_checks_of_another_platform_are_not_applicable_and_the_measure_needs_evi
     manual = [f for f in ev.findings if f.check == "engine.manual"]
     assert len(manual) == 36
     assert all(f.message.startswith("No automated check decides this measure") for f in manual)
+
+
+def test_a_vsphere_target_is_judged_by_the_vsphere_checks_only() -> None:
+    """A vSphere target's measures are judged by the vSphere checks (without vSphere facts: errors, never a
+    silent N/A, pass or manual); the libvirt checks add nothing to its findings."""
+    esxi = msgspec.structs.replace(target(), id="vsphere://esx1", platform="vmware-esxi")
+    ev = evaluate([esxi], default_profile())
+    assert set(ev.by_measure.values()) == {Status.ERROR}
+    assert all(f.check.startswith("vsphere.") for f in ev.findings)
+    assert {f.measure for f in ev.findings} == set(ev.by_measure)
 
 
 def test_a_linux_host_target_is_judged_by_the_libvirt_checks() -> None:

@@ -94,12 +94,16 @@ def _run_check(chk: Check, ctx: CheckContext) -> list[Finding]:
 
 
 def _run_measure(target: TargetFacts, profile: Profile, measure: str, checks: list[Check]) -> list[Finding]:
+    """The findings of ``measure``'s checks that apply to the target's platform. Only when none applies
+    does each check say, as a ``not_applicable`` finding, that it is written for another platform (the
+    engine then asks for evidence); a measure judged by its platform's own checks does not carry every
+    other platform's checks as noise."""
+    applicable = [chk for chk in checks if chk.applies_to(target.platform)]
+    if not applicable:
+        return [_other_platform(target, measure, chk) for chk in checks]
     found: list[Finding] = []
-    for chk in checks:
-        if chk.applies_to(target.platform):
-            found.extend(_run_check(chk, CheckContext(target, profile, measure, chk.id)))
-        else:
-            found.append(_other_platform(target, measure, chk))
+    for chk in applicable:
+        found.extend(_run_check(chk, CheckContext(target, profile, measure, chk.id)))
     return found
 
 
