@@ -105,13 +105,14 @@ def test_evaluate_renders_a_vsphere_bundle_in_every_format(tmp_path: Path) -> No
 
     bundle = tmp_path / "vs.json"
     write_bundle(make_bundle([esxi_target(), vcenter_target(vms=[good_vm(extra_config={})])]), bundle)
-    for fmt in ("json", "html", "sarif", "junit", "csv", "oscal", "markdown", "table"):
+    for fmt in ("json", "html", "sarif", "junit", "csv", "oscal", "markdown", "hdf", "table"):
         out = tmp_path / f"report.{fmt}"
         r = subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "hvguard",
+                "-q",
                 "evaluate",
                 str(bundle),
                 "--no-history",
