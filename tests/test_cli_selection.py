@@ -168,7 +168,7 @@ def test_quiet_before_or_after_the_command_silences_informational_lines(tmp_path
     r = hv(*(["-q", *args] if where == "before" else [*args, "-q"]))
     assert r.returncode == 1 and r.stderr == "" and out.exists()
     r = hv(*args, "--force")
-    assert r.stderr == f"wrote {out} (json, {out.stat().st_size // 1000} kB)\n"
+    assert r.stderr == f"wrote {out} (json, {out.stat().st_size / 1000:.0f} kB)\n"
 
 
 @pytest.mark.parametrize("flags", [["-v"], ["--log-level", "info"]])
