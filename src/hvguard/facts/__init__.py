@@ -17,7 +17,7 @@ Conventions:
 
 from __future__ import annotations
 
-from hvguard.facts import access, operations
+from hvguard.facts import access, operations, vsphere
 from hvguard.facts.access import *  # noqa: F403  (every name in access.__all__)
 from hvguard.facts.base import ConfFile, ConfValue, Model, Problem
 from hvguard.facts.host import (
@@ -70,13 +70,17 @@ from hvguard.facts.resources import (
     VmResources,
 )
 from hvguard.facts.target import BUNDLE_SCHEMA, Bundle, CollectionInfo, Platform, TargetFacts, platform_family
+from hvguard.facts.vsphere import *  # noqa: F403  (every name in vsphere.__all__)
 
 #: Bump when a field's meaning or type changes, or fields are added that old bundles lack.
 #: 2: access-control and operations facts (HostFacts.access, .operations).
 #: 3: platform-neutral VM resource controls (VmFacts.resources) and the driver's offer of them
 #:    (HypervisorFacts.controls_offered). Both are derived from version-2 fields, so a version-2 bundle
 #:    or stored scan is migrated on read (``hvguard.collect.migrate``); nothing else changed.
-FACTS_VERSION = 3
+#: 4: vSphere API facts (TargetFacts.vsphere). Only added, and None for every target an older hvguard
+#:    wrote (all Linux/libvirt), so a version-3 document decodes as-is; the bump makes an older hvguard
+#:    refuse a bundle holding vSphere facts with its "facts model version" message.
+FACTS_VERSION = 4
 
 #: The oldest facts version this hvguard still reads (by migrating it to ``FACTS_VERSION``).
 OLDEST_READABLE_FACTS_VERSION = 2
@@ -138,4 +142,5 @@ __all__ = [
     "OLDEST_READABLE_FACTS_VERSION",
     *access.__all__,
     *operations.__all__,
+    *vsphere.__all__,
 ]

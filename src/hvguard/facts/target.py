@@ -7,6 +7,7 @@ from enum import StrEnum
 from hvguard.facts.base import Model, Problem
 from hvguard.facts.host import HostFacts
 from hvguard.facts.hypervisor import HypervisorFacts
+from hvguard.facts.vsphere import VsphereFacts
 
 BUNDLE_SCHEMA = "hvguard.bundle/1"
 
@@ -24,9 +25,9 @@ class Platform(StrEnum):
     LINUX_HOST = "linux-host"
     """Host files only, no hypervisor connection."""
     VMWARE_ESXI = "vmware-esxi"
-    """A standalone ESXi host through the vSphere API (collector to come)."""
+    """A standalone ESXi host through the vSphere API (``TargetFacts.vsphere``)."""
     VMWARE_VCENTER = "vmware-vcenter"
-    """A vCenter Server through the vSphere API (collector to come)."""
+    """A vCenter Server through the vSphere API (``TargetFacts.vsphere``)."""
 
 
 #: Platforms that share one facts section and one set of checks. A Linux host whose hypervisor did not
@@ -62,6 +63,9 @@ class TargetFacts(Model, frozen=True, kw_only=True):
     them report ``error`` with the problem recorded under area ``host``. ``unreachable`` holds the reason
     when the target could not be reached at all.
     ``platform`` is one of the :class:`Platform` values (or ``libvirt-<driver>``).
+    ``vsphere`` holds the vSphere API facts of a ``vmware-esxi`` / ``vmware-vcenter`` target (None for
+    every other platform, and when the connection gave nothing; the reason is then a problem under area
+    ``vsphere``).
     """
 
     id: str
@@ -69,6 +73,7 @@ class TargetFacts(Model, frozen=True, kw_only=True):
     collection: CollectionInfo
     host: HostFacts | None = None
     hypervisor: HypervisorFacts | None = None
+    vsphere: VsphereFacts | None = None
     problems: list[Problem] = []
     unreachable: str | None = None
 
