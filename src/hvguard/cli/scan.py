@@ -27,6 +27,7 @@ from hvguard.cli.options import (
     report_options,
     root_option,
     ssh_options,
+    vsphere_options,
     workflow_options,
 )
 from hvguard.cli.output import OWNER_ONLY, describe, destination, to_stdout, write_output
@@ -35,6 +36,7 @@ from hvguard.collect.bundle import encode_bundle, make_bundle
 from hvguard.collect.linux.access_probe import attach_probes
 from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, collect_target, is_partial, validate_target
+from hvguard.collect.vsphere.target import VsphereOptions
 from hvguard.engine import Evaluation, evaluate
 from hvguard.facts import TargetFacts
 from hvguard.history.record import record_evaluation, warm_history_store
@@ -43,7 +45,10 @@ from hvguard.report import renderer
 
 
 def _collect_all(
-    targets: Sequence[str], root: Path | None, ssh: SshOptions | None = None
+    targets: Sequence[str],
+    root: Path | None,
+    ssh: SshOptions | None = None,
+    vsphere: VsphereOptions | None = None,
 ) -> list[TargetFacts]:
     from rich.progress import (
         BarColumn,
@@ -76,12 +81,13 @@ def _collect_all(
                 targets,
                 root,
                 ssh,
+                vsphere=vsphere,
                 describe=lambda text: bar.update(task, description=text),
                 advance=lambda: bar.advance(task),
                 notify=lambda line: err.print(f"hvguard: {line}", highlight=False, markup=False),
             )
     if not err.is_terminal:
-        return [collect_target(t, root=root) for t in targets]
+        return [collect_target(t, root=root, vsphere=vsphere) for t in targets]
     out: list[TargetFacts] = []
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
@@ -89,7 +95,7 @@ def _collect_all(
         task = progress.add_task("collecting", total=len(targets))
         for t in targets:
             progress.update(task, description=f"collecting {t}")
-            out.append(collect_target(t, root=root))
+            out.append(collect_target(t, root=root, vsphere=vsphere))
             progress.advance(task)
     return out
 
@@ -136,6 +142,7 @@ def _report_and_store(
     "11.2.3). Repeatable; needs root and this machine's libvirtd."
 )
 @ssh_options
+@vsphere_options
 def scan(
     targets: tuple[str, ...],
     root: Path | None,
@@ -152,6 +159,7 @@ def scan(
     baseline_path: Path | None,
     probe_acl: list[tuple[str, str]],
     ssh: SshOptions,
+    vsphere: VsphereOptions,
 ) -> int:
     """Collect facts from TARGETs and evaluate them (default target: local)."""
     warm_history_store(not no_history)
@@ -165,7 +173,7 @@ def scan(
             gold = load_baseline(baseline_path)
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
-    facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh), probe_acl)
+    facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh, vsphere), probe_acl)
     if len(facts) == 1 and facts[0].unreachable is not None:
         raise UserError(f"{facts[0].id}: unreachable: {facts[0].unreachable}")
     checks = None
@@ -200,6 +208,7 @@ def scan(
     "contact nothing.",
 )
 @ssh_options
+@vsphere_options
 @sign_option
 def collect(
     targets: tuple[str, ...],
@@ -209,6 +218,7 @@ def collect(
     probe_acl: list[tuple[str, str]],
     dry_run: bool,
     ssh: SshOptions,
+    vsphere: VsphereOptions,
     sign_key: str | None = None,
 ) -> int:
     """Collect facts from TARGETs into an offline evidence BUNDLE (no evaluation)."""
@@ -217,7 +227,16 @@ def collect(
 
         for t in targets:
             validate_target(t)
-        sys.stdout.write(describe_manifest(sudo=ssh.sudo, targets=targets))
+        from hvguard.collect.vsphere.target import is_vsphere_target
+
+        vsphere_targets = [t for t in targets if is_vsphere_target(t)]
+        if not targets or len(vsphere_targets) < len(targets):
+            others = [t for t in targets if t not in vsphere_targets]
+            sys.stdout.write(describe_manifest(sudo=ssh.sudo, targets=others))
+        if vsphere_targets:
+            from hvguard.collect.vsphere.manifest import describe_calls
+
+            sys.stdout.write(describe_calls(vsphere_targets))
         return EXIT_OK
     if not targets:
         raise UserError("missing TARGET (or use --dry-run to print the manifest)")
@@ -225,7 +244,7 @@ def collect(
         raise UserError("missing --output BUNDLE")
     destination(output, force=force)  # refuse before collecting, not after
     private = signer(sign_key, output, force=force)
-    collected = attach_probes(_collect_all(targets, root, ssh), probe_acl)
+    collected = attach_probes(_collect_all(targets, root, ssh, vsphere), probe_acl)
     if all(t.unreachable is not None for t in collected):
         causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in collected)
         raise UserError(f"nothing collected: {causes}")
@@ -233,7 +252,9 @@ def collect(
     data = encode_bundle(bundle, output.name)
     write_output(data, output, force=force, mode=OWNER_ONLY)
     write_signature(private, data, output, force=force)
-    vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor)
+    vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor) + sum(
+        len(t.vsphere.vms) for t in bundle.targets if t.vsphere
+    )
     problems = sum(len(t.problems) for t in bundle.targets)
     unreachable = [t.id for t in bundle.targets if t.unreachable]
     partial = [t.id for t in bundle.targets if is_partial(t)]

@@ -31,7 +31,13 @@ class VsphereUnreachable(CollectError):
 def fault_text(exc: BaseException) -> str:
     """A one-line name and message of an API fault or a transport error."""
     name = getattr(exc, "_wsdlName", None) or type(exc).__name__
-    msg = getattr(exc, "msg", None) or str(exc)
+    msg = getattr(exc, "msg", None)
+    if not msg and hasattr(exc, "_wsdlName"):
+        # An API fault without a message (vcsim's InvalidName): name what it is about, never its repr.
+        about = getattr(exc, "name", None) or getattr(exc, "obj", None)
+        msg = f"{about}" if isinstance(about, str) else ""
+    elif not msg:
+        msg = str(exc)
     text = " ".join(str(msg).split())
     return f"{name}: {text}" if text and text != name else str(name)
 

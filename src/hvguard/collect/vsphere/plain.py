@@ -1,9 +1,10 @@
 """pyVmomi values → plain data (dicts, lists, strings, numbers) for facts and bundles.
 
 A data object becomes a dict of its set fields plus ``_typeName`` (its WSDL type, e.g. ``VirtualDisk``,
-the shape :mod:`hvguard.collect.vsphere.resources` reads); a managed object reference becomes
-``"Type:moid"`` (``"HostSystem:host-21"``); times become ISO 8601 text; binary values become hex. Nothing
-here talks to the server: a reference is never followed.
+the shape :mod:`hvguard.collect.vsphere.resources` reads); a managed object reference becomes its
+managed-object id (``"host-21"``: unique within one server, the form the facts' areas use); times
+become ISO 8601 text; binary values become hex. Nothing here talks to the server: a reference is never
+followed.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ from typing import Any
 
 
 def moref(obj: Any) -> str:
-    """``Type:moid`` of a managed object reference (``VirtualMachine:vm-42``)."""
-    return f"{obj._wsdlName}:{obj._moId}"
+    """The managed-object id of a reference (``vm-42``)."""
+    return str(obj._moId)
 
 
 def plain(value: Any) -> Any:
     """``value`` as plain data (see the module docstring)."""
     from pyVmomi.VmomiSupport import DataObject, ManagedObject
 
-    if value is None or isinstance(value, bool | str | float):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return "".join(value)  # a plain str: pyVmomi's enum values are str subclasses
+    if isinstance(value, float):
+        return float(value)
     if isinstance(value, int):
         return int(value)  # pyVmomi's long/short/byte are int subclasses
     if isinstance(value, ManagedObject):

@@ -10,7 +10,8 @@ too, and the read returns what it had.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import http.client
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +25,15 @@ PAGE_SIZE = 500
 
 @dataclass
 class Read:
-    """What one read returned: per object (``Type:moid``), its properties as plain data by path; the
-    live references (for follow-up calls such as ``QueryOptions``), and how many pages it took."""
+    """What one read returned: per object (managed-object id), its properties as plain data by path,
+    its type (``HostSystem``), the live references (for follow-up calls such as ``QueryOptions``), and
+    how many pages it took."""
 
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
     refs: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per object, the pyVmomi values of the ``keep_raw`` paths (live references to call methods on)."""
     pages: int = 0
 
 
@@ -41,9 +46,13 @@ def retrieve(
     area: str,
     root: Any = None,
     page_size: int = PAGE_SIZE,
+    object_area: Callable[[str, str], str] | None = None,
+    keep_raw: Sequence[str] = (),
 ) -> Read:
     """Read ``paths`` of every ``type_name`` object (``VirtualMachine``, ``HostSystem`` …) below ``root``
-    (default: the root folder). Faults and missing properties become ``problems`` under ``area``."""
+    (default: the root folder). A fault of the read is a problem under ``area``; a property the server
+    could not read for one object (``missingSet``) is one under ``object_area(moid, path)`` (default
+    ``area``)."""
     from pyVmomi import vim, vmodl
 
     pc = conn.content.propertyCollector
@@ -80,13 +89,16 @@ def retrieve(
             for content in result.objects or ():
                 key = moref(content.obj)
                 read.refs[key] = content.obj
+                read.types[key] = str(content.obj._wsdlName)
                 props = read.objects.setdefault(key, {})
                 for prop in content.propSet or ():
                     props[prop.name] = plain(prop.val)
+                    if prop.name in keep_raw:
+                        read.raw.setdefault(key, {})[prop.name] = prop.val
                 for missing in content.missingSet or ():
                     problems.append(
                         Problem(
-                            area=area,
+                            area=object_area(key, missing.path) if object_area else area,
                             source=source,
                             message=f"{key} {missing.path}: {fault_text(missing.fault)}",
                         )
@@ -96,6 +108,14 @@ def retrieve(
     except vmodl.MethodFault as exc:
         problems.append(
             Problem(area=area, source=source, message=f"RetrievePropertiesEx({type_name}): {fault_text(exc)}")
+        )
+    except (OSError, http.client.HTTPException) as exc:
+        problems.append(
+            Problem(
+                area=area,
+                source=source,
+                message=f"RetrievePropertiesEx({type_name}): connection lost: {fault_text(exc)}",
+            )
         )
     finally:
         with contextlib.suppress(vmodl.MethodFault):  # the view dies with the session anyway
