@@ -19,6 +19,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 SOURCE_DIR = Path(__file__).parent / "vcsim"
@@ -161,3 +162,56 @@ class Simulator:
         self.log.close()
         with suppress(OSError):
             shutil.rmtree(self.dir)
+
+
+def api(sim: Simulator) -> Any:
+    """A pyVmomi ServiceInstance on ``sim`` (verified TLS) for a test to change the simulator's state
+    through the API itself (``ReconfigVM_Task``, ``UpdateOptions``, ``SetEntityPermissions`` …)."""
+    import ssl
+
+    from pyVim.connect import SmartConnect
+
+    context = ssl.create_default_context(cafile=str(sim.ca.ca_pem))
+    return SmartConnect(host=sim.host, port=sim.port, user=sim.user, pwd=sim.password, sslContext=context)
+
+
+def find(si: Any, type_name: str, name: str) -> Any:
+    """The managed entity of ``type_name`` (``VirtualMachine``, ``HostSystem`` …) called ``name``."""
+    from pyVmomi import vim
+
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [getattr(vim, type_name)], True)
+    try:
+        for obj in view.view:
+            if obj.name == name:
+                return obj
+    finally:
+        view.DestroyView()
+    raise LookupError(f"no {type_name} named {name}")
+
+
+def wait(task: Any) -> Any:
+    """Wait for a simulator task; raise its fault if it failed."""
+    from pyVim.task import WaitForTask
+
+    WaitForTask(task)
+    return task.info.result
+
+
+def hvguard(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m hvguard ARGS`` from this checkout (a real process: exit codes and stderr as a user
+    sees them)."""
+    import sys
+
+    full = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "hvguard", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=full,
+        timeout=timeout,
+        check=False,
+    )

@@ -175,6 +175,7 @@ def vsphere_options(fn: F) -> F:
                 style="bold red",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,
             )
         return fn(*args, **kwargs)
 

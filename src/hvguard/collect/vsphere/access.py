@@ -31,6 +31,15 @@ def read_permissions(conn: Connection, tree: Tree, problems: list[Problem]) -> l
         return None
     out = []
     for p in found:
+        if p.entity is None:  # cannot be placed in the tree, so cannot be propagated: say so
+            problems.append(
+                Problem(
+                    area="vsphere.permissions",
+                    source=conn.target.text,
+                    message=f"a permission of {p.principal} (role {p.roleId}) names no entity",
+                )
+            )
+            continue
         entity = moref(p.entity)
         out.append(
             Permission(
