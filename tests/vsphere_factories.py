@@ -12,6 +12,7 @@ import msgspec
 from hvguard.collect.vsphere.resources import resources_from_vsphere
 from hvguard.facts import (
     ActiveDirectory,
+    Alarm,
     AdvancedOptions,
     CollectionInfo,
     ControlsOffered,
@@ -66,18 +67,18 @@ GOOD_OPTIONS: dict[str, str | int | bool] = {
 
 ESXI_PRODUCT = VsphereProduct(
     name="VMware ESXi",
-    full_name="VMware ESXi 8.0.3 build-24022510",
+    full_name="VMware ESXi 8.0.3 build-24674464",
     version="8.0.3",
-    build="24022510",
+    build="24674464",
     api_type="HostAgent",
     api_version="8.0.3.0",
     product_line_id="embeddedEsx",
 )
 VCENTER_PRODUCT = VsphereProduct(
     name="VMware vCenter Server",
-    full_name="VMware vCenter Server 8.0.3 build-24022515",
-    version="8.0.3",
-    build="24022515",
+    full_name="VMware vCenter Server 9.0.2 build-25148086",
+    version="9.0.2",
+    build="25148086",
     api_type="VirtualCenter",
     api_version="8.0.3.0",
     product_line_id="vpx",
@@ -337,6 +338,15 @@ GOOD_PERMISSIONS = [
 ]
 
 
+GOOD_ALARM = Alarm(
+    name="VM reconfigured",
+    entity="group-d1",
+    enabled=True,
+    event_types=["vim.event.VmReconfiguredEvent"],
+    actions=["email"],
+)
+
+
 def esxi_target(
     host: VsphereHost | None = None,
     vms: list[VsphereVm] | None = None,
@@ -375,7 +385,7 @@ def esxi_target(
     return TargetFacts(
         id="vsphere://root@esx1.example.org",
         platform="vmware-esxi",
-        collection=CollectionInfo(collected_at="2026-12-01T00:00:00Z", tool_version="test"),
+        collection=CollectionInfo(collected_at="2026-02-01T00:00:00Z", tool_version="test"),
         vsphere=vs,
         problems=problems or [],
     )
@@ -418,7 +428,7 @@ def vcenter_target(
         content_libraries=[],
         distributed_switches=[],
         datastores=[],
-        alarms=[],
+        alarms=[GOOD_ALARM],
         controls_offered=ControlsOffered(
             memory_limit=True,
             memory_guarantee=True,
@@ -432,7 +442,7 @@ def vcenter_target(
     return TargetFacts(
         id="vsphere://administrator%40vsphere.local@vc.example.org",
         platform="vmware-vcenter",
-        collection=CollectionInfo(collected_at="2026-12-01T00:00:00Z", tool_version="test"),
+        collection=CollectionInfo(collected_at="2026-02-01T00:00:00Z", tool_version="test"),
         vsphere=vs,
         problems=problems or [],
     )

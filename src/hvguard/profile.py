@@ -35,6 +35,9 @@ class Thresholds:
     max_host_accounts: int = 5
     approved_host_accounts: tuple[str, ...] = ()
     firewall_allowed_ports: tuple[str, ...] = ("22/tcp", "16514/tcp")
+    vsphere_min_builds: tuple[str, ...] = ()
+    vsphere_min_builds_as_of: str = ""
+    vsphere_release_list_max_age_days: int = 120
 
 
 #: The measures whose checks read each threshold. The engine re-evaluates these measures with the
@@ -49,6 +52,9 @@ THRESHOLD_MEASURES: dict[str, tuple[str, ...]] = {
     "max_host_accounts": ("11.2.4",),
     "approved_host_accounts": ("11.2.4", "11.2.5"),
     "firewall_allowed_ports": ("11.4.9", "11.4.12"),
+    "vsphere_min_builds": ("11.4.8",),
+    "vsphere_min_builds_as_of": ("11.4.8",),
+    "vsphere_release_list_max_age_days": ("11.4.8",),
 }
 
 #: For each threshold, whether moving from the default (first) to the new value (second) loosens it.
@@ -60,6 +66,7 @@ _LOOSENS: dict[str, Callable[[Any, Any], bool]] = {
     "patch_max_age_days": lambda old, new: new > old,
     "max_host_accounts": lambda old, new: new > old,
     "firewall_allowed_ports": lambda old, new: not set(new) <= set(old),
+    "vsphere_release_list_max_age_days": lambda old, new: new > old,
 }
 
 
