@@ -52,12 +52,15 @@ def test_coverage_per_platform() -> None:
     assert all(r.checks and r.automation != MANUAL_ONLY for r in rows)
     by_id = {r.measure: r for r in rows}
     assert by_id["11.1.1"].checks[0] == "kvm.type1-hypervisor"
-    assert by_id["11.1.1"].platforms == ("kvm-libvirt", "linux-host")
+    assert by_id["11.1.1"].platforms == ("kvm-libvirt", "linux-host", "vmware-esxi", "vmware-vcenter")
     linux = {r.measure: r for r in coverage(catalog, "linux-host")}
     assert linux["11.4.3"].checks == ("host.sshd-mfa", "host.sudo-mfa")
     assert linux["11.3.1"].checks == () and linux["11.3.1"].automation == MANUAL_ONLY
     esxi = coverage(catalog, "vmware-esxi")
-    assert all(r.checks == () and r.automation == MANUAL_ONLY for r in esxi)
+    assert all(r.checks and r.automation != MANUAL_ONLY for r in esxi)
+    assert all(c.startswith("vsphere.") for r in esxi for c in r.checks)
+    vcenter = {r.measure: r.checks for r in coverage(catalog, "vmware-vcenter")}
+    assert vcenter == {r.measure: r.checks for r in esxi}
 
 
 def _hvguard(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +77,8 @@ def test_catalog_coverage_command_json_and_table() -> None:
     assert [m["measure"] for m in data["measures"]] == list(load_catalog().ids)
     by_measure: dict[str, list[str]] = {}
     for c in registered_checks():
-        by_measure.setdefault(c.measure, []).append(c.id)
+        if "kvm-libvirt" in c.platforms:
+            by_measure.setdefault(c.measure, []).append(c.id)
     for m in data["measures"]:
         assert m["checks"] == by_measure.get(m["measure"], [])
     table = _hvguard("catalog", "--coverage")

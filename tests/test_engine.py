@@ -99,24 +99,25 @@ def test_error_finding_carries_the_collection_problem() -> None:
 
 def test_checks_of_another_platform_are_not_applicable_and_the_measure_needs_evidence() -> None:
     """A vSphere target is not judged by the KVM/libvirt checks: each says so (not_applicable, naming
-    both platforms), and every measure without a check of its own platform is manual, never a silent
-    N/A or pass."""
+    both platforms). Its own (vSphere) checks judge every measure; without vSphere facts each of them is
+    an error, never a silent N/A, pass or manual."""
     esxi = msgspec.structs.replace(target(), id="vsphere://esx1", platform="vmware-esxi")
     ev = evaluate([esxi], default_profile())
-    assert set(ev.by_measure.values()) == {Status.MANUAL}
+    assert set(ev.by_measure.values()) == {Status.ERROR}
     skipped = [f for f in ev.findings if f.status is Status.NOT_APPLICABLE]
     assert skipped, "the libvirt checks should report that they do not apply"
     for f in skipped:
         assert f.message.endswith("targets, not to vmware-esxi")
         assert f.evidence["platform"] == "vmware-esxi" and "kvm-libvirt" in f.evidence["check_platforms"]
-    manual = [f for f in ev.findings if f.check == "engine.manual"]
-    assert len(manual) == 36
-    assert all(f.message.startswith("No automated check decides this measure") for f in manual)
+    assert not [f for f in ev.findings if f.check == "engine.manual"]
+    errors = [f for f in ev.findings if f.status is Status.ERROR]
+    assert {f.measure for f in errors} == set(ev.by_measure) and all(f.check.startswith("vsphere.") for f in errors)
 
 
 def test_a_linux_host_target_is_judged_by_the_libvirt_checks() -> None:
     """``linux-host`` (no hypervisor answer) stays in the libvirt family: its VM measures are errors."""
     host_only = msgspec.structs.replace(target(with_hypervisor=False), platform="linux-host")
     ev = evaluate([host_only], default_profile())
-    assert not any(f.status is Status.NOT_APPLICABLE and "targets, not to" in f.message for f in ev.findings)
+    gated = [f for f in ev.findings if f.status is Status.NOT_APPLICABLE and "targets, not to" in f.message]
+    assert gated and all(f.check.startswith("vsphere.") for f in gated)
     assert ev.by_measure["11.3.3"] is Status.ERROR
