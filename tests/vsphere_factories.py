@@ -12,8 +12,8 @@ import msgspec
 from hvguard.collect.vsphere.resources import resources_from_vsphere
 from hvguard.facts import (
     ActiveDirectory,
-    Alarm,
     AdvancedOptions,
+    Alarm,
     CollectionInfo,
     ControlsOffered,
     Firewall,

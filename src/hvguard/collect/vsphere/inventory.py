@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hvguard.collect.vsphere.api import ApiCall
+from hvguard.collect.vsphere.api import ApiCall, guarded_call
 from hvguard.collect.vsphere.connection import Connection
+from hvguard.collect.vsphere.plain import moref
 from hvguard.collect.vsphere.props import retrieve
 from hvguard.facts import InventoryEntity, Problem
 
@@ -74,6 +75,11 @@ def read_tree(conn: Connection, problems: list[Problem]) -> Tree:
     before = len(problems)
     read = retrieve(conn, "ManagedEntity", PATHS, problems, area=AREA)
     tree = Tree(read=len(problems) == before and bool(read.objects))
+    # A ContainerView lists what is below its container, not the container: the root folder (where
+    # vCenter-wide grants live) is added by hand, without a parent.
+    root = conn.content.rootFolder
+    tree.types[moref(root)] = "Folder"
+    tree.names[moref(root)] = _root_name(conn, problems)
     for moid, props in read.objects.items():
         tree.types[moid] = read.types[moid]
         name = props.get("name")
@@ -82,6 +88,13 @@ def read_tree(conn: Connection, problems: list[Problem]) -> Tree:
         if isinstance(parent, str):
             tree.parents[moid] = parent
     return tree
+
+
+def _root_name(conn: Connection, problems: list[Problem]) -> str:
+    name, _ = guarded_call(
+        problems, AREA, conn.target.text, "rootFolder.name", lambda: conn.content.rootFolder.name
+    )
+    return str(name) if name else "Datacenters"
 
 
 def entities(tree: Tree, extra_parents: dict[str, str]) -> list[InventoryEntity] | None:
