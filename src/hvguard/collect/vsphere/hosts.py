@@ -7,6 +7,7 @@ local accounts). Every gap is a problem under the host's area for that field
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hvguard.collect.vsphere.api import ApiCall, guarded_call
@@ -49,6 +50,8 @@ PATHS: dict[str, str] = {
     "datastore": "",
     "configManager": "",
 }
+#: Hosts whose manager calls (QueryOptions, acceptance level, lockdown exceptions) are in flight at once.
+HOST_WORKERS = 8
 #: Paths whose absence is a gap, not an unset optional value.
 _REQUIRED = (
     "name",
@@ -100,12 +103,13 @@ def read_hosts(
         object_area=area_of,
         keep_raw=("configManager",),
     )
-    hosts = []
-    for moid in sorted(read.objects):
+
+    def one(moid: str) -> tuple[VsphereHost, list[Problem]]:
+        mine: list[Problem] = []
         props = read.objects[moid]
         for path in _REQUIRED:
             if path not in props:
-                problems.append(
+                mine.append(
                     Problem(
                         area=area_of(moid, path),
                         source=source,
@@ -113,7 +117,17 @@ def read_hosts(
                     )
                 )
         managers = read.raw.get(moid, {}).get("configManager")
-        hosts.append(_host(conn, moid, props, managers, tree, datastore_names, problems))
+        return _host(conn, moid, props, managers, tree, datastore_names, mine), mine
+
+    # The per-host manager calls are round trips, not work: a few in flight at once hide the latency
+    # (a vCenter answers them concurrently). Each host keeps its own problem list, merged in host order,
+    # so the facts do not depend on which thread finished first.
+    with ThreadPoolExecutor(max_workers=HOST_WORKERS, thread_name_prefix="hvguard-vsphere") as pool:
+        done = list(pool.map(one, sorted(read.objects)))
+    hosts = []
+    for host, mine in done:
+        hosts.append(host)
+        problems.extend(mine)
     return hosts
 
 
