@@ -350,3 +350,98 @@ def test_password_file_must_be_owner_only_on_the_command_line(vcsim_vpx: Simulat
     )
     assert ok.returncode in (0, 1), ok.stderr
     assert json.loads(ok.stdout)["targets"][0]["platform"] == "vmware-vcenter"
+
+
+# ------------------------------------------------------------------------------------------------------
+# Faults after login, several targets, the credentials file
+
+
+def test_a_session_lost_after_login_makes_every_read_a_problem_and_no_pass(vcsim_fresh: Any) -> None:
+    from hvguard.collect.vsphere.collector import COLLECTOR
+    from hvguard.collect.vsphere.connection import connect
+    from hvguard.collect.vsphere.target import parse_vsphere_target
+    from hvguard.engine import evaluate
+    from hvguard.facts import CollectionInfo
+    from hvguard.profile import load_profile
+
+    sim = vcsim_fresh("-model", "esx", "-api", "7.0.1.0")
+    conn = connect(parse_vsphere_target(sim.target), VsphereOptions(tls_ca=sim.ca.ca_pem), sim.password)
+    conn.content.sessionManager.Logout()  # the server forgets the session: every call is NotAuthenticated
+    problems: list[Any] = []
+    vs = COLLECTOR.collect(conn, problems)
+    assert vs.hosts == [] and vs.vms == [] and vs.permissions is None and vs.roles is None
+    api_reads = [p for p in problems if p.area != "vsphere.alarms"]  # ESXi has no AlarmManager at all
+    assert api_reads and all("NotAuthenticated" in p.message for p in api_reads), problems
+    facts = TargetFacts(
+        id=sim.target,
+        platform="vmware-esxi",
+        collection=CollectionInfo(collected_at="2026-01-01T00:00:00Z", tool_version="t"),
+        vsphere=vs,
+        problems=problems,
+    )
+    ev = evaluate([facts], load_profile(None))
+    assert ev.by_measure["11.2.2"] == "error" and ev.by_measure["11.4.10"] == "error"
+    assert not any(f.status == "pass" and f.measure in {"11.2.2", "11.2.5", "11.4.10"} for f in ev.findings)
+
+
+def test_one_unreachable_target_among_several_stays_in_the_report(
+    vcsim_vpx: Simulator, tmp_path: Path
+) -> None:
+    sim = vcsim_vpx
+    out = tmp_path / "r.json"
+    result = hvguard(
+        "scan",
+        sim.target,
+        "vsphere://root@127.0.0.2:1",
+        "--tls-ca",
+        str(sim.ca.ca_pem),
+        "--format",
+        "json",
+        "--output",
+        str(out),
+        env=_env(sim),
+    )
+    assert result.returncode == 1, result.stderr
+    targets = {t["id"]: t for t in json.loads(out.read_text())["targets"]}
+    assert targets[sim.target]["unreachable"] is None
+    assert "cannot connect" in targets["vsphere://root@127.0.0.2:1"]["unreachable"]
+
+
+def test_credentials_file_maps_targets_to_password_files(vcsim_vpx: Simulator, tmp_path: Path) -> None:
+    sim = vcsim_vpx
+    (tmp_path / "vc.pw").write_text(sim.password)
+    (tmp_path / "vc.pw").chmod(0o600)
+    creds = tmp_path / "creds.yaml"
+    creds.write_text(f"{sim.target}: vc.pw\n")
+    creds.chmod(0o600)
+    ok = hvguard(
+        "scan",
+        sim.target,
+        "--tls-ca",
+        str(sim.ca.ca_pem),
+        "--credentials",
+        str(creds),
+        "--format",
+        "json",
+        env={PASSWORD_ENV: ""},
+    )
+    assert ok.returncode in (0, 1), ok.stderr
+    assert json.loads(ok.stdout)["targets"][0]["unreachable"] is None
+    creds.chmod(0o644)
+    loose = hvguard(
+        "scan",
+        sim.target,
+        "--tls-ca",
+        str(sim.ca.ca_pem),
+        "--credentials",
+        str(creds),
+        env={PASSWORD_ENV: ""},
+    )
+    assert loose.returncode == 2 and "readable by group or others" in loose.stderr
+
+
+def test_watch_refuses_vsphere_targets_in_one_line() -> None:
+    result = hvguard("watch", "vsphere://root@127.0.0.2:1", timeout=60)
+    assert result.returncode == 2
+    assert "vsphere:// targets cannot be watched" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

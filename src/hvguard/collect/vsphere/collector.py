@@ -179,7 +179,13 @@ def _plain_about(conn: Connection) -> object:
 def _alarms(conn: Connection, problems: list[Problem]) -> list[Alarm] | None:
     manager = conn.content.alarmManager
     if manager is None:
-        problems.append(Problem(area="vsphere.alarms", source=conn.target.text, message="no AlarmManager"))
+        problems.append(
+            Problem(
+                area="vsphere.alarms",
+                source=conn.target.text,
+                message="this server has no AlarmManager (alarms are defined on vCenter)",
+            )
+        )
         return None
     found, _ = guarded_call(
         problems,
