@@ -43,10 +43,8 @@ def _vm(moid: str, name: str) -> Any:
     )
 
 
-def test_stand_in_pages_are_followed_to_the_last_token() -> None:
-    pc = StandInPropertyCollector(
-        pages=[[_vm("vm-1", "a"), _vm("vm-2", "b")], [_vm("vm-3", "c")], [_vm("vm-4", "d")]]
-    )
+def _conn(pc: StandInPropertyCollector) -> Connection:
+    """A connection whose only server part is the stand-in PropertyCollector."""
     from pyVmomi import vim
 
     class StandInView(vim.view.ContainerView):  # type: ignore[misc]
@@ -61,13 +59,20 @@ def test_stand_in_pages_are_followed_to_the_last_token() -> None:
         rootFolder=object(),
         viewManager=SimpleNamespace(CreateContainerView=lambda root, kinds, recursive: view),
     )
-    conn = Connection(
+    return Connection(
         target=VsphereTarget(text="vsphere://u@h", user="u", host="h"),
         si=None,
         content=content,
         context=None,  # type: ignore[arg-type]
         password="x",
     )
+
+
+def test_stand_in_pages_are_followed_to_the_last_token() -> None:
+    pc = StandInPropertyCollector(
+        pages=[[_vm("vm-1", "a"), _vm("vm-2", "b")], [_vm("vm-3", "c")], [_vm("vm-4", "d")]]
+    )
+    conn = _conn(pc)
     problems: list[Any] = []
     read = retrieve(conn, "VirtualMachine", ["name"], problems, area="vsphere.vms", page_size=2)
     assert read.pages == 3
@@ -83,3 +88,31 @@ def test_stand_in_pages_are_followed_to_the_last_token() -> None:
         "ContinueRetrievePropertiesEx 2",
     ]
     assert problems == []
+
+
+def test_stand_in_missing_property_is_a_problem_on_that_object() -> None:
+    from pyVmomi import vim, vmodl
+
+    denied = vmodl.query.PropertyCollector.ObjectContent(
+        obj=vim.VirtualMachine("vm-9"),
+        propSet=[vmodl.DynamicProperty(name="name", val="secret-vm")],
+        missingSet=[
+            vmodl.query.PropertyCollector.MissingProperty(
+                path="config.extraConfig",
+                fault=vim.fault.NoPermission(privilegeId="VirtualMachine.Config.AdvancedConfig"),
+            )
+        ],
+    )
+    problems: list[Any] = []
+    read = retrieve(
+        _conn(StandInPropertyCollector(pages=[[denied]])),
+        "VirtualMachine",
+        ["name", "config.extraConfig"],
+        problems,
+        area="vsphere.vms",
+        object_area=lambda moid, path: f"vsphere.vm:{moid}.extra_config",
+    )
+    assert read.objects == {"vm-9": {"name": "secret-vm"}}
+    (problem,) = problems
+    assert problem.area == "vsphere.vm:vm-9.extra_config"
+    assert "config.extraConfig" in problem.message and "NoPermission" in problem.message
