@@ -111,6 +111,10 @@ def test_esx_model_facts_and_missing_managers_become_problems(vcsim_esx: Simulat
     assert host.acceptance_level is None
     areas = {p.area: p.message for p in facts.problems}
     assert "ManagedObjectNotFound" in areas[host_area(host.moref, "acceptance_level")]
+    assert host.accounts == ["admin", "root"]  # a direct ESXi connection lists its local accounts
+    assert host.lockdown is not None and host.lockdown.mode == "lockdownDisabled"
+    assert host.lockdown.exception_users is None  # HostAccessManager missing: a problem, not an empty list
+    assert "ManagedObjectNotFound" in areas[host_area(host.moref, "lockdown")]
     assert len(vs.vms) == 2
     for vm in vs.vms:
         assert vm.resources.vcpus == 1 and vm.devices is not None and vm.extra_config is not None
