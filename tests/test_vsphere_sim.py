@@ -70,6 +70,8 @@ def test_tls_insecure_is_reported_loudly_and_recorded_in_the_report(
     assert "--tls-insecure" in result.stderr and "NOT verified" in result.stderr
     report = json.loads(out.read_text())
     assert report["targets"][0]["collection"]["tls_verified"] is False
+    assert report["targets"][0]["hostname"] == "127.0.0.2"
+    assert report["targets"][0]["hypervisor"]["type"] == "VMware vCenter Server"
     verified = tmp_path / "v.json"
     hvguard(
         "scan",

@@ -48,7 +48,9 @@ def _target(t: TargetFacts) -> Target:
     return Target(
         id=t.id,
         platform=t.platform,
-        hostname=(t.host.hostname if t.host else None) or (hv.hostname if hv else None),
+        hostname=(t.host.hostname if t.host else None)
+        or (hv.hostname if hv else None)
+        or (vs.endpoint.rsplit(":", 1)[0].strip("[]") if vs else None),
         uri=hv.uri if hv else None,
         hypervisor=HypervisorInfo(
             type=hv.hypervisor_type, version=hv.hypervisor_version, libvirt=hv.libvirt_version
