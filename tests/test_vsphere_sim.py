@@ -451,3 +451,17 @@ def test_watch_refuses_vsphere_targets_in_one_line() -> None:
     assert result.returncode == 2
     assert "vsphere:// targets cannot be watched" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_report_format_renders_a_vcenter_scan(vcsim_vpx: Simulator) -> None:
+    from hvguard.engine import evaluate
+    from hvguard.profile import load_profile
+    from hvguard.report import FORMATS, renderer
+
+    ev = evaluate([_collect(vcsim_vpx)], load_profile(None))
+    for fmt in sorted(set(FORMATS) - {"table"}):  # table is rich renderables for the terminal
+        out = renderer(fmt)(ev)
+        text = out.decode() if isinstance(out, bytes) else out
+        assert f"127.0.0.2:{vcsim_vpx.port}" in text, fmt  # the vCenter target is named in every format
+        if fmt != "markdown":  # markdown is a per-measure summary
+            assert "DC0_C0_RP0_VM0" in text, fmt  # its VMs' findings too
