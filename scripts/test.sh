@@ -48,6 +48,15 @@ if [ "${#run_cmd[@]}" -eq 0 ]; then
     .venv/bin/mypy
     log "lint-imports (import layers, no import circles)"
     .venv/bin/lint-imports
+    # The vSphere simulator's Go main: formatted, vetted, against Debian's govmomi (no module proxy).
+    log "gofmt -l + go vet tests/vcsim"
+    unformatted="$(gofmt -l tests/vcsim)"
+    if [ -n "$unformatted" ]; then
+        log "gofmt: not formatted: $unformatted"
+        exit 1
+    fi
+    (cd tests/vcsim && env GOPATH=/usr/share/gocode GO111MODULE=off GOPROXY=off GOFLAGS= \
+        GOCACHE="$root/build/vcsim/gocache" go vet .)
     log "lint: $(since "$t0")"
 fi
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from vsphere_env import Simulator, TestCA
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -30,3 +35,57 @@ def _no_inherited_terminal_size() -> None:
     for name in ("COLUMNS", "LINES"):
         if name not in os.environ:
             os.unsetenv(name)
+
+
+@pytest.fixture(scope="session")
+def vcsim_binary() -> Path:
+    """VMware's vSphere API simulator (tests/vcsim), built once per source version (cached in build/)."""
+    from vsphere_env import build_simulator
+
+    return build_simulator()
+
+
+@pytest.fixture(scope="session")
+def vcsim_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """A test CA and the simulator's certificate for 127.0.0.2, made for this session."""
+    from vsphere_env import TestCA
+
+    return TestCA.make(tmp_path_factory.mktemp("vcsim-ca"))
+
+
+@pytest.fixture(scope="session")
+def vcsim_esx(vcsim_binary: Path, vcsim_ca: TestCA) -> Iterator[Simulator]:
+    """One ESX-model simulator (a standalone ESXi host, 2 VMs) for this session: tests only read it."""
+    from vsphere_env import Simulator
+
+    sim = Simulator(vcsim_binary, vcsim_ca, "-model", "esx", "-api", "7.0.1.0")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def vcsim_vpx(vcsim_binary: Path, vcsim_ca: TestCA) -> Iterator[Simulator]:
+    """One VPX-model simulator (a vCenter: 1 cluster of 3 hosts, 1 standalone host, 4 VMs) for this
+    session: tests only read it."""
+    from vsphere_env import Simulator
+
+    sim = Simulator(vcsim_binary, vcsim_ca, "-model", "vpx", "-api", "7.0.1.0")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def vcsim_fresh(vcsim_binary: Path, vcsim_ca: TestCA) -> Iterator[Callable[..., Simulator]]:
+    """Start simulators that a test may change (``vcsim_fresh("-model", "vpx")``); stopped after it."""
+    from vsphere_env import Simulator
+
+    started: list[Simulator] = []
+
+    def start(*args: str) -> Simulator:
+        sim = Simulator(vcsim_binary, vcsim_ca, *args)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

@@ -141,4 +141,4 @@ def test_a_scan_as_root_says_it_was_privileged() -> None:
     )  # fmt: skip
     assert r.returncode in (0, 1), r.stderr
     collection = json.loads(r.stdout)["targets"][0]["collection"]
-    assert collection == {"privileged": True, "unreadable": []}
+    assert collection == {"privileged": True, "unreadable": [], "tls_verified": None}

@@ -1,4 +1,4 @@
-"""Options shared by several commands: report, ``--root``, SSH, history, ``--probe-acl`` and workflow
+"""Options shared by several commands: report, ``--root``, SSH, vSphere, history, ``--probe-acl`` and workflow
 (``--exceptions``, ``--attestations``, ``--as-of``) options.
 
 Light to import on purpose (every command module imports it): what an option needs to convert its value
@@ -256,6 +256,73 @@ def ssh_options(fn: F) -> F:
             default=DEFAULT_CONCURRENCY,
             show_default=True,
             help="ssh:// targets collected at the same time.",
+        ),
+    ]
+    stacked: F = _stack(wrapped, decorators)
+    return stacked
+
+
+# --------------------------------------------------------------------------------------------------------
+# vSphere options (scan, collect)
+
+
+def vsphere_options(fn: F) -> F:
+    """Add the vsphere:// options; the command receives them as one ``vsphere: VsphereOptions``. The
+    password itself is never an option (it would show in ``ps`` and shell history)."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        password_file: Path | None,
+        credentials: Path | None,
+        tls_ca: Path | None,
+        tls_insecure: bool,
+        **kwargs: Any,
+    ) -> Any:
+        from hvguard.cli.console import error_console
+        from hvguard.cli.errors import UserError
+        from hvguard.collect.vsphere.target import VsphereOptions, VsphereTargetError
+
+        try:
+            kwargs["vsphere"] = VsphereOptions(
+                password_file=password_file, credentials=credentials, tls_ca=tls_ca, tls_insecure=tls_insecure
+            )
+        except VsphereTargetError as exc:
+            raise UserError(str(exc)) from exc
+        if tls_insecure:
+            error_console().print(
+                "hvguard: WARNING: --tls-insecure: the certificates of vsphere:// targets are NOT verified; "
+                "anyone on the path can impersonate them and read the password. The report records it.",
+                style="bold red",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        return fn(*args, **kwargs)
+
+    wrapped: Any = wrapper
+    decorators = [
+        click.option(
+            "--password-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="File holding the password of vsphere:// targets (mode 0600; else "
+            "$HVGUARD_VSPHERE_PASSWORD).",
+        ),
+        click.option(
+            "--credentials",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="YAML file (mode 0600) mapping each vsphere:// target, as typed, to its password file.",
+        ),
+        click.option(
+            "--tls-ca",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="Also trust this CA (PEM) for vsphere:// targets' certificates.",
+        ),
+        click.option(
+            "--tls-insecure",
+            is_flag=True,
+            help="Do not verify vsphere:// targets' certificates (reported loudly and recorded in the "
+            "report).",
         ),
     ]
     stacked: F = _stack(wrapped, decorators)

@@ -28,6 +28,7 @@ from hvguard.cli.options import (
     root_option,
     selection_options,
     ssh_options,
+    vsphere_options,
     workflow_options,
 )
 from hvguard.cli.output import OWNER_ONLY, OutputSpec, check_destinations, describe, destination, write_output
@@ -39,6 +40,7 @@ from hvguard.collect.linux.access_probe import attach_probes
 from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, collect_target, is_partial, validate_target
 from hvguard.collect.timing import timed
+from hvguard.collect.vsphere.target import VsphereOptions
 from hvguard.engine import evaluate
 from hvguard.facts import TargetFacts
 from hvguard.history.record import warm_history_store
@@ -47,13 +49,16 @@ from hvguard.report.build import utc_stamp
 from hvguard.report.selection import Selection, select
 
 
-def _timed_collect(target: str, root: Path | None) -> TargetFacts:
+def _timed_collect(target: str, root: Path | None, vsphere: VsphereOptions | None) -> TargetFacts:
     with timed(f"collect {target}"):
-        return collect_target(target, root=root)
+        return collect_target(target, root=root, vsphere=vsphere)
 
 
 def _collect_all(
-    targets: Sequence[str], root: Path | None, ssh: SshOptions | None = None
+    targets: Sequence[str],
+    root: Path | None,
+    ssh: SshOptions | None = None,
+    vsphere: VsphereOptions | None = None,
 ) -> list[TargetFacts]:
     from rich.progress import (
         BarColumn,
@@ -86,12 +91,13 @@ def _collect_all(
                 targets,
                 root,
                 ssh,
+                vsphere=vsphere,
                 describe=lambda text: bar.update(task, description=text),
                 advance=lambda: bar.advance(task),
                 notify=lambda line: err.print(f"hvguard: {line}", highlight=False, markup=False),
             )
     if not err.is_terminal or is_quiet():
-        return [_timed_collect(t, root) for t in targets]
+        return [_timed_collect(t, root, vsphere) for t in targets]
     out: list[TargetFacts] = []
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
@@ -99,7 +105,7 @@ def _collect_all(
         task = progress.add_task("collecting", total=len(targets))
         for t in targets:
             progress.update(task, description=f"collecting {t}")
-            out.append(_timed_collect(t, root))
+            out.append(_timed_collect(t, root, vsphere))
             progress.advance(task)
     return out
 
@@ -122,6 +128,7 @@ def _collect_all(
     "11.2.3). Repeatable; needs root and this machine's libvirtd."
 )
 @ssh_options
+@vsphere_options
 def scan(
     targets: tuple[str, ...],
     root: Path | None,
@@ -138,6 +145,7 @@ def scan(
     baseline_path: Path | None,
     probe_acl: list[tuple[str, str]],
     ssh: SshOptions,
+    vsphere: VsphereOptions,
 ) -> int:
     """Collect facts from TARGETs and evaluate them (default target: local)."""
     check_destinations(outputs, force=force)  # refuse before collecting, not after
@@ -152,7 +160,7 @@ def scan(
             gold = load_baseline(baseline_path)
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
-    facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh), probe_acl)
+    facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh, vsphere), probe_acl)
     if len(facts) == 1 and facts[0].unreachable is not None:
         raise UserError(f"{facts[0].id}: unreachable: {facts[0].unreachable}")
     checks = None
@@ -187,6 +195,7 @@ def scan(
     "contact nothing.",
 )
 @ssh_options
+@vsphere_options
 @sign_option
 def collect(
     targets: tuple[str, ...],
@@ -196,6 +205,7 @@ def collect(
     probe_acl: list[tuple[str, str]],
     dry_run: bool,
     ssh: SshOptions,
+    vsphere: VsphereOptions,
     sign_key: str | None = None,
 ) -> int:
     """Collect facts from TARGETs into an offline evidence BUNDLE (no evaluation)."""
@@ -204,7 +214,16 @@ def collect(
 
         for t in targets:
             validate_target(t)
-        sys.stdout.write(describe_manifest(sudo=ssh.sudo, targets=targets))
+        from hvguard.collect.vsphere.target import is_vsphere_target
+
+        vsphere_targets = [t for t in targets if is_vsphere_target(t)]
+        if not targets or len(vsphere_targets) < len(targets):
+            others = [t for t in targets if t not in vsphere_targets]
+            sys.stdout.write(describe_manifest(sudo=ssh.sudo, targets=others))
+        if vsphere_targets:
+            from hvguard.collect.vsphere.manifest import describe_calls
+
+            sys.stdout.write(describe_calls(vsphere_targets))
         return EXIT_OK
     if not targets:
         raise UserError("missing TARGET (or use --dry-run to print the manifest)")
@@ -212,7 +231,7 @@ def collect(
         raise UserError("missing --output BUNDLE")
     destination(output, force=force)  # refuse before collecting, not after
     private = signer(sign_key, output, force=force)
-    collected = attach_probes(_collect_all(targets, root, ssh), probe_acl)
+    collected = attach_probes(_collect_all(targets, root, ssh, vsphere), probe_acl)
     if all(t.unreachable is not None for t in collected):
         causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in collected)
         raise UserError(f"nothing collected: {causes}")
@@ -220,7 +239,9 @@ def collect(
     data = encode_bundle(bundle, output.name)
     write_output(data, output, force=force, mode=OWNER_ONLY)
     write_signature(private, data, output, force=force)
-    vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor)
+    vms = sum(len(t.hypervisor.vms) for t in bundle.targets if t.hypervisor) + sum(
+        len(t.vsphere.vms) for t in bundle.targets if t.vsphere
+    )
     problems = sum(len(t.problems) for t in bundle.targets)
     unreachable = [t.id for t in bundle.targets if t.unreachable]
     partial = [t.id for t in bundle.targets if is_partial(t)]

@@ -131,6 +131,7 @@ class _HypervisorCount(msgspec.Struct, gc=False):
 
 class _TargetCount(msgspec.Struct, gc=False):
     hypervisor: _HypervisorCount | None = None
+    vsphere: _HypervisorCount | None = None  # a vSphere target's VMs count against the same limit
 
     def __post_init__(self) -> None:
         c = _counts.get()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import TargetError, collect_target
+from hvguard.collect.vsphere.target import VsphereOptions
 from hvguard.facts import TargetFacts
 
 
@@ -26,6 +27,7 @@ def collect_mixed(
     root: Path | None,
     ssh: SshOptions | None,
     *,
+    vsphere: VsphereOptions | None = None,
     describe: Callable[[str], None] = _ignore,
     advance: Callable[[], None] = lambda: None,
     notify: Callable[[str], None] = _ignore,
@@ -62,7 +64,7 @@ def collect_mixed(
     worker.start()
     for target in others:
         describe(f"collecting {target}")
-        results[target] = collect_target(target, root=root)
+        results[target] = collect_target(target, root=root, vsphere=vsphere)
         advance()
     describe(f"collecting {len(ssh_targets)} ssh:// target(s)")
     worker.join()

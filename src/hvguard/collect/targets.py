@@ -1,7 +1,9 @@
 """Turn a TARGET argument into collected facts: pick the collectors, run them, record every gap.
 
 TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
-URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`). A target that cannot be reached
+URI, ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`) and
+``vsphere://USER@HOST[:PORT]`` (an ESXi host or a vCenter, :mod:`hvguard.collect.vsphere.collector`;
+pyVmomi loads only for those). A target that cannot be reached
 becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others. A target
 whose hypervisor does not answer but whose host files were read is *partial* (:func:`is_partial`): its
 host facts are kept and the hypervisor's absence is a ``hypervisor`` problem.
@@ -25,10 +27,12 @@ from hvguard.collect.libvirt.files import stored_definitions_instead
 from hvguard.collect.libvirt.resources import with_neutral_facts
 from hvguard.collect.linux.source import HostSource, LocalSource, RootSource
 from hvguard.collect.ssh.target import SshTargetError, is_ssh_target, parse_ssh_target
+from hvguard.collect.vsphere.target import VsphereTargetError, is_vsphere_target, parse_vsphere_target
 from hvguard.facts import CollectionInfo, HostFacts, HypervisorFacts, Problem, TargetFacts
 
 if TYPE_CHECKING:
     from hvguard.collect.ssh.target import SshOptions
+    from hvguard.collect.vsphere.target import VsphereOptions
 
 __all__ = [
     "LOCAL",
@@ -64,6 +68,12 @@ def validate_target(target: str) -> None:
         except SshTargetError as exc:
             raise TargetError(str(exc)) from None
         return
+    if is_vsphere_target(target):
+        try:
+            parse_vsphere_target(target)
+        except VsphereTargetError as exc:
+            raise TargetError(str(exc)) from None
+        return
     if not parts.scheme or "://" not in target:
         raise TargetError(f"{target}: not a target (use 'local', a libvirt URI such as qemu:///system)")
 
@@ -88,14 +98,27 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def collect_target(target: str, *, root: Path | None = None, ssh: SshOptions | None = None) -> TargetFacts:
+def collect_target(
+    target: str,
+    *,
+    root: Path | None = None,
+    ssh: SshOptions | None = None,
+    vsphere: VsphereOptions | None = None,
+) -> TargetFacts:
     """Collect every fact hvguard can read for ``target``.
 
     ``root`` (``--root``) makes host files come from that directory; with a libvirt URI it also pairs
     those host files with the connection (useful for test-driver estates and offline roots). ``ssh``
-    says how ``ssh://`` targets are reached (default: ~/.ssh/known_hosts, strict host keys).
+    says how ``ssh://`` targets are reached (default: ~/.ssh/known_hosts, strict host keys); ``vsphere``
+    how ``vsphere://`` targets are (password source, CA).
     """
     validate_target(target)
+    if is_vsphere_target(target):
+        if root is not None:
+            raise TargetError(f"{target}: --root cannot be combined with a vsphere:// target")
+        from hvguard.collect.vsphere.collector import collect_vsphere_target  # pyVmomi: only now
+
+        return collect_vsphere_target(target, vsphere)
     if is_ssh_target(target):
         if root is not None:
             raise TargetError(f"{target}: --root cannot be combined with an ssh:// target")

@@ -45,23 +45,33 @@ from hvguard.workflow.usage import SourceUse
 
 def _target(t: TargetFacts) -> Target:
     hv = t.hypervisor
+    vs = t.vsphere
+    product = vs.product if vs else None
     return Target(
         id=t.id,
         platform=t.platform,
-        hostname=(t.host.hostname if t.host else None) or (hv.hostname if hv else None),
+        hostname=(t.host.hostname if t.host else None)
+        or (hv.hostname if hv else None)
+        or (vs.endpoint.rsplit(":", 1)[0].strip("[]") if vs else None),
         uri=hv.uri if hv else None,
         hypervisor=HypervisorInfo(
             type=hv.hypervisor_type, version=hv.hypervisor_version, libvirt=hv.libvirt_version
         )
         if hv
-        else None,
-        vm_count=len(hv.vms) if hv else 0,
+        else (
+            HypervisorInfo(type=product.name, version=product.full_name or product.version, libvirt=None)
+            if product
+            else None
+        ),
+        vm_count=len(hv.vms) if hv else (len(vs.vms) if vs else 0),
         collected_at=t.collection.collected_at,
         collectors=t.collection.collectors,
         unreachable=t.unreachable,
         problems=[CollectionProblem(area=p.area, source=p.source, message=p.message) for p in t.problems],
         collection=TargetCollection(
-            privileged=t.collection.privileged, unreadable=list(t.collection.unreadable)
+            privileged=t.collection.privileged,
+            unreadable=list(t.collection.unreadable),
+            tls_verified=vs.tls_verified if vs else None,
         ),
     )
 

@@ -74,6 +74,8 @@ def markdown_text(view: ReportView) -> str:
         if t.hostname:
             bits.append(f"host {md(t.hostname)}")
         bits.append(f"{t.vm_count} VM(s)")
+        if t.collection.tls_verified is False:
+            bits.append("**TLS certificate NOT verified** (--tls-insecure)")
         if t.unreachable:
             bits.append(f"**UNREACHABLE**: {md(t.unreachable)}")
         elif t.problems:

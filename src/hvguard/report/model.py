@@ -182,6 +182,14 @@ class TargetCollection(_Block, frozen=True):
             "need them are `error`."
         ),
     ]
+    tls_verified: Annotated[
+        bool | None,
+        Meta(
+            description="For targets reached over TLS by hvguard itself (`vsphere://`): true when the "
+            "server's certificate was verified, false when the user chose `--tls-insecure`; null for "
+            "other targets."
+        ),
+    ] = None
 
 
 class Target(_Block, frozen=True):

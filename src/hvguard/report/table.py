@@ -152,6 +152,10 @@ def build(view: ReportView) -> Group:
         if banner is not None:
             who = f"{t.id}: " if len(rep.targets) > 1 else ""
             parts.append(Text(f"  ! {who}{banner}", style="bold yellow"))
+        if t.collection.tls_verified is False:
+            parts.append(
+                Text(f"  ! {t.id}: TLS certificate NOT verified (--tls-insecure)", style="bold red")
+            )
     for t in rep.targets:
         line = f"  target {t.id} [{t.platform}]"
         if t.unreachable:
