@@ -158,6 +158,15 @@ COMMANDS: dict[str, Runs | CannotRun] = {
         "-q scan {node} -o json:{tmp}/q-report.json --no-history --force"
     ),
     "hvguard scan -v": _runs("scan {node} -v --no-history"),
+    "hvguard scan vsphere://administrator%40vsphere.local@vcenter.example.org --tls-ca corp-ca.pem": CannotRun(
+        "names a real vCenter: the same scan runs against VMware's simulator in test_vsphere_e2e"
+    ),
+    "hvguard scan vsphere://root@esx1 vsphere://root@esx2 --credentials creds.yaml": CannotRun(
+        "names real ESXi hosts: --credentials runs against the simulator in test_vsphere_targets"
+    ),
+    "hvguard collect --dry-run vsphere://root@esx1": _runs(
+        "collect --dry-run vsphere://root@esx1", codes=(0,)
+    ),
     "hvguard config show": _runs("config show", codes=(0,)),
     "hvguard schema --list": _runs("schema --list", codes=(0,)),
     "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),

@@ -61,6 +61,7 @@ NOT_CONFIGURABLE = frozenset(
         "apply",
         "undo",
         "accept-new-host-key",
+        "tls-insecure",
         "output",
         "dry-run",
         "keys",
