@@ -158,7 +158,10 @@ COMMANDS: dict[str, Runs | CannotRun] = {
         "-q scan {node} -o json:{tmp}/q-report.json --no-history --force"
     ),
     "hvguard scan -v": _runs("scan {node} -v --no-history"),
-    "hvguard scan vsphere://administrator%40vsphere.local@vcenter.example.org --tls-ca corp-ca.pem": CannotRun(
+    (
+        "hvguard scan vsphere://administrator%40vsphere.local@vcenter.example.org"
+        " --tls-ca corp-ca.pem"
+    ): CannotRun(
         "names a real vCenter: the same scan runs against VMware's simulator in test_vsphere_e2e"
     ),
     "hvguard scan vsphere://root@esx1 vsphere://root@esx2 --credentials creds.yaml": CannotRun(
