@@ -20,6 +20,8 @@ HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tool
     acl  # acl: getfacl on the SSH test target reports ACLs, setfacl makes them in the tests
     openssl  # openssl: the signed-bundle tests make Ed25519 keys and check the signatures with it
     ansible-core  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
+    e2fsprogs  # e2fsprogs: the image library tests build guest disks (mkfs.ext4 -d); its gate reads them (debugfs)
+    softhsm2  # softhsm2: a real PKCS#11 token for the image library's signing key tests
     dpkg-dev apt-utils locales)  # test_patches_apt_real: dpkg-deb + apt-ftparchive build a file:// apt
     # repository labelled Debian-Security; locales' de_DE definition for localedef (a German scan)
 HVG_APT_UPDATED=${HVG_APT_UPDATED:-0}
@@ -124,7 +126,7 @@ hvg_setup() {
     local extras
     case "$mode" in
         runtime) pkgs=("${HVG_RUNTIME_PKGS[@]}"); extras="libvirt" ;;
-        test) pkgs=("${HVG_RUNTIME_PKGS[@]}" "${HVG_TEST_PKGS[@]}"); extras="libvirt,dev" ;;
+        test) pkgs=("${HVG_RUNTIME_PKGS[@]}" "${HVG_TEST_PKGS[@]}"); extras="libvirt,dev,library,serve" ;;
         *) hvg_die "usage: setup.sh runtime|test (got '$mode')"; return 1 ;;
     esac
 

@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "watch": "hvguard.cli.watch:watch",
     "baseline": "hvguard.cli.baseline:baseline",
     "remediate": "hvguard.cli.baseline:remediate",
+    "library": "hvguard.cli.library:library",
 }
 
 
