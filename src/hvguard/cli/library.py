@@ -296,3 +296,11 @@ def audit_verify(store: Path) -> int:
         return EXIT_OK
 
     return _guard(run)
+
+
+def _register_client_commands() -> None:
+    """The server and client commands live in their own module (import it for its decorators)."""
+    import hvguard.cli.library_client  # noqa: F401
+
+
+_register_client_commands()
