@@ -102,6 +102,13 @@ class Client:
         except ssl.SSLError as exc:
             conn.close()
             raise ConnectError(f"{self.url}: TLS failed ({exc.reason or exc})") from None
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            conn.close()
+            # TLS 1.3 sends the server's verdict on the client certificate after the handshake.
+            raise ConnectError(
+                f"{self.url}: TLS: the server closed the connection without answering "
+                "(client certificate missing or not accepted?)"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise ConnectError(
