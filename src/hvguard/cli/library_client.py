@@ -248,6 +248,38 @@ def regate(url: str, cert: Path, key: Path, ca: Path, totp_file: Path | None) ->
     return _call(url, cert, key, ca, totp_file, run)
 
 
+@library.command("glance-properties")
+@click.argument("url")
+@click.argument("image_id")
+@click.option("--certificate-uuid", required=True, help="The signing certificate's UUID in your key manager.")
+@click.option(
+    "--hash-method", type=click.Choice(["SHA-224", "SHA-256", "SHA-384", "SHA-512"]), default="SHA-256"
+)
+@_client_options
+def glance_properties(
+    url: str,
+    image_id: str,
+    certificate_uuid: str,
+    hash_method: str,
+    cert: Path,
+    key: Path,
+    ca: Path,
+    totp_file: Path | None,
+) -> int:
+    """Print Glance's img_signature* properties for an approved image (RSA-PSS / ECDSA keys only)."""
+    from urllib.parse import quote
+
+    def run(client: Any) -> None:
+        props = client.json(
+            "GET",
+            f"/v1/images/{quote(image_id, safe='')}/glance?hash_method={hash_method}"
+            f"&certificate_uuid={quote(certificate_uuid, safe='')}",
+        )
+        click.echo(json.dumps(props, indent=2))
+
+    return _call(url, cert, key, ca, totp_file, run)
+
+
 def _read(path: Path, what: str, limit: int) -> bytes:
     try:
         return read_regular_file(path, limit)

@@ -209,3 +209,45 @@ def issue_client_cert(ca_cert_pem: bytes, ca_key_pem: bytes, user: str) -> tuple
     )
     der = cert.public_bytes(serialization.Encoding.DER)
     return cert.public_bytes(serialization.Encoding.PEM), private_pem(key), hashlib.sha256(der).hexdigest()
+
+
+#: Glance's ``img_signature_hash_method`` values.
+GLANCE_HASHES = {"SHA-224": "SHA224", "SHA-256": "SHA256", "SHA-384": "SHA384", "SHA-512": "SHA512"}
+
+
+def glance_key_type(key: Any) -> str:
+    """Glance's ``img_signature_key_type`` for the key: RSA-PSS or ECC_SECP384R1 / ECC_SECP521R1.
+
+    Ed25519 is refused: Glance (cursive) verifies RSA-PSS, DSA and ECC keys only."""
+    algorithm = algorithm_of(key)
+    if algorithm == "ed25519":
+        raise PkiError(
+            "Glance signature properties need an RSA-PSS or ECDSA P-384/P-521 signing key; this library "
+            "signs with Ed25519, which Glance cannot verify"
+        )
+    if algorithm.startswith("rsa-pss"):
+        return "RSA-PSS"
+    return "ECC_SECP384R1" if algorithm == "ecdsa-p384" else "ECC_SECP521R1"
+
+
+def glance_hasher(method: str) -> Any:
+    """A streaming hash context for a Glance hash method (SHA-224 … SHA-512)."""
+    from cryptography.hazmat.primitives import hashes
+
+    if method not in GLANCE_HASHES:
+        raise PkiError(f"hash method {method!r} is not one of {', '.join(GLANCE_HASHES)}")
+    return hashes.Hash(getattr(hashes, GLANCE_HASHES[method])())
+
+
+def glance_sign_digest(key: Any, method: str, digest: bytes) -> bytes:
+    """Sign a pre-computed digest of the image data the way Glance verifies it: RSA-PSS with MGF1 of the
+    same hash and the maximum salt length, or ECDSA with the hash."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    algorithm = getattr(hashes, GLANCE_HASHES[method])()
+    if glance_key_type(key) == "RSA-PSS":
+        pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.MAX_LENGTH)
+        return bytes(key.sign(digest, pss, Prehashed(algorithm)))
+    return bytes(key.sign(digest, ec.ECDSA(Prehashed(algorithm))))

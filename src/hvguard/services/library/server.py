@@ -11,6 +11,7 @@ Endpoints (JSON unless noted; errors are ``{"error": "...", "rules": [...]}``):
 * ``POST /v1/images/ID/approve``      approve and sign (approver, admin; never the publisher)
 * ``GET  /v1/images/ID/manifest``     the signed manifest (approved images only)
 * ``GET  /v1/images/ID/data``         the image, decrypted and authenticated chunk by chunk
+* ``GET  /v1/images/ID/glance``       Glance signature properties (RSA-PSS / ECDSA keys only)
 * ``DELETE /v1/images/ID``            (admin + TOTP)
 * ``POST /v1/regate``                 re-run the gate on every image, quarantine failures (admin + TOTP)
 
@@ -396,6 +397,44 @@ class LibraryApp:
         await response.write_eof()
         return response
 
+    async def glance(self, request: Any) -> Any:
+        """Glance-compatible signature properties of an approved image (``img_signature`` over the image
+        data with ``hash_method``; the certificate UUID is the caller's, from their key manager)."""
+        import base64
+
+        from aiohttp import web
+
+        caller = self.caller(request, "pull")
+        row = self._approved(caller, request.match_info["id"], "glance")
+        method = request.query.get("hash_method", "SHA-256")
+        cert_uuid = request.query.get("certificate_uuid", "")
+        try:
+            key = self.store.signing_key()
+            key_type = pki.glance_key_type(key)
+            hasher = pki.glance_hasher(method)
+        except pki.PkiError as exc:
+            raise Refused(409, str(exc)) from None
+        if not cert_uuid:
+            raise Refused(
+                400, "certificate_uuid is required (the signing certificate's id in the key manager)"
+            )
+        try:
+            with self.store.open_blob(row["blob"]) as chunks:
+                for chunk in chunks:
+                    hasher.update(chunk)
+        except (crypto.CryptoError, OSError) as exc:
+            raise Refused(409, f"stored image does not authenticate: {exc}") from None
+        signature = pki.glance_sign_digest(key, method, hasher.finalize())
+        self.store.audit(caller.name, "glance-export", row["id"], "ok", method)
+        return web.json_response(
+            {
+                "img_signature": base64.b64encode(signature).decode("ascii"),
+                "img_signature_hash_method": method,
+                "img_signature_key_type": key_type,
+                "img_signature_certificate_uuid": cert_uuid,
+            }
+        )
+
     async def delete(self, request: Any) -> Any:
         """Delete an image (its blob too, when no other image shares it)."""
         from aiohttp import web
@@ -493,6 +532,7 @@ def make_app(lib: LibraryApp) -> Any:
             web.post("/v1/images/{id}/approve", lib.approve),
             web.get("/v1/images/{id}/manifest", lib.get_manifest),
             web.get("/v1/images/{id}/data", lib.data),
+            web.get("/v1/images/{id}/glance", lib.glance),
             web.delete("/v1/images/{id}", lib.delete),
             web.post("/v1/regate", lib.regate),
         ]
