@@ -131,7 +131,13 @@ class Library:
         ]
 
 
-def make_store(tmp: Path, *, guest_inspection: str = "required", algorithm: str = "ed25519") -> Library:
+def make_store(
+    tmp: Path,
+    *,
+    guest_inspection: str = "required",
+    algorithm: str = "ed25519",
+    init_extra: tuple[str, ...] = (),
+) -> Library:
     """A store with alice (admin), pete (publisher), anna (approver), rita (reader)."""
     pp = tmp / "passphrase"
     pp.write_text(PASSPHRASE + "\n")
@@ -150,6 +156,7 @@ def make_store(tmp: Path, *, guest_inspection: str = "required", algorithm: str 
         guest_inspection,
         "--signing-key-type",
         algorithm,
+        *init_extra,
         check=True,
     )
     for name, role in (("pete", "publisher"), ("anna", "approver"), ("rita", "reader")):

@@ -96,6 +96,11 @@ def library() -> None:
     show_default=True,
 )
 @click.option("--db", help="Metadata database: a PostgreSQL URL (default: SQLite in STORE).")
+@click.option(
+    "--signing-key", "signing_key", metavar="pkcs11:URI", help="Keep the signing key in a PKCS#11 token."
+)
+@click.option("--pin-file", type=_FILE, help="The token's user PIN (with --signing-key pkcs11:…).")
+@click.option("--pkcs11-module", help="PKCS#11 module (default: SoftHSM2's libsofthsm2.so).")
 def init_cmd(
     store: Path,
     admin: str,
@@ -104,6 +109,9 @@ def init_cmd(
     guest_inspection: str,
     signing_key_type: str,
     db: str | None,
+    signing_key: str | None,
+    pin_file: Path | None,
+    pkcs11_module: str | None,
 ) -> int:
     """Create a store with its client CA, signing key, first key slot and administrator."""
 
@@ -119,6 +127,9 @@ def init_cmd(
             guest_inspection=guest_inspection,
             algorithm=signing_key_type,
             db=db,
+            pkcs11_uri=signing_key,
+            pkcs11_pin=read_secret(pin_file, "--pin-file") if pin_file else None,
+            pkcs11_module=pkcs11_module,
         )
         click.echo(f"created {store}: administrator {admin}, certificate {issued.cert}", err=True)
 

@@ -96,6 +96,8 @@ def algorithm_of(key: Any) -> str:
     """The :data:`SIGNING_ALGORITHMS` name of a private or public key; :class:`PkiError` if none fits."""
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+    if hasattr(key, "sign_digest"):  # a PKCS#11 token key
+        return str(key.algorithm)
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "ed25519"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
@@ -115,6 +117,8 @@ def sign(key: Any, data: bytes) -> bytes:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding
 
+    if hasattr(key, "sign_digest"):  # a PKCS#11 token key (pkcs11key.Pkcs11Signer)
+        return bytes(key.sign(data))
     algorithm = algorithm_of(key)
     if algorithm == "ed25519":
         return bytes(key.sign(data))
@@ -246,6 +250,8 @@ def glance_sign_digest(key: Any, method: str, digest: bytes) -> bytes:
     from cryptography.hazmat.primitives.asymmetric import ec, padding
     from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+    if hasattr(key, "sign_digest"):  # a PKCS#11 token key
+        return bytes(key.sign_digest(digest, GLANCE_HASHES[method].lower()))
     algorithm = getattr(hashes, GLANCE_HASHES[method])()
     if glance_key_type(key) == "RSA-PSS":
         pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.MAX_LENGTH)

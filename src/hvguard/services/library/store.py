@@ -6,6 +6,7 @@ Layout (every file owner-only, every folder 0700)::
     STORE/keyslots/NAME.json   one Argon2id-wrapped copy of the data key per administrator
     STORE/ca.crt               the client CA (public); ca.key.sealed: its key, sealed under the data key
     STORE/signing.pub          the manifest signing key (public); signing.key.sealed: the private key
+                               (or signing.pin.sealed: the PIN of the PKCS#11 token that holds it)
     STORE/blobs/XX/NAME        encrypted image blobs (NAME: HMAC of the image's SHA-256 under the data key)
     STORE/tmp/                 uploads being received (already encrypted)
     STORE/library.sqlite3      metadata (unless a PostgreSQL URL was given)
@@ -121,6 +122,7 @@ class Store:
         self.meta = meta
         self.data_key = data_key
         self.engine = engine
+        self._signer: Any = None
 
     @property
     def id(self) -> str:
@@ -157,8 +159,16 @@ class Store:
         return (self.path / "ca.crt").read_bytes(), self._sealed_file("ca.key.sealed")
 
     def signing_key(self) -> Any:
-        """The manifest signing key (private)."""
-        return pki.load_private(self._sealed_file("signing.key.sealed"))
+        """The manifest signing key: a private key sealed in the store, or a PKCS#11 token key."""
+        token = self.meta.get("pkcs11")
+        if not token:
+            return pki.load_private(self._sealed_file("signing.key.sealed"))
+        if self._signer is None:
+            from hvguard.services.library.pkcs11key import Pkcs11Signer
+
+            pin = self._sealed_file("signing.pin.sealed").decode()
+            self._signer = Pkcs11Signer(str(token["uri"]), pin, module=token.get("module"))
+        return self._signer
 
     def public_key_pem(self) -> bytes:
         """The manifest signing key (public, PEM)."""
@@ -419,6 +429,9 @@ def init_store(
     guest_inspection: str = "required",
     algorithm: str = "ed25519",
     db: str | None = None,
+    pkcs11_uri: str | None = None,
+    pkcs11_pin: str | None = None,
+    pkcs11_module: str | None = None,
 ) -> tuple[Store, IssuedUser]:
     """Create a store, its client CA, signing key, first key slot and first (admin) user."""
     check_user_name(admin)
@@ -432,6 +445,17 @@ def init_store(
         raise StoreError(str(exc)) from None
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise StoreError(f"{path} exists and is not an empty folder: not overwritten")
+    signer = None
+    if pkcs11_uri is not None:
+        from hvguard.services.library.pkcs11key import Pkcs11Signer
+
+        if not pkcs11_pin:
+            raise StoreError("a pkcs11: signing key needs --pin-file")
+        try:  # before anything is written: a bad URI or PIN leaves no half-made store
+            signer = Pkcs11Signer(pkcs11_uri, pkcs11_pin, module=pkcs11_module, algorithm=algorithm)
+        except pki.PkiError as exc:
+            raise StoreError(str(exc)) from None
+        algorithm = signer.algorithm
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     for sub in ("keyslots", "blobs", "tmp"):
@@ -443,6 +467,7 @@ def init_store(
         "guest_inspection": guest_inspection,
         "signing_algorithm": algorithm,
         "db": db,
+        "pkcs11": {"uri": pkcs11_uri, "module": pkcs11_module} if pkcs11_uri else None,
     }
     _write_private(path / "store.json", json.dumps(meta, indent=1).encode())
     if not db:
@@ -454,11 +479,17 @@ def init_store(
     ca_cert, ca_key = pki.make_ca(store.id)
     _write_private(path / "ca.crt", ca_cert)
     _write_private(path / "ca.key.sealed", store.seal("ca.key.sealed", ca_key).encode())
-    key = pki.generate_signing_key(algorithm)
-    _write_private(path / "signing.pub", pki.public_pem(key))
-    _write_private(
-        path / "signing.key.sealed", store.seal("signing.key.sealed", pki.private_pem(key)).encode()
-    )
+    if signer is not None:
+        assert pkcs11_pin is not None
+        _write_private(path / "signing.pub", pki.public_pem(signer))
+        _write_private(
+            path / "signing.pin.sealed", store.seal("signing.pin.sealed", pkcs11_pin.encode()).encode()
+        )
+    else:
+        key = pki.generate_signing_key(algorithm)
+        _write_private(path / "signing.pub", pki.public_pem(key))
+        sealed = store.seal("signing.key.sealed", pki.private_pem(key))
+        _write_private(path / "signing.key.sealed", sealed.encode())
     store.audit(admin, "init", store.id, detail=f"guest_inspection={guest_inspection} signing={algorithm}")
     store.add_keyslot(admin, passphrase, actor=admin)
     issued = store.add_user(admin, "admin", cert_out, actor=admin)
