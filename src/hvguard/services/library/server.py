@@ -59,6 +59,7 @@ ACTIONS = {
 #: Administrative calls: a TOTP code is needed on top of the certificate (SS-009 11.4.3).
 ADMIN_ACTIONS = {"delete", "regate"}
 _CHUNK = 1024 * 1024
+_BATCH = 4 * _CHUNK
 
 
 @dataclass
@@ -290,20 +291,43 @@ class LibraryApp:
                 part.unlink()
 
     async def _receive(self, request: Any, plain: Path, part: Path, length: int) -> tuple[str, int]:
-        """Stream the body once: SHA-256, encrypted blob in the store, plaintext copy in the spool."""
+        """Stream the body once: SHA-256, encrypted blob in the store, plaintext copy in the spool.
+
+        Hashing, encryption and the two writes of one 4 MiB batch run in a worker thread while the event
+        loop receives (and TLS-decrypts) the next batch; at most one batch is in flight, so memory stays
+        bounded whatever the image size."""
         h = hashlib.sha256()
         size = 0
+        loop = asyncio.get_running_loop()
         pfd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         bfd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(pfd, "wb") as pf, os.fdopen(bfd, "wb") as bf:
             writer = crypto.BlobWriter(self.store.data_key, bf)
-            async for chunk in request.content.iter_chunked(_CHUNK):
-                size += len(chunk)
-                if size > length:
-                    raise Refused(400, "more data than Content-Length")
-                h.update(chunk)
-                writer.write(chunk)
-                pf.write(chunk)
+
+            def process(batch: bytes) -> None:
+                h.update(batch)
+                writer.write(batch)
+                pf.write(batch)
+
+            pending: asyncio.Future[None] | None = None
+            batch: list[bytes] = []
+            batched = 0
+            try:
+                async for chunk in request.content.iter_chunked(_CHUNK):
+                    size += len(chunk)
+                    if size > length:
+                        raise Refused(400, "more data than Content-Length")
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= _BATCH:
+                        if pending is not None:
+                            await pending
+                        pending = loop.run_in_executor(None, process, b"".join(batch))
+                        batch, batched = [], 0
+            finally:
+                if pending is not None:
+                    await pending
+            process(b"".join(batch))
             writer.close()
             bf.flush()
             os.fsync(bf.fileno())
@@ -385,9 +409,13 @@ class LibraryApp:
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         response.content_length = row["size"]
         await response.prepare(request)
+        loop = asyncio.get_running_loop()
         try:
             with self.store.open_blob(row["blob"]) as chunks:
-                for chunk in chunks:
+                # Decrypt the next chunk in a worker thread while this one is sent (one ahead, bounded).
+                ahead = loop.run_in_executor(None, next, chunks, None)
+                while (chunk := await ahead) is not None:
+                    ahead = loop.run_in_executor(None, next, chunks, None)
                     await response.write(chunk)
         except (crypto.CryptoError, OSError) as exc:
             self.store.audit(caller.name, "pull", row["id"], "error", str(exc))

@@ -103,6 +103,11 @@ async def _serve(
 ) -> None:
     from aiohttp import web
 
+    # Handlers first: a SIGTERM sent as soon as the URL is read must already stop the server cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ctx, shutdown_timeout=5)
@@ -116,10 +121,6 @@ async def _serve(
     shown = f"[{sockname[0]}]" if ":" in sockname[0] else sockname[0]
     sys.stdout.write(f"https://{shown}:{sockname[1]}\n")
     sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
