@@ -178,7 +178,9 @@ def make_store(
     return Library(store, certs, "", tmp / "server-ca.pem", pp)
 
 
-def start_server(lib: Library, tmp: Path, *, profile: Path | None = None) -> Iterator[Library]:
+def start_server(
+    lib: Library, tmp: Path, *, profile: Path | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[Library]:
     """Run ``library serve`` on 127.0.0.1 port 0 with a trustme server certificate; stop it by PID."""
     import trustme
 
@@ -205,6 +207,7 @@ def start_server(lib: Library, tmp: Path, *, profile: Path | None = None) -> Ite
     ]
     if profile is not None:
         args += ["--profile", str(profile)]
+    args += list(extra)
     (tmp / "spool").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(

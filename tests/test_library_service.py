@@ -415,3 +415,74 @@ def test_guest_inspection_off_accepts_a_data_disk(tmp_path: Path) -> None:
         assert status["guest_inspection"] == "off"
     finally:
         next(gen, None)
+
+
+def test_enterprise_ca_subjects_are_mapped_to_users(tmp_path: Path) -> None:
+    import ssl as ssl_module
+
+    import trustme
+
+    need("qemu-img")
+    lib = make_store(tmp_path)
+    corp = trustme.CA()
+    carol = corp.issue_cert("carol.corp.example", common_name="carol")
+    carol.cert_chain_pems[0].write_to_path(str(tmp_path / "carol.crt"))
+    carol.private_key_pem.write_to_path(str(tmp_path / "carol.key"))
+    corp.cert_pem.write_to_path(str(tmp_path / "corp-ca.pem"))
+    decoded = ssl_module._ssl._test_decode_cert(str(tmp_path / "carol.crt"))  # type: ignore[attr-defined]
+    subject = ",".join(f"{k}={v}" for rdn in decoded["subject"] for k, v in rdn)
+    hvguard(
+        "library",
+        "user",
+        "add",
+        lib.store,
+        "carol",
+        "--role",
+        "reader",
+        "--subject",
+        subject,
+        "--passphrase-file",
+        lib.passphrase,
+        check=True,
+    )
+    hvguard(
+        "library",
+        "grant",
+        lib.store,
+        "carol",
+        "--group",
+        "*",
+        "--passphrase-file",
+        lib.passphrase,
+        check=True,
+    )
+    carol_args = [
+        "--cert",
+        str(tmp_path / "carol.crt"),
+        "--key",
+        str(tmp_path / "carol.key"),
+        "--ca",
+        str(lib.server_ca),
+    ]
+    gen = start_server(lib, tmp_path, extra=("--enterprise-ca", str(tmp_path / "corp-ca.pem")))
+    next(gen)
+    try:
+        assert hvguard("library", "list", lib.url, *carol_args).returncode == 0
+        # another certificate of the same enterprise CA is not a user
+        dave = corp.issue_cert("dave.corp.example", common_name="dave")
+        dave.cert_chain_pems[0].write_to_path(str(tmp_path / "dave.crt"))
+        dave.private_key_pem.write_to_path(str(tmp_path / "dave.key"))
+        other = hvguard(
+            "library",
+            "list",
+            lib.url,
+            "--cert",
+            tmp_path / "dave.crt",
+            "--key",
+            tmp_path / "dave.key",
+            "--ca",
+            lib.server_ca,
+        )
+        assert other.returncode == 1 and "not a user" in _one_line(other)
+    finally:
+        next(gen, None)

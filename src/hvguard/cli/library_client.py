@@ -80,6 +80,11 @@ def _call(
 @click.option(
     "--spool", type=_DIR, help="Private spool folder for the gate, outside STORE (default: TMPDIR)."
 )
+@click.option(
+    "--enterprise-ca",
+    type=_FILE,
+    help="Also accept client certificates of this CA (users mapped by --subject).",
+)
 def serve(
     store: Path,
     listen: str,
@@ -89,6 +94,7 @@ def serve(
     admin: str | None,
     profile_path: Path | None,
     spool: Path | None,
+    enterprise_ca: Path | None,
 ) -> int:
     """Serve the library over HTTPS with client certificates required; stop with SIGTERM."""
     import tempfile
@@ -106,7 +112,7 @@ def serve(
             raise UserError("--spool must be outside STORE (plaintext never enters the store)")
         if not spool_dir.is_dir():
             raise UserError(f"--spool {spool_dir}: not a folder")
-        ctx = server_context(tls_cert, tls_key, (store / "ca.crt").read_bytes())
+        ctx = server_context(tls_cert, tls_key, (store / "ca.crt").read_bytes(), enterprise_ca)
         max_upload = int(profile.rules["max_virtual_size"] * 1.1) + 64 * 1024 * 1024
         app = make_app(LibraryApp(opened, profile, spool_dir, max_upload))
         opened.audit(admin or "local", "serve", listen)

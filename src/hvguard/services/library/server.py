@@ -93,7 +93,7 @@ class LibraryApp:
     def caller(self, request: Any, action: str) -> Caller:
         """The request's user, allowed to do ``action`` (TOTP checked for administrative actions)."""
         peer = peer_of(request)
-        row = self.store.user_by_cert(peer.fingerprint, peer.subject)
+        row = self.store.user_by_cert(peer.fingerprint, peer.subject, peer.issuer)
         if row is None:
             self.store.audit(
                 peer.common_name or "?", action, "-", "refused", "certificate not mapped to a user"

@@ -312,11 +312,13 @@ class Store:
                 conn.execute(insert(grants).values(user=name, grp=group, deny=deny))
         self.audit(actor, "grant", name, detail=f"{'deny' if deny else 'permit'} {group}")
 
-    def user_by_cert(self, fingerprint: str, subject: str) -> dict[str, Any] | None:
-        """The user a client certificate (SHA-256 of its DER) or its subject maps to."""
+    def user_by_cert(self, fingerprint: str, subject: str, issuer: str = "") -> dict[str, Any] | None:
+        """The user a client certificate maps to: a store-issued one by its SHA-256 (so a removed user's
+        certificate stops working), one of an enterprise CA by its subject (``--subject``)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(users).where(users.c.cert_sha256 == fingerprint)).mappings().first()
-            if row is None and subject:
+            store_issued = issuer.endswith(f"commonName=hvguard library client CA {self.id}")
+            if row is None and subject and not store_issued:
                 row = conn.execute(select(users).where(users.c.subject == subject)).mappings().first()
         return dict(row) if row else None
 

@@ -37,6 +37,7 @@ class Peer:
     fingerprint: str
     common_name: str
     subject: str
+    issuer: str = ""
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -49,8 +50,11 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def server_context(cert: Path, key: Path, client_ca: Path | bytes) -> ssl.SSLContext:
-    """A TLS ≥ 1.2 server context that requires a client certificate signed by ``client_ca``."""
+def server_context(
+    cert: Path, key: Path, client_ca: Path | bytes, extra_ca: Path | None = None
+) -> ssl.SSLContext:
+    """A TLS ≥ 1.2 server context that requires a client certificate signed by ``client_ca`` (or by
+    ``extra_ca``, an enterprise CA whose subjects the application maps)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.verify_mode = ssl.CERT_REQUIRED
@@ -63,6 +67,8 @@ def server_context(cert: Path, key: Path, client_ca: Path | bytes) -> ssl.SSLCon
             ctx.load_verify_locations(cadata=client_ca.decode("ascii"))
         else:
             ctx.load_verify_locations(str(client_ca))
+        if extra_ca is not None:
+            ctx.load_verify_locations(str(extra_ca))
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise WebError(f"cannot load the client CA ({exc})") from None
     return ctx
@@ -80,7 +86,8 @@ def peer_of(request: Any) -> Peer:
         raise web.HTTPUnauthorized(text="client certificate required\n")
     subject = {k: v for rdn in info.get("subject", ()) for k, v in rdn}
     text = ",".join(f"{k}={v}" for rdn in info.get("subject", ()) for k, v in rdn)
-    return Peer(hashlib.sha256(der).hexdigest(), str(subject.get("commonName", "")), text)
+    issuer = ",".join(f"{k}={v}" for rdn in info.get("issuer", ()) for k, v in rdn)
+    return Peer(hashlib.sha256(der).hexdigest(), str(subject.get("commonName", "")), text, issuer)
 
 
 def check_totp(secret: str, code: str | None) -> bool:
