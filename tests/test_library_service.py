@@ -486,3 +486,32 @@ def test_enterprise_ca_subjects_are_mapped_to_users(tmp_path: Path) -> None:
         assert other.returncode == 1 and "not a user" in _one_line(other)
     finally:
         next(gen, None)
+
+
+def test_connection_and_input_errors_are_one_line_exit_2(
+    lib: Library, images: dict[str, Path], tmp_path: Path
+) -> None:
+    refused = hvguard(
+        "library",
+        "push",
+        "https://127.0.0.1:9",
+        images["good"],
+        "--name",
+        "a/b",
+        "--version",
+        "1",
+        *lib.client("pete"),
+    )
+    assert refused.returncode == 2 and "127.0.0.1:9" in _one_line(refused)
+    plain = hvguard("library", "list", lib.url.replace("https://", "http://"), *lib.client("rita"))
+    assert plain.returncode == 2 and "https:// only" in _one_line(plain)
+    missing = hvguard(
+        "library",
+        "verify",
+        images["good"],
+        "--manifest",
+        tmp_path / "none.json",
+        "--public-key",
+        tmp_path / "none.pub",
+    )
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
