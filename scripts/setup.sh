@@ -23,6 +23,8 @@ HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tool
     ansible-core  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
     golang-go golang-github-vmware-govmomi-dev  # the vSphere tests build VMware's API simulator
     # (govmomi's simulator package, tests/vcsim/main.go) from Debian's sources: no Go module proxy
+    e2fsprogs  # e2fsprogs: the image library tests build guest disks (mkfs.ext4 -d); its gate reads them (debugfs)
+    softhsm2  # softhsm2: a real PKCS#11 token for the image library's signing key tests
     dpkg-dev apt-utils locales  # test_patches_apt_real: dpkg-deb + apt-ftparchive build a file:// apt
     # repository labelled Debian-Security; locales' de_DE definition for localedef (a German scan)
     nodejs)  # nodejs (+ npm, see hvg_node): test_report_hdf parses the HDF report with MITRE's inspecjs
@@ -147,7 +149,7 @@ hvg_setup() {
     local extras
     case "$mode" in
         runtime) pkgs=("${HVG_RUNTIME_PKGS[@]}"); extras="libvirt" ;;
-        test) pkgs=("${HVG_RUNTIME_PKGS[@]}" "${HVG_TEST_PKGS[@]}"); extras="libvirt,dev,vsphere" ;;
+        test) pkgs=("${HVG_RUNTIME_PKGS[@]}" "${HVG_TEST_PKGS[@]}"); extras="libvirt,dev,vsphere,library,serve" ;;
         *) hvg_die "usage: setup.sh runtime|test (got '$mode')"; return 1 ;;
     esac
 

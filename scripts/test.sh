@@ -4,7 +4,7 @@
 #   ./scripts/test.sh --run CMD [ARGS...]   # same daemons and teardown, CMD instead of lint + pytest
 #                                           # (benchmarks: --run .venv/bin/python bench/scan_system_50.py)
 #
-# 1. scripts/setup.sh test (apt packages + .venv with -e .[libvirt,dev])
+# 1. scripts/setup.sh test (apt packages + .venv with -e .[libvirt,dev,library,serve])
 # 2. ruff + mypy + lint-imports (fail fast)
 # 3. /dev/kvm -> root:kvm 0660 (restored at exit); reuse a running libvirtd, else start virtlogd +
 #    libvirtd ourselves and wait for qemu:///system to answer; export HVGUARD_LIBVIRTD=1

@@ -33,6 +33,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "remediate": "hvguard.cli.baseline:remediate",
     "config": "hvguard.cli.config:config",
     "schema": "hvguard.cli.schema:schema",
+    "library": "hvguard.cli.library_commands:library",
 }
 
 

@@ -21,6 +21,7 @@ import click
 from hvguard.cli.bundle_keys import load_bundle, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
+from hvguard.cli.library_scan import library_options
 from hvguard.cli.options import (
     history_options,
     probe_acl_option,
@@ -36,6 +37,7 @@ from hvguard.cli.reporting import report_and_store
 from hvguard.cli.verbosity import info, is_quiet
 from hvguard.cli.workflow import load_workflow
 from hvguard.collect.bundle import encode_bundle, make_bundle
+from hvguard.collect.library import LibrarySource, attach_library
 from hvguard.collect.linux.access_probe import attach_probes
 from hvguard.collect.ssh.target import SshOptions, is_ssh_target
 from hvguard.collect.targets import LOCAL, collect_target, is_partial, validate_target
@@ -129,6 +131,7 @@ def _collect_all(
 )
 @ssh_options
 @vsphere_options
+@library_options
 def scan(
     targets: tuple[str, ...],
     root: Path | None,
@@ -146,6 +149,7 @@ def scan(
     probe_acl: list[tuple[str, str]],
     ssh: SshOptions,
     vsphere: VsphereOptions,
+    library: LibrarySource | None,
 ) -> int:
     """Collect facts from TARGETs and evaluate them (default target: local)."""
     check_destinations(outputs, force=force)  # refuse before collecting, not after
@@ -160,7 +164,9 @@ def scan(
             gold = load_baseline(baseline_path)
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
-    facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh, vsphere), probe_acl)
+    facts = attach_library(
+        attach_probes(_collect_all(targets or (LOCAL,), root, ssh, vsphere), probe_acl), library
+    )
     if len(facts) == 1 and facts[0].unreachable is not None:
         raise UserError(f"{facts[0].id}: unreachable: {facts[0].unreachable}")
     checks = None
@@ -197,6 +203,7 @@ def scan(
 @ssh_options
 @vsphere_options
 @sign_option
+@library_options
 def collect(
     targets: tuple[str, ...],
     output: Path | None,
@@ -206,6 +213,7 @@ def collect(
     dry_run: bool,
     ssh: SshOptions,
     vsphere: VsphereOptions,
+    library: LibrarySource | None,
     sign_key: str | None = None,
 ) -> int:
     """Collect facts from TARGETs into an offline evidence BUNDLE (no evaluation)."""
@@ -231,7 +239,7 @@ def collect(
         raise UserError("missing --output BUNDLE")
     destination(output, force=force)  # refuse before collecting, not after
     private = signer(sign_key, output, force=force)
-    collected = attach_probes(_collect_all(targets, root, ssh, vsphere), probe_acl)
+    collected = attach_library(attach_probes(_collect_all(targets, root, ssh, vsphere), probe_acl), library)
     if all(t.unreachable is not None for t in collected):
         causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in collected)
         raise UserError(f"nothing collected: {causes}")

@@ -17,7 +17,7 @@ Conventions:
 
 from __future__ import annotations
 
-from hvguard.facts import access, operations, vsphere
+from hvguard.facts import access, library, operations, vsphere
 from hvguard.facts.access import *  # noqa: F403  (every name in access.__all__)
 from hvguard.facts.base import ConfFile, ConfValue, Model, Problem
 from hvguard.facts.host import (
@@ -56,6 +56,7 @@ from hvguard.facts.hypervisor import (
     VcpuPin,
     VmFacts,
 )
+from hvguard.facts.library import *  # noqa: F403  (every name in library.__all__)
 from hvguard.facts.operations import *  # noqa: F403  (every name in operations.__all__)
 from hvguard.facts.resources import (
     Confinement,
@@ -143,4 +144,5 @@ __all__ = [
     *access.__all__,
     *operations.__all__,
     *vsphere.__all__,
+    *library.__all__,
 ]

@@ -7,6 +7,7 @@ from enum import StrEnum
 from hvguard.facts.base import Model, Problem
 from hvguard.facts.host import HostFacts
 from hvguard.facts.hypervisor import HypervisorFacts
+from hvguard.facts.library import ImageLibraryFacts
 from hvguard.facts.vsphere import VsphereFacts
 
 BUNDLE_SCHEMA = "hvguard.bundle/1"
@@ -76,6 +77,8 @@ class TargetFacts(Model, frozen=True, kw_only=True):
     vsphere: VsphereFacts | None = None
     problems: list[Problem] = []
     unreachable: str | None = None
+    #: The hvguard image library the estate uses (``scan --library URL``), or None when none was given.
+    image_library: ImageLibraryFacts | None = None
 
 
 class Bundle(Model, frozen=True, kw_only=True):

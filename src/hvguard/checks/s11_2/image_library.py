@@ -44,6 +44,11 @@ def _image_dir_problems(st: FileStat) -> list[str]:
     return out
 
 
+def _also(finding: Finding | None) -> Iterator[Finding]:
+    if finding is not None:
+        yield finding
+
+
 def _watched(path: str, watches: list[AuditRule]) -> AuditRule | None:
     for w in watches:
         base = w.watch.rstrip("/") or "/"
@@ -81,7 +86,8 @@ def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
                     dirs.add(posixpath.dirname(d.source_path))
                 if d.source_pool:
                     pools.add(d.source_pool)
-    api_side = ctx.manual(
+    # With ``scan --library`` the check-in/check-out path is the library's (library.access-control).
+    api_side = None if ctx.target.image_library is not None else ctx.manual(
         HOST,
         "Evidence needed for libvirt's API path into the image library: polkit rules limiting "
         "org.libvirt.api.storage-vol.create / delete / upload and storage-pool.* (pool_name, vol_name) to "
@@ -94,7 +100,7 @@ def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
     except CannotEvaluate as signal:
         # The manual finding on libvirt's API path stands whatever the directories show.
         yield ctx.error_for(signal)
-        yield api_side
+        yield from _also(api_side)
         return
     host = ctx.host
     ops = host.operations if host else None
@@ -106,7 +112,7 @@ def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
             "no image directory on this host (no file-based storage pool, no /var/lib/libvirt/images)",
             {"pools": [p.name for p in storage.pools]},
         )
-        yield api_side
+        yield from _also(api_side)
         return
     problems: list[str] = []
     for st in image_dirs:
@@ -167,4 +173,4 @@ def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
             + "), image files are closed to 'other', and auditd watches every image directory.",
             evidence,
         )
-    yield api_side
+    yield from _also(api_side)

@@ -17,7 +17,10 @@ from hvguard.findings import Finding
 @check("11.3.8", id="kvm.image-ss025", reads=())
 def image_ss025(ctx: CheckContext) -> Iterator[Finding]:
     """Always ``manual``: hvguard does not inventory or scan an image library yet (the image library
-    service is planned), and SS-025 was not supplied."""
+    service is planned), and SS-025 was not supplied. With ``scan --library`` the library's own check
+    (``library.gate``) decides instead."""
+    if ctx.target.image_library is not None:
+        return
     yield ctx.manual(
         HOST,
         "Provide the inventory of every VM image on the image server / in the VM image library (and libvirt "
@@ -30,7 +33,10 @@ def image_ss025(ctx: CheckContext) -> Iterator[Finding]:
 @check("11.3.9", id="kvm.image-signatures", reads=())
 def image_signatures(ctx: CheckContext) -> Iterator[Finding]:
     """Always ``manual``: libvirt has no native image signing; the signature per image and its
-    verification are evidence outside the host facts until hvguard's signed image library exists."""
+    verification are evidence outside the host facts until hvguard's signed image library exists. With
+    ``scan --library`` the library's own check (``library.signatures``) decides instead."""
+    if ctx.target.image_library is not None:
+        return
     yield ctx.manual(
         HOST,
         "Provide, for every image kept on the image server / in the VM image library, its digital signature "

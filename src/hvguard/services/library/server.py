@@ -1,0 +1,568 @@
+"""``hvguard library serve``: the image library's HTTPS API on hvguard's one HTTPS layer (mutual TLS).
+
+Endpoints (JSON unless noted; errors are ``{"error": "...", "rules": [...]}``):
+
+* ``GET  /v1/status``                 the library's state for ``scan --library`` (every role)
+* ``GET  /v1/public-key``             the manifest signing key (PEM)
+* ``GET  /v1/images``                 images the caller's grants let them see
+* ``PUT  /v1/images?name=N&version=V`` check an image in (publisher, admin): streamed; one pass hashes
+  and encrypts it while a plaintext copy goes to a private spool for the gate; refused images are
+  never stored
+* ``POST /v1/images/ID/approve``      approve and sign (approver, admin; never the publisher)
+* ``GET  /v1/images/ID/manifest``     the signed manifest (approved images only)
+* ``GET  /v1/images/ID/data``         the image, decrypted and authenticated chunk by chunk
+* ``GET  /v1/images/ID/glance``       Glance signature properties (RSA-PSS / ECDSA keys only)
+* ``DELETE /v1/images/ID``            (admin + TOTP)
+* ``POST /v1/regate``                 re-run the gate on every image, quarantine failures (admin + TOTP)
+
+Status codes: 401 certificate not mapped to a user, 403 role / grant / TOTP / own approval, 404, 409
+state conflict (exists, not approved), 422 gate refusal, 400 bad input, 413 too large.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from hvguard.services.library import crypto, manifest, pki
+from hvguard.services.library.db import images
+from hvguard.services.library.gate import GateProfile, run_gate
+from hvguard.services.library.store import (
+    Store,
+    StoreError,
+    check_image_name,
+    check_version,
+    group_of,
+    image_rows,
+    list_keyslots,
+    new_image_id,
+    now,
+)
+from hvguard.services.web.server import TOTP_HEADER, check_totp, peer_of, tls_version
+
+ACTIONS = {
+    "reader": {"status", "list", "pull"},
+    "publisher": {"status", "list", "pull", "push"},
+    "approver": {"status", "list", "pull", "approve"},
+    "admin": {"status", "list", "pull", "push", "approve", "delete", "regate"},
+}
+#: Administrative calls: a TOTP code is needed on top of the certificate (SS-009 11.4.3).
+ADMIN_ACTIONS = {"delete", "regate"}
+_CHUNK = 1024 * 1024
+_BATCH = 4 * _CHUNK
+
+
+@dataclass
+class Caller:
+    """The user behind a request."""
+
+    name: str
+    role: str
+    totp_sealed: str
+
+
+class Refused(Exception):
+    """A request refused with an HTTP status and a reason."""
+
+    def __init__(self, status: int, reason: str, rules: list[dict[str, str]] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.rules = rules or []
+
+
+class LibraryApp:
+    """The handlers, over one opened store and gate profile."""
+
+    def __init__(self, store: Store, profile: GateProfile, spool: Path, max_upload: int) -> None:
+        self.store = store
+        self.profile = profile
+        self.spool = spool
+        self.max_upload = max_upload
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    def caller(self, request: Any, action: str) -> Caller:
+        """The request's user, allowed to do ``action`` (TOTP checked for administrative actions)."""
+        peer = peer_of(request)
+        row = self.store.user_by_cert(peer.fingerprint, peer.subject, peer.issuer)
+        if row is None:
+            self.store.audit(
+                peer.common_name or "?", action, "-", "refused", "certificate not mapped to a user"
+            )
+            raise Refused(401, f"certificate {peer.common_name!r} is not a user of this library")
+        caller = Caller(row["name"], row["role"], row["totp_sealed"])
+        if action not in ACTIONS[caller.role]:
+            self.store.audit(caller.name, action, "-", "refused", f"role {caller.role}")
+            raise Refused(403, f"user {caller.name} ({caller.role}) may not {action}")
+        if action in ADMIN_ACTIONS:
+            code = request.headers.get(TOTP_HEADER)
+            if not check_totp(self.store.totp_secret(caller.name, caller.totp_sealed), code):
+                self.store.audit(caller.name, action, "-", "refused", "missing or wrong TOTP code")
+                raise Refused(
+                    403, f"{action} is an administrative call: a valid TOTP code is required (--totp-file)"
+                )
+        return caller
+
+    def image(self, image_id: str) -> dict[str, Any]:
+        """An image row by id (404 if none)."""
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(images).where(images.c.id == image_id)).mappings().first()
+        if row is None:
+            raise Refused(404, f"no image {image_id}")
+        return dict(row)
+
+    def granted(self, caller: Caller, row: dict[str, Any], action: str) -> None:
+        """Refuse unless the caller's grants cover the image."""
+        if not self.store.may_access(caller.name, caller.role, row["name"]):
+            self.store.audit(caller.name, action, row["id"], "refused", "no grant for the image's group")
+            raise Refused(403, f"user {caller.name} has no grant for {row['name']}")
+
+    # --- handlers ---------------------------------------------------------------------------------
+    async def status(self, request: Any) -> Any:
+        """The library's state (roles, key slots, TLS, signing key, gate) for compliance scans."""
+        from aiohttp import web
+
+        self.caller(request, "status")
+        users = self.store.list_users()
+        pub = self.store.public_key_pem()
+        key = pki.load_public_key(pub)
+        rows = image_rows(self.store)
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        body = {
+            "store_id": self.store.id,
+            "guest_inspection": self.store.guest_inspection,
+            "tls": {
+                "version": tls_version(request),
+                "minimum": "TLSv1.2",
+                "client_certificates": "required",
+                "plaintext_listener": False,
+            },
+            "totp_for_admin_calls": True,
+            "users": [{"name": u["name"], "role": u["role"], "grants": u["grants"]} for u in users],
+            "keyslots": [
+                {k: s.get(k) for k in ("name", "kdf", "memory_kib", "time_cost")}
+                for s in list_keyslots(self.store.path)
+            ],
+            "encryption": {
+                "cipher": "AES-256-GCM",
+                "chunk_bytes": crypto.CHUNK,
+                "kdf": "argon2id",
+                "min_passphrase": crypto.MIN_PASSPHRASE,
+                "min_zxcvbn_score": crypto.MIN_ZXCVBN_SCORE,
+            },
+            "signing": {
+                "algorithm": pki.algorithm_of(key),
+                "key_bits": getattr(key, "key_size", 256),
+                "key_id": pki.key_id(pub),
+            },
+            "gate": {"profile_sha256": self.profile.sha256, "formats": self.profile.rules["formats"]},
+            "images": {
+                "total": len(rows),
+                "by_status": counts,
+                "approved_unsigned": sum(1 for r in rows if r["status"] == "approved" and not r["signature"]),
+                "failing_gate": [
+                    {"id": r["id"], "name": r["name"], "version": r["version"]}
+                    for r in rows
+                    if r["status"] == "quarantined"
+                ],
+                "gated_under_other_profile": sum(
+                    1 for r in rows if json.loads(r["gate"]).get("profile_sha256") != self.profile.sha256
+                ),
+            },
+        }
+        return web.json_response(body)
+
+    async def public_key(self, request: Any) -> Any:
+        """The signing public key (PEM)."""
+        from aiohttp import web
+
+        self.caller(request, "status")
+        return web.Response(body=self.store.public_key_pem(), content_type="application/x-pem-file")
+
+    async def list_images(self, request: Any) -> Any:
+        """The images the caller may see."""
+        from aiohttp import web
+
+        caller = self.caller(request, "list")
+        out = [
+            {
+                k: r[k]
+                for k in (
+                    "id",
+                    "name",
+                    "version",
+                    "status",
+                    "sha256",
+                    "size",
+                    "format",
+                    "publisher",
+                    "approver",
+                    "pushed_at",
+                    "approved_at",
+                )
+            }
+            for r in image_rows(self.store)
+            if self.store.may_access(caller.name, caller.role, r["name"])
+        ]
+        return web.json_response(out)
+
+    async def push(self, request: Any) -> Any:
+        """Check an image in: stream, hash + encrypt in one pass, gate, store or refuse."""
+        from aiohttp import web
+
+        caller = self.caller(request, "push")
+        try:
+            name = check_image_name(request.query.get("name", ""))
+            version = check_version(request.query.get("version", ""))
+        except StoreError as exc:
+            self.store.audit(caller.name, "push", request.query.get("name", "")[:200], "refused", str(exc))
+            raise Refused(400, str(exc)) from None
+        subject = f"{name}@{version}"
+        if not self.store.may_access(caller.name, caller.role, name):
+            self.store.audit(caller.name, "push", subject, "refused", "no grant for the group")
+            raise Refused(403, f"user {caller.name} has no grant for group {group_of(name) or '(top level)'}")
+        with self.store.engine.connect() as conn:
+            if conn.execute(
+                select(images.c.id).where(images.c.name == name, images.c.version == version)
+            ).first():
+                raise Refused(409, f"{name} version {version} is already in the library")
+        length = request.content_length
+        if length is None:
+            raise Refused(411, "Content-Length is required")
+        if length > self.max_upload:
+            raise Refused(413, f"image of {length} bytes is larger than the limit of {self.max_upload}")
+        spool = Path(tempfile.mkdtemp(prefix="hvguard-push-", dir=self.spool))
+        part = self.store.path / "tmp" / f"{new_image_id()}.part"
+        try:
+            digest, size = await self._receive(request, spool / "image", part, length)
+            gate = await asyncio.get_running_loop().run_in_executor(
+                None, run_gate, spool / "image", self.profile, self.store.guest_inspection, spool
+            )
+            if not gate.passed:
+                rules = [r.to_json() for r in gate.failed]
+                detail = "; ".join(f"{r['rule']}: {r['message']}" for r in rules)
+                self.store.audit(caller.name, "push", subject, "refused", f"gate: {detail}")
+                raise Refused(422, f"compliance gate: {detail}", rules)
+            blob = self.store.blob_name(digest)
+            dest = self.store.blob_path(blob)
+            if dest.exists():
+                part.unlink()  # the same image under another name or version: stored once
+            else:
+                dest.parent.mkdir(mode=0o700, exist_ok=True)
+                os.replace(part, dest)
+                _fsync_dir(dest.parent)
+            image_id = new_image_id()
+            with self.store.engine.begin() as conn:
+                conn.execute(
+                    insert(images).values(
+                        id=image_id,
+                        name=name,
+                        version=version,
+                        grp=group_of(name),
+                        sha256=digest,
+                        size=size,
+                        format=gate.format,
+                        blob=blob,
+                        publisher=caller.name,
+                        pushed_at=now(),
+                        status="pending",
+                        gate=json.dumps(gate.to_json()),
+                    )
+                )
+            self.store.audit(caller.name, "push", subject, "ok", f"id={image_id} sha256={digest}")
+            return web.json_response(
+                {"id": image_id, "sha256": digest, "size": size, "status": "pending", "gate": gate.to_json()},
+                status=201,
+            )
+        finally:
+            shutil.rmtree(spool, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+
+    async def _receive(self, request: Any, plain: Path, part: Path, length: int) -> tuple[str, int]:
+        """Stream the body once: SHA-256, encrypted blob in the store, plaintext copy in the spool.
+
+        Hashing, encryption and the two writes of one 4 MiB batch run in a worker thread while the event
+        loop receives (and TLS-decrypts) the next batch; at most one batch is in flight, so memory stays
+        bounded whatever the image size."""
+        h = hashlib.sha256()
+        size = 0
+        loop = asyncio.get_running_loop()
+        pfd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        bfd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(pfd, "wb") as pf, os.fdopen(bfd, "wb") as bf:
+            writer = crypto.BlobWriter(self.store.data_key, bf)
+
+            def process(batch: bytes) -> None:
+                h.update(batch)
+                writer.write(batch)
+                pf.write(batch)
+
+            pending: asyncio.Future[None] | None = None
+            batch: list[bytes] = []
+            batched = 0
+            try:
+                async for chunk in request.content.iter_chunked(_CHUNK):
+                    size += len(chunk)
+                    if size > length:
+                        raise Refused(400, "more data than Content-Length")
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= _BATCH:
+                        if pending is not None:
+                            await pending
+                        pending = loop.run_in_executor(None, process, b"".join(batch))
+                        batch, batched = [], 0
+            finally:
+                if pending is not None:
+                    await pending
+            process(b"".join(batch))
+            writer.close()
+            bf.flush()
+            os.fsync(bf.fileno())
+        if size != length:
+            raise Refused(400, f"upload ended after {size} of {length} bytes")
+        return h.hexdigest(), size
+
+    async def approve(self, request: Any) -> Any:
+        """Approve a pending image and sign its manifest; the publisher cannot approve their own image."""
+        from aiohttp import web
+
+        caller = self.caller(request, "approve")
+        row = self.image(request.match_info["id"])
+        self.granted(caller, row, "approve")
+        if row["publisher"] == caller.name:
+            self.store.audit(caller.name, "approve", row["id"], "refused", "own image")
+            raise Refused(
+                403,
+                f"{caller.name} published {row['name']} {row['version']}: another approver must approve it",
+            )
+        if row["status"] != "pending":
+            raise Refused(409, f"image {row['id']} is {row['status']}, not pending approval")
+        approved_at = now()
+        body = {
+            "schema": manifest.MANIFEST_SCHEMA,
+            "library": self.store.id,
+            "id": row["id"],
+            "name": row["name"],
+            "version": row["version"],
+            "sha256": row["sha256"],
+            "size": row["size"],
+            "format": row["format"],
+            "publisher": row["publisher"],
+            "approver": caller.name,
+            "pushed_at": row["pushed_at"],
+            "approved_at": approved_at,
+            "gate": json.loads(row["gate"]),
+        }
+        envelope = manifest.sign_manifest(self.store.signing_key(), body)
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(images)
+                .where(images.c.id == row["id"])
+                .values(
+                    status="approved",
+                    approver=caller.name,
+                    approved_at=approved_at,
+                    manifest=json.dumps(envelope),
+                    signature=envelope["signature"]["value"],
+                )
+            )
+        self.store.audit(caller.name, "approve", row["id"], "ok", f"{row['name']}@{row['version']}")
+        return web.json_response(envelope)
+
+    def _approved(self, caller: Caller, image_id: str, action: str) -> dict[str, Any]:
+        row = self.image(image_id)
+        self.granted(caller, row, action)
+        if row["status"] != "approved" or not row["manifest"]:
+            self.store.audit(caller.name, action, row["id"], "refused", f"status {row['status']}")
+            raise Refused(
+                409, f"image {row['id']} is {row['status']}: it has no approval signature to check out"
+            )
+        return row
+
+    async def get_manifest(self, request: Any) -> Any:
+        """The signed manifest of an approved image."""
+        from aiohttp import web
+
+        caller = self.caller(request, "pull")
+        row = self._approved(caller, request.match_info["id"], "pull")
+        return web.json_response(json.loads(row["manifest"]))
+
+    async def data(self, request: Any) -> Any:
+        """Stream an approved image, each chunk authenticated before it is sent."""
+        from aiohttp import web
+
+        caller = self.caller(request, "pull")
+        row = self._approved(caller, request.match_info["id"], "pull")
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = row["size"]
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        try:
+            with self.store.open_blob(row["blob"]) as chunks:
+                # Decrypt the next chunk in a worker thread while this one is sent (one ahead, bounded).
+                ahead = loop.run_in_executor(None, next, chunks, None)
+                while (chunk := await ahead) is not None:
+                    ahead = loop.run_in_executor(None, next, chunks, None)
+                    await response.write(chunk)
+        except (crypto.CryptoError, OSError) as exc:
+            self.store.audit(caller.name, "pull", row["id"], "error", str(exc))
+            # Headers are gone: cutting the connection is the only way to tell the client.
+            raise ConnectionAbortedError(str(exc)) from None
+        self.store.audit(caller.name, "pull", row["id"], "ok", f"{row['name']}@{row['version']}")
+        await response.write_eof()
+        return response
+
+    async def glance(self, request: Any) -> Any:
+        """Glance-compatible signature properties of an approved image (``img_signature`` over the image
+        data with ``hash_method``; the certificate UUID is the caller's, from their key manager)."""
+        import base64
+
+        from aiohttp import web
+
+        caller = self.caller(request, "pull")
+        row = self._approved(caller, request.match_info["id"], "glance")
+        method = request.query.get("hash_method", "SHA-256")
+        cert_uuid = request.query.get("certificate_uuid", "")
+        try:
+            key = self.store.signing_key()
+            key_type = pki.glance_key_type(key)
+            hasher = pki.glance_hasher(method)
+        except pki.PkiError as exc:
+            raise Refused(409, str(exc)) from None
+        if not cert_uuid:
+            raise Refused(
+                400, "certificate_uuid is required (the signing certificate's id in the key manager)"
+            )
+        try:
+            with self.store.open_blob(row["blob"]) as chunks:
+                for chunk in chunks:
+                    hasher.update(chunk)
+        except (crypto.CryptoError, OSError) as exc:
+            raise Refused(409, f"stored image does not authenticate: {exc}") from None
+        signature = pki.glance_sign_digest(key, method, hasher.finalize())
+        self.store.audit(caller.name, "glance-export", row["id"], "ok", method)
+        return web.json_response(
+            {
+                "img_signature": base64.b64encode(signature).decode("ascii"),
+                "img_signature_hash_method": method,
+                "img_signature_key_type": key_type,
+                "img_signature_certificate_uuid": cert_uuid,
+            }
+        )
+
+    async def delete(self, request: Any) -> Any:
+        """Delete an image (its blob too, when no other image shares it)."""
+        from aiohttp import web
+
+        caller = self.caller(request, "delete")
+        row = self.image(request.match_info["id"])
+        with self.store.engine.begin() as conn:
+            conn.execute(delete(images).where(images.c.id == row["id"]))
+            shared = conn.execute(select(images.c.id).where(images.c.blob == row["blob"])).first()
+        if not shared:
+            with contextlib.suppress(FileNotFoundError):
+                self.store.blob_path(row["blob"]).unlink()
+        self.store.audit(caller.name, "delete", row["id"], "ok", f"{row['name']}@{row['version']}")
+        return web.json_response({"deleted": row["id"]})
+
+    async def regate(self, request: Any) -> Any:
+        """Re-run the gate on every stored image under the current profile; quarantine failures."""
+        from aiohttp import web
+
+        caller = self.caller(request, "regate")
+        out = []
+        for row in image_rows(self.store):
+            gate_json, passed = await asyncio.get_running_loop().run_in_executor(None, self._regate_one, row)
+            status = row["status"]
+            if not passed:
+                status = "quarantined"
+            with self.store.engine.begin() as conn:
+                conn.execute(
+                    update(images).where(images.c.id == row["id"]).values(status=status, gate=gate_json)
+                )
+            self.store.audit(
+                caller.name,
+                "regate",
+                row["id"],
+                "ok" if passed else "quarantined",
+                f"{row['name']}@{row['version']}",
+            )
+            out.append(
+                {
+                    "id": row["id"],
+                    "name": row["name"],
+                    "version": row["version"],
+                    "passed": passed,
+                    "status": status,
+                }
+            )
+        return web.json_response(out)
+
+    def _regate_one(self, row: dict[str, Any]) -> tuple[str, bool]:
+        spool = Path(tempfile.mkdtemp(prefix="hvguard-regate-", dir=self.spool))
+        try:
+            plain = spool / "image"
+            fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f, self.store.open_blob(row["blob"]) as chunks:
+                for chunk in chunks:
+                    f.write(chunk)
+            gate = run_gate(plain, self.profile, self.store.guest_inspection, spool)
+            return json.dumps(gate.to_json()), gate.passed
+        except (crypto.CryptoError, OSError) as exc:
+            return json.dumps(
+                {"passed": False, "error": str(exc), "profile_sha256": self.profile.sha256}
+            ), False
+        finally:
+            shutil.rmtree(spool, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_app(lib: LibraryApp) -> Any:
+    """The aiohttp application; a :class:`Refused` becomes its status and a JSON error."""
+    from aiohttp import web
+
+    @web.middleware
+    async def errors(request: Any, handler: Any) -> Any:
+        try:
+            return await handler(request)
+        except Refused as exc:
+            return web.json_response({"error": str(exc), "rules": exc.rules}, status=exc.status)
+        except StoreError as exc:
+            return web.json_response({"error": str(exc), "rules": []}, status=500)
+
+    app = web.Application(middlewares=[errors], client_max_size=1024 * 1024)
+    app.add_routes(
+        [
+            web.get("/v1/status", lib.status),
+            web.get("/v1/public-key", lib.public_key),
+            web.get("/v1/images", lib.list_images),
+            web.put("/v1/images", lib.push),
+            web.post("/v1/images/{id}/approve", lib.approve),
+            web.get("/v1/images/{id}/manifest", lib.get_manifest),
+            web.get("/v1/images/{id}/data", lib.data),
+            web.get("/v1/images/{id}/glance", lib.glance),
+            web.delete("/v1/images/{id}", lib.delete),
+            web.post("/v1/regate", lib.regate),
+        ]
+    )
+    return app
