@@ -159,17 +159,44 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     ),
     "hvguard scan -v": _runs("scan {node} -v --no-history"),
     (
-        "hvguard scan vsphere://administrator%40vsphere.local@vcenter.example.org"
-        " --tls-ca corp-ca.pem"
-    ): CannotRun(
-        "names a real vCenter: the same scan runs against VMware's simulator in test_vsphere_e2e"
-    ),
+        "hvguard scan vsphere://administrator%40vsphere.local@vcenter.example.org --tls-ca corp-ca.pem"
+    ): CannotRun("names a real vCenter: the same scan runs against VMware's simulator in test_vsphere_e2e"),
     "hvguard scan vsphere://root@esx1 vsphere://root@esx2 --credentials creds.yaml": CannotRun(
         "names real ESXi hosts: --credentials runs against the simulator in test_vsphere_targets"
     ),
     "hvguard collect --dry-run vsphere://root@esx1": _runs(
         "collect --dry-run vsphere://root@esx1", codes=(0,)
     ),
+    "hvguard library init /srv/hvlib --admin alice --passphrase-file pp --cert-out certs": _runs(
+        "library init {tmp}/lib1 --admin alice --passphrase-file {pp} --cert-out {tmp}/certs1", codes=(0,)
+    ),
+    "hvguard library user add /srv/hvlib pete --role publisher --cert-out certs --passphrase-file pp": _runs(
+        "library init {tmp}/lib2 --admin alice --passphrase-file {pp} --cert-out {tmp}/certs2",
+        "library user add {tmp}/lib2 pete --role publisher --cert-out {tmp}/certs2 --passphrase-file {pp}",
+        codes=(0,),
+    ),
+    "hvguard library grant /srv/hvlib pete --group linux --passphrase-file pp": _runs(
+        "library init {tmp}/lib3 --admin alice --passphrase-file {pp} --cert-out {tmp}/certs3",
+        "library user add {tmp}/lib3 pete --role publisher --cert-out {tmp}/certs3 --passphrase-file {pp}",
+        "library grant {tmp}/lib3 pete --group linux --passphrase-file {pp}",
+        codes=(0,),
+    ),
+    (
+        "hvguard library serve /srv/hvlib --listen 0.0.0.0:8443 --tls-cert srv.crt --tls-key srv.key"
+        " --passphrase-file pp"
+    ): CannotRun("runs until stopped: a real library server on loopback in test_library_service"),
+    'hvguard library approve https://lib:8443 "$id" --cert certs/anna.crt --key certs/anna.key --ca ca.pem': (
+        CannotRun("needs a running library: test_library_service approves over mTLS")
+    ),
+    'hvguard library pull https://lib:8443 "$id" --output disk.qcow2 --cert … --key … --ca …': CannotRun(
+        "needs a running library: test_library_service pulls and verifies"
+    ),
+    ("hvguard library verify disk.qcow2 --manifest disk.qcow2.manifest.json --public-key lib.pub"): CannotRun(
+        "needs a pulled image and its manifest: test_library_service verifies offline"
+    ),
+    (
+        "hvguard scan --library https://lib:8443 --cert certs/rita.crt --key certs/rita.key --ca ca.pem"
+    ): CannotRun("needs a running library: test_library_scan scans one"),
     "hvguard config show": _runs("config show", codes=(0,)),
     "hvguard schema --list": _runs("schema --list", codes=(0,)),
     "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),
@@ -224,7 +251,11 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     shutil.copytree(DATA / "workflow" / "evidence", att_dir / "evidence")
     text = (DATA / "workflow" / "attestations.yaml").read_text(encoding="utf-8")
     (att_dir / "attestations.yaml").write_text(text.split("  - id: AT-004")[0], encoding="utf-8")
+    pp = tmp / "pp"
+    pp.write_text("violet quantum harbour drifts 1987 sideways\n", encoding="utf-8")
+    pp.chmod(0o600)
     return {
+        "pp": str(pp),
         "node": NODE,
         "tmp": str(tmp),
         "exc": str(DATA / "workflow" / "exceptions.yaml"),

@@ -53,6 +53,7 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "manifest",
         "match",
         "measure",
+        "metadata-db",
         "name",
         "new-passphrase-file",
         "no-history",

@@ -95,7 +95,11 @@ def library() -> None:
     default="ed25519",
     show_default=True,
 )
-@click.option("--db", help="Metadata database: a PostgreSQL URL (default: SQLite in STORE).")
+@click.option(
+    "--metadata-db",
+    "db",
+    help="Metadata database: a PostgreSQL URL (default: SQLite in STORE); not --db, the scan history's.",
+)
 @click.option(
     "--signing-key", "signing_key", metavar="pkcs11:URI", help="Keep the signing key in a PKCS#11 token."
 )
