@@ -3,9 +3,12 @@
 Each returns its exit code: 0 — nothing at or above ``--fail-on``; 1 — findings at or above it; input
 errors raise and end as exit 2. ``collect`` returns 0 when every target was collected whole, 1 when the
 bundle was written but a target is partial (host facts, no hypervisor answer) or unreachable, and ends as
-exit 2 with nothing written when nothing at all could be collected. A single-target ``scan`` of an
-unreachable target is one line and exit 2 (nothing written); in a multi-target run such a target stays in
-the report with an ``error`` on every measure.
+exit 2 with nothing written when nothing at all could be collected. A target that cannot be used (a URI
+that does not parse, an unknown scheme or driver, a missing test-driver file) is exit 2 before anything
+is collected. A ``scan`` of which no target could be collected (one unreachable target, or every one) is
+one line and exit 2 (nothing written); in a multi-target run an unreachable target is ``not_assessed``:
+it is in the report with its cause, the measures roll up the other targets, and the exit code is 1
+unless ``--fail-on never``.
 """
 
 from __future__ import annotations
@@ -94,6 +97,15 @@ def _collect_all(
     return out
 
 
+def _refuse_nothing_collected(facts: Sequence[TargetFacts]) -> None:
+    """One line and exit 2 (nothing written) when no target could be collected at all: the target and
+    its cause for a single target, every target's cause otherwise."""
+    if not facts or any(t.unreachable is None for t in facts):
+        return
+    causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in facts)
+    raise UserError(causes if len(facts) == 1 else f"nothing collected: {causes}")
+
+
 def _report_and_store(
     ev: Evaluation,
     *,
@@ -166,8 +178,7 @@ def scan(
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
     facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh), probe_acl)
-    if len(facts) == 1 and facts[0].unreachable is not None:
-        raise UserError(f"{facts[0].id}: unreachable: {facts[0].unreachable}")
+    _refuse_nothing_collected(facts)
     checks = None
     if gold is not None:
         from hvguard.baseline.measure import checks_with_baseline
@@ -226,9 +237,7 @@ def collect(
     destination(output, force=force)  # refuse before collecting, not after
     private = signer(sign_key, output, force=force)
     collected = attach_probes(_collect_all(targets, root, ssh), probe_acl)
-    if all(t.unreachable is not None for t in collected):
-        causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in collected)
-        raise UserError(f"nothing collected: {causes}")
+    _refuse_nothing_collected(collected)
     bundle = make_bundle(collected)
     data = encode_bundle(bundle, output.name)
     write_output(data, output, force=force, mode=OWNER_ONLY)
