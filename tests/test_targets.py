@@ -194,3 +194,20 @@ def test_an_unknown_ssh_host_key_is_one_line_with_the_hint_first(sshd: Sshd, tmp
     (ssh_target,) = [t for t in rep["targets"] if t["id"] == target]
     assert ssh_target["verdict"] == "not_assessed"
     assert ssh_target["unreachable"].startswith("unknown host key: use --accept-new-host-key")
+
+
+def test_a_bundle_with_an_unreachable_target_evaluates_it_as_not_assessed(tmp_path: Path) -> None:
+    """collect writes what it could (exit 1) and evaluate gives the scan's verdicts from the bundle."""
+    dead = f"qemu+tcp://127.0.0.1:{free_port()}/system"
+    bundle = tmp_path / "estate.json"
+    done = hv("collect", NODE_URI, dead, "--output", str(bundle))
+    assert done.returncode == 1 and bundle.exists() and f"unreachable: {dead}" in done.stderr, done.stderr
+    replay = hv("evaluate", str(bundle), "--format", "json", "--no-history")
+    assert replay.returncode == 1, replay.stderr
+    rep = _report(replay)
+    live = _report(hv("scan", NODE_URI, dead, "--format", "json", "--no-history"))
+    assert rep["summary"]["by_target"] == live["summary"]["by_target"]
+    assert rep["summary"]["by_measure"] == live["summary"]["by_measure"]
+    assert [t["verdict"] for t in rep["targets"]][1] == "not_assessed" and rep["summary"]["not_assessed"] == 1
+    never = hv("evaluate", str(bundle), "--fail-on", "never", "--format", "json", "--no-history")
+    assert never.returncode == 0, never.stderr
