@@ -124,10 +124,19 @@ def test_an_unreachable_single_target_is_one_line_naming_it_and_the_cause(tmp_pa
         line = one_error_line(hv("scan", target, "--format", "json", "--output", str(out), "--no-history"))
         assert line.startswith(f"hvguard: error: {target}: unreachable: ") and cause in line, line
         assert not out.exists()
-    # Several targets and none collected: still one line, every cause, nothing written.
+    # Several targets, none collected: a report (the contract), every target not assessed, every
+    # measure an error — never a pass or N/A by absence.
     dead = (f"qemu+tcp://127.0.0.1:{port}/system", f"ssh://root@127.0.0.1:{port}")
-    line = one_error_line(hv("scan", *dead, "--output", str(tmp_path / "r.txt"), "--no-history"))
+    done = hv("scan", *dead, "--format", "json", "--no-history")
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+    rep = _report(done)
+    assert [t["verdict"] for t in rep["targets"]] == ["not_assessed", "not_assessed"]
+    assert set(rep["summary"]["by_measure"].values()) == {"error"} and rep["summary"]["not_assessed"] == 2
+    # collect of nothing: one line with every cause, nothing written.
+    bundle = tmp_path / "b.json"
+    line = one_error_line(hv("collect", *dead, "--output", str(bundle)))
     assert line.startswith("hvguard: error: nothing collected: ") and all(t in line for t in dead), line
+    assert not bundle.exists()
 
 
 def _report(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:

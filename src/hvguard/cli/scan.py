@@ -5,10 +5,9 @@ errors raise and end as exit 2. ``collect`` returns 0 when every target was coll
 bundle was written but a target is partial (host facts, no hypervisor answer) or unreachable, and ends as
 exit 2 with nothing written when nothing at all could be collected. A target that cannot be used (a URI
 that does not parse, an unknown scheme or driver, a missing test-driver file) is exit 2 before anything
-is collected. A ``scan`` of which no target could be collected (one unreachable target, or every one) is
-one line and exit 2 (nothing written); in a multi-target run an unreachable target is ``not_assessed``:
-it is in the report with its cause, the measures roll up the other targets, and the exit code is 1
-unless ``--fail-on never``.
+is collected. A single-target ``scan`` of an unreachable target is one line and exit 2 (nothing
+written); in a multi-target run an unreachable target is ``not_assessed``: it is in the report with its
+cause, the measures roll up the assessed targets, and the exit code is 1 unless ``--fail-on never``.
 """
 
 from __future__ import annotations
@@ -98,8 +97,8 @@ def _collect_all(
 
 
 def _refuse_nothing_collected(facts: Sequence[TargetFacts]) -> None:
-    """One line and exit 2 (nothing written) when no target could be collected at all: the target and
-    its cause for a single target, every target's cause otherwise."""
+    """One line and exit 2 (nothing written) when no target could be collected at all (``collect``; a
+    single-target ``scan``): the target and its cause, or every target's cause."""
     if not facts or any(t.unreachable is None for t in facts):
         return
     causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in facts)
@@ -178,7 +177,8 @@ def scan(
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
     facts = attach_probes(_collect_all(targets or (LOCAL,), root, ssh), probe_acl)
-    _refuse_nothing_collected(facts)
+    if len(facts) == 1:
+        _refuse_nothing_collected(facts)
     checks = None
     if gold is not None:
         from hvguard.baseline.measure import checks_with_baseline

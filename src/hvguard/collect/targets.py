@@ -1,10 +1,14 @@
 """Turn a TARGET argument into collected facts: pick the collectors, run them, record every gap.
 
 TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
-URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`). A target that cannot be reached
-becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others. A target
-whose hypervisor does not answer but whose host files were read is *partial* (:func:`is_partial`): its
-host facts are kept and the hypervisor's absence is a ``hypervisor`` problem.
+URI, and ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`). A target that cannot be used at
+all — not a URI, an unknown scheme, driver or transport, a qemu path the driver does not serve, a
+test-driver file that does not exist (:mod:`hvguard.collect.libvirt.uri`) — is a :class:`TargetError` from
+:func:`validate_target`, which the CLI runs over the whole list before collecting anything. A target that
+cannot be reached becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the
+others (the engine calls it *not assessed*). A target whose hypervisor does not answer but whose host
+files were read is *partial* (:func:`is_partial`): its host facts are kept and the hypervisor's absence
+is a ``hypervisor`` problem.
 """
 
 from __future__ import annotations
