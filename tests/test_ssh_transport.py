@@ -248,8 +248,9 @@ def test_an_unknown_host_is_refused_unless_accepted_and_then_remembered(sshd: Ss
     target = sshd.target("root")
     options = SshOptions(known_hosts=known, identity=sshd.client_key)
     (refused,) = collect_ssh_targets([target], options)
-    hint = "(use --accept-new-host-key to trust on first use)"
-    assert refused.unreachable == f"host key of [127.0.0.1]:{sshd.port} not in {known} {hint}"
+    hint = "unknown host key: use --accept-new-host-key to trust it on first use, or add it to"
+    assert refused.unreachable is not None and refused.unreachable.startswith(f"{hint} {known} ")
+    assert f"the host key of [127.0.0.1]:{sshd.port}, SHA256:" in refused.unreachable
     assert not known.exists()
 
     notes: list[str] = []
@@ -278,7 +279,7 @@ def test_the_default_known_hosts_is_never_used_instead_of_the_given_file(sshd: S
     (facts,) = collect_ssh_targets(
         [sshd.target("root")], SshOptions(known_hosts=empty, identity=sshd.client_key)
     )
-    assert facts.unreachable is not None and "not in" in facts.unreachable
+    assert facts.unreachable is not None and "unknown host key" in facts.unreachable
 
 
 def test_accepting_a_new_key_never_overrides_a_changed_one(sshd: Sshd, tmp_path: Path) -> None:

@@ -1,23 +1,30 @@
 """The engine: run every check over every target, apply the profile, attestations and exceptions; roll up.
 
-Order of work per target: an unreachable target gets an ``error`` per measure; otherwise every
-registered check runs (a check that raises becomes an ``error`` finding, never a crash); a measure left
-without findings reports ``manual`` with the evidence the catalog names; a measure whose thresholds
-the profile loosened is evaluated again with the default thresholds, and every finding that passes (or
-only warns) because of the loosening says so. Modality is applied to both runs — a "should" measure, or
-one the profile tailors to advisory, reports ``warn`` where it would ``fail``.
+Order of work per target: an unreachable target (nothing of it could be collected) gets an ``error``
+per measure (check ``engine.unreachable``: never silently skipped) and is *not assessed*; otherwise
+every registered check runs (a check that
+raises becomes an ``error`` finding, never a crash); a measure left without findings reports ``manual``
+with the evidence the catalog names; a measure whose thresholds the profile loosened is evaluated again
+with the default thresholds, and every finding that passes (or only warns) because of the loosening
+says so. Modality is applied to both runs — a "should" measure, or one the profile tailors to advisory,
+reports ``warn`` where it would ``fail``.
 
 Then, over all findings and as of one calendar date: attestations turn covered ``manual`` findings
 into ``pass`` (or ``error`` when their evidence does not match), and active exceptions turn covered
 ``fail``/``warn`` findings into ``waived``. Attestations go first so an exception can never hide an
 attestation's evidence error (errors are not waivable).
+
+Roll-ups: each measure takes the worst status of its findings on the assessed targets, so one
+unreachable host does not turn every measure of an estate into ``error`` (when no target could be
+assessed at all, the unreachable targets' errors are the roll-up: nothing was evaluated, which is never
+a pass or N/A). Each target gets a verdict (:func:`target_verdict`).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -25,7 +32,7 @@ from hvguard.catalog import Catalog, Measure, load_catalog
 from hvguard.checks.base import HOST, Check, CheckContext
 from hvguard.checks.registry import registered_checks
 from hvguard.facts import TargetFacts
-from hvguard.findings import Finding, Status, severity, worst
+from hvguard.findings import Finding, Status, Verdict, severity, worst
 from hvguard.profile import Profile, default_profile
 from hvguard.workflow.attestations import AttestationSet, apply_attestations
 from hvguard.workflow.dates import local_today
@@ -35,11 +42,29 @@ from hvguard.workflow.usage import SourceUse
 if TYPE_CHECKING:
     from hvguard.collect.bundle import BundleSource
 
+#: The check id of the ``error`` findings of a target of which nothing could be collected.
+UNREACHABLE_CHECK = "engine.unreachable"
+#: The statuses that make a target ``not_compliant`` when a binding measure has them (after waivers).
+NOT_COMPLIANT_STATUSES = frozenset({Status.FAIL, Status.ERROR})
+
 FAIL_ON_LEVELS: dict[str, frozenset[Status]] = {
     "fail": frozenset({Status.FAIL, Status.ERROR}),
     "warn": frozenset({Status.FAIL, Status.ERROR, Status.WARN}),
     "never": frozenset(),
 }
+
+
+@dataclass(frozen=True)
+class TargetVerdict:
+    """One target's verdict and the counts behind it."""
+
+    verdict: Verdict
+    """``compliant``, ``not_compliant`` or ``not_assessed`` (:func:`target_verdict`)."""
+    by_status: dict[str, int]
+    """The target's findings per status, every status in roll-up order (a target that was not assessed
+    has one ``error`` per measure)."""
+    blocking: tuple[str, ...]
+    """The binding measures (catalog order) with a ``fail`` or ``error`` finding: why it is not compliant."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +85,21 @@ class Evaluation:
     """The attestations file applied, with each entry's state and use; None without one."""
     bundle: BundleSource | None = None
     """The evidence bundle the facts were read from (``hvguard evaluate``); None for a live scan."""
+    verdicts: dict[str, TargetVerdict] = field(default_factory=dict)
+    """Each target's verdict, by target id, in target order."""
+
+    @property
+    def not_assessed(self) -> int:
+        """How many targets could not be assessed (nothing of them could be collected)."""
+        return sum(v.verdict is Verdict.NOT_ASSESSED for v in self.verdicts.values())
 
     def exit_code(self, fail_on: str) -> int:
-        """0 when no finding is at or above ``fail_on``; 1 otherwise (the CLI contract)."""
+        """0 when no finding is at or above ``fail_on``; 1 otherwise (the CLI contract). A target that
+        could not be assessed is 1 too, unless ``fail_on`` is ``never``: an estate of which part was
+        not looked at never passes silently."""
         levels = FAIL_ON_LEVELS[fail_on]
+        if levels and self.not_assessed:
+            return 1
         return 1 if any(f.status in levels for f in self.findings) else 0
 
     @property
@@ -165,7 +201,7 @@ def _evaluate_target(
                 subject=HOST,
                 message=f"target could not be collected: {target.unreachable}",
                 target=target.id,
-                check="engine.unreachable",
+                check=UNREACHABLE_CHECK,
             )
             for m in catalog.measures
         ]
@@ -219,6 +255,33 @@ def _apply_modality(found: list[Finding], measure: Measure, profile: Profile) ->
             f.notes = [*f.notes, f"reported as warn: measure {measure.id} is {why}"]
 
 
+def binding_measures(catalog: Catalog, profile: Profile) -> frozenset[str]:
+    """The measures a target must meet to be compliant: SS-009's "must" and "conditional" measures,
+    less those the profile tailors to advisory (and plus those it sets to "must") — exactly the measures
+    whose ``fail`` the engine does not turn into ``warn``."""
+    return frozenset(m.id for m in catalog.measures if not profile.is_advisory(m.id, m.modality))
+
+
+def target_verdict(
+    target: TargetFacts, findings: Sequence[Finding], binding: frozenset[str], order: Sequence[str]
+) -> TargetVerdict:
+    """The verdict of one target from its own findings (after attestations and waivers).
+
+    ``not_assessed`` when nothing of it could be collected; ``not_compliant`` when a binding measure
+    (:func:`binding_measures`) has a ``fail`` or ``error`` finding — a waived finding no longer counts,
+    an error does (compliance was not shown); otherwise ``compliant``. ``warn`` (an advisory measure
+    not met), ``manual`` (evidence still to be attested), ``waived``, ``pass`` and ``not_applicable``
+    leave a target compliant; its counts say how many of each it has.
+    """
+    counts = Counter(f.status for f in findings)
+    by_status = {s.value: counts.get(s, 0) for s in Status}
+    if target.unreachable is not None:
+        return TargetVerdict(Verdict.NOT_ASSESSED, by_status, ())
+    hit = {f.measure for f in findings if f.measure in binding and f.status in NOT_COMPLIANT_STATUSES}
+    blocking = tuple(m for m in order if m in hit)
+    return TargetVerdict(Verdict.NOT_COMPLIANT if blocking else Verdict.COMPLIANT, by_status, blocking)
+
+
 def _target_names(targets: Sequence[TargetFacts]) -> dict[str, frozenset[str]]:
     """Other names a register scope may use for each target: the host names collected from it."""
     out: dict[str, frozenset[str]] = {}
@@ -254,9 +317,15 @@ def evaluate(
     names = _target_names(targets)
     attestations_used = apply_attestations(findings, attestations, day, names) if attestations else None
     exceptions_used = apply_exceptions(findings, exceptions, day, names) if exceptions else None
+    assessed = {t.id for t in targets if t.unreachable is None}
     per_measure: dict[str, list[Status]] = {m: [] for m in cat.ids}
+    per_target: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
-        per_measure[f.measure].append(f.status)
+        per_target[f.target].append(f)
+        if f.target in assessed or not assessed:
+            per_measure[f.measure].append(f.status)
+    binding = binding_measures(cat, profile)
+    verdicts = {t.id: target_verdict(t, per_target[t.id], binding, cat.ids) for t in targets}
     counts = Counter(f.status.value for f in findings)
     return Evaluation(
         catalog=cat,
@@ -268,4 +337,5 @@ def evaluate(
         as_of=day,
         exceptions_used=exceptions_used,
         attestations_used=attestations_used,
+        verdicts=verdicts,
     )

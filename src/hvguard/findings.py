@@ -20,6 +20,14 @@ class Status(StrEnum):
     WAIVED = "waived"
 
 
+class Verdict(StrEnum):
+    """A target's verdict against the standard (see :func:`hvguard.engine.target_verdict` for the rule)."""
+
+    COMPLIANT = "compliant"
+    NOT_COMPLIANT = "not_compliant"
+    NOT_ASSESSED = "not_assessed"
+
+
 #: Roll-up order, worst first: a measure takes the worst status of its findings.
 SEVERITY_ORDER: tuple[Status, ...] = (
     Status.ERROR,

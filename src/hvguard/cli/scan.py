@@ -3,9 +3,11 @@
 Each returns its exit code: 0 — nothing at or above ``--fail-on``; 1 — findings at or above it; input
 errors raise and end as exit 2. ``collect`` returns 0 when every target was collected whole, 1 when the
 bundle was written but a target is partial (host facts, no hypervisor answer) or unreachable, and ends as
-exit 2 with nothing written when nothing at all could be collected. A single-target ``scan`` of an
-unreachable target is one line and exit 2 (nothing written); in a multi-target run such a target stays in
-the report with an ``error`` on every measure.
+exit 2 with nothing written when nothing at all could be collected. A target that cannot be used (a URI
+that does not parse, an unknown scheme or driver, a missing test-driver file) is exit 2 before anything
+is collected. A single-target ``scan`` of an unreachable target is one line and exit 2 (nothing
+written); in a multi-target run an unreachable target is ``not_assessed``: it is in the report with its
+cause, the measures roll up the assessed targets, and the exit code is 1 unless ``--fail-on never``.
 """
 
 from __future__ import annotations
@@ -112,6 +114,15 @@ def _collect_all(
     return out
 
 
+def _refuse_nothing_collected(facts: Sequence[TargetFacts]) -> None:
+    """One line and exit 2 (nothing written) when no target could be collected at all (``collect``; a
+    single-target ``scan``): the target and its cause, or every target's cause."""
+    if not facts or any(t.unreachable is None for t in facts):
+        return
+    causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in facts)
+    raise UserError(causes if len(facts) == 1 else f"nothing collected: {causes}")
+
+
 @click.command()
 @click.argument("targets", nargs=-1)
 @root_option
@@ -167,8 +178,8 @@ def scan(
     facts = attach_library(
         attach_probes(_collect_all(targets or (LOCAL,), root, ssh, vsphere), probe_acl), library
     )
-    if len(facts) == 1 and facts[0].unreachable is not None:
-        raise UserError(f"{facts[0].id}: unreachable: {facts[0].unreachable}")
+    if len(facts) == 1:
+        _refuse_nothing_collected(facts)
     checks = None
     if gold is not None:
         from hvguard.baseline.measure import checks_with_baseline
@@ -240,9 +251,7 @@ def collect(
     destination(output, force=force)  # refuse before collecting, not after
     private = signer(sign_key, output, force=force)
     collected = attach_library(attach_probes(_collect_all(targets, root, ssh, vsphere), probe_acl), library)
-    if all(t.unreachable is not None for t in collected):
-        causes = "; ".join(f"{t.id}: unreachable: {t.unreachable}" for t in collected)
-        raise UserError(f"nothing collected: {causes}")
+    _refuse_nothing_collected(collected)
     bundle = make_bundle(collected)
     data = encode_bundle(bundle, output.name)
     write_output(data, output, force=force, mode=OWNER_ONLY)

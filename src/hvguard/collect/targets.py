@@ -3,10 +3,13 @@
 TARGET forms (CLI contract): ``local`` (this host, plus ``qemu:///system`` when it answers), any libvirt
 URI, ``ssh://[user@]host[:port]`` (:mod:`hvguard.collect.ssh.transport`) and
 ``vsphere://USER@HOST[:PORT]`` (an ESXi host or a vCenter, :mod:`hvguard.collect.vsphere.collector`;
-pyVmomi loads only for those). A target that cannot be reached
-becomes ``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others. A target
-whose hypervisor does not answer but whose host files were read is *partial* (:func:`is_partial`): its
-host facts are kept and the hypervisor's absence is a ``hypervisor`` problem.
+pyVmomi loads only for those). A target that cannot be used at all — not a URI, an unknown scheme,
+driver or transport, a qemu path the driver does not serve, a test-driver file that does not exist
+(:mod:`hvguard.collect.libvirt.uri`) — is a :class:`TargetError` from :func:`validate_target`, which the
+CLI runs over the whole list before collecting anything. A target that cannot be reached becomes
+``TargetFacts`` with ``unreachable`` set, so one bad target never stops the others (the engine calls it
+*not assessed*). A target whose hypervisor does not answer but whose host files were read is *partial*
+(:func:`is_partial`): its host facts are kept and the hypervisor's absence is a ``hypervisor`` problem.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.conn import TargetUnreachable
 from hvguard.collect.libvirt.files import stored_definitions_instead
 from hvguard.collect.libvirt.resources import with_neutral_facts
+from hvguard.collect.libvirt.uri import LibvirtUriError, check_libvirt_uri, shown
 from hvguard.collect.linux.source import HostSource, LocalSource, RootSource
 from hvguard.collect.ssh.target import SshTargetError, is_ssh_target, parse_ssh_target
 from hvguard.collect.vsphere.target import VsphereTargetError, is_vsphere_target, parse_vsphere_target
@@ -55,18 +59,23 @@ class TargetError(CollectError, ValueError):
 
 
 def validate_target(target: str) -> None:
-    """Raise :class:`TargetError` for target strings hvguard does not understand."""
+    """Raise :class:`TargetError` (one line) for a target hvguard cannot use, before anything is collected:
+    a string that is not a URI, an unknown scheme, driver or transport, a path the qemu driver does not
+    serve (``qemu:///sytem``), a test-driver file that does not exist, a malformed ``ssh://`` target."""
     if target == LOCAL:
         return
+    name = shown(target)
+    if name != target:  # urlsplit would silently drop a tab or newline; libvirt and reports would not
+        raise TargetError(f"{name}: a target cannot contain control characters")
     try:
         parts = urlsplit(target)
     except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
-        raise TargetError(f"{target}: not a valid URI ({exc})") from None
+        raise TargetError(f"{name}: not a valid URI ({exc})") from None
     if is_ssh_target(target):
         try:
             parse_ssh_target(target)
         except SshTargetError as exc:
-            raise TargetError(str(exc)) from None
+            raise TargetError(shown(str(exc))) from None
         return
     if is_vsphere_target(target):
         try:
@@ -75,7 +84,14 @@ def validate_target(target: str) -> None:
             raise TargetError(str(exc)) from None
         return
     if not parts.scheme or "://" not in target:
-        raise TargetError(f"{target}: not a target (use 'local', a libvirt URI such as qemu:///system)")
+        raise TargetError(
+            f"{name}: not a target (use 'local', ssh://[user@]host[:port] or a libvirt URI such as "
+            "qemu:///system)"
+        )
+    try:
+        check_libvirt_uri(target, parts)
+    except LibvirtUriError as exc:
+        raise TargetError(str(exc)) from None
 
 
 def is_local_uri(uri: str) -> bool:

@@ -17,7 +17,7 @@ from hvguard import __version__
 from hvguard.catalog import Catalog
 from hvguard.engine import Evaluation
 from hvguard.facts import TargetFacts
-from hvguard.findings import Finding, Status
+from hvguard.findings import Finding, Status, Verdict
 from hvguard.profile import Profile, Thresholds
 from hvguard.report.common import visible
 from hvguard.report.model import (
@@ -37,13 +37,14 @@ from hvguard.report.model import (
     Summary,
     Target,
     TargetCollection,
+    TargetSummary,
     Tool,
 )
 from hvguard.report.selection import generated_at_of, selection_of, shown_findings, subject_selected
 from hvguard.workflow.usage import SourceUse
 
 
-def _target(t: TargetFacts) -> Target:
+def _target(t: TargetFacts, verdict: Verdict) -> Target:
     hv = t.hypervisor
     vs = t.vsphere
     product = vs.product if vs else None
@@ -73,6 +74,7 @@ def _target(t: TargetFacts) -> Target:
             unreadable=list(t.collection.unreadable),
             tls_verified=vs.tls_verified if vs else None,
         ),
+        verdict=verdict,
     )
 
 
@@ -198,11 +200,20 @@ def build_report(ev: Evaluation) -> Report:
         exceptions=_register(ev.exceptions_used),
         attestations=_register(ev.attestations_used),
         source=_source(ev),
-        targets=[_target(t) for t in ev.targets],
+        targets=[_target(t, ev.verdicts[t.id].verdict) for t in ev.targets],
         results=[_result(f, titles[f.measure]) for f in shown],
         summary=Summary(
             by_status={Status(s): n for s, n in ev.by_status.items()},
             by_measure=dict(ev.by_measure),
+            by_target={
+                tid: TargetSummary(
+                    verdict=v.verdict,
+                    by_status={Status(s): n for s, n in v.by_status.items()},
+                    blocking_measures=list(v.blocking),
+                )
+                for tid, v in ev.verdicts.items()
+            },
+            not_assessed=ev.not_assessed,
         ),
         selection=_selection(ev, len(shown)),
     )

@@ -26,6 +26,7 @@ from hvguard.report.common import (
     waiver_text,
 )
 from hvguard.report.model import Result
+from hvguard.report.verdicts import VERDICT_LABEL, assessed_results, verdict_counts, verdict_detail
 
 #: How many failing findings are spelled out with their remediation.
 TOP_FAILURES = 10
@@ -64,21 +65,21 @@ def markdown_text(view: ReportView) -> str:
     rep, catalog = view.report, view.catalog
     by_measure = rep.summary.by_measure
     per_measure: dict[str, list[Result]] = defaultdict(list)
-    for r in rep.results:
+    shown = assessed_results(rep)  # a target not assessed is its own line in the header
+    for r in shown:
         per_measure[r.measure].append(r)
     rolled = [by_measure[m.id] for m in catalog.measures]
     p = rep.profile
     out: list[str] = [f"# hvguard {md(catalog.id)} v{md(catalog.version)} report", ""]
     for t in rep.targets:
-        bits = [md(t.platform)]
+        verdict = f"**{VERDICT_LABEL[t.verdict]}** ({md(verdict_detail(t, rep.summary.by_target[t.id]))})"
+        bits = [verdict, md(t.platform)]
         if t.hostname:
             bits.append(f"host {md(t.hostname)}")
         bits.append(f"{t.vm_count} VM(s)")
         if t.collection.tls_verified is False:
             bits.append("**TLS certificate NOT verified** (--tls-insecure)")
-        if t.unreachable:
-            bits.append(f"**UNREACHABLE**: {md(t.unreachable)}")
-        elif t.problems:
+        if t.problems and not t.unreachable:
             bits.append(f"{len(t.problems)} collection problem(s)")
         out.append(f"- **Target** {md(t.id)} — {', '.join(bits)}")
     out.append(
@@ -94,6 +95,7 @@ def markdown_text(view: ReportView) -> str:
                 f"judged as of {md(as_of)}: {md(use.applied)} finding(s) changed"
             )
             out += [f"  - note: {md(n)}" for n in use.notes]
+    out.append(f"- **Targets** ({len(rep.targets)}): {md(verdict_counts(rep))}")
     out.append(f"- **Measures** ({len(rolled)}): {md(counts_text(rolled))}")
     out.append(f"- **Findings** ({len(rep.results)}): {md(counts_text(r.status for r in rep.results))}")
     out.append(f"- **Generated** {md(rep.generated_at)} by hvguard {md(rep.tool.version)}")
@@ -125,7 +127,7 @@ def markdown_text(view: ReportView) -> str:
         out.append("")
 
     failing = sorted(
-        (r for r in rep.results if r.status in ("error", "fail")),
+        (r for r in shown if r.status in ("error", "fail")),
         key=lambda r: (-rank(r.status), catalog.ids.index(r.measure), r.target, r.subject),
     )
     out += ["## Top failures", ""]

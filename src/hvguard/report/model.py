@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from hvguard.findings import Status
+from hvguard.findings import Status, Verdict
 
 #: The value of :attr:`Report.schema` for this model.
 SCHEMA = "hvguard.report/1"
@@ -217,6 +217,15 @@ class Target(_Block, frozen=True):
         TargetCollection,
         Meta(description="Whether the collection ran privileged, and the paths it could not read."),
     ]
+    verdict: Annotated[
+        Verdict,
+        Meta(
+            description="`not_assessed` when nothing could be collected (`unreachable` says why); "
+            "`not_compliant` when a binding measure (must or conditional, as the profile tailors it) has a "
+            "`fail` or `error` finding on this target after waivers; else `compliant` (`warn`, `manual`, "
+            "`waived`, `pass`, `not_applicable` leave it compliant; `summary.by_target` counts them)."
+        ),
+    ]
 
 
 class Result(_Block, frozen=True):
@@ -257,15 +266,46 @@ class Result(_Block, frozen=True):
     notes: Annotated[list[str], Meta(description="Notes on the verdict (tailoring, register entries).")]
 
 
+class TargetSummary(_Block, frozen=True):
+    """One target's roll-up: its verdict, its findings per status and the measures that decided it."""
+
+    verdict: Annotated[Verdict, Meta(description="The target's verdict (the same as `targets[].verdict`).")]
+    by_status: Annotated[
+        dict[Status, int],
+        Meta(
+            description="This target's findings per status; every status, in roll-up order (a "
+            "`not_assessed` target has its `engine.unreachable` errors, one per measure)."
+        ),
+    ]
+    blocking_measures: Annotated[
+        list[str],
+        Meta(
+            description="The binding measures with a `fail` or `error` finding on this target, in catalog "
+            "order: why it is `not_compliant` (empty otherwise)."
+        ),
+    ]
+
+
 class Summary(_Block, frozen=True):
-    """The roll-ups: findings per status and each measure's worst status."""
+    """The roll-ups: findings per status, each measure's worst status, each target's verdict."""
 
     by_status: Annotated[
         dict[Status, int], Meta(description="Findings per status; every status, in roll-up order.")
     ]
     by_measure: Annotated[
         dict[str, Status],
-        Meta(description="Every catalog measure (all of them, always) → the worst status of its findings."),
+        Meta(
+            description="Every catalog measure (all of them, always) → the worst status of its findings on "
+            "the assessed targets only (when no target could be assessed: `error`, from the unreachable "
+            "targets' findings)."
+        ),
+    ]
+    by_target: Annotated[
+        dict[str, TargetSummary],
+        Meta(description="Every target id (in target order) → its verdict and counts."),
+    ]
+    not_assessed: Annotated[
+        int, Meta(description="How many targets are `not_assessed` (nothing could be collected).")
     ]
 
 

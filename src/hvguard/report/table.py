@@ -15,11 +15,12 @@ from rich.table import Table
 from rich.text import Text
 
 from hvguard.engine import Evaluation
-from hvguard.findings import SEVERITY_ORDER, Status, severity
+from hvguard.findings import SEVERITY_ORDER, Status, Verdict, severity
 from hvguard.report.build import ReportView, display_view, report_view
 from hvguard.report.common import LABEL, privilege_banner
-from hvguard.report.model import RegisterUse, Result, SelectionBlock
+from hvguard.report.model import RegisterUse, Report, Result, SelectionBlock
 from hvguard.report.selection import measure_selected
+from hvguard.report.verdicts import VERDICT_LABEL, assessed_results, verdict_counts, verdict_detail
 
 STYLE = {
     Status.PASS: "green",
@@ -29,6 +30,11 @@ STYLE = {
     Status.NOT_APPLICABLE: "dim",
     Status.ERROR: "bold magenta",
     Status.WAIVED: "blue",
+}
+VERDICT_STYLE = {
+    Verdict.COMPLIANT: "green",
+    Verdict.NOT_COMPLIANT: "bold red",
+    Verdict.NOT_ASSESSED: "bold magenta",
 }
 #: Collection problems listed per target in the header.
 PROBLEM_LIMIT = 10
@@ -123,7 +129,7 @@ def build(view: ReportView) -> Group:
     rep, catalog = view.report, view.catalog
     profile = rep.profile
     per_measure: dict[str, list[Result]] = defaultdict(list)
-    for f in rep.results:
+    for f in assessed_results(rep):  # a target not assessed is one line of its own (Targets)
         per_measure[f.measure].append(f)
     parts: list[RenderableType] = []
     vm_total = sum(t.vm_count for t in rep.targets)
@@ -242,6 +248,7 @@ def build(view: ReportView) -> Group:
         parts.append(Text("\nRegister notes", style="bold underline"))
         parts.append(Text("\n".join(f"  {n}" for n in notes), style="yellow"))
 
+    parts.append(_targets_block(rep))
     rolled = Counter(rep.summary.by_measure.values())
     summary = Text("\nSummary: ", style="bold")
     summary.append(f"{len(catalog.measures)} measures — ")
@@ -255,6 +262,20 @@ def build(view: ReportView) -> Group:
     )
     parts.append(summary)
     return Group(*parts)
+
+
+def _targets_block(rep: Report) -> Text:
+    """The per-target verdicts: one line per target, label first (never colour alone)."""
+    block = Text("\nTargets: ", style="bold")
+    block.append(verdict_counts(rep))
+    if rep.summary.not_assessed:
+        block.append(" — measures roll up the assessed targets only", style="dim")
+    width = max(len(label) for label in VERDICT_LABEL.values())
+    for t in rep.targets:
+        block.append("\n  ")
+        block.append(VERDICT_LABEL[t.verdict].ljust(width), style=VERDICT_STYLE[t.verdict])
+        block.append(f"  {t.id}: {verdict_detail(t, rep.summary.by_target[t.id])}")
+    return block
 
 
 def print_report(ev: Evaluation, console: Console) -> None:

@@ -14,6 +14,7 @@ import msgspec
 
 from hvguard.collect.interface import CollectError
 from hvguard.collect.libvirt.domain_xml import CapabilitiesError, parse_capabilities_xml, parse_domain_xml
+from hvguard.collect.libvirt.native import load_libvirt
 from hvguard.facts import HypervisorFacts, NodeInfo, Problem, VmFacts
 
 __all__ = ["TargetUnreachable", "collect_libvirt"]
@@ -96,16 +97,13 @@ def collect_libvirt(uri: str, *, problems: list[Problem]) -> HypervisorFacts | N
     ``problems`` and leaves the matching fact None (or, for one domain, ``VmFacts.error`` set).
     """
     try:
-        # Optional C extension: imported only when a URI is actually scanned.
-        import libvirt
+        # Optional C extension: imported only when a URI is actually scanned, with its stderr output off.
+        libvirt = load_libvirt()
     except ImportError:
         problems.append(
             Problem(area="hypervisor", source="import libvirt", message="libvirt-python is not installed")
         )
         return None
-
-    # libvirt prints every error to stderr by default; we report them ourselves.
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
     conn, rw_refused = _open(libvirt, uri)
     if rw_refused is not None:

@@ -238,15 +238,20 @@ async def _run_script(
 def _host_key_refused(
     target: SshTarget, policy: HostKeyPolicy, client: _Client, exc: asyncssh.HostKeyNotVerifiable
 ) -> str:
+    # The hint (what to do) leads: the line is often read cut off at the terminal's width.
     name = target.known_hosts_name
     if client.verdict == "unknown":
-        return f"host key of {name} not in {policy.path} (use --accept-new-host-key to trust on first use)"
+        return (
+            f"unknown host key: use --accept-new-host-key to trust it on first use, or add it to "
+            f"{policy.path} (the host key of {name}, {client.fingerprint}, is not listed there)"
+        )
     if client.verdict == "changed":
         return (
-            f"host key of {name} ({client.fingerprint}) does NOT match the key {policy.path} lists for it: "
-            "refused (possible man-in-the-middle; if the host was re-keyed, remove its old line first)"
+            f"host key changed: if the host was re-keyed, remove its old line from {policy.path} first; "
+            f"refused as a possible man-in-the-middle (the host key of {name}, {client.fingerprint}, "
+            "does NOT match the key listed for it)"
         )
-    return f"host key of {name} refused: {exc.reason}"
+    return f"host key refused: {exc.reason} (the host key of {name})"
 
 
 def _failure(exc: BaseException, target: SshTarget, run: _Run) -> str:
