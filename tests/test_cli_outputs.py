@@ -26,7 +26,7 @@ from hvguard.report.table import _label, render
 DATA = Path(__file__).parent / "data"
 BUNDLE = DATA / "bundles" / "v2-testdriver-kvm-good.json.gz"
 EXT = {"json": "json", "html": "html", "sarif": "sarif", "csv": "csv", "junit": "xml", "markdown": "md",
-       "table": "txt", "oscal": "oscal.json"}  # fmt: skip
+       "table": "txt", "oscal": "oscal.json", "hdf": "hdf.json"}  # fmt: skip
 # What differs between two runs of the same evidence: the time a report was written and OSCAL's random
 # document uuids.
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")

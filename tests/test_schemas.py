@@ -79,14 +79,14 @@ def test_a_field_added_to_the_report_model_appears_in_the_generated_schema(
     class WithSelection(model.Report, frozen=True, kw_only=True):
         """The report with one more block."""
 
-        selection: dict[str, Any] | None = None
+        added_block: dict[str, Any] | None = None
 
     before = report_schema()
     monkeypatch.setattr(model, "Report", WithSelection)
     after = report_schema()
     top = after["$defs"][after["$ref"].rsplit("/", 1)[-1]]
-    assert "selection" in top["properties"]
-    assert "selection" not in before["$defs"]["Report"]["properties"]
+    assert "added_block" in top["properties"]
+    assert "added_block" not in before["$defs"]["Report"]["properties"]
     assert top["properties"]["schema"]["const"] == "hvguard.report/1"
 
 
