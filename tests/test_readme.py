@@ -11,9 +11,11 @@ step. The sample output is checked against a real run in test_sample_output_matc
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,3 +280,27 @@ def test_readme_command_runs_on_a_test_estate(
         err = capsys.readouterr().err
         assert code in how.codes, f"hvguard {' '.join(args)} exited {code}: {err}"
         assert "Traceback" not in err
+
+
+def _sample_block() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("### Sample output\n")
+    begin = text.index("```\n", start) + 4
+    return text[begin : text.index("```\n", begin)].rstrip("\n")
+
+
+def test_sample_output_matches_the_tool() -> None:
+    """The README's sample is what the tool prints for the test estate today (paths shown as /path/to,
+    trailing blanks dropped), so the order of the summary, the labels and the fix lines stay true."""
+    node = DATA / "testdriver" / "node.xml"
+    env = {**os.environ, "COLUMNS": "250"}
+    out = subprocess.run(
+        [sys.executable, "-m", "hvguard", "scan", f"test://{node}", "--root", "tests/data/roots/kvm-good",
+         "--measure", "11.3.3", "--measure", "11.3.10", "--status", "fail", "--no-history"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    shown = "\n".join(
+        line.rstrip() for line in (out.stdout + out.stderr).replace(str(ROOT), "/path/to").splitlines()
+    )
+    assert shown.strip("\n") == _sample_block()
