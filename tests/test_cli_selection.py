@@ -230,3 +230,16 @@ def test_collect_and_other_commands_take_q_and_v_after_their_name(tmp_path: Path
     assert r.returncode == 0 and " s  collector libvirt" in r.stderr and "wrote " in r.stderr
     r = hv("history", "-q", "--db", str(tmp_path / "h.sqlite3"))
     assert r.returncode == 0, r.stderr
+
+
+def test_an_in_process_run_leaves_the_process_logging_as_it_found_it() -> None:
+    """`-q` raises the hvguard logger to ERROR for its run only: a program (or test) that runs hvguard
+    in-process and logs under `hvguard.*` afterwards still gets its records."""
+    import logging
+
+    from hvguard.cli.app import run
+
+    logger = logging.getLogger("hvguard")
+    assert run(["-q", "catalog", "--format", "json"]) == 0
+    assert logger.level == logging.NOTSET
+    assert not [h for h in logger.handlers if type(h).__name__ == "_Stderr"]

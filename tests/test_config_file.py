@@ -17,7 +17,7 @@ import pytest
 
 from hvguard.cli import defaults, verbosity
 from hvguard.cli.app import LAZY_COMMANDS, run
-from hvguard.cli.config_keys import OPTION_NAMES
+from hvguard.schemas.config_keys import OPTION_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 ESTATE = ROOT / "tests" / "data" / "testdriver" / "node.xml"
@@ -45,7 +45,7 @@ def _all_option_names() -> set[str]:
 
 def test_the_option_table_lists_every_option_of_every_command() -> None:
     real = _all_option_names()
-    assert real == OPTION_NAMES, "update hvguard/cli/config_keys.py to:\n" + repr(sorted(real))
+    assert real == OPTION_NAMES, "update hvguard/schemas/config_keys.py to:\n" + repr(sorted(real))
 
 
 @pytest.fixture
@@ -270,3 +270,38 @@ def test_configured_format_is_a_default_that_typed_outputs_replace(
     assert run(["scan", f"test://{ESTATE}", "--no-history", "-o", f"html:{out}"]) == 0
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert run(["scan", f"test://{ESTATE}", "--no-history", "--format", "json", "-o", f"html:{out}"]) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fail-on: never\n",
+        "fail_on: never\nprofile: p.yaml\n",
+        "commands:\n  scan:\n    format: json\n",
+        "",
+        "fail_onn: never\n",
+        "force: true\n",
+        "commands:\n  scan:\n    output: r.json\n",
+        "commands:\n  scan:\n    nonsense: 1\n",
+    ],
+)
+def test_the_config_schema_accepts_the_option_names_hvguard_accepts(
+    files: tuple[Path, Path], text: str
+) -> None:
+    """`hvguard schema config` and the reader agree on which names a file may use."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    from hvguard.schemas import shipped_text
+
+    system, _ = files
+    _write(system, text)
+    try:
+        defaults.read_file(system, "system file")
+        ours = True
+    except defaults.UserError:
+        ours = False
+    validator = jsonschema.Draft202012Validator(json.loads(shipped_text("config")))
+    assert validator.is_valid(yaml.safe_load(text)) == ours

@@ -116,14 +116,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code: the command's own, or the one its error maps
     to (the error reported in one line on stderr)."""
     try:
-        code = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="hvguard", standalone_mode=False
-        )
-    except (Exception, KeyboardInterrupt) as exc:
-        return exit_code_for(exc)
-    # A command returns its exit code; --help, --version and a command with nothing to report return
-    # None or 0.
-    return code if isinstance(code, int) else EXIT_OK
+        try:
+            code = cli.main(
+                args=list(argv) if argv is not None else None, prog_name="hvguard", standalone_mode=False
+            )
+        except (Exception, KeyboardInterrupt) as exc:
+            return exit_code_for(exc)
+        # A command returns its exit code; --help, --version and a command with nothing to report
+        # return None or 0.
+        return code if isinstance(code, int) else EXIT_OK
+    finally:
+        verbosity.release()
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -71,7 +71,7 @@ def show(ctx: click.Context, command: tuple[str, ...], keys: bool) -> int:
     (`scan`, `exceptions export`): every option of that command with its effective default and where it
     comes from (command-line values are not shown: they are per run).
     """
-    from hvguard.cli.config_keys import OPTION_NAMES
+    from hvguard.schemas.config_keys import OPTION_NAMES
 
     layers = _layers(ctx)
     if keys:

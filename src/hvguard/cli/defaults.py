@@ -38,8 +38,8 @@ from typing import Any
 
 import click
 
-from hvguard.cli.config_keys import OPTION_NAMES
 from hvguard.cli.errors import UserError
+from hvguard.schemas.config_keys import NOT_CONFIGURABLE, OPTION_NAMES
 
 #: The configuration file read by every user, then the one of the calling user (overrides it).
 SYSTEM_FILE = Path("/etc/hvguard/config.yaml")
@@ -49,27 +49,6 @@ CONFIG_ENV = "HVGUARD_CONFIG"
 ENV_PREFIX = "HVGUARD_"
 #: A configuration file is small; anything larger is refused unread.
 MAX_CONFIG_BYTES = 1024 * 1024
-#: Options that never take a default from a file or the environment: they act on one run only, and a
-#: default would change targets, write or replace files, switch a command into another mode or loosen
-#: host-key checking without anyone asking that run.
-NOT_CONFIGURABLE = frozenset(
-    {
-        "help",
-        "version",
-        "no-config",
-        "force",
-        "apply",
-        "undo",
-        "accept-new-host-key",
-        "tls-insecure",
-        "output",
-        "dry-run",
-        "keys",
-        "coverage",
-        "emit-ansible",
-        "list",
-    }
-)
 #: Variables with a meaning of their own that an option's name would collide with (``--config`` of
 #: ``watch`` and ``HVGUARD_CONFIG``).
 RESERVED_ENV = frozenset({CONFIG_ENV})

@@ -65,6 +65,18 @@ def reset() -> None:
     _apply()
 
 
+def release() -> None:
+    """Leave the ``hvguard`` logger as it was before any command line ran (no handler of ours, no level):
+    a command run in-process (tests, a program embedding hvguard) must not change how the process logs
+    after it returns."""
+    _STATE.quiet = False
+    _STATE.level = logging.WARNING
+    logger = logging.getLogger(LOGGER)
+    if _HANDLER in logger.handlers:
+        logger.removeHandler(_HANDLER)
+    logger.setLevel(logging.NOTSET)
+
+
 def is_quiet() -> bool:
     """True under ``-q``: no progress bars and no informational lines."""
     return _STATE.quiet

@@ -20,6 +20,7 @@ SCHEMAS: dict[str, str] = {
     "profile": "a profile (`--profile FILE`, YAML): thresholds, advisory and modality tailoring",
     "baseline": "a gold configuration (`hvguard baseline … FILE`, hvguard.baseline/1, YAML)",
     "watch-config": "the configuration file of `hvguard watch --config FILE` (YAML)",
+    "config": "the defaults file /etc/hvguard/config.yaml or ~/.config/hvguard/config.yaml (YAML)",
 }
 
 #: Where the schemas are published: each file's ``$id`` is this plus its file name.

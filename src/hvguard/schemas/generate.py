@@ -377,6 +377,44 @@ def watch_config_schema() -> Schema:
     return _document("watch-config", "hvguard watch configuration", description, body)
 
 
+def config_schema() -> Schema:
+    """The defaults file (``/etc/hvguard/config.yaml``, ``~/.config/hvguard/config.yaml``), from the
+    table of every command's options (:mod:`hvguard.schemas.config_keys`)."""
+    from hvguard.schemas.config_keys import NOT_CONFIGURABLE, OPTION_NAMES
+
+    names = sorted(OPTION_NAMES - NOT_CONFIGURABLE)
+    # hvguard reads `fail_on` as `fail-on`; both spellings are named so an editor accepts either.
+    options: Schema = {
+        spelling: {"description": f"Default of --{name} for every command that has it."}
+        for name in names
+        for spelling in dict.fromkeys((name, name.replace("-", "_")))
+    }
+    per_command: Schema = {
+        "type": "object",
+        "properties": {k: {"description": f"Default of {k} for this command."} for k in options},
+        "additionalProperties": False,
+    }
+    body: Schema = {
+        "type": ["object", "null"],
+        "properties": {
+            **options,
+            "commands": {
+                "description": "Command name (`scan`, `exceptions export`) → option defaults for it only.",
+                "type": "object",
+                "additionalProperties": per_command,
+            },
+        },
+        "additionalProperties": False,
+    }
+    description = (
+        "Option defaults for hvguard's commands: option names as on the command line without `--`. "
+        "Command line > HVGUARD_<OPTION> variables > the user file > the system file. hvguard also "
+        "checks what a schema cannot state: each value's type as its option converts it, paths relative "
+        "to the file, and that the file is not writable by group or others."
+    )
+    return _document("config", "hvguard configuration file", description, body)
+
+
 #: Schema name → its generator.
 GENERATORS: dict[str, Callable[[], Schema]] = {
     "report": report_schema,
@@ -386,6 +424,7 @@ GENERATORS: dict[str, Callable[[], Schema]] = {
     "profile": profile_schema,
     "baseline": baseline_schema,
     "watch-config": watch_config_schema,
+    "config": config_schema,
 }
 
 

@@ -2,7 +2,8 @@
 
 Importing every command module to learn its options would cost each run more than half a second; this
 table is kept equal to the commands' real options by ``tests/test_config_file.py``, which prints the new
-table when a command gains or loses an option.
+table when a command gains or loses an option. It lives beside the schemas because the configuration
+file's schema (``hvguard schema config``) is generated from it, and the command line reads it from here.
 """
 
 from __future__ import annotations
@@ -100,5 +101,27 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "webhook",
         "webhook-ca",
         "webhook-secret-file",
+    }
+)
+
+#: Options that never take a default from a file or the environment: they act on one run only, and a
+#: default would change targets, write or replace files, switch a command into another mode or loosen
+#: host-key checking without anyone asking that run.
+NOT_CONFIGURABLE = frozenset(
+    {
+        "help",
+        "version",
+        "no-config",
+        "force",
+        "apply",
+        "undo",
+        "accept-new-host-key",
+        "tls-insecure",
+        "output",
+        "dry-run",
+        "keys",
+        "coverage",
+        "emit-ansible",
+        "list",
     }
 )
