@@ -17,7 +17,7 @@ import pytest
 
 from hvguard.cli import defaults, verbosity
 from hvguard.cli.app import LAZY_COMMANDS, run
-from hvguard.schemas.config_keys import OPTION_NAMES
+from hvguard.schemas.config_keys import NOT_CONFIGURABLE, OPTION_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 ESTATE = ROOT / "tests" / "data" / "testdriver" / "node.xml"
@@ -251,7 +251,7 @@ def test_readme_lists_every_variable() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [
         defaults.env_name(n)
-        for n in sorted(OPTION_NAMES - defaults.NOT_CONFIGURABLE)
+        for n in sorted(OPTION_NAMES - NOT_CONFIGURABLE)
         if defaults.env_name(n) not in defaults.RESERVED_ENV and f"`{defaults.env_name(n)}`" not in readme
     ]
     assert not missing, f"README's list of HVGUARD_<OPTION> variables lacks {missing}"

@@ -9,7 +9,6 @@ import click
 
 from hvguard.cli.defaults import (
     CONFIG_ENV,
-    NOT_CONFIGURABLE,
     SYSTEM_FILE,
     Layer,
     effective_defaults,
@@ -18,6 +17,7 @@ from hvguard.cli.defaults import (
     option_name,
     user_file,
 )
+from hvguard.schemas.config_keys import NOT_CONFIGURABLE
 
 
 def _layers(ctx: click.Context) -> list[Layer]:
