@@ -7,6 +7,7 @@ changes.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,10 @@ def test_reconfig_reaches_the_webhook_with_the_changed_values_and_findings(
     # The checks ran again on the new settings: the VM's own findings are in the payload.
     assert any(f["subject"] == f"vm:{vm.name}" for f in data["findings"]), data["findings"]
     assert "config-changed" in proc.log()
+    # And the next change, in the same session: the value moves from the last one told.
+    wait(_set_cpu_limit(vm, 1235))
+    nxt = receiver.wait_for(_limit_to(vm.name, 1235), DELIVERY_TIMEOUT).json()
+    assert next(c for c in nxt["changes"] if _is_limit(c, 1235))["old"] in (1234, {"mhz": 1234})
 
 
 def test_a_burst_larger_than_the_event_page_loses_no_vm(
@@ -139,13 +144,20 @@ def test_a_burst_larger_than_the_event_page_loses_no_vm(
     si = api(sim)
     vms = _vms(si)
     assert len(vms) >= 25
-    tasks = [_set_cpu_limit(vm, 2000 + i) for i, vm in enumerate(vms[:25])]
-    for task in tasks:
-        wait(task)
+    # The watcher is paused during the burst so its next page surely holds only new events (the
+    # simulator answers every 250 ms: a burst made while it runs may straddle pages).
+    proc.proc.send_signal(signal.SIGSTOP)
+    try:
+        tasks = [_set_cpu_limit(vm, 2000 + i) for i, vm in enumerate(vms[:25])]
+        for task in tasks:
+            wait(task)
+    finally:
+        proc.proc.send_signal(signal.SIGCONT)
     for i, vm in enumerate(vms[:25]):
         post = receiver.wait_for(_limit_to(vm.name, 2000 + i), DELIVERY_TIMEOUT)
         # Found while following events, not while away.
         assert post.json()["missed"] is False
+    assert "more events than the page of 10" in proc.log()
     assert "Traceback" not in proc.log()
 
 

@@ -160,6 +160,7 @@ class VsphereWorker(threading.Thread):
         self._conn: Connection | None = None
         self._collector: Any = None
         self._filter: Any = None
+        self._pc: Any = None
         self._version = ""
         self._last_key = -1
         self._ever_connected = False
@@ -253,7 +254,10 @@ class VsphereWorker(threading.Thread):
                 pc_types.PropertySpec(type=vim.event.EventHistoryCollector, pathSet=["latestPage"], all=False)
             ],
         )
-        pc = conn.content.propertyCollector
+        # A PropertyCollector of our own: waiters on a shared one take each other's updates (the
+        # simulator's is shared by every session; a real server's by every user of this session).
+        shared = conn.content.propertyCollector
+        self._pc = pc = self._call("CreatePropertyCollector", shared.CreatePropertyCollector)
         self._filter = self._call("CreateFilter", lambda: pc.CreateFilter(fspec, partialUpdates=False))
         self._version = ""
         # The first answer is the page as it is now: those events happened before this session and
@@ -266,13 +270,17 @@ class VsphereWorker(threading.Thread):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        for obj, method in ((self._filter, "DestroyPropertyFilter"), (self._collector, "DestroyCollector")):
+        for obj, method in (
+            (self._filter, "DestroyPropertyFilter"),
+            (self._pc, "DestroyPropertyCollector"),
+            (self._collector, "DestroyCollector"),
+        ):
             if obj is not None:
                 try:
                     getattr(obj, method)()
                 except Exception as exc:  # the session may be gone already: nothing left to free
                     log.debug("%s: %s: %s", self.uri, method, fault_text(exc))
-        self._filter = self._collector = None
+        self._filter = self._collector = self._pc = None
         conn.close()
 
     # -- events --------------------------------------------------------------------------------------
@@ -280,8 +288,7 @@ class VsphereWorker(threading.Thread):
         """The collector's ``latestPage`` when it changed within ``max_wait_s`` seconds, else None."""
         from pyVmomi import vmodl
 
-        assert self._conn is not None
-        pc = self._conn.content.propertyCollector
+        pc = self._pc
         options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=max_wait_s)
         result = self._call("WaitForUpdatesEx", lambda: pc.WaitForUpdatesEx(self._version, options))
         if result is None:
