@@ -208,3 +208,31 @@ def test_a_vsphere_target_without_a_password_is_one_line_and_exit_2(tmp_path: Pa
     assert "no password" in result.stderr and PASSWORD_ENV in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "watch.sqlite").exists()
+
+
+def test_a_cloned_vm_is_defined_and_a_destroyed_one_undefined(
+    vcsim_fresh: Callable[..., Simulator], watcher: VsphereWatcher, receiver: HttpsReceiver
+) -> None:
+    from pyVmomi import vim
+
+    sim = vcsim_fresh("-model", "esx", "-api", "7.0.1.0")
+    watcher.start(sim)
+    si = api(sim)
+    source, doomed = _vms(si)[:2]
+    spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec())
+    wait(source.CloneVM_Task(folder=source.parent, name="hvg-clone", spec=spec))
+    defined = receiver.wait_for(
+        lambda p: p.json()["vm"] == "hvg-clone" and p.json()["event"] == "defined", DELIVERY_TIMEOUT
+    ).json()
+    assert "VmClonedEvent" in defined["trigger"].split(",") and defined["missed"] is False
+    assert any(c["path"] == "name" and c["new"] == "hvg-clone" for c in defined["changes"])
+    assert any(f["subject"] == "vm:hvg-clone" for f in defined["findings"]), defined["findings"]
+
+    name = doomed.name
+    wait(doomed.PowerOffVM_Task())  # not a configuration change: no notification
+    wait(doomed.Destroy_Task())
+    gone = receiver.wait_for(
+        lambda p: p.json()["vm"] == name and p.json()["event"] == "undefined", DELIVERY_TIMEOUT
+    ).json()
+    assert gone["trigger"] == "VmRemovedEvent" and gone["missed"] is False
+    assert any(c["path"] == "name" and c["old"] == name for c in gone["changes"])

@@ -309,7 +309,7 @@ class VsphereWorker(threading.Thread):
         new = [e for e in page if int(e.key) > self._last_key]
         if not new:
             return
-        if len(page) >= self.page_size and len(new) == len(page) and self._last_key >= 0:
+        if len(page) >= self.page_size and len(new) == len(page):
             drained = self._drain(new)
             if drained is None:
                 self._last_key = max(int(e.key) for e in new)
