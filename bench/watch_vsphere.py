@@ -6,8 +6,10 @@ a new value. Each change is timed from the moment its ``ReconfigVM_Task`` call r
 signed webhook POST carrying exactly that VM's new value arrived at a local HTTPS receiver (same machine,
 same monotonic clock). ``--singles`` changes are made one at a time (the next after the previous
 notification arrived); then each ``--bursts`` size is a burst of reconfigurations of that many distinct
-VMs made back to back (a burst of more than 10 overflows the watcher's event page and takes the
-compare-every-VM path).
+VMs submitted at once from parallel threads (a burst of more than 10 within one of the simulator's 250 ms
+batches overflows the watcher's event page and takes the drain / compare-every-VM path; ``page_overflows``
+counts how often it did). Last, the overflow path made certain: the watcher is paused (SIGSTOP) while
+all 25 VMs change, and each notification is timed from its resumption (``overflow_catch_up_s``).
 
     .venv/bin/python bench/watch_vsphere.py [--singles 50] [--bursts 10,10,25]
 
@@ -19,10 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +109,13 @@ def main() -> int:
     receiver = HttpsReceiver(pki.server_context()).start()
     singles: list[float] = []
     burst_lat: list[float] = []
+    catch_up: list[float] = []
     bad_signatures = 0
     watcher = WatchProcess(
         [
             sim.target, "--tls-ca", str(ca.ca_pem), "--webhook", receiver.url,
             "--webhook-ca", str(pki.ca_file), "--webhook-secret-file", str(key),
-            "--state", str(tmp / "state.sqlite"), "--quiet",
+            "--state", str(tmp / "state.sqlite"),
         ],
         tmp / "watch.log",
         env={PASSWORD_ENV: sim.password},
@@ -130,17 +135,40 @@ def main() -> int:
             singles.append(post.arrived - t1)
         for size in bursts:
             seen = len(receiver.posts)
-            sent = []
-            for vm in vms[:size]:
-                limit += 1
-                task, t1 = _reconfig(vm, limit)
-                sent.append((vm.name, limit, task, t1))
+            values = list(range(limit + 1, limit + size + 1))
+            limit += size
+            # Submitted from parallel threads so the burst lands within one of the simulator's 250 ms
+            # batches and overflows the page (sequential calls spread over several batches).
+            with ThreadPoolExecutor(max_workers=size) as pool:
+                done = list(pool.map(_reconfig, vms[:size], values))
+            sent = [
+                (vm.name, v, task, t1) for vm, v, (task, t1) in zip(vms[:size], values, done, strict=True)
+            ]
             for name, value, task, t1 in sent:
                 post = receiver.wait_for(_carries(name, value), timeout=30, after=seen)
                 wait(task)
                 bad_signatures += not verify_signature(SECRET, post)
                 burst_lat.append(post.arrived - t1)
             time.sleep(0.5)  # let the burst's last events settle before the next one
+        # The overflow path, made certain: the watcher is paused while 25 VMs change, so its next page
+        # holds only new events; timed from the moment it is resumed (catch-up, not change latency).
+        seen = len(receiver.posts)
+        watcher.proc.send_signal(signal.SIGSTOP)
+        try:
+            sent = []
+            for vm in vms:
+                limit += 1
+                task, _t = _reconfig(vm, limit)
+                sent.append((vm.name, limit, task))
+            for *_rest, task in sent:
+                wait(task)
+        finally:
+            watcher.proc.send_signal(signal.SIGCONT)
+        resumed = time.monotonic()
+        for name, value, _task in sent:
+            post = receiver.wait_for(_carries(name, value), timeout=30, after=seen)
+            bad_signatures += not verify_signature(SECRET, post)
+            catch_up.append(post.arrived - resumed)
         rc, stop_s = watcher.terminate()
     finally:
         watcher.kill()
@@ -156,6 +184,7 @@ def main() -> int:
         "latency_s": _figures(everything),
         "singles_latency_s": _figures(singles) if singles else None,
         "burst_latency_s": _figures(burst_lat) if burst_lat else None,
+        "overflow_catch_up_s": _figures(catch_up),
         "page_overflows": log.count("more events than the page"),
         "bad_signatures": bad_signatures,
         "watcher_exit": rc,
