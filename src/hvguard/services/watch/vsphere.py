@@ -109,6 +109,18 @@ def vm_state(vm: VsphereVm) -> DomainState:
     )
 
 
+def _stored_settings(state: DomainState | None) -> dict[str, Any]:
+    """The settings a state-file row holds ({} for none, or for a row that is not our JSON: the change is
+    then told as every setting added, never as a crash of the watcher)."""
+    if state is None or not state.config_xml:
+        return {}
+    try:
+        data = json.loads(state.config_xml)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _event_type(event: Any) -> str:
     return str(getattr(event, "_wsdlName", None) or type(event).__name__)
 
@@ -409,15 +421,19 @@ class VsphereWorker(threading.Thread):
         moid = (new or old).uuid  # type: ignore[union-attr]
         name = (new or old).name  # type: ignore[union-attr]
         before_vm = self._vms.get(moid)
+        subject: str | None = None
         if new_vm is None:
             self._vms.pop(moid, None)
-            subject = vm_subjects(self._facts_with(before_vm)).get(moid) if before_vm else None
+            if before_vm is not None:  # its subject as it was named while it existed
+                subject = vm_subjects(self._facts_with(before_vm)).get(moid)
         else:
             self._vms[moid] = new_vm
-            subject = vm_subjects(self._target_facts().vsphere or VsphereFacts(endpoint="")).get(moid)
-        findings = self.reevaluator.findings_for(self._target_facts, self.view, subject)
+        target = self._target_facts()
+        if new_vm is not None and target.vsphere is not None:
+            subject = vm_subjects(target.vsphere).get(moid)
+        findings = self.reevaluator.findings_for(lambda: target, self.view, subject)
         event = "defined" if old is None else "undefined" if new is None else "config-changed"
-        before = json.loads(old.config_xml) if old is not None and old.config_xml else {}
+        before = _stored_settings(old)
         after = vm_settings(new_vm) if new_vm is not None else {}
         changes = settings_changes(before, after)
         payload = make_payload(
