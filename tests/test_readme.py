@@ -207,6 +207,13 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard watch --config /etc/hvguard/watch.yaml": CannotRun(
         "runs until stopped: covered by test_watch_libvirtd and test_watch_config"
     ),
+    (
+        "hvguard watch vsphere://administrator%40vsphere.local@vcenter.example.org --tls-ca corp-ca.pem"
+        " --webhook https://hooks.example.org/hv --webhook-secret-file /etc/hvguard/hook.key"
+    ): CannotRun(
+        "names a real vCenter and runs until stopped: the same watch runs against VMware's simulator in "
+        "test_watch_vsphere"
+    ),
 }
 
 

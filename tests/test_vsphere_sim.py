@@ -446,13 +446,6 @@ def test_credentials_file_maps_targets_to_password_files(vcsim_vpx: Simulator, t
     assert loose.returncode == 2 and "readable by group or others" in loose.stderr
 
 
-def test_watch_refuses_vsphere_targets_in_one_line() -> None:
-    result = hvguard("watch", "vsphere://root@127.0.0.2:1", timeout=60)
-    assert result.returncode == 2
-    assert "vsphere:// targets cannot be watched" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-
-
 def test_every_report_format_renders_a_vcenter_scan(vcsim_vpx: Simulator) -> None:
     from hvguard.engine import evaluate
     from hvguard.profile import load_profile

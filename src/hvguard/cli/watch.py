@@ -11,12 +11,41 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hvguard.cli.errors import EXIT_OK, UserError
+from hvguard.cli.options import vsphere_options
 from hvguard.profile import ProfileError, load_profile
 from hvguard.services.watch.config import CliOverrides, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from hvguard.collect.vsphere.target import VsphereOptions
+    from hvguard.services.watch.service import VsphereLogin
+
+
+def _vsphere_logins(uris: tuple[str, ...], options: VsphereOptions) -> dict[str, VsphereLogin]:
+    """Each ``vsphere://`` URI's target and password, read now: a bad target or a missing or exposed
+    password file is a usage error (exit 2) before anything starts."""
+    from hvguard.collect.vsphere.target import (
+        VsphereTargetError,
+        is_vsphere_target,
+        parse_vsphere_target,
+        password_for,
+    )
+    from hvguard.services.watch.service import VsphereLogin
+
+    out = {}
+    for uri in uris:
+        if not is_vsphere_target(uri):
+            continue
+        try:
+            target = parse_vsphere_target(uri)
+            out[uri] = VsphereLogin(target, options, password_for(target, options))
+        except VsphereTargetError as exc:
+            raise UserError(str(exc)) from exc
+    return out
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -61,6 +90,7 @@ def _setup_logging(quiet: bool) -> None:
 )
 @click.option("--check-config", is_flag=True, help="Validate the configuration and exit.")
 @click.option("--quiet", is_flag=True, help="Log warnings and errors only (every change is a warning).")
+@vsphere_options
 def watch(
     uris: tuple[str, ...],
     config_path: Path | None,
@@ -76,21 +106,16 @@ def watch(
     poll_interval: float | None,
     check_config: bool,
     quiet: bool,
+    vsphere: VsphereOptions,
 ) -> int:
-    """Watch libvirt URIs (default qemu:///system) and notify on every VM configuration change.
+    """Watch libvirt URIs (default qemu:///system) or vsphere://USER@HOST targets and notify on every VM
+    configuration change.
 
     Each change to a VM's definition (or to a running VM's live configuration) is diffed against the
     last known state, the SS-009 checks are re-run, and every configured channel (webhook, syslog,
     e-mail) is told within a second. Changes made while hvguard or libvirtd was down are reported
     after reconnecting. Runs in the foreground; stop with SIGTERM.
     """
-    vsphere = [u for u in uris if u.startswith("vsphere://")]
-    if vsphere:
-        # Not yet: following vCenter events (EventHistoryCollector + WaitForUpdatesEx) is still to come.
-        raise UserError(
-            f"{vsphere[0]}: hvguard watch follows libvirt URIs only; vsphere:// targets cannot be watched "
-            "yet (scan them on a schedule instead)"
-        )
     try:
         config = load_config(
             CliOverrides(
@@ -111,25 +136,29 @@ def watch(
         profile = load_profile(config.profile_path)
     except (ConfigError, ProfileError) as exc:
         raise UserError(str(exc)) from exc
+    logins = _vsphere_logins(config.uris, vsphere)
     if check_config:
         channels = ", ".join(c.key for c in config.channels)
         click.echo(f"configuration OK: {', '.join(config.uris)} → {channels}; state {config.state_path}")
         return EXIT_OK
-    try:
-        import libvirt
-    except ImportError as exc:
-        raise UserError("libvirt-python is not installed (pip install 'hvguard[libvirt]')") from exc
+    libvirt: Any = None
+    if any(u not in logins for u in config.uris):
+        try:
+            import libvirt as libvirt_module
+        except ImportError as exc:
+            raise UserError("libvirt-python is not installed (pip install 'hvguard[libvirt]')") from exc
+        libvirt = libvirt_module
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are reported by hvguard itself
 
     from hvguard.services.watch.service import WatchService
     from hvguard.services.watch.state import StateError, Store
 
     _setup_logging(quiet)
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are reported by hvguard itself
     try:
         store = Store(config.state_path)
     except StateError as exc:
         raise UserError(str(exc)) from exc
-    service = WatchService(config, profile, store, libvirt)
+    service = WatchService(config, profile, store, libvirt, logins)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("hvguard.watch").warning("%s received: stopping", signal.Signals(signum).name)

@@ -48,26 +48,34 @@ def retrieve(
     page_size: int = PAGE_SIZE,
     object_area: Callable[[str, str], str] | None = None,
     keep_raw: Sequence[str] = (),
+    objects: Sequence[Any] | None = None,
 ) -> Read:
     """Read ``paths`` of every ``type_name`` object (``VirtualMachine``, ``HostSystem`` …) below ``root``
     (default: the root folder). A fault of the read is a problem under ``area``; a property the server
     could not read for one object (``missingSet``) is one under ``object_area(moid, path)`` (default
-    ``area``)."""
+    ``area``). ``objects`` (live references) reads just those objects, without a ContainerView: the
+    watcher's narrow re-read of the VMs an event named."""
     from pyVmomi import vim, vmodl
 
     pc = conn.content.propertyCollector
     kind = getattr(vim, type_name)
     read = Read()
     source = conn.target.text
-    try:
-        view = conn.content.viewManager.CreateContainerView(root or conn.content.rootFolder, [kind], True)
-    except vmodl.MethodFault as exc:
-        problems.append(
-            Problem(area=area, source=source, message=f"CreateContainerView({type_name}): {fault_text(exc)}")
-        )
-        return read
-    spec = vmodl.query.PropertyCollector.FilterSpec(
-        objectSet=[
+    view: Any = None
+    object_set: list[Any]
+    if objects is not None:
+        object_set = [vmodl.query.PropertyCollector.ObjectSpec(obj=o, skip=False) for o in objects]
+    else:
+        try:
+            view = conn.content.viewManager.CreateContainerView(root or conn.content.rootFolder, [kind], True)
+        except vmodl.MethodFault as exc:
+            problems.append(
+                Problem(
+                    area=area, source=source, message=f"CreateContainerView({type_name}): {fault_text(exc)}"
+                )
+            )
+            return read
+        object_set = [
             vmodl.query.PropertyCollector.ObjectSpec(
                 obj=view,
                 skip=True,
@@ -77,7 +85,9 @@ def retrieve(
                     )
                 ],
             )
-        ],
+        ]
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=object_set,
         propSet=[vmodl.query.PropertyCollector.PropertySpec(type=kind, pathSet=list(paths), all=False)],
     )
     try:
@@ -118,6 +128,7 @@ def retrieve(
             )
         )
     finally:
-        with contextlib.suppress(vmodl.MethodFault):  # the view dies with the session anyway
-            view.DestroyView()
+        if view is not None:
+            with contextlib.suppress(vmodl.MethodFault):  # the view dies with the session anyway
+                view.DestroyView()
     return read

@@ -7,7 +7,7 @@ parsing time (``../shared/design/vsphere.md`` §4). The neutral resource view co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hvguard.collect.vsphere.api import ApiCall
@@ -85,8 +85,11 @@ _DEVICE_TYPES = frozenset(
 _EXTRA_PREFIXES = ("isolation.", "tools.", "RemoteDisplay.", "log.", "mks.", "svga.", "pciPassthru")
 
 
-def read_vms(conn: Connection, tree: Tree, problems: list[Problem]) -> tuple[list[VsphereVm], dict[str, str]]:
-    """Every VM's facts, and each VM's resource pool (its second permission parent)."""
+def read_vms(
+    conn: Connection, tree: Tree, problems: list[Problem], refs: Sequence[Any] | None = None
+) -> tuple[list[VsphereVm], dict[str, str]]:
+    """Every VM's facts (or only those of ``refs``, live VM references), and each VM's resource pool
+    (its second permission parent)."""
     source = conn.target.text
 
     def area_of(moid: str, path: str) -> str:
@@ -94,9 +97,13 @@ def read_vms(conn: Connection, tree: Tree, problems: list[Problem]) -> tuple[lis
             return vm_area(moid, "devices" if path == "config.hardware.device" else "extra_config")
         return vm_area(moid, "flags" if path == "config.flags" else None)
 
-    narrow = retrieve(conn, "VirtualMachine", NARROW_PATHS, problems, area="vsphere.vms", object_area=area_of)
+    narrow = retrieve(
+        conn, "VirtualMachine", NARROW_PATHS, problems, area="vsphere.vms", object_area=area_of, objects=refs
+    )
     before = len(problems)
-    heavy = retrieve(conn, "VirtualMachine", DEVICE_PATHS, problems, area="vsphere.vms", object_area=area_of)
+    heavy = retrieve(
+        conn, "VirtualMachine", DEVICE_PATHS, problems, area="vsphere.vms", object_area=area_of, objects=refs
+    )
     heavy_failed = len(problems) > before and not heavy.objects
     vms = []
     pools: dict[str, str] = {}

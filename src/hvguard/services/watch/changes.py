@@ -38,6 +38,11 @@ def value_changes(old: VmFacts | None, new: VmFacts | None) -> list[dict[str, An
     """
     before = settings_of(old) if old is not None else {}
     after = settings_of(new) if new is not None else {}
+    return settings_changes(before, after)
+
+
+def settings_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """``[{path, old, new, kind}]`` between two settings mappings (any platform's VM as plain data)."""
     changes: list[Change] = diff_values(before, after)
     out: list[dict[str, Any]] = []
     for c in changes:

@@ -4,11 +4,12 @@ JSON shape (``schema: hvguard.watch/1``)::
 
     {"schema": "hvguard.watch/1", "id": "<uuid4, unique per notification: drop repeats>",
      "event": "config-changed" | "defined" | "undefined" | "live-changed" | "created" | "destroyed",
-     "scope": "config" | "live", "trigger": "<libvirt event, e.g. defined/updated, or resync>",
+     "scope": "config" | "live", "trigger": "<libvirt event, e.g. defined/updated; vSphere event types,
+     e.g. VmReconfiguredEvent; or resync:WHY>",
      "missed": <true when found by resynchronisation: the change happened while hvguard was away>,
      "uri": "...", "host": "<hypervisor host name>", "vm": "...", "uuid": "...", "time": "<detected, UTC>",
      "changes": [{"path": "cputune.shares", "old": 1024, "new": 2048, "kind": "changed"}],
-     "xml_diff": "<unified diff of the canonical XML>",
+     "xml_diff": "<unified diff of the canonical XML; for vsphere:// targets, of the VM's settings as JSON>",
      "findings": [{"measure": "11.3.4", "status": "pass", "subject": "vm:web1", "message": "...",
                    "remediation": null}],
      "parse_error": null | "<why the new definition could not be parsed>"}

@@ -12,6 +12,7 @@ previous evaluation of that connection — so "this VM's memory increase pushed 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,20 +79,28 @@ class Reevaluator:
 
     def findings_after_change(self, view: ConnectionView, vm_name: str | None) -> list[dict[str, Any]]:
         """The changed VM's findings and every other finding whose status moved."""
+        return self.findings_for(
+            lambda: self._target(view), view, f"vm:{vm_name}" if vm_name is not None else None
+        )
+
+    def findings_for(
+        self, target: Callable[[], TargetFacts], view: ConnectionView, subject: str | None
+    ) -> list[dict[str, Any]]:
+        """``subject``'s findings in ``target()`` (built by the caller: libvirt or vSphere facts) and every
+        other finding whose status moved since the previous evaluation of ``view``."""
         try:
-            ev = evaluate([self._target(view)], self.profile)
+            ev = evaluate([target()], self.profile)
         except Exception as exc:  # the change must still be told, with why the findings are missing
             log.exception("re-evaluation failed")
             return [
                 {
                     "measure": "-",
                     "status": "error",
-                    "subject": f"vm:{vm_name}" if vm_name is not None else "host",
+                    "subject": subject or "host",
                     "message": f"re-evaluation failed: {type(exc).__name__}: {' '.join(str(exc).split())}",
                     "remediation": None,
                 }
             ]
-        subject = f"vm:{vm_name}" if vm_name is not None else None
         # A check may give several findings for one subject: compare the sorted statuses per key.
         grouped: dict[tuple[str, str, str], list[str]] = {}
         for f in ev.findings:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from hvguard.collect.vsphere.target import VsphereOptions, VsphereTarget
 from hvguard.profile import Profile
 from hvguard.services.watch.config import Channel, EmailChannel, SyslogChannel, WatchConfig, WebhookChannel
 from hvguard.services.watch.delivery import Deliverer
@@ -23,6 +26,15 @@ from hvguard.services.watch.state import Store
 from hvguard.services.watch.watcher import ConnectionWorker, EventLoop
 
 log = logging.getLogger("hvguard.watch")
+
+
+@dataclass(frozen=True)
+class VsphereLogin:
+    """How to log in to one watched ``vsphere://`` target (the password is never shown)."""
+
+    target: VsphereTarget
+    options: VsphereOptions
+    password: str = field(repr=False)
 
 
 def build_notifier(channel: Channel) -> Notifier:
@@ -45,7 +57,16 @@ def build_notifier(channel: Channel) -> Notifier:
 class WatchService:
     """The running watcher."""
 
-    def __init__(self, config: WatchConfig, profile: Profile, store: Store, libvirt: Any) -> None:
+    def __init__(
+        self,
+        config: WatchConfig,
+        profile: Profile,
+        store: Store,
+        libvirt: Any,
+        vsphere: Mapping[str, VsphereLogin] | None = None,
+    ) -> None:
+        """``libvirt`` is the module (None when only ``vsphere://`` targets are watched); ``vsphere`` maps
+        each ``vsphere://`` URI to how to log in to it."""
         self.config = config
         self.store = store
         self.libvirt = libvirt
@@ -55,24 +76,44 @@ class WatchService:
             Deliverer(store, n, retry_max_s=config.retry_max_s, stop=self.stop) for n in self.notifiers
         ]
         self.reevaluator = Reevaluator(profile)
-        self.loop = EventLoop(libvirt)
+        logins = vsphere or {}
+        self.loop = EventLoop(libvirt) if any(u not in logins for u in config.uris) else None
         key = store.secret_key()
-        self.workers = [
-            ConnectionWorker(
-                libvirt,
-                uri,
-                store=store,
-                reevaluator=self.reevaluator,
-                channels=[n.key for n in self.notifiers],
-                on_queued=self._queued,
-                stop=self.stop,
-                reconnect_max_s=config.reconnect_max_s,
-                resync_interval_s=config.resync_interval_s,
-                poll_interval_s=config.poll_interval_s,
-                secret_key=key,
+        self.workers: list[Any] = []
+        for uri in config.uris:
+            login = logins.get(uri)
+            if login is not None:
+                from hvguard.services.watch.vsphere import VsphereWorker
+
+                self.workers.append(
+                    VsphereWorker(
+                        login.target,
+                        login.options,
+                        login.password,
+                        store=store,
+                        reevaluator=self.reevaluator,
+                        channels=[n.key for n in self.notifiers],
+                        on_queued=self._queued,
+                        stop=self.stop,
+                        reconnect_max_s=config.reconnect_max_s,
+                    )
+                )
+                continue
+            self.workers.append(
+                ConnectionWorker(
+                    libvirt,
+                    uri,
+                    store=store,
+                    reevaluator=self.reevaluator,
+                    channels=[n.key for n in self.notifiers],
+                    on_queued=self._queued,
+                    stop=self.stop,
+                    reconnect_max_s=config.reconnect_max_s,
+                    resync_interval_s=config.resync_interval_s,
+                    poll_interval_s=config.poll_interval_s,
+                    secret_key=key,
+                )
             )
-            for uri in config.uris
-        ]
 
     def _queued(self) -> None:
         for n in self.notifiers:
@@ -108,7 +149,8 @@ class WatchService:
         self._report_pending()
         for d in self.deliverers:
             d.start()
-        self.loop.start()
+        if self.loop is not None:
+            self.loop.start()
         for worker in self.workers:
             worker.start()
         while not self.stop.is_set() and not all(w.first_attempt_done.is_set() for w in self.workers):
@@ -140,7 +182,8 @@ class WatchService:
         for w in self.workers:
             if w.is_alive():
                 w.join(timeout=max(0.1, 1.5 - (time.monotonic() - started)))
-        self.loop.stop()
+        if self.loop is not None:
+            self.loop.stop()
         for d in self.deliverers:
             d.wake()
         for d in self.deliverers:
