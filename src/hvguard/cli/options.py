@@ -292,7 +292,8 @@ def vsphere_options(fn: F) -> F:
         if tls_insecure:
             error_console().print(
                 "hvguard: WARNING: --tls-insecure: the certificates of vsphere:// targets are NOT verified; "
-                "anyone on the path can impersonate them and read the password. The report records it.",
+                "anyone on the path can impersonate them and read the password"
+                + ("." if click.get_current_context().info_name == "watch" else "; the report records it."),
                 style="bold red",
                 highlight=False,
                 markup=False,
