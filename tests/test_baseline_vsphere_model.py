@@ -35,6 +35,14 @@ def test_new_keys_are_validated_with_their_line() -> None:
         "vm_classes:\n  - name: a\n    match: {name: a}\n    settings: {resources: {cpu_limit_mhz: -5}}\n"
     )
     assert "line 5" in bad and "must not be negative" in bad
+    assert "level custom needs a value" in err(
+        "vm_classes:\n  - name: a\n    match: {name: a}\n"
+        "    settings: {resources: {memory_shares: {level: custom}}}\n"
+    )
+    warned = parse_baseline(
+        HEAD + "vsphere_hosts:\n  - {name: a, match: '*'}\n  - {name: b, match: esx1}\n", "b"
+    )
+    assert warned.warnings == ("host class 'a' matches every host, so later ones never apply: b",)
     assert "cpu_shares" in err(
         "vm_classes:\n  - name: a\n    match: {name: a}\n"
         "    settings: {resources: {cpu_shares: {level: extreme}}}\n"

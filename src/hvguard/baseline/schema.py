@@ -587,6 +587,10 @@ def _host_class_errors(b: Baseline) -> Iterator[tuple[list[str | int], str]]:
 
 
 def _resource_errors(r: ResourceSettings, here: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
+    for name in ("cpu_shares", "memory_shares"):
+        shares = getattr(r, name)
+        if isinstance(shares, SharesSetting) and shares.level == "custom" and shares.value is None:
+            yield [*here, name, "level"], f"resources.{name}: level custom needs a value"
     if isinstance(r.vcpus, int) and r.vcpus < 1:
         yield [*here, "vcpus"], "resources.vcpus must be at least 1"
     for f in msgspec.structs.fields(r):
@@ -650,3 +654,8 @@ def _lint(b: Baseline) -> Iterator[str]:
         if cls.match.name == "*" and cls.match.metadata is UNSET and i < len(b.vm_classes) - 1:
             later = ", ".join(c.name for c in b.vm_classes[i + 1 :])
             yield f"class {cls.name!r} matches every VM, so later classes never apply: {later}"
+    hosts = b.vsphere_hosts if isinstance(b.vsphere_hosts, list) else []
+    for i, host_cls in enumerate(hosts[:-1]):
+        if host_cls.match == "*":
+            later = ", ".join(c.name for c in hosts[i + 1 :])
+            yield f"host class {host_cls.name!r} matches every host, so later ones never apply: {later}"
