@@ -50,7 +50,10 @@ def test_capture_check_drift_through_the_api_and_powercli(vcsim_fresh: Any, tmp_
     captured = _run(sim, "baseline", "capture", sim.target, "--output", str(gold))
     assert captured.returncode == 0, captured.stderr
     doc = yaml.safe_load(gold.read_text())
-    host_cls = next(c for c in doc["vsphere_hosts"] if c["name"] == HOST_NAME)
+    # Hosts with none of the judged options set would give classes that govern nothing: left out, said.
+    assert [c["name"] for c in doc["vsphere_hosts"]] == [HOST_NAME]
+    assert "host:DC0_C0_H1 left out (none of the advanced options" in captured.stderr
+    host_cls = doc["vsphere_hosts"][0]
     assert host_cls["advanced_options"] == {"DCUI.Access": "root", "UserVars.ESXiShellTimeOut": 600}
     vm_cls = next(c for c in doc["vm_classes"] if c["name"] == VM_NAME)
     res = vm_cls["settings"]["resources"]

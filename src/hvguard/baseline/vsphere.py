@@ -105,7 +105,8 @@ def host_options(host: VsphereHost, keys: Sequence[str] = CAPTURED_OPTIONS) -> d
 
 def capture_vsphere(target: TargetFacts, *, match: str | None, hosts: bool) -> tuple[list[Any], list[Any]]:
     """(host classes, VM classes) of a vSphere target: one class per host and per VM, matched by exact
-    name, as for KVM. VMs and hosts that could not be read are left out (the caller reports them)."""
+    name, as for KVM. VMs and hosts that could not be read, and hosts with none of
+    :data:`CAPTURED_OPTIONS` set, are left out (the caller reports them)."""
     from hvguard.baseline.capture import exact_pattern
 
     vs = target.vsphere
@@ -113,8 +114,8 @@ def capture_vsphere(target: TargetFacts, *, match: str | None, hosts: bool) -> t
         return [], []
     host_classes: list[dict[str, Any]] = []
     for h in vs.hosts if hosts else []:
-        if h.options is None:
-            continue
+        if h.options is None or not host_options(h):
+            continue  # nothing read, or none of the captured options set: a class would govern nothing
         host_classes.append(
             {"name": h.name, "match": exact_pattern(h.name), "advanced_options": host_options(h)}
         )

@@ -113,9 +113,16 @@ def capture_cmd(
     for name, error in unread:
         if error is not None:
             click.echo(f"hvguard: warning: vm:{name} left out (cannot read it: {error})", err=True)
+    captured_hosts = {c["name"] for c in doc.get("vsphere_hosts", [])}
     for h in vs.hosts if vs is not None and not no_host else []:
         if h.options is None:
             click.echo(f"hvguard: warning: host:{h.name} left out (advanced options not read)", err=True)
+        elif h.name not in captured_hosts:
+            click.echo(
+                f"hvguard: warning: host:{h.name} left out (none of the advanced options hvguard judges is "
+                "set; add a vsphere_hosts class by hand to govern others)",
+                err=True,
+            )
     if not no_host and facts.host is None and vs is None:
         click.echo(
             f"hvguard: warning: no host settings captured: host facts not collected for {target}", err=True
