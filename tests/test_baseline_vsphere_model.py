@@ -153,3 +153,17 @@ def test_powercli_quotes_names_and_uses_ids_for_duplicate_vm_names() -> None:
     assert "$vm = Get-VM -Id 'VirtualMachine-vm-2'" in script
     comments = [line for line in script.splitlines() if "evil" in line]
     assert comments and all(line.startswith("#") for line in comments)
+
+
+def test_powercli_resets_reservations_the_baseline_leaves_unset() -> None:
+    vm = good_vm(name="web1", moref="vm-1")  # 1000 MHz and 4 GiB reserved
+    target = vcenter_target(vms=[vm])
+    doc = capture(target)
+    wanted = next(c for c in doc["vm_classes"] if c["name"] == "web1")["settings"]["resources"]
+    wanted["cpu_reservation_mhz"] = None
+    wanted["memory_reservation_bytes"] = None
+    baseline = _load(doc)
+    report = target_drift(baseline, target, "gold.yaml")
+    script = powercli_script(report, baseline, target, source="gold.yaml")
+    line = next(x for x in script.splitlines() if x.startswith("Get-VMResourceConfiguration"))
+    assert "-CpuReservationMhz 0" in line and "-MemReservationMB 0" in line

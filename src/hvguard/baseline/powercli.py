@@ -57,13 +57,13 @@ def _vm_commands(vm_expr: str, want: ResourceSettings, fields: dict[str, set[str
     if set_vm:
         out.append(f"Set-VM -VM $vm {' '.join(set_vm)} -Confirm:$false")
     conf: list[str] = []
-    if "cpu_reservation_mhz" in fields and want.cpu_reservation_mhz is not None:
+    if "cpu_reservation_mhz" in fields:  # null (no reservation) is 0 MHz reserved
         conf.append(f"-CpuReservationMhz {want.cpu_reservation_mhz or 0}")
     if "cpu_limit_mhz" in fields:
         conf.append(f"-CpuLimitMhz {'$null' if want.cpu_limit_mhz is None else want.cpu_limit_mhz}")
     if "cpu_shares" in fields:
         conf.extend(_shares("Cpu", want.cpu_shares if isinstance(want.cpu_shares, SharesSetting) else None))
-    if "memory_reservation_bytes" in fields and want.memory_reservation_bytes is not None:
+    if "memory_reservation_bytes" in fields:
         conf.append(f"-MemReservationMB {int(want.memory_reservation_bytes or 0) // MB}")
     if "memory_limit_bytes" in fields:
         limit = want.memory_limit_bytes
