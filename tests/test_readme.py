@@ -166,6 +166,15 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard scan vsphere://root@esx1 vsphere://root@esx2 --credentials creds.yaml": CannotRun(
         "names real ESXi hosts: --credentials runs against the simulator in test_vsphere_targets"
     ),
+    "hvguard baseline capture vsphere://root@esx1 --output gold.yaml": CannotRun(
+        "names a real ESXi host: capture runs against VMware's simulator in test_baseline_vsphere"
+    ),
+    "hvguard baseline check vsphere://root@esx1 --baseline gold.yaml": CannotRun(
+        "names a real ESXi host: check runs against VMware's simulator in test_baseline_vsphere"
+    ),
+    "hvguard remediate vsphere://root@esx1 --baseline gold.yaml --emit-powercli fix.ps1": CannotRun(
+        "names a real ESXi host: --emit-powercli runs against VMware's simulator in test_baseline_vsphere"
+    ),
     "hvguard collect --dry-run vsphere://root@esx1": _runs(
         "collect --dry-run vsphere://root@esx1", codes=(0,)
     ),

@@ -33,6 +33,9 @@ HEADER = """\
 #   (device disk) / interface not listed. iotune and blkiotune.devices are compared as a whole.
 # - devices are compared but never changed automatically. <min_guarantee> is not valid for QEMU and
 #   is never part of a baseline.
+# - vSphere: vsphere_hosts are tried in order like vm_classes (match: shell pattern on the host name)
+#   and list ESXi advanced options, key: value. A VM class's `resources` group holds the platform-neutral
+#   settings (bytes, MHz, IOPS, bytes/s; null = unset/unlimited); disks by label, nics by MAC, "*" all.
 """
 
 
@@ -53,6 +56,14 @@ def capture(target: TargetFacts, *, match: str | None = None, host: bool = True)
     per VM whose name matches the shell pattern ``match`` (all VMs when None). VMs whose XML could not
     be read are left out (the caller reports them)."""
     doc: dict[str, Any] = {"schema": SCHEMA, "description": f"captured from {target.id}"}
+    if target.vsphere is not None:
+        from hvguard.baseline.vsphere import capture_vsphere
+
+        host_classes, vm_classes = capture_vsphere(target, match=match, hosts=host)
+        if host_classes:
+            doc["vsphere_hosts"] = host_classes
+        doc["vm_classes"] = vm_classes
+        return doc
     if host and target.host is not None:
         doc["host"] = host_settings(target.host)
     classes: list[dict[str, Any]] = []

@@ -16,6 +16,7 @@ import msgspec
 from hvguard.baseline.matching import Assignment, Matcher, exact_name
 from hvguard.baseline.schema import ALL, Baseline, HostSettings, VmSettings
 from hvguard.baseline.settings import conf_values, disk_devices, host_fact, is_default_seclabel, vm_settings
+from hvguard.baseline.vsphere import resources_drift, vsphere_drift
 from hvguard.diffing import diff_values
 from hvguard.facts import HostFacts, TargetFacts, VmFacts
 
@@ -140,6 +141,7 @@ def _keyed(
 def vm_views(settings: VmSettings, vm: VmFacts) -> tuple[dict[str, Any], dict[str, Any]]:
     """(expected, actual) for one VM, both holding exactly the governed keys."""
     expected: dict[str, Any] = msgspec.to_builtins(settings)
+    expected.pop("resources", None)  # the platform-neutral group: compared by vm_drift
     full = vm_settings(vm)
     actual: dict[str, Any] = {}
     for group, want in list(expected.items()):
@@ -169,10 +171,16 @@ def vm_drift(settings: VmSettings, vm: VmFacts, vm_class: str | None = None) -> 
     """Every governed value of ``vm`` that differs from ``settings``."""
     expected, actual = vm_views(settings, vm)
     subject = f"vm:{vm.name}"
-    return [
+    items = [
         DriftItem(subject, c.path, c.old, c.new, vm_class)
         for c in diff_values(expected, actual, list_keys=_LIST_KEYS)
     ]
+    if isinstance(settings.resources, msgspec.Struct):
+        items.extend(
+            DriftItem(subject, p, e, a, vm_class)
+            for p, e, a in resources_drift(settings.resources, vm.resources)
+        )
+    return items
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -224,6 +232,11 @@ def target_drift(baseline: Baseline, target: TargetFacts, source: str) -> DriftR
     if target.unreachable is not None:
         report.errors.append(DriftError(HOST, f"target could not be collected: {target.unreachable}"))
         return report
+    if target.vsphere is not None:
+        vsphere_drift(baseline, target, report)
+        return report
+    if isinstance(baseline.vsphere_hosts, list) and baseline.vsphere_hosts:
+        report.warnings.append("vsphere_hosts (ESXi advanced options) are checked on vsphere:// targets only")
     if isinstance(baseline.host, HostSettings):
         if target.host is None:
             why = "; ".join(f"{p.source}: {p.message}" for p in target.problems if p.area == "host")

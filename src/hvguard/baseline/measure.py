@@ -14,6 +14,7 @@ from typing import Any
 
 from hvguard.baseline.drift import HOST, DriftReport, target_drift
 from hvguard.baseline.schema import LoadedBaseline
+from hvguard.baseline.vsphere import top_subject
 from hvguard.checks.base import Check, CheckContext
 from hvguard.checks.registry import registered_checks
 from hvguard.facts import TargetFacts
@@ -36,30 +37,40 @@ def _findings(ctx: CheckContext, report: DriftReport, loaded: LoadedBaseline) ->
     for subject, items in by_subject.items():
         paths = ", ".join(i["path"] for i in items[:5]) + (" …" if len(items) > 5 else "")
         target = ctx.target.id
+        if ctx.target.vsphere is not None:  # no API remediation yet: the plan and a PowerCLI script
+            fix = (
+                f"hvguard remediate {target} --baseline {source}    # review the plan\n"
+                f"hvguard remediate {target} --baseline {source} --emit-powercli fix.ps1"
+            )
+        else:
+            fix = (
+                f"hvguard remediate {target} --baseline {source}    # review the plan\n"
+                f"hvguard remediate {target} --baseline {source} --apply"
+                + (
+                    f"\nhvguard remediate {target} --baseline {source} --emit-ansible host.yml"
+                    if subject == HOST
+                    else ""
+                )
+            )
         yield ctx.failed(
             subject,
             f"{len(items)} setting(s) drifted from the gold configuration {source}: {paths}",
             {"baseline": source, "drift": items[:_EVIDENCE_ITEMS], "drift_count": len(items)},
-            f"hvguard remediate {target} --baseline {source}    # review the plan\n"
-            f"hvguard remediate {target} --baseline {source} --apply"
-            + (
-                f"\nhvguard remediate {target} --baseline {source} --emit-ansible host.yml"
-                if subject == HOST
-                else ""
-            ),
+            fix,
         )
     if report.items or report.errors:
         return
+    top = top_subject(ctx.target) if ctx.target.vsphere is not None else HOST
     if not report.governed and not report.host_checked:
         yield ctx.manual(
-            HOST,
+            top,
             f"the gold configuration {source} governs nothing on this target (no VM class matches and no "
             "host settings): show the baseline that applies to it",
             {"baseline": source, "ungoverned_vms": report.ungoverned[:_EVIDENCE_ITEMS]},
         )
         return
     yield ctx.passed(
-        HOST,
+        top,
         f"matches the gold configuration {source}: {len(report.governed)} VM(s) governed"
         + (", host settings checked" if report.host_checked else ""),
         {
@@ -85,7 +96,13 @@ def checks_with_baseline(loaded: LoadedBaseline, targets: Sequence[TargetFacts])
     bound = Check(
         id=CHECK_ID,
         measure="11.4.7",
-        reads=("host.qemu_conf", "host.libvirtd_conf", "hypervisor.vms[]"),
+        reads=(
+            "host.qemu_conf",
+            "host.libvirtd_conf",
+            "hypervisor.vms[]",
+            "vsphere.hosts[]",
+            "vsphere.vms[]",
+        ),
         fn=gold_configuration_drift,
         doc=(gold_configuration_drift.__doc__ or "").strip(),
     )

@@ -235,8 +235,47 @@ class Devices(_Strict, frozen=True, kw_only=True):
     hostdevs: list[Hostdev] | UnsetType = UNSET
 
 
+class SharesSetting(_Strict, frozen=True, kw_only=True):
+    """A priority: vSphere's level (``low``/``normal``/``high``/``custom``) and the number of shares."""
+
+    level: Literal["low", "normal", "high", "custom"]
+    value: int | None = None
+
+
+class DiskLimits(_Strict, frozen=True, kw_only=True):
+    """One virtual disk's limit, keyed by its name (vSphere ``Hard disk 1``, libvirt ``vda``)."""
+
+    total_iops_sec: OptInt = UNSET
+
+
+class NicLimits(_Strict, frozen=True, kw_only=True):
+    """One network adapter's limit without a direction (vSphere ``resourceAllocation.limit``), bytes/s,
+    keyed by MAC address."""
+
+    adapter_bytes_sec: OptInt = UNSET
+
+
+class ResourceSettings(_Strict, frozen=True, kw_only=True):
+    """Platform-neutral resource controls (``VmResources``): what a vSphere VM class governs.
+
+    Units as in the facts model: bytes, MHz, IOPS, bytes/s; ``null`` = unset (vSphere: unlimited / no
+    reservation). ``disks`` and ``nics`` may use the key ``"*"`` for every disk / adapter not listed."""
+
+    vcpus: int | UnsetType = UNSET
+    memory_bytes: int | UnsetType = UNSET
+    cpu_reservation_mhz: OptInt = UNSET
+    cpu_limit_mhz: OptInt = UNSET
+    cpu_shares: SharesSetting | UnsetType | None = UNSET
+    memory_reservation_bytes: OptInt = UNSET
+    memory_limit_bytes: OptInt = UNSET
+    memory_shares: SharesSetting | UnsetType | None = UNSET
+    disks: dict[str, DiskLimits] | UnsetType = UNSET
+    nics: dict[str, NicLimits] | UnsetType = UNSET
+
+
 class VmSettings(_Strict, frozen=True, kw_only=True):
-    """Everything a class may govern on a VM; a group left out is not governed."""
+    """Everything a class may govern on a VM; a group left out is not governed. ``resources`` is the
+    platform-neutral group (the only one a vSphere VM has); the others are libvirt's domain XML."""
 
     type: str | UnsetType = UNSET
     vcpu: Vcpu | UnsetType = UNSET
@@ -248,6 +287,7 @@ class VmSettings(_Strict, frozen=True, kw_only=True):
     interfaces: dict[str, InterfaceSettings] | UnsetType = UNSET
     seclabels: list[SecLabel] | UnsetType = UNSET
     devices: Devices | UnsetType = UNSET
+    resources: ResourceSettings | UnsetType = UNSET
 
 
 class VmClass(_Strict, frozen=True, kw_only=True):
@@ -270,13 +310,28 @@ class HostSettings(_Strict, frozen=True, kw_only=True):
     facts: dict[str, Any] | UnsetType = UNSET
 
 
+#: An ESXi advanced option's value as the API types it.
+OptionSetting = bool | int | float | str
+
+
+class VsphereHostClass(_Strict, frozen=True, kw_only=True):
+    """ESXi hosts (``match``: a shell pattern on the host name; first class in file order wins) and the
+    advanced options (``OptionManager``) they must have, key → value."""
+
+    name: str
+    match: str
+    advanced_options: dict[str, OptionSetting] = {}
+    description: str | UnsetType = UNSET
+
+
 class Baseline(_Strict, frozen=True, kw_only=True):
-    """A gold configuration: host settings and VM classes."""
+    """A gold configuration: host settings, VM classes and (vSphere targets) ESXi host classes."""
 
     schema: Literal["hvguard.baseline/1"]
     description: str | UnsetType = UNSET
     host: HostSettings | UnsetType = UNSET
     vm_classes: list[VmClass] = []
+    vsphere_hosts: list[VsphereHostClass] | UnsetType = UNSET
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -491,6 +546,7 @@ def _semantic_errors(b: Baseline) -> Iterator[tuple[list[str | int], str]]:
         if isinstance(m.metadata, dict) and not m.metadata:
             yield [*here, "match", "metadata"], "match.metadata must name at least one tag"
         yield from _settings_errors(cls.settings, [*here, "settings"])
+    yield from _host_class_errors(b)
     if isinstance(b.host, HostSettings):
         for which in ("qemu_conf", "libvirtd_conf"):
             values = getattr(b.host, which)
@@ -514,7 +570,44 @@ def _semantic_errors(b: Baseline) -> Iterator[tuple[list[str | int], str]]:
                     )
 
 
+def _host_class_errors(b: Baseline) -> Iterator[tuple[list[str | int], str]]:
+    names: dict[str, int] = {}
+    for i, cls in enumerate(b.vsphere_hosts if isinstance(b.vsphere_hosts, list) else []):
+        here: list[str | int] = ["vsphere_hosts", i]
+        if not cls.name.strip():
+            yield [*here, "name"], "a host class needs a non-empty name"
+        if cls.name in names:
+            yield [*here, "name"], f"host class name {cls.name!r} is used twice"
+        names.setdefault(cls.name, i)
+        if not cls.match:
+            yield [*here, "match"], "match must not be empty (use '*' for every host)"
+        for key in cls.advanced_options:
+            if not key.strip() or any(ch.isspace() or ord(ch) < 32 for ch in key):
+                yield [*here, "advanced_options", key], f"{key!r} is not an advanced option name"
+
+
+def _resource_errors(r: ResourceSettings, here: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
+    for name in ("cpu_shares", "memory_shares"):
+        shares = getattr(r, name)
+        if isinstance(shares, SharesSetting) and shares.level == "custom" and shares.value is None:
+            yield [*here, name, "level"], f"resources.{name}: level custom needs a value"
+    if isinstance(r.vcpus, int) and r.vcpus < 1:
+        yield [*here, "vcpus"], "resources.vcpus must be at least 1"
+    for f in msgspec.structs.fields(r):
+        v = getattr(r, f.name)
+        if isinstance(v, int) and v < 0:
+            yield [*here, f.name], f"resources.{f.name} must not be negative (null: no limit)"
+    for group, field_name in (("disks", "total_iops_sec"), ("nics", "adapter_bytes_sec")):
+        entries = getattr(r, group)
+        for key, entry in entries.items() if isinstance(entries, dict) else []:
+            v = getattr(entry, field_name)
+            if isinstance(v, int) and v < 0:
+                yield [*here, group, key, field_name], f"{field_name} must not be negative (null: no limit)"
+
+
 def _settings_errors(s: VmSettings, here: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
+    if isinstance(s.resources, ResourceSettings):
+        yield from _resource_errors(s.resources, [*here, "resources"])
     if isinstance(s.type, str) and not re.fullmatch(r"[a-z][a-z0-9]*", s.type):
         yield [*here, "type"], f"type must be a libvirt domain type such as 'kvm' (got {s.type!r})"
     if isinstance(s.vcpu, Vcpu):
@@ -561,3 +654,8 @@ def _lint(b: Baseline) -> Iterator[str]:
         if cls.match.name == "*" and cls.match.metadata is UNSET and i < len(b.vm_classes) - 1:
             later = ", ".join(c.name for c in b.vm_classes[i + 1 :])
             yield f"class {cls.name!r} matches every VM, so later classes never apply: {later}"
+    hosts = b.vsphere_hosts if isinstance(b.vsphere_hosts, list) else []
+    for i, host_cls in enumerate(hosts[:-1]):
+        if host_cls.match == "*":
+            later = ", ".join(c.name for c in hosts[i + 1 :])
+            yield f"host class {host_cls.name!r} matches every host, so later ones never apply: {later}"

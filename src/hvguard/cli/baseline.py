@@ -24,9 +24,10 @@ from rich.table import Table
 from hvguard.baseline.schema import BaselineError, HostSettings, LoadedBaseline, load_baseline
 from hvguard.cli.console import error_console, wide_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UserError
-from hvguard.cli.options import root_option
+from hvguard.cli.options import root_option, vsphere_options
 from hvguard.cli.output import WORLD_READABLE, describe, destination, to_stdout, write_output
 from hvguard.collect.targets import LOCAL, LOCAL_URI, TargetError, collect_target, validate_target
+from hvguard.collect.vsphere.target import VsphereOptions, VsphereTargetError, is_vsphere_target
 from hvguard.facts import TargetFacts
 from hvguard.yamlsafe import YamlInputError, read_yaml_file
 
@@ -48,16 +49,16 @@ def _load(path: Path) -> LoadedBaseline:
     return loaded
 
 
-def _collect(target: str, root: Path | None) -> TargetFacts:
+def _collect(target: str, root: Path | None, vsphere: VsphereOptions | None = None) -> TargetFacts:
     try:
         validate_target(target)
-    except TargetError as exc:
+        err = error_console()
+        if not err.is_terminal:
+            return collect_target(target, root=root, vsphere=vsphere)
+        with err.status(f"collecting {target}"):
+            return collect_target(target, root=root, vsphere=vsphere)
+    except (TargetError, VsphereTargetError) as exc:
         raise UserError(str(exc)) from exc
-    err = error_console()
-    if not err.is_terminal:
-        return collect_target(target, root=root)
-    with err.status(f"collecting {target}"):
-        return collect_target(target, root=root)
 
 
 def _json(data: Any) -> str:
@@ -88,22 +89,41 @@ def baseline() -> None:
 @click.option("--no-host", is_flag=True, help="Leave host settings out.")
 @root_option
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
+@vsphere_options
 def capture_cmd(
-    target: str, output: Path | None, pattern: str | None, no_host: bool, root: Path | None, force: bool
+    target: str,
+    output: Path | None,
+    pattern: str | None,
+    no_host: bool,
+    root: Path | None,
+    force: bool,
+    vsphere: VsphereOptions,
 ) -> int:
     """Write TARGET's current settings as a gold configuration (one class per VM, exact-name match)."""
     from hvguard.baseline.capture import capture, render
 
     destination(output, force=force)  # refuse before collecting, not after
-    facts = _collect(target, root)
+    facts = _collect(target, root, vsphere)
     if facts.unreachable is not None:
         raise UserError(f"{target}: {facts.unreachable}")
     doc = capture(facts, match=pattern, host=not no_host)
-    hv = facts.hypervisor
-    for vm in hv.vms if hv is not None else []:
-        if vm.error is not None:
-            click.echo(f"hvguard: warning: vm:{vm.name} left out (cannot read it: {vm.error})", err=True)
-    if not no_host and facts.host is None:
+    hv, vs = facts.hypervisor, facts.vsphere
+    unread = [(vm.name, vm.error) for vm in (hv.vms if hv is not None else [])]
+    unread += [(vm.name, vm.error) for vm in (vs.vms if vs is not None else [])]
+    for name, error in unread:
+        if error is not None:
+            click.echo(f"hvguard: warning: vm:{name} left out (cannot read it: {error})", err=True)
+    captured_hosts = {c["name"] for c in doc.get("vsphere_hosts", [])}
+    for h in vs.hosts if vs is not None and not no_host else []:
+        if h.options is None:
+            click.echo(f"hvguard: warning: host:{h.name} left out (advanced options not read)", err=True)
+        elif h.name not in captured_hosts:
+            click.echo(
+                f"hvguard: warning: host:{h.name} left out (none of the advanced options hvguard judges is "
+                "set; add a vsphere_hosts class by hand to govern others)",
+                err=True,
+            )
+    if not no_host and facts.host is None and vs is None:
         click.echo(
             f"hvguard: warning: no host settings captured: host facts not collected for {target}", err=True
         )
@@ -112,7 +132,8 @@ def capture_cmd(
     if not to_stdout(output):
         click.echo(
             f"wrote {output}: {len(doc['vm_classes'])} VM class(es)"
-            + (", host settings" if "host" in doc else ""),
+            + (", host settings" if "host" in doc else "")
+            + (f", {len(doc['vsphere_hosts'])} host class(es)" if "vsphere_hosts" in doc else ""),
             err=True,
         )
     return EXIT_OK
@@ -125,15 +146,22 @@ def capture_cmd(
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the report to FILE.")
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
 @root_option
+@vsphere_options
 def check_cmd(
-    target: str, baseline_path: Path, fmt: str, output: Path | None, force: bool, root: Path | None
+    target: str,
+    baseline_path: Path,
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    root: Path | None,
+    vsphere: VsphereOptions,
 ) -> int:
     """Report every value where TARGET drifted from the gold configuration (exit 1 on drift)."""
     from hvguard.baseline.drift import target_drift
 
     loaded = _load(baseline_path)
     destination(output, force=force)  # refuse before collecting, not after
-    report = target_drift(loaded.baseline, _collect(target, root), loaded.source)
+    report = target_drift(loaded.baseline, _collect(target, root, vsphere), loaded.source)
     if fmt == "json":
         _write(_json(report.to_json()), output, force=force)
     else:
@@ -195,6 +223,61 @@ def _print_plan(plan: Any, console: Console) -> None:
         console.print(f"[yellow]warning[/] {w}")
 
 
+def _remediate_vsphere(
+    target: str,
+    baseline_path: Path,
+    emit_powercli: Path | None,
+    force: bool,
+    fmt: str,
+    vsphere: VsphereOptions,
+) -> int:
+    """The dry-run plan of a vSphere target and, when asked, the PowerCLI script for it."""
+    from hvguard.baseline.drift import target_drift
+    from hvguard.baseline.powercli import powercli_script
+
+    loaded = _load(baseline_path)
+    if emit_powercli is not None:
+        destination(emit_powercli, force=force)  # refuse before connecting, not after
+    facts = _collect(target, None, vsphere)
+    report = target_drift(loaded.baseline, facts, loaded.source)
+    if emit_powercli is not None:
+        _write(
+            powercli_script(report, loaded.baseline, facts, source=loaded.source), emit_powercli, force=force
+        )
+        click.echo(
+            f"wrote {describe(emit_powercli)}: PowerCLI for {len(report.items)} drift item(s)", err=True
+        )
+    note = "remediation through the vSphere API is not available yet: nothing was changed"
+    if fmt == "json":
+        doc = {**report.to_json(), "mode": "dry-run", "note": note}
+        sys.stdout.write(_json(doc))
+    else:
+        console = wide_console()
+        table = Table(title=f"remediation plan for {target}", title_justify="left")
+        for col in ("Subject", "Setting", "Now", "Baseline", "How"):
+            table.add_column(col, overflow="fold")
+        for i in report.items:
+            how = "powercli" if i.path.startswith(("advanced_options.", "resources.")) else "manual"
+            table.add_row(i.subject, i.path, _show(i.actual), _show(i.expected), how)
+        if report.items:
+            console.print(table)
+        for e in report.errors:
+            console.print(f"[bold red]ERROR[/] {e.subject}: {e.message}")
+        for w in report.warnings:
+            console.print(f"[yellow]warning[/] {w}")
+        console.print(
+            f"dry run: {len(report.items)} change(s) planned; {note}"
+            + (
+                ""
+                if emit_powercli is not None or not report.items
+                else " (--emit-powercli FILE writes a script)"
+            )
+            if report.items
+            else "no drift: nothing to do"
+        )
+    return report.exit_code()
+
+
 @click.command("remediate")
 @click.argument("target", required=False)
 @click.option("--baseline", "baseline_path", type=click.Path(path_type=Path, dir_okay=False))
@@ -204,6 +287,11 @@ def _print_plan(plan: Any, console: Console) -> None:
 @click.option(
     "--emit-ansible", type=click.Path(path_type=Path, dir_okay=False), help="Write the host playbook."
 )
+@click.option(
+    "--emit-powercli",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="vsphere:// targets: write a PowerCLI script that fixes the drift.",
+)
 @click.option("--ansible-hosts", default="all", show_default=True, help="The playbook's hosts pattern.")
 @click.option("--config-only", is_flag=True, help="Change persistent definitions only, never running VMs.")
 @click.option(
@@ -211,6 +299,7 @@ def _print_plan(plan: Any, console: Console) -> None:
 )
 @click.option("--format", "fmt", type=_FORMAT, default="table", show_default=True)
 @root_option
+@vsphere_options
 def remediate(
     target: str | None,
     baseline_path: Path | None,
@@ -218,14 +307,17 @@ def remediate(
     undo_id: str | None,
     force: bool,
     emit_ansible: Path | None,
+    emit_powercli: Path | None,
     ansible_hosts: str,
     config_only: bool,
     data_dir: Path | None,
     fmt: str,
     root: Path | None,
+    vsphere: VsphereOptions,
 ) -> int:
     """Bring TARGET back to the gold configuration: a dry run by default, --apply to change VMs
-    through libvirt (with an undo record), --emit-ansible for host settings, --undo RUN_ID to revert."""
+    through libvirt (with an undo record), --emit-ansible for host settings, --undo RUN_ID to revert.
+    vsphere:// targets: the plan only, and --emit-powercli FILE for a script that fixes the drift."""
     from hvguard.baseline import apply as ap
     from hvguard.baseline.runs import RunError, RunStore
     from hvguard.baseline.runs import data_dir as resolve_data_dir
@@ -252,6 +344,16 @@ def remediate(
         return EXIT_OK
     if target is None or baseline_path is None:
         raise UserError("remediate needs TARGET and --baseline FILE (or --undo RUN_ID)")
+    if is_vsphere_target(target):
+        if do_apply or emit_ansible is not None or config_only:
+            raise UserError(
+                f"{target}: remediation through the vSphere API is not available yet "
+                "(--apply, --emit-ansible and --config-only are for libvirt targets); "
+                "use the dry run and --emit-powercli FILE"
+            )
+        return _remediate_vsphere(target, baseline_path, emit_powercli, force, fmt, vsphere)
+    if emit_powercli is not None:
+        raise UserError("--emit-powercli is for vsphere:// targets")
     if emit_ansible is not None:
         destination(emit_ansible, force=force)  # refuse before connecting, not after
     try:

@@ -32,6 +32,7 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "deny",
         "dry-run",
         "emit-ansible",
+        "emit-powercli",
         "enterprise-ca",
         "exceptions",
         "expiring-within",
@@ -122,6 +123,7 @@ NOT_CONFIGURABLE = frozenset(
         "keys",
         "coverage",
         "emit-ansible",
+        "emit-powercli",
         "list",
     }
 )
