@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from hvguard import __version__
+from hvguard.baseline.matching import exact_pattern
 from hvguard.baseline.schema import SCHEMA
 from hvguard.baseline.settings import host_settings, vm_settings
 from hvguard.facts import TargetFacts
@@ -44,11 +45,6 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
-
-
-def exact_pattern(name: str) -> str:
-    """A shell pattern matching exactly ``name`` (``*``, ``?`` and ``[`` bracketed)."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
 
 
 def capture(target: TargetFacts, *, match: str | None = None, host: bool = True) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from hvguard.baseline.drift_items import DriftError, DriftItem
 from hvguard.baseline.matching import Assignment, Matcher, exact_name
 from hvguard.baseline.schema import ALL, Baseline, HostSettings, VmSettings
 from hvguard.baseline.settings import conf_values, disk_devices, host_fact, is_default_seclabel, vm_settings
@@ -21,40 +22,9 @@ from hvguard.diffing import diff_values
 from hvguard.facts import HostFacts, TargetFacts, VmFacts
 
 HOST = "host"
+__all__ = ["DRIFT_SCHEMA", "HOST", "DriftError", "DriftItem", "DriftReport"]
 DRIFT_SCHEMA = "hvguard.drift/1"
 _LIST_KEYS = ("target", "mac", "path", "model")
-
-
-@dataclass(frozen=True)
-class DriftItem:
-    """One value that differs: ``expected`` is the baseline's (None: must be unset), ``actual`` the
-    target's (None: unset or absent)."""
-
-    subject: str
-    path: str
-    expected: Any
-    actual: Any
-    vm_class: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON shape of the contract (``class`` only for VMs)."""
-        out: dict[str, Any] = {
-            "subject": self.subject,
-            "path": self.path,
-            "expected": self.expected,
-            "actual": self.actual,
-        }
-        if self.vm_class is not None:
-            out["class"] = self.vm_class
-        return out
-
-
-@dataclass(frozen=True)
-class DriftError:
-    """A subject the baseline governs but whose settings could not be read (never counted as no drift)."""
-
-    subject: str
-    message: str
 
 
 @dataclass

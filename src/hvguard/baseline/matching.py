@@ -87,3 +87,8 @@ class Matcher:
 def assign(classes: Sequence[VmClass], name: str, tags: Mapping[str, str]) -> Assignment:
     """The governing class of one VM: first match in file order."""
     return Matcher(classes).assign(name, tags)
+
+
+def exact_pattern(name: str) -> str:
+    """A shell pattern matching exactly ``name`` (``*``, ``?`` and ``[`` bracketed)."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)

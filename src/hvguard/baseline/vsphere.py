@@ -107,7 +107,7 @@ def capture_vsphere(target: TargetFacts, *, match: str | None, hosts: bool) -> t
     """(host classes, VM classes) of a vSphere target: one class per host and per VM, matched by exact
     name, as for KVM. VMs and hosts that could not be read, and hosts with none of
     :data:`CAPTURED_OPTIONS` set, are left out (the caller reports them)."""
-    from hvguard.baseline.capture import exact_pattern
+    from hvguard.baseline.matching import exact_pattern
 
     vs = target.vsphere
     if vs is None:
@@ -178,7 +178,7 @@ def option_drift(cls: VsphereHostClass, host: VsphereHost) -> tuple[list[tuple[s
 
 def vsphere_drift(baseline: Baseline, target: TargetFacts, report: Any) -> None:
     """Fill ``report`` (a :class:`~hvguard.baseline.drift.DriftReport`) for a vSphere target."""
-    from hvguard.baseline.drift import DriftError, DriftItem
+    from hvguard.baseline.drift_items import DriftError, DriftItem
     from hvguard.baseline.matching import Matcher, exact_name
 
     vs = target.vsphere
