@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-from hvguard.baseline.drift_items import DriftError, DriftItem
+from hvguard.baseline.drift_items import DriftError as DriftError  # re-exported: callers import it here
+from hvguard.baseline.drift_items import DriftItem as DriftItem
 from hvguard.baseline.matching import Assignment, Matcher, exact_name
 from hvguard.baseline.schema import ALL, Baseline, HostSettings, VmSettings
 from hvguard.baseline.settings import conf_values, disk_devices, host_fact, is_default_seclabel, vm_settings
@@ -22,7 +23,6 @@ from hvguard.diffing import diff_values
 from hvguard.facts import HostFacts, TargetFacts, VmFacts
 
 HOST = "host"
-__all__ = ["DRIFT_SCHEMA", "HOST", "DriftError", "DriftItem", "DriftReport"]
 DRIFT_SCHEMA = "hvguard.drift/1"
 _LIST_KEYS = ("target", "mac", "path", "model")
 
