@@ -31,7 +31,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
     yield from start_server(make_store(tmp), tmp)
 
 
-def _domain(name: str, disk: Path, *, fmt: str = "qcow2", image_id: str | None = None) -> str:
+def _domain(
+    name: str, disk: Path, *, fmt: str = "qcow2", image_id: str | None = None, readonly: bool = False
+) -> str:
     meta = ""
     if image_id:
         meta = (
@@ -49,7 +51,7 @@ def _domain(name: str, disk: Path, *, fmt: str = "qcow2", image_id: str | None =
       <disk type='file' device='disk'>
         <driver name='qemu' type='{fmt}'/>
         <source file='{disk}'/>
-        <target dev='vda' bus='virtio'/>
+        <target dev='vda' bus='virtio'/>{"<readonly/>" if readonly else ""}
       </disk>
     </devices>
   </domain>"""
@@ -109,6 +111,7 @@ def test_each_disk_gets_its_provenance(served: Library, tmp_path: Path) -> None:
     domains = [
         _domain("hvg-test-backing", _overlay(bare, tmp_path / "a.qcow2")),
         _domain("hvg-test-manifest", direct),
+        _domain("hvg-test-readonly", bare, readonly=True),
         _domain("hvg-test-metadata", meta, image_id=image_id),
         _domain("hvg-test-tampered", _overlay(tampered, tmp_path / "t.qcow2")),
         _domain("hvg-test-forged", _overlay(forged, tmp_path / "f.qcow2"), fmt="qcow2"),
@@ -142,6 +145,9 @@ def test_each_disk_gets_its_provenance(served: Library, tmp_path: Path) -> None:
     disk = vm["vm:hvg-test-backing"]["evidence"]["disks"][0]
     assert disk["provenance"] == "backing" and disk["image_id"] == image_id and disk["base"] == str(bare)
     assert vm["vm:hvg-test-manifest"]["status"] == "pass"
+    # a disk attached read-only is hashed itself
+    assert vm["vm:hvg-test-readonly"]["status"] == "pass"
+    assert vm["vm:hvg-test-readonly"]["evidence"]["disks"][0]["base"] == str(bare)
     assert vm["vm:hvg-test-manifest"]["evidence"]["disks"][0]["provenance"] == "manifest"
     assert vm["vm:hvg-test-metadata"]["status"] == "pass"
     assert vm["vm:hvg-test-metadata"]["evidence"]["disks"][0]["provenance"] == "metadata"

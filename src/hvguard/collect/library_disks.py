@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,11 +64,14 @@ class LibraryView:
         return rows[0] if rows else None
 
     def digest(self, path: str) -> tuple[str, int] | None:
-        """SHA-256 and size of a read-only file, streamed and cached; None above :data:`HASH_CAP`."""
+        """SHA-256 and size of a read-only file, streamed and cached; None above :data:`HASH_CAP` or when it
+        is not a regular file."""
         if path not in self._hashes:
             try:
-                size = os.stat(path).st_size
-                if size > HASH_CAP:
+                st = os.stat(path)
+                size = st.st_size
+                # Only regular files: a block device's st_size is 0, so the cap would not bound it.
+                if size > HASH_CAP or not stat.S_ISREG(st.st_mode):
                     self._hashes[path] = None
                 else:
                     h = hashlib.sha256()
@@ -173,7 +177,7 @@ def judge_disk(
     for file in read_only:  # 1. a read-only base that is a library image
         got = view.digest(file)
         if got is None:
-            notes.append(f"{file} is larger than {HASH_CAP} bytes: not hashed")
+            notes.append(f"{file} is not a regular file or is larger than {HASH_CAP} bytes: not hashed")
             continue
         digests[file] = got[0]
         row = view.by_sha(got[0])
