@@ -27,6 +27,36 @@ def test_blob_round_trip_over_several_chunks() -> None:
     assert b"".join(crypto.read_blob(key, io.BytesIO(out.getvalue()))) == data
 
 
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [crypto.CHUNK],
+        [crypto.CHUNK, crypto.CHUNK],
+        [crypto.CHUNK - 1, 1, crypto.CHUNK],
+        [5, crypto.CHUNK * 3, 0, crypto.CHUNK - 5],
+        [crypto.CHUNK * 8],
+        [crypto.CHUNK + 1, crypto.CHUNK * 2 - 1],
+    ],
+)
+def test_blob_chunking_is_the_same_whatever_the_write_sizes(pieces: list[int]) -> None:
+    # Whole chunks are encrypted straight from the caller's buffer and only tails are buffered: the blob
+    # must still be full chunks with the final (possibly full) chunk last, as one write would give.
+    key = crypto.new_key()
+    data = os.urandom(sum(pieces))
+    out = io.BytesIO()
+    w = crypto.BlobWriter(key, out)
+    at = 0
+    for n in pieces:
+        w.write(data[at : at + n])
+        at += n
+    w.close()
+    blob = out.getvalue()
+    full, tail = divmod(len(data), crypto.CHUNK)
+    n_chunks = full + (1 if tail or not full else 0)
+    assert len(blob) == crypto.HEADER_BYTES + len(data) + n_chunks * crypto.TAG_BYTES
+    assert _read(key, blob) == data
+
+
 def _blob(key: bytes, data: bytes) -> bytes:
     out = io.BytesIO()
     w = crypto.BlobWriter(key, out)

@@ -16,6 +16,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 
 
+def _verifier() -> Callable[[Any, bytes], dict[str, Any] | str]:
+    """Verify a signed manifest with the library's key (the per-VM disk records need it)."""
+    try:
+        from hvguard.services.library import manifest, pki
+    except ImportError as exc:
+        raise UserError(f"--library needs hvguard[library] installed ({exc.name} is missing)") from None
+
+    def verify(envelope: Any, public_key_pem: bytes) -> dict[str, Any] | str:
+        try:
+            return manifest.verify_envelope(envelope, public_key_pem)
+        except pki.PkiError as exc:
+            return str(exc) or "the signature does not verify"
+
+    return verify
+
+
 def library_options(fn: F) -> F:
     """Add ``--library/--cert/--key/--ca`` and pass them as one ``library`` argument
     (a :class:`~hvguard.collect.library.LibrarySource`, or None)."""
@@ -42,7 +58,7 @@ def library_options(fn: F) -> F:
             from hvguard.collect.library import LibrarySource
 
             assert library_cert and library_key and library_ca
-            source = LibrarySource(library_url, library_cert, library_key, library_ca)
+            source = LibrarySource(library_url, library_cert, library_key, library_ca, verify=_verifier())
         return fn(*args, library=source, **kwargs)
 
     for decorator in reversed(

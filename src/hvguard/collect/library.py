@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
-from hvguard.facts import ImageLibraryFacts, TargetFacts
+from hvguard.collect.library_disks import LibraryView, Verifier, vm_disks
+from hvguard.facts import ImageLibraryFacts, LibraryDiskImage, TargetFacts
 
 _MAX_STATUS = 16 * 1024 * 1024
 _TIMEOUT = 30.0
@@ -34,6 +35,9 @@ class LibrarySource:
     cert: Path
     key: Path
     ca: Path
+    #: Verifies signed manifests for the per-VM disk records (given by the CLI, which may import the
+    #: library's cryptography); None: VM disks are not assessed.
+    verify: Verifier | None = None
 
 
 def _context(src: LibrarySource) -> ssl.SSLContext:
@@ -121,9 +125,81 @@ def _facts(url: str, s: dict[str, Any], version: str, plaintext: bool | None) ->
     return msgspec.convert(raw, ImageLibraryFacts)
 
 
+class _ReadError(Exception):
+    """A library call failed; the message is one line."""
+
+
+def _get(src: LibrarySource, path: str, *, missing_ok: bool = False) -> bytes | None:
+    """The body of ``GET path`` (None for a 404 when ``missing_ok``)."""
+    parts = urlsplit(src.url)
+    conn = http.client.HTTPSConnection(
+        parts.hostname or "", parts.port or 443, context=_context(src), timeout=_TIMEOUT
+    )
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read(_MAX_STATUS)
+    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        raise _ReadError(f"GET {path}: {exc or type(exc).__name__}") from None
+    finally:
+        conn.close()
+    if response.status == 404 and missing_ok:
+        return None
+    if response.status != 200:
+        raise _ReadError(f"GET {path}: HTTP {response.status}")
+    return body
+
+
+def library_view(src: LibrarySource, verify: Verifier) -> LibraryView:
+    """The reader's view of the library's images and key; :class:`_ReadError` when it cannot be read."""
+    try:
+        rows = json.loads(_get(src, "/v1/images") or b"[]")
+        images = {str(r["id"]): r for r in rows if isinstance(r, dict)}
+    except (ValueError, KeyError, TypeError):
+        raise _ReadError("the library's image list is malformed") from None
+    public_key = _get(src, "/v1/public-key") or b""
+
+    def manifest(image_id: str) -> Any:
+        body = _get(src, f"/v1/images/{quote(image_id, safe='')}/manifest", missing_ok=True)
+        try:
+            return json.loads(body) if body is not None else None
+        except ValueError:
+            return None
+
+    return LibraryView(images=images, public_key_pem=public_key, manifest=manifest, verify=verify)
+
+
+def _is_local(t: TargetFacts) -> bool:
+    """The target's disks are files on this host (a libvirt URI without a host)."""
+    return t.hypervisor is not None and not urlsplit(t.hypervisor.uri).hostname
+
+
+def _target_disks(t: TargetFacts, view: LibraryView | str) -> list[LibraryDiskImage]:
+    vms = [vm for vm in (t.hypervisor.vms if t.hypervisor else []) if not vm.error]
+    if isinstance(view, str):
+        return [LibraryDiskImage(vm=vm.name, disk="*", error=view) for vm in vms if vm.disks]
+    if not _is_local(t):
+        why = f"disks of {t.hypervisor.uri if t.hypervisor else t.id} are on another host: not read"
+        return [LibraryDiskImage(vm=vm.name, disk="*", detail=why) for vm in vms if vm.disks]
+    return [record for vm in vms for record in vm_disks(view, vm)]
+
+
 def attach_library(targets: Sequence[TargetFacts], src: LibrarySource | None) -> list[TargetFacts]:
-    """Every target with the library's facts (read once) attached; unchanged without a library."""
+    """Every target with the library's facts (read once) attached, with a record per VM disk of where its
+    image came from; unchanged without a library."""
     if src is None:
         return list(targets)
     facts = collect_library(src)
-    return [msgspec.structs.replace(t, image_library=facts) for t in targets]
+    if facts.error or src.verify is None:
+        return [msgspec.structs.replace(t, image_library=facts) for t in targets]
+    view: LibraryView | str
+    try:
+        view = library_view(src, src.verify)
+    except (_ReadError, OSError, ssl.SSLError) as exc:
+        view = f"cannot read the library's images: {exc}"
+    return [
+        msgspec.structs.replace(
+            t, image_library=msgspec.structs.replace(facts, vm_disks=_target_disks(t, view))
+        )
+        for t in targets
+    ]

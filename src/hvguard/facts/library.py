@@ -42,6 +42,30 @@ class LibraryFailingImage(Model, frozen=True, kw_only=True):
     version: str
 
 
+class LibraryDiskImage(Model, frozen=True, kw_only=True):
+    """Where one VM disk's image came from, as far as the library can vouch for it.
+
+    ``provenance``: ``backing`` (a read-only backing base whose SHA-256 is a library image's),
+    ``manifest`` (a pulled ``FILE.manifest.json`` beside the disk or its base), ``metadata`` (an image id in
+    hvguard's domain ``<metadata>``) or ``none``. ``signature_valid``: True when the library's signed
+    manifest verified (and, for a read-only file, its hash matched); False when a signature or hash is
+    wrong or the image is not an approved library image; None when there is no evidence. ``error``: the
+    disk or its base exists but could not be read.
+    """
+
+    vm: str
+    disk: str
+    path: str | None = None
+    base: str | None = None
+    provenance: str = "none"
+    image_id: str | None = None
+    image_name: str | None = None
+    image_version: str | None = None
+    signature_valid: bool | None = None
+    detail: str = ""
+    error: str | None = None
+
+
 class ImageLibraryFacts(Model, frozen=True, kw_only=True):
     """The state of the image library at ``url``."""
 
@@ -71,6 +95,15 @@ class ImageLibraryFacts(Model, frozen=True, kw_only=True):
     approved_unsigned: int = 0
     failing_gate: list[LibraryFailingImage] = []
     gated_under_other_profile: int = 0
+    #: Per VM disk of the target: whether its image is a signed library image (local libvirt disks only).
+    vm_disks: list[LibraryDiskImage] = []
 
 
-__all__ = ["ImageLibraryFacts", "LibraryFailingImage", "LibraryGrant", "LibraryKeySlot", "LibraryUser"]
+__all__ = [
+    "ImageLibraryFacts",
+    "LibraryDiskImage",
+    "LibraryFailingImage",
+    "LibraryGrant",
+    "LibraryKeySlot",
+    "LibraryUser",
+]

@@ -3,7 +3,8 @@
 11.3.8 Only SS-025-compliant images in the image library
 11.3.9 Digital signature on every VM image
 
-Checks: ``library_gate``, ``library_signatures``. Without ``--library`` they yield nothing and the
+Checks: ``library_gate``, ``library_signatures``, ``library_vm_images`` (per VM: each disk's image is a
+signed library image). Without ``--library`` they yield nothing and the
 manual checks of :mod:`hvguard.checks.s11_3.images` state the evidence needed.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hvguard.checks.base import CheckContext, check
+from hvguard.facts import LibraryDiskImage
 from hvguard.findings import Finding
 
 LIBRARY = "library"
@@ -105,3 +107,76 @@ def library_signatures(ctx: CheckContext) -> Iterator[Finding]:
         f"key {lib.signing_key_id[:16]}); check-out verifies it before writing.",
         evidence,
     )
+
+
+def _disk_line(d: LibraryDiskImage) -> str:
+    image = f"{d.image_name} {d.image_version} ({d.image_id})" if d.image_name else d.image_id or "no image"
+    via = {"backing": "read-only base", "manifest": "manifest beside", "metadata": "domain metadata"}
+    how = via.get(d.provenance, "no evidence")
+    return f"{d.disk}: {image} via {how}" + (f" ({d.error or d.detail})" if d.error or d.detail else "")
+
+
+@check("11.3.9", id="library.vm-images", reads=("image_library",))
+def library_vm_images(ctx: CheckContext) -> Iterator[Finding]:
+    """Per VM: every disk's image is a signed library image. Fail: a signature or hash does not verify or
+    the image is not an approved library image; manual: a disk without evidence; error: a disk or its
+    base could not be read."""
+    lib = ctx.target.image_library
+    if lib is None or lib.error:
+        return  # library.signatures reports the library's error once
+    by_vm: dict[str, list[LibraryDiskImage]] = {}
+    for d in lib.vm_disks:
+        by_vm.setdefault(d.vm, []).append(d)
+    for vm, disks in by_vm.items():
+        subject = f"vm:{vm}"
+        evidence: dict[str, Any] = {
+            "library": lib.url,
+            "disks": [
+                {
+                    "disk": d.disk,
+                    "path": d.path,
+                    "base": d.base,
+                    "provenance": d.provenance,
+                    "image_id": d.image_id,
+                    "signature_valid": d.signature_valid,
+                    **({"error": d.error} if d.error else {"detail": d.detail} if d.detail else {}),
+                }
+                for d in disks
+            ],
+        }
+        bad = [d for d in disks if d.signature_valid is False]
+        unread = [d for d in disks if d.error]
+        unknown = [d for d in disks if d.signature_valid is None and not d.error]
+        if bad:
+            yield ctx.failed(
+                subject,
+                f"{vm}: " + "; ".join(_disk_line(d) for d in bad) + ".",
+                evidence,
+                "Re-create the disk from an approved image: hvguard library pull URL ID --output BASE, then "
+                "qemu-img create -f qcow2 -F qcow2 -b BASE DISK (keep BASE.manifest.json beside it).",
+            )
+        elif unread:
+            yield ctx.error(
+                subject,
+                f"the image provenance of {vm}'s disks: " + "; ".join(_disk_line(d) for d in unread),
+                "image_library",
+                evidence=evidence,
+            )
+        elif unknown:
+            yield ctx.manual(
+                subject,
+                f"{vm}: no library evidence for "
+                + "; ".join(_disk_line(d) for d in unknown)
+                + ". Show where "
+                "these disks' images came from, or base them on a pulled library image (read-only backing "
+                "file with its manifest, or <hvguard:image disk=... id=.../> in the domain metadata).",
+                evidence,
+            )
+        else:
+            yield ctx.passed(
+                subject,
+                f"{vm}: every disk comes from a signed library image: "
+                + "; ".join(_disk_line(d) for d in disks)
+                + ".",
+                evidence,
+            )

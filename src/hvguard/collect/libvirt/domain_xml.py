@@ -206,13 +206,20 @@ def _domain(root: Element, digest: str, name_hint: str | None) -> VmFacts:
 
 
 def _policy_tags(metadata: Element) -> dict[str, str]:
-    """hvguard's policy tags from ``<metadata>``; other applications' metadata is ignored."""
+    """hvguard's policy tags from ``<metadata>``; other applications' metadata is ignored.
+
+    ``<image disk="vda" id="UUID"/>`` (the library image a disk was made from, for ``scan --library``)
+    becomes ``hvguard.image.vda = UUID``."""
     tags: dict[str, str] = {}
     for policy in metadata.iter(_POLICY_TAG):
         for tag in policy:
             key = tag.get("name")
             if tag.tag in {"tag", f"{{{HVGUARD_METADATA_NS}}}tag"} and key:
                 tags[f"hvguard.{key}"] = (tag.text or "").strip()
+            elif tag.tag in {"image", f"{{{HVGUARD_METADATA_NS}}}image"}:
+                disk, image_id = (tag.get("disk") or "").strip(), (tag.get("id") or "").strip()
+                if disk and image_id:
+                    tags[f"hvguard.image.{disk}"] = image_id
     return tags
 
 

@@ -79,13 +79,28 @@ class BlobWriter:
         out.write(self._header)
 
     def write(self, data: bytes) -> None:
-        """Add plaintext; full chunks are sealed and written at once (never the last one: it is final)."""
-        self._buf += data
-        while len(self._buf) > CHUNK:
-            self._seal(bytes(self._buf[:CHUNK]), final=False)
-            del self._buf[:CHUNK]
+        """Add plaintext; full chunks are sealed and written at once (never the last one: it is final).
 
-    def _seal(self, chunk: bytes, *, final: bool) -> None:
+        Whole chunks are encrypted straight from ``data`` (no copy); only a partial tail is buffered."""
+        view = memoryview(data).cast("B")
+        pos = 0
+        if self._buf:
+            if len(self._buf) == CHUNK and view:
+                self._seal(self._buf, final=False)
+                self._buf = bytearray()
+            else:
+                pos = min(CHUNK - len(self._buf), len(view))
+                self._buf += view[:pos]
+                if len(self._buf) == CHUNK and pos < len(view):
+                    self._seal(self._buf, final=False)
+                    self._buf = bytearray()
+        while len(view) - pos > CHUNK:
+            self._seal(view[pos : pos + CHUNK], final=False)
+            pos += CHUNK
+        if pos < len(view):
+            self._buf += view[pos:]
+
+    def _seal(self, chunk: bytes | bytearray | memoryview, *, final: bool) -> None:
         self._out.write(self._aead.encrypt(_nonce(self._index, final), chunk, self._header))
         self._index += 1
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -34,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from hvguard.services.library import crypto, manifest, pki
+from hvguard.services.library import crypto, ingest, manifest, pki
 from hvguard.services.library.db import images
 from hvguard.services.library.gate import GateProfile, run_gate
 from hvguard.services.library.store import (
@@ -58,8 +57,6 @@ ACTIONS = {
 }
 #: Administrative calls: a TOTP code is needed on top of the certificate (SS-009 11.4.3).
 ADMIN_ACTIONS = {"delete", "regate"}
-_CHUNK = 1024 * 1024
-_BATCH = 4 * _CHUNK
 
 
 @dataclass
@@ -245,9 +242,20 @@ class LibraryApp:
         spool = Path(tempfile.mkdtemp(prefix="hvguard-push-", dir=self.spool))
         part = self.store.path / "tmp" / f"{new_image_id()}.part"
         try:
-            digest, size = await self._receive(request, spool / "image", part, length)
-            gate = await asyncio.get_running_loop().run_in_executor(
-                None, run_gate, spool / "image", self.profile, self.store.guest_inspection, spool
+            try:
+                digest, size = await ingest.receive(
+                    request.content, self.store.data_key, spool / "image", part, length
+                )
+            except ingest.UploadError as exc:
+                raise Refused(400, str(exc)) from None
+            # The blob becomes durable while the gate reads the spool copy; it is renamed into the store
+            # only after both finished and the gate passed.
+            loop = asyncio.get_running_loop()
+            gate, _ = await asyncio.gather(
+                loop.run_in_executor(
+                    None, run_gate, spool / "image", self.profile, self.store.guest_inspection, spool
+                ),
+                loop.run_in_executor(None, ingest.fsync_file, part),
             )
             if not gate.passed:
                 rules = [r.to_json() for r in gate.failed]
@@ -289,51 +297,6 @@ class LibraryApp:
             shutil.rmtree(spool, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
-
-    async def _receive(self, request: Any, plain: Path, part: Path, length: int) -> tuple[str, int]:
-        """Stream the body once: SHA-256, encrypted blob in the store, plaintext copy in the spool.
-
-        Hashing, encryption and the two writes of one 4 MiB batch run in a worker thread while the event
-        loop receives (and TLS-decrypts) the next batch; at most one batch is in flight, so memory stays
-        bounded whatever the image size."""
-        h = hashlib.sha256()
-        size = 0
-        loop = asyncio.get_running_loop()
-        pfd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        bfd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(pfd, "wb") as pf, os.fdopen(bfd, "wb") as bf:
-            writer = crypto.BlobWriter(self.store.data_key, bf)
-
-            def process(batch: bytes) -> None:
-                h.update(batch)
-                writer.write(batch)
-                pf.write(batch)
-
-            pending: asyncio.Future[None] | None = None
-            batch: list[bytes] = []
-            batched = 0
-            try:
-                async for chunk in request.content.iter_chunked(_CHUNK):
-                    size += len(chunk)
-                    if size > length:
-                        raise Refused(400, "more data than Content-Length")
-                    batch.append(chunk)
-                    batched += len(chunk)
-                    if batched >= _BATCH:
-                        if pending is not None:
-                            await pending
-                        pending = loop.run_in_executor(None, process, b"".join(batch))
-                        batch, batched = [], 0
-            finally:
-                if pending is not None:
-                    await pending
-            process(b"".join(batch))
-            writer.close()
-            bf.flush()
-            os.fsync(bf.fileno())
-        if size != length:
-            raise Refused(400, f"upload ended after {size} of {length} bytes")
-        return h.hexdigest(), size
 
     async def approve(self, request: Any) -> Any:
         """Approve a pending image and sign its manifest; the publisher cannot approve their own image."""

@@ -99,6 +99,9 @@ def check_totp(secret: str, code: str | None) -> bool:
     return bool(pyotp.TOTP(secret).verify(code, valid_window=1))
 
 
+_READ_BUFSIZE = 1024 * 1024
+
+
 def tls_version(request: Any) -> str:
     """The TLS version of the request's connection (e.g. ``TLSv1.3``)."""
     ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
@@ -115,7 +118,10 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # A 1 MiB read buffer per connection (aiohttp's default is 64 KiB): large uploads stream without
+    # pausing and resuming the socket every few TLS records; memory stays bounded (twice this per
+    # connection).
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, read_bufsize=_READ_BUFSIZE)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ctx, shutdown_timeout=5)
     try:
