@@ -46,12 +46,12 @@ from hvguard.facts import CollectionInfo, Platform, Problem, TargetFacts, Vspher
 from hvguard.services.watch.canonical import sha256_text, unified_xml_diff
 from hvguard.services.watch.changes import settings_changes
 from hvguard.services.watch.payload import encode, make_payload, summary
+from hvguard.services.watch.reconnect import run_reconnecting
 from hvguard.services.watch.reevaluate import ConnectionView, Reevaluator
 from hvguard.services.watch.state import DomainState, Store, now_iso
 
 log = logging.getLogger("hvguard.watch")
 
-FIRST_RECONNECT_S = 0.5
 #: Events per collector page. Small on purpose: a burst larger than it exercises the drain path.
 PAGE_SIZE = 10
 #: The events that mean "a VM's configuration may have changed".
@@ -185,29 +185,24 @@ class VsphereWorker(threading.Thread):
     # -- thread --------------------------------------------------------------------------------------
     def run(self) -> None:
         """Log in, resynchronise, wait for events until stopped; log in again when the session is lost."""
-        delay = FIRST_RECONNECT_S
+        run_reconnecting(
+            self.uri,
+            stop=self._stop_event,
+            first_attempt_done=self.first_attempt_done,
+            reconnect_max_s=self.reconnect_max_s,
+            connected=lambda: self._conn is not None,
+            connect_and_resync=self._connect_and_resync,
+            step=self._step,
+            disconnect=self._disconnect,
+        )
+
+    def _step(self) -> None:
+        """Wait for one batch of events; a lost session disconnects, so the loop logs in again."""
         try:
-            while not self._stop_event.is_set():
-                if self._conn is None:
-                    if not self._connect_and_resync():
-                        self.first_attempt_done.set()
-                        log.error("%s: not connected; next attempt in %.1f s", self.uri, delay)
-                        self._stop_event.wait(delay)
-                        delay = min(delay * 2, self.reconnect_max_s)
-                        continue
-                    delay = FIRST_RECONNECT_S
-                    self.first_attempt_done.set()
-                try:
-                    self._wait_once()
-                except SessionLost as exc:
-                    if not self._stop_event.is_set():
-                        log.warning("%s: session lost (%s); logging in again", self.uri, exc)
-                    self._disconnect()
-        except Exception:
-            log.exception("%s: watcher failed", self.uri)
-            self._stop_event.set()
-        finally:
-            self.first_attempt_done.set()
+            self._wait_once()
+        except SessionLost as exc:
+            if not self._stop_event.is_set():
+                log.warning("%s: session lost (%s); logging in again", self.uri, exc)
             self._disconnect()
 
     def wake(self) -> None:

@@ -61,12 +61,12 @@ from hvguard.services.watch.canonical import (
 from hvguard.services.watch.changes import parse_canonical, value_changes
 from hvguard.services.watch.confdir import ConfigDirWatch, config_dir_for
 from hvguard.services.watch.payload import encode, make_payload, summary
+from hvguard.services.watch.reconnect import run_reconnecting
 from hvguard.services.watch.reevaluate import ConnectionView, Reevaluator
 from hvguard.services.watch.state import DomainState, Store, now_iso
 
 log = logging.getLogger("hvguard.watch")
 
-FIRST_RECONNECT_S = 0.5
 
 _LIFECYCLE = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4: "resumed", 5: "stopped",
               6: "shutdown", 7: "pmsuspended", 8: "crashed"}  # fmt: skip
@@ -202,27 +202,18 @@ class ConnectionWorker(threading.Thread):
     # -- thread --------------------------------------------------------------------------------------
     def run(self) -> None:
         """Connect, resynchronise, then process events until stopped; reconnect when the link drops."""
-        delay = FIRST_RECONNECT_S
         if self.config_dir is not None:
             ConfigDirWatch(self.config_dir, self._on_config_file, self._stop_event).start()
-        try:
-            while not self._stop_event.is_set():
-                if self._conn is None:
-                    if not self._connect_and_resync():
-                        self.first_attempt_done.set()
-                        log.error("%s: not connected; next attempt in %.1f s", self.uri, delay)
-                        self._stop_event.wait(delay)
-                        delay = min(delay * 2, self.reconnect_max_s)
-                        continue
-                    delay = FIRST_RECONNECT_S
-                    self.first_attempt_done.set()
-                self._process_one()
-        except Exception:
-            log.exception("%s: watcher failed", self.uri)
-            self._stop_event.set()
-        finally:
-            self.first_attempt_done.set()
-            self._disconnect()
+        run_reconnecting(
+            self.uri,
+            stop=self._stop_event,
+            first_attempt_done=self.first_attempt_done,
+            reconnect_max_s=self.reconnect_max_s,
+            connected=lambda: self._conn is not None,
+            connect_and_resync=self._connect_and_resync,
+            step=self._process_one,
+            disconnect=self._disconnect,
+        )
 
     def _process_one(self) -> None:
         timeout = 1.0
