@@ -14,21 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from hvguard.checks.base import CheckContext, check
+from hvguard.checks.support.library import judged, unreadable
 from hvguard.facts import ImageLibraryFacts
 from hvguard.findings import Finding
 
-LIBRARY = "library"
 #: Argon2id's least memory cost in RFC 9106 / OWASP's guidance (19 MiB).
 MIN_KDF_MEMORY_KIB = 19 * 1024
 STRONG_TLS = ("TLSv1.2", "TLSv1.3")
-
-
-def _library(ctx: CheckContext) -> ImageLibraryFacts | None:
-    return ctx.target.image_library
-
-
-def _unreadable(ctx: CheckContext, lib: ImageLibraryFacts) -> Finding:
-    return ctx.error(LIBRARY, f"image library {lib.url}: {lib.error}", "image_library")
 
 
 def _roles(lib: ImageLibraryFacts) -> dict[str, list[str]]:
@@ -44,11 +36,11 @@ def library_access(ctx: CheckContext) -> Iterator[Finding]:
 
     Pass: client certificates are required, every role is separate from administration, administrative
     calls need a TOTP code. Fail: any of these missing, or every user is an administrator."""
-    lib = _library(ctx)
+    lib = ctx.target.image_library
     if lib is None:
         return
     if lib.error:
-        yield _unreadable(ctx, lib)
+        yield unreadable(ctx, lib)
         return
     roles = _roles(lib)
     evidence: dict[str, Any] = {
@@ -69,21 +61,20 @@ def library_access(ctx: CheckContext) -> Iterator[Finding]:
         problems.append(
             "every user is an administrator: check-in/check-out is not separated from administration"
         )
-    if problems:
-        yield ctx.failed(
-            LIBRARY,
-            f"Image library {lib.url}: " + "; ".join(problems) + ".",
-            evidence,
-            "hvguard library user add STORE NAME --role reader|publisher|approver (least role) and "
-            "library grant STORE NAME --group G; serve the library with hvguard library serve (mTLS + TOTP).",
-        )
-        return
-    yield ctx.passed(
-        LIBRARY,
-        f"Image library {lib.url}: check-in and check-out need a client certificate mapped to a role "
-        f"({', '.join(f'{r}: {len(n)}' for r, n in sorted(roles.items()))}) and per-group grants; "
-        "administrative calls need a TOTP code; publishers cannot approve their own images.",
+    yield judged(
+        ctx,
+        lib,
+        problems,
         evidence,
+        fix=(
+            "hvguard library user add STORE NAME --role reader|publisher|approver (least role) and "
+            "library grant STORE NAME --group G; serve the library with hvguard library serve (mTLS + TOTP)."
+        ),
+        passed=(
+            f"Image library {lib.url}: check-in and check-out need a client certificate mapped to a role "
+            f"({', '.join(f'{r}: {len(n)}' for r, n in sorted(roles.items()))}) and per-group grants; "
+            "administrative calls need a TOTP code; publishers cannot approve their own images."
+        ),
     )
 
 
@@ -94,11 +85,11 @@ def library_encryption(ctx: CheckContext) -> Iterator[Finding]:
     Fail: another cipher than AES-256-GCM, a key slot without a memory-hard KDF (or below 19 MiB), a
     key slot for someone who is not an administrator, or a passphrase policy under 12 characters or
     zxcvbn score 3."""
-    lib = _library(ctx)
+    lib = ctx.target.image_library
     if lib is None:
         return
     if lib.error:
-        yield _unreadable(ctx, lib)
+        yield unreadable(ctx, lib)
         return
     admins = set(_roles(lib).get("admin", []))
     evidence: dict[str, Any] = {
@@ -127,32 +118,31 @@ def library_encryption(ctx: CheckContext) -> Iterator[Finding]:
         problems.append(
             f"passphrase policy too weak (length {lib.min_passphrase}, zxcvbn {lib.min_zxcvbn_score})"
         )
-    if problems:
-        yield ctx.failed(
-            LIBRARY,
-            f"Image library {lib.url}: " + "; ".join(problems) + ".",
-            evidence,
-            "hvguard library keyslot remove STORE NAME for every slot that is not an image administrator's; "
-            "add administrators with library keyslot add (Argon2id, strong passphrase).",
-        )
-        return
-    yield ctx.passed(
-        LIBRARY,
-        f"Image library {lib.url}: every image is encrypted with {lib.cipher} under a data key that only "
-        f"{len(lib.keyslots)} administrator key slot(s) open (Argon2id, passphrases of at least "
-        f"{lib.min_passphrase} characters and zxcvbn score {lib.min_zxcvbn_score}).",
+    yield judged(
+        ctx,
+        lib,
+        problems,
         evidence,
+        fix=(
+            "hvguard library keyslot remove STORE NAME for every slot that is not an image administrator's; "
+            "add administrators with library keyslot add (Argon2id, strong passphrase)."
+        ),
+        passed=(
+            f"Image library {lib.url}: every image is encrypted with {lib.cipher} under a data key that only "
+            f"{len(lib.keyslots)} administrator key slot(s) open (Argon2id, passphrases of at least "
+            f"{lib.min_passphrase} characters and zxcvbn score {lib.min_zxcvbn_score})."
+        ),
     )
 
 
 @check("11.2.10", id="library.tls-only", reads=("image_library",))
 def library_tls(ctx: CheckContext) -> Iterator[Finding]:
     """The library answers only over TLS ≥ 1.2 (observed by the collector) and never plain HTTP."""
-    lib = _library(ctx)
+    lib = ctx.target.image_library
     if lib is None:
         return
     if lib.error:
-        yield _unreadable(ctx, lib)
+        yield unreadable(ctx, lib)
         return
     evidence = {
         "library": lib.url,
@@ -167,18 +157,17 @@ def library_tls(ctx: CheckContext) -> Iterator[Finding]:
         problems.append(f"server minimum {lib.tls_minimum or 'unknown'}")
     if lib.plaintext_http_answered:
         problems.append("the port answers plain HTTP")
-    if problems:
-        yield ctx.failed(
-            LIBRARY,
-            f"Image library {lib.url}: " + "; ".join(problems) + ".",
-            evidence,
-            "Serve the library only with hvguard library serve (TLS 1.2+ with client certificates, no "
-            "plaintext listener); remove any plain-HTTP proxy in front of it.",
-        )
-        return
-    yield ctx.passed(
-        LIBRARY,
-        f"Image library {lib.url}: {lib.tls_version} with client certificates; a plain-HTTP request to the "
-        "port got no HTTP answer.",
+    yield judged(
+        ctx,
+        lib,
+        problems,
         evidence,
+        fix=(
+            "Serve the library only with hvguard library serve (TLS 1.2+ with client certificates, no "
+            "plaintext listener); remove any plain-HTTP proxy in front of it."
+        ),
+        passed=(
+            f"Image library {lib.url}: {lib.tls_version} with client certificates; a plain-HTTP request "
+            "to the port got no HTTP answer."
+        ),
     )

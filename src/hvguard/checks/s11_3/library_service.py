@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from hvguard.checks.base import CheckContext, check
+from hvguard.checks.support.library import LIBRARY, judged, unreadable
 from hvguard.facts import LibraryDiskImage
 from hvguard.findings import Finding
 
-LIBRARY = "library"
 STRONG_SIGNING = {"ed25519", "ecdsa-p384", "ecdsa-p521", "rsa-pss-3072", "rsa-pss-4096"}
 
 
@@ -29,7 +29,7 @@ def library_gate(ctx: CheckContext) -> Iterator[Finding]:
     if lib is None:
         return
     if lib.error:
-        yield ctx.error(LIBRARY, f"image library {lib.url}: {lib.error}", "image_library")
+        yield unreadable(ctx, lib)
         return
     evidence: dict[str, Any] = {
         "library": lib.url,
@@ -78,7 +78,7 @@ def library_signatures(ctx: CheckContext) -> Iterator[Finding]:
     if lib is None:
         return
     if lib.error:
-        yield ctx.error(LIBRARY, f"image library {lib.url}: {lib.error}", "image_library")
+        yield unreadable(ctx, lib)
         return
     evidence = {
         "library": lib.url,
@@ -93,19 +93,16 @@ def library_signatures(ctx: CheckContext) -> Iterator[Finding]:
         problems.append(f"signing algorithm {lib.signing_algorithm or 'unknown'} is not a strong one")
     if lib.approved_unsigned:
         problems.append(f"{lib.approved_unsigned} approved image(s) have no signature")
-    if problems:
-        yield ctx.failed(
-            LIBRARY,
-            f"Image library {lib.url}: " + "; ".join(problems) + ".",
-            evidence,
-            "Re-create the store with --signing-key-type ed25519|ecdsa-p384|rsa-pss-3072 and re-approve.",
-        )
-        return
-    yield ctx.passed(
-        LIBRARY,
-        f"Image library {lib.url}: every approved image has a signed manifest ({lib.signing_algorithm}, "
-        f"key {lib.signing_key_id[:16]}); check-out verifies it before writing.",
+    yield judged(
+        ctx,
+        lib,
+        problems,
         evidence,
+        fix=("Re-create the store with --signing-key-type ed25519|ecdsa-p384|rsa-pss-3072 and re-approve."),
+        passed=(
+            f"Image library {lib.url}: every approved image has a signed manifest ({lib.signing_algorithm}, "
+            f"key {lib.signing_key_id[:16]}); check-out verifies it before writing."
+        ),
     )
 
 
