@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,15 @@ def test_pkcs11_signing_key_in_softhsm(softhsm: Path, tmp_path: Path) -> None:
         public.verify(base64.b64decode(props["img_signature"]), image.read_bytes(), ec.ECDSA(hashes.SHA512()))
     finally:
         next(gen, None)
+
+
+def test_a_special_or_missing_input_file_is_named_in_words(tmp_path: Path) -> None:
+    """`library verify --manifest /dev/zero` says what the file is, not the reader's internal code."""
+    fifo = tmp_path / "manifest.fifo"
+    os.mkfifo(fifo)
+    for path, words in ((fifo, "not a regular file (a FIFO)"), (tmp_path / "absent", "no such file")):
+        out = hvguard(
+            "library", "verify", "/etc/hostname", "--manifest", str(path), "--public-key", "/etc/hostname"
+        )
+        assert out.returncode == 2
+        assert out.stderr.strip() == f"hvguard: error: --manifest {path}: {words}"

@@ -84,6 +84,8 @@ def test_cli_without_a_password_is_one_line_and_exit_2() -> None:
     assert result.returncode == 2
     assert "no password" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    # A user's mistake, said as one: not "internal error: VsphereTargetError …".
+    assert result.stderr.startswith("hvguard: error: vsphere://root@192.0.2.1: no password"), result.stderr
     assert result.stdout == ""
 
 

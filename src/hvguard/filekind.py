@@ -53,6 +53,18 @@ class InputFileError(Exception):
             return self.cause.strerror or str(self.cause)
         return self.problem
 
+    @property
+    def text(self) -> str:
+        """The problem in words, for a caller without wording of its own: ``no such file``, ``not a
+        regular file (a FIFO)``, ``too large (N bytes); not read`` or ``cannot read: REASON``."""
+        if self.problem == "missing":
+            return "no such file"
+        if self.problem == "special":
+            return f"not a regular file ({kind_of(self.mode)})"
+        if self.problem == "too_large":
+            return f"too large{f' ({self.size} bytes)' if self.size is not None else ''}; not read"
+        return f"cannot read: {self.reason}"
+
 
 def read_regular_file(path: str | os.PathLike[str], limit: int, *, chunk: int = 1024 * 1024) -> bytes:
     """The bytes of the regular file at ``path``, at most ``limit`` of them.

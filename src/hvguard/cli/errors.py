@@ -29,6 +29,7 @@ def _lower_layer_user_errors() -> tuple[type[Exception], ...]:
     from hvguard.collect.linux.access_probe import ProbeTargetError
     from hvguard.collect.ssh.target import SshOptionError
     from hvguard.collect.targets import TargetError
+    from hvguard.collect.vsphere.target import VsphereTargetError
     from hvguard.profile import ProfileError
     from hvguard.report.oscal import OscalUnavailable
     from hvguard.workflow.registerfile import RegisterError
@@ -39,6 +40,7 @@ def _lower_layer_user_errors() -> tuple[type[Exception], ...]:
         TargetError,
         RegisterError,
         SshOptionError,
+        VsphereTargetError,
         ProbeTargetError,
         OscalUnavailable,
     )

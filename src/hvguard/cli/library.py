@@ -30,7 +30,7 @@ def read_secret(path: Path, what: str) -> str:
     try:
         data = read_regular_file(path, _SECRET_LIMIT)
     except InputFileError as exc:
-        raise UserError(f"{what} {path}: {exc.reason}") from None
+        raise UserError(f"{what} {path}: {exc.text}") from None
     try:
         text = data.decode("utf-8").splitlines()[0] if data.strip() else ""
     except UnicodeDecodeError:

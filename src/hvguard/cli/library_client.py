@@ -290,7 +290,7 @@ def _read(path: Path, what: str, limit: int) -> bytes:
     try:
         return read_regular_file(path, limit)
     except InputFileError as exc:
-        raise UserError(f"{what} {path}: {exc.reason}") from None
+        raise UserError(f"{what} {path}: {exc.text}") from None
 
 
 @library.command("verify")

@@ -110,7 +110,7 @@ def read_secret_file(path: Path, what: str) -> bytes:
             raise VsphereTargetError(f"{what} {path}: {kind_of(exc.mode)}, not a regular file") from None
         if exc.problem == "too_large":
             raise VsphereTargetError(f"{what} {path}: larger than {SECRET_FILE_LIMIT} bytes") from None
-        raise VsphereTargetError(f"{what} {path}: {exc.problem}: {exc.reason}") from None
+        raise VsphereTargetError(f"{what} {path}: {exc.text}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise VsphereTargetError(
             f"{what} {path}: readable by group or others (mode {stat.S_IMODE(mode):04o}); chmod 600 it"
