@@ -14,18 +14,12 @@ from datetime import date, datetime
 from html import escape
 from typing import Any
 
+from hvguard.findings import Verdict
 from hvguard.report.build import ReportView
 from hvguard.report.common import LABEL, ORDER, privilege_banner, rank, worst, xml_safe
 from hvguard.report.html_assets import COLOUR
 from hvguard.report.model import RegisterUse, Report, Result, Target
-
-#: Words of the per-target and estate verdicts (the JSON report's `compliant | not_compliant |
-#: not_assessed`).
-VERDICT_LABEL: dict[str, str] = {
-    "compliant": "COMPLIANT",
-    "not_compliant": "NOT COMPLIANT",
-    "not_assessed": "NOT ASSESSED",
-}
+from hvguard.report.verdicts import VERDICT_LABEL
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -54,7 +48,11 @@ def verdict_badge(verdict: str | None) -> str:
     """The label of a verdict (``—`` when there is none)."""
     if not verdict:
         return '<span class="muted">—</span>'
-    return f'<span class="badge v-{esc(verdict)}">{esc(VERDICT_LABEL.get(verdict, verdict.upper()))}</span>'
+    try:
+        label = VERDICT_LABEL[Verdict(verdict)]
+    except ValueError:
+        label = verdict.upper()
+    return f'<span class="badge v-{esc(verdict)}">{esc(label)}</span>'
 
 
 def counts(statuses: Iterable[str]) -> str:
@@ -283,10 +281,9 @@ def targets(rep: Report) -> str:
         hv_text = " ".join(str(x) for x in (hv.type, hv.version) if x) if hv else ""
         if hv and hv.libvirt:
             hv_text += f" (libvirt {hv.libvirt})"
-        # the verdict is a field of the report model from the per-target verdicts on; "—" before
-        verdict = getattr(t, "verdict", None)
         rows.append(
-            f'<tr><th scope="row">{esc(t.id)}</th><td>{verdict_badge(verdict)}</td><td>{esc(t.platform)}</td>'
+            f'<tr><th scope="row">{esc(t.id)}</th><td>{verdict_badge(t.verdict)}</td>'
+            f"<td>{esc(t.platform)}</td>"
             f'<td>{esc(t.hostname)}</td><td>{esc(hv_text)}</td><td class="num">{t.vm_count}</td>'
             f"<td>{esc(t.collected_at)}</td><td>{_target_state(t)}</td></tr>"
         )
