@@ -163,3 +163,21 @@ def test_scope_groups_must_be_a_non_empty_list_of_texts(tmp_path: Path) -> None:
     }
     _, problems = check_attestations(_register(tmp_path, "attestations", att), today=TODAY)
     assert any("scope.groups" in str(p) for p in problems)
+
+
+def test_terminal_markdown_and_html_show_groups_with_their_targets() -> None:
+    from hvguard.report import renderer
+
+    ev = evaluate(ESTATE, default_profile(), checks=[fails_on("ssh://hv2")], as_of=TODAY)
+    table = renderer("table")(ev)
+    assert "ssh://hv1 [rack1, site_a]:" in table
+    assert "site_a: 2 target(s): 1 not compliant, 1 compliant" in table
+    assert "ssh://loner:" in table  # a target in no group: no brackets
+    md = renderer("markdown")(ev)
+    assert "groups rack1, site\\_a" in md or "groups rack1, site_a" in md
+    assert "- **Groups** (3):" in md
+    html = renderer("html")(ev)
+    assert '<th scope="col">Groups</th>' in html and "<td>rack1, site_a</td>" in html
+    assert '<h3 id="h-groups">Groups</h3>' in html
+    plain = renderer("html")(evaluate([target()], default_profile(), checks=[fails_on()], as_of=TODAY))
+    assert '<th scope="col">Groups</th>' not in plain and "h-groups" not in plain
