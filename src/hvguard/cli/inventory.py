@@ -65,7 +65,12 @@ def inventory_targets(
     is collected once, with the host's groups and SSH settings."""
     if not inventory:
         if limit is not None:
-            raise UserError("--limit needs --inventory")
+            # Also reached when a configuration file or HVGUARD_LIMIT sets `limit` for every command
+            # (history's --limit N): say where to look rather than scan everything silently.
+            raise UserError(
+                "--limit needs --inventory (a `limit` default from a configuration file or HVGUARD_LIMIT "
+                "applies to every command with --limit: set it under `commands:` instead)"
+            )
         return InventoryTargets(targets=tuple(targets), ssh=ssh, groups={})
     from hvguard.collect.inventory import InventoryError, load_inventories
 

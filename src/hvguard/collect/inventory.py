@@ -30,6 +30,7 @@ from hvguard.yamlsafe import YamlInputError
 __all__ = ["InventoryError", "InventoryHost", "groups_for", "load_inventories"]
 
 _YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
+_INI_SUFFIXES = frozenset({".ini", ".cfg"})
 # What the YAML guard refuses on purpose (not a syntax error that may just mean "this is INI").
 _GUARD_REASONS = (
     "aliases expand",
@@ -103,6 +104,8 @@ def _sniff(path: Path) -> tuple[Any, bool]:
         if path.suffix in _YAML_SUFFIXES or any(r in exc.reason for r in _GUARD_REASONS):
             raise InventoryError(str(exc)) from None
         return None, False
+    if path.suffix in _INI_SUFFIXES:
+        return None, False  # Ansible's yaml plugin skips these names: the ini plugin reads them
     if path.suffix in _YAML_SUFFIXES or isinstance(data, dict):
         return data, True
     return None, False
