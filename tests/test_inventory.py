@@ -433,3 +433,14 @@ def test_scan_inventory_usage_errors_are_one_line_exit_2(tmp_path: Path) -> None
         assert done.returncode == 2 and done.stdout == "", (args, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and reason in lines[0], (args, done.stderr)
+
+
+@needs_ansible
+def test_what_ansible_skips_with_a_warning_is_passed_on(tmp_path: Path) -> None:
+    """Ansible skips an unknown group key with a warning (hvguard's own reader refuses it): the warning
+    reaches the caller instead of vanishing with ansible-inventory's stderr."""
+    path = _write(tmp_path, "typo.yml", "g:\n  hostz:\n    a:\n  hosts:\n    b:\n")
+    said: list[str] = []
+    hosts = load_inventories([path], None, warn=said.append)
+    assert [h.name for h in hosts] == ["b"]
+    assert len(said) == 1 and "Skipping unexpected key (hostz)" in said[0], said

@@ -75,7 +75,7 @@ def inventory_targets(
     from hvguard.collect.inventory import InventoryError, load_inventories
 
     try:
-        hosts = load_inventories(list(inventory), limit)
+        hosts = load_inventories(list(inventory), limit, warn=_warn)
     except InventoryError as exc:
         raise UserError(str(exc)) from None
     joined = list(dict.fromkeys([*targets, *(h.target for h in hosts)]))
@@ -87,6 +87,13 @@ def inventory_targets(
     groups = {h.target: h.groups for h in hosts if h.groups}
     merged = replace(ssh, hosts={**ssh.hosts, **own})
     return InventoryTargets(targets=tuple(joined), ssh=merged, groups=groups)
+
+
+def _warn(line: str) -> None:
+    """One warning line on stderr (Ansible skipped part of an inventory)."""
+    from hvguard.cli.console import error_console
+
+    error_console().print(f"hvguard: {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _key_path(text: str | None) -> Path | None:
@@ -107,7 +114,7 @@ def bundle_groups(facts: Sequence[TargetFacts], bundle: Path, inventory: Sequenc
     from hvguard.collect.inventory import InventoryError, groups_for, load_inventories
 
     try:
-        hosts = load_inventories(list(inventory), None)
+        hosts = load_inventories(list(inventory), None, warn=_warn)
     except InventoryError as exc:
         raise UserError(str(exc)) from None
     out = []

@@ -15,7 +15,7 @@ Every problem is an :class:`InventoryError`, one line (the CLI makes it exit 2).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,9 +62,12 @@ class InventoryHost:
     user: str | None
 
 
-def load_inventories(paths: Sequence[Path], limit: str | None) -> list[InventoryHost]:
+def load_inventories(
+    paths: Sequence[Path], limit: str | None, *, warn: Callable[[str], None] | None = None
+) -> list[InventoryHost]:
     """The hosts of the inventory files ``paths`` (merged in order, as Ansible merges several ``-i``),
-    restricted to ``limit`` (an Ansible host pattern) when given. Raises :class:`InventoryError`."""
+    restricted to ``limit`` (an Ansible host pattern) when given. Ansible's own warnings (a part of an
+    inventory it skipped) go to ``warn``. Raises :class:`InventoryError`."""
     if not paths:
         raise InventoryError("no inventory file given")
     loaded: list[tuple[Path, Any]] = []
@@ -77,7 +80,7 @@ def load_inventories(paths: Sequence[Path], limit: str | None) -> list[Inventory
             ini.append(path)
     command = ansible_inventory_command()
     if command is not None:
-        inventory = read_with_ansible(command, paths)
+        inventory = read_with_ansible(command, paths, warn or _drop)
         chosen = limit_with_ansible(paths, limit) if limit is not None else None
         if limit is not None and chosen is None:
             chosen = select_hosts(inventory, limit)
@@ -92,6 +95,10 @@ def load_inventories(paths: Sequence[Path], limit: str | None) -> list[Inventory
         inventory = read_yaml_inventories(loaded)
         chosen = select_hosts(inventory, limit) if limit is not None else None
     return _hosts(inventory, chosen, limit)
+
+
+def _drop(_line: str) -> None:
+    """No warning sink given: the line is dropped."""
 
 
 def _sniff(path: Path) -> tuple[Any, bool]:
