@@ -444,3 +444,18 @@ def test_what_ansible_skips_with_a_warning_is_passed_on(tmp_path: Path) -> None:
     hosts = load_inventories([path], None, warn=said.append)
     assert [h.name for h in hosts] == ["b"]
     assert len(said) == 1 and "Skipping unexpected key (hostz)" in said[0], said
+
+
+@needs_ansible
+def test_hvguard_target_may_name_a_vsphere_or_libvirt_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        "esx:\n  hosts:\n    esx01:\n      hvguard_target: vsphere://auditor@esx01.example.net\n"
+        "kvm:\n  hosts:\n    hv9:\n      hvguard_target: qemu+tls://hv9.example.net/system\n"
+    )
+    hosts = _both(monkeypatch, tmp_path, [_write(tmp_path, "mixed.yml", text)])
+    assert [(h.target, h.groups) for h in hosts] == [
+        ("vsphere://auditor@esx01.example.net", ("esx",)),
+        ("qemu+tls://hv9.example.net/system", ("kvm",)),
+    ]
