@@ -21,8 +21,9 @@ from typing import Any
 
 from hvguard.collect.inventory_model import IMPLICIT_GROUPS, Inventory, InventoryError
 
-#: Seconds ``ansible-inventory`` / ``ansible --list-hosts`` may take (start-up alone is about 0.5 s).
-TIMEOUT_S = 120.0
+#: Seconds ``ansible-inventory`` / ``ansible --list-hosts`` may take (start-up alone is about 0.5 s; a
+#: 10,000-host inventory took 47 s here).
+TIMEOUT_S = 600.0
 #: Bytes of JSON read at most from ``ansible-inventory --list``.
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 
