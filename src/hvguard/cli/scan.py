@@ -23,6 +23,13 @@ import click
 from hvguard.cli.bundle_keys import load_bundle, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
+from hvguard.cli.inventory import (
+    bundle_groups,
+    inventory_option,
+    inventory_targets,
+    limit_option,
+    with_groups,
+)
 from hvguard.cli.library_scan import library_options
 from hvguard.cli.options import (
     history_options,
@@ -125,6 +132,8 @@ def _refuse_nothing_collected(facts: Sequence[TargetFacts]) -> None:
 
 @click.command()
 @click.argument("targets", nargs=-1)
+@inventory_option
+@limit_option
 @root_option
 @report_options
 @selection_options
@@ -145,6 +154,8 @@ def _refuse_nothing_collected(facts: Sequence[TargetFacts]) -> None:
 @library_options
 def scan(
     targets: tuple[str, ...],
+    inventory: tuple[Path, ...],
+    limit: str | None,
     root: Path | None,
     profile_path: Path | None,
     outputs: tuple[OutputSpec, ...],
@@ -162,8 +173,10 @@ def scan(
     vsphere: VsphereOptions,
     library: LibrarySource | None,
 ) -> int:
-    """Collect facts from TARGETs and evaluate them (default target: local)."""
+    """Collect facts from TARGETs and inventory hosts and evaluate them (default target: local)."""
     check_destinations(outputs, force=force)  # refuse before collecting, not after
+    estate = inventory_targets(targets, inventory, limit, ssh)
+    targets, ssh = estate.targets or (LOCAL,), estate.ssh
     warm_history_store(not no_history)
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
@@ -175,8 +188,9 @@ def scan(
             gold = load_baseline(baseline_path)
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
-    facts = attach_library(
-        attach_probes(_collect_all(targets or (LOCAL,), root, ssh, vsphere), probe_acl), library
+    facts = with_groups(
+        attach_library(attach_probes(_collect_all(targets, root, ssh, vsphere), probe_acl), library),
+        estate.groups,
     )
     if len(facts) == 1:
         _refuse_nothing_collected(facts)
@@ -193,7 +207,7 @@ def scan(
         force=force,
         fail_on=fail_on,
         command="scan",
-        inputs=targets or (LOCAL,),
+        inputs=targets,
         db=db,
         store=not no_history,
     )
@@ -273,6 +287,7 @@ def collect(
 
 @click.command("evaluate")
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@inventory_option
 @report_options
 @selection_options
 @history_options
@@ -280,6 +295,7 @@ def collect(
 @verify_option
 def evaluate_cmd(
     bundle: Path,
+    inventory: tuple[Path, ...],
     profile_path: Path | None,
     outputs: tuple[OutputSpec, ...],
     force: bool,
@@ -297,8 +313,9 @@ def evaluate_cmd(
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
     facts, source = load_bundle(bundle, verify_key)
+    targets = bundle_groups(facts.targets, bundle, inventory)
     with timed("evaluate"):
-        ev = replace(evaluate(facts.targets, profile, **workflow.kwargs()), bundle=source)
+        ev = replace(evaluate(targets, profile, **workflow.kwargs()), bundle=source)
     return report_and_store(
         select(ev, selection, generated_at=utc_stamp()),
         outputs=outputs,
