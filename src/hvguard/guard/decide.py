@@ -150,10 +150,41 @@ class Judgement:
     """An exception waived a finding of a binding measure that would otherwise refuse the VM."""
 
 
-def judge(ev: Evaluation, vm_name: str) -> Judgement:
-    """Split the evaluation into violations, covered findings and host findings for ``vm_name``."""
+def _per_vm_checks(ev: Evaluation) -> frozenset[str]:
+    """The checks that judge each VM's settings, by their own declaration (they read
+    ``hypervisor.vms[]…``)."""
+    from hvguard.checks.registry import registered_checks
+
+    return frozenset(
+        c.id for c in registered_checks() if any(r.startswith("hypervisor.vms[]") for r in c.reads)
+    )
+
+
+def host_dependent(ev: Evaluation, vm_name: str, checks: frozenset[str] | None = None) -> list[Finding]:
+    """The ``error`` findings that keep a VM's decision open when no host facts are given: a binding
+    measure the VM has no finding of its own for, whose per-VM check (one that reads
+    ``hypervisor.vms[]``) stopped at the host with ``error`` (e.g. 11.3.3 without the host's cores)."""
+    binding = binding_measures(ev.catalog, ev.profile)
+    per_vm = checks if checks is not None else _per_vm_checks(ev)
+    judged = {f.measure for f in vm_findings(ev, vm_name)}
+    return [
+        f
+        for f in ev.findings
+        if f.subject == HOST
+        and f.status is Status.ERROR
+        and f.check in per_vm
+        and f.measure in binding
+        and f.measure not in judged
+    ]
+
+
+def judge(ev: Evaluation, vm_name: str, *, no_host: bool = False) -> Judgement:
+    """Split the evaluation into violations, covered findings and host findings for ``vm_name``. With
+    ``no_host`` (``guard check --no-host``) the :func:`host_dependent` errors are violations too."""
     binding = binding_measures(ev.catalog, ev.profile)
     mine = vm_findings(ev, vm_name)
+    if no_host:
+        mine = [*mine, *host_dependent(ev, vm_name)]
     violations = [
         Violation(
             measure=f.measure, check=f.check, status=f.status.value, message=f.message, fix=f.remediation
@@ -178,7 +209,7 @@ def judge(ev: Evaluation, vm_name: str) -> Judgement:
     hosts = [
         HostFinding(measure=f.measure, check=f.check, status=f.status.value, message=f.message)
         for f in ev.findings
-        if f.subject == HOST and f.status in _BLOCKING
+        if f.subject == HOST and f.status in _BLOCKING and f not in mine
     ][:MAX_HOST_FINDINGS]
     return Judgement(violations, covered, hosts, bool(violations), covered_block)
 
@@ -194,12 +225,15 @@ def decide(
     source: str | None,
     as_of: date | None = None,
     break_glass: dict[str, Any] | None = None,
+    no_host: bool = False,
 ) -> GuardDecision:
     """Decide whether ``vm`` may start on the host ``facts`` describe (``facts`` without the VM: it is
     added here), as a ``hvguard.guard-decision/1`` record. ``mode`` ``enforce``/``check`` refuses,
-    ``audit`` records a would-be refusal; an unexpired ``break_glass`` entry allows regardless."""
+    ``audit`` records a would-be refusal; an unexpired ``break_glass`` entry allows regardless.
+    ``no_host``: ``facts`` hold no host (:func:`no_host_facts`); measures that need it are violations
+    with status ``error``."""
     ev = evaluate_vm(with_vm(facts, vm), policy, as_of)
-    j = judge(ev, vm.name)
+    j = judge(ev, vm.name, no_host=no_host)
     if break_glass is not None:
         outcome, reason = "allowed", "break-glass"
     elif j.would_block:
