@@ -252,8 +252,6 @@ def compile(state_dir: Path) -> Path:
     Called by ``guard install``, ``install --update`` and ``refresh`` after they write ``state.json``.
     :class:`GuardError` when the state or a pinned file cannot be used; the policy loaders' own errors
     (a bad profile or register) propagate."""
-    import msgspec
-
     from hvguard import __version__
 
     state = read_state(state_dir)
@@ -268,7 +266,7 @@ def compile(state_dir: Path) -> Path:
         "exceptions": policy.exceptions,
         "attestations": policy.attestations,
         "checks": _check_specs(policy.checks),
-        "snapshot": msgspec.msgpack.encode(snapshot),
+        "snapshot": snapshot,
     }
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     target = state_dir / COMPILED_FILE
@@ -318,11 +316,11 @@ def load_compiled(state_dir: Path, pins: dict[str, str | None]) -> tuple[Policy,
         or payload.get("sources") != pins
     ):
         return None
-    import msgspec
-
     from hvguard.facts import TargetFacts
 
-    snapshot = msgspec.msgpack.decode(payload["snapshot"], type=TargetFacts)
+    snapshot = payload["snapshot"]
+    if not isinstance(snapshot, TargetFacts):
+        return None
     checks = _checks_from_specs(payload["checks"], snapshot.platform)
     policy = Policy(
         catalog=payload["catalog"],
