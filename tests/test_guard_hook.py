@@ -260,3 +260,30 @@ def test_syslog_line_escapes_structured_data_and_stays_one_datagram() -> None:
     assert line.startswith("<28>1 2026-01-01T00:00:00Z hv1 hvguard-guard 7 decision [hvguard@32473 ")
     assert 'domain="we\\"ird\\]\\\\name"' in line
     assert len(line.encode()) <= 4096
+
+
+def test_every_record_validates_against_the_shipped_schema(tmp_path: Path, snapshot: Path) -> None:
+    import jsonschema
+
+    from hvguard.schemas import shipped_text
+
+    schema = json.loads(shipped_text("guard-decision"))
+    validator = jsonschema.Draft202012Validator(schema)
+    register = tmp_path / "exceptions.yaml"
+    register.write_text(EXCEPTIONS, encoding="utf-8")
+    state = make_state_dir(tmp_path / "g", snapshot, exceptions=register, mode="audit")
+    for name in ("kvm-hardened", "kvm-off", "qemu-loose"):
+        _hook(state, name)
+    _hook(state, "kvm-hardened", xml="<domain")  # an hvguard-error record
+    records = decisions(state)
+    assert {r["reason"] for r in records} == {
+        "compliant",
+        "covered-by-exception",
+        "violations",
+        "hvguard-error",
+    }
+    for rec in records:
+        validator.validate(rec)
+        assert list(rec) == list(schema["$defs"]["GuardDecision"]["properties"])
+    broken = {**records[0], "outcome": "maybe"}
+    assert not validator.is_valid(broken)
