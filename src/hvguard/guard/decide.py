@@ -187,8 +187,12 @@ def judge(ev: Evaluation, vm_name: str, *, no_host: bool = False) -> Judgement:
         mine = [*mine, *host_dependent(ev, vm_name)]
     violations = [
         Violation(
-            measure=f.measure, check=f.check, status=f.status.value, message=f.message, fix=f.remediation
-        )  # type: ignore[arg-type]
+            measure=f.measure,
+            check=f.check,
+            status="fail" if f.status is Status.FAIL else "error",
+            message=f.message,
+            fix=f.remediation,
+        )
         for f in mine
         if f.measure in binding and f.status in _BLOCKING
     ]

@@ -197,7 +197,7 @@ def load_policy(
     today = local_today()
     atts = load_attestations(attestations, today=today) if attestations is not None else None
     if atts is not None and evidence_root is not None:
-        atts = dataclasses.replace(atts, root=evidence_root)
+        atts = dataclasses.replace(atts, evidence_root=evidence_root)
     return Policy(
         catalog=load_catalog(),
         profile=load_profile(profile),
