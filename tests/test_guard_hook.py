@@ -287,3 +287,46 @@ def test_every_record_validates_against_the_shipped_schema(tmp_path: Path, snaps
         assert list(rec) == list(schema["$defs"]["GuardDecision"]["properties"])
     broken = {**records[0], "outcome": "maybe"}
     assert not validator.is_valid(broken)
+
+
+def test_the_compiled_path_imports_no_cli_report_yaml_or_other_platform_checks(
+    tmp_path: Path, snapshot: Path
+) -> None:
+    """The hook's start-up is part of every VM start: with compiled.pickle it must not load click, rich,
+    the report package, the YAML parser or the vSphere checks (bench/guard_decide.py times it)."""
+    import subprocess
+    import sys
+
+    from guard_env import REPO
+
+    state = make_state_dir(tmp_path / "g", snapshot)
+    listing = tmp_path / "modules.txt"
+    program = (
+        "import sys\n"
+        "from hvguard.guard.hook import main\n"
+        f"rc = main(['--state-dir', {str(state)!r}, 'kvm-off', 'prepare', 'begin', '-'])\n"
+        f"open({str(listing)!r}, 'w').write('\\n'.join(sorted(sys.modules)))\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program],
+        input=node_domain_xml("kvm-off").encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 1 and b"refused kvm-off: 11.3.10" in proc.stderr
+    loaded = listing.read_text(encoding="utf-8").split()
+    banned = (
+        "click",
+        "rich",
+        "yaml",
+        "hvguard.report",
+        "hvguard.cli",
+        "hvguard.yamlsafe",
+        "importlib.resources",
+    )
+    assert [m for m in loaded if m.split(".")[0] in banned or m.startswith(banned)] == []
+    assert "hvguard.checks.s11_3.vcpus" in loaded  # the libvirt checks ran …
+    assert not [m for m in loaded if m.startswith("hvguard.checks.") and "vsphere" in m]  # … not vSphere's

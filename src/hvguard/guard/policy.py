@@ -253,6 +253,7 @@ def compile(state_dir: Path) -> Path:
     :class:`GuardError` when the state or a pinned file cannot be used; the policy loaders' own errors
     (a bad profile or register) propagate."""
     from hvguard import __version__
+    from hvguard.catalog.checks import load_check_map
 
     state = read_state(state_dir)
     pins = verify(state)
@@ -266,6 +267,7 @@ def compile(state_dir: Path) -> Path:
         "exceptions": policy.exceptions,
         "attestations": policy.attestations,
         "checks": _check_specs(policy.checks),
+        "check_map": load_check_map(),
         "snapshot": snapshot,
     }
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
@@ -316,11 +318,14 @@ def load_compiled(state_dir: Path, pins: dict[str, str | None]) -> tuple[Policy,
         or payload.get("sources") != pins
     ):
         return None
+    from hvguard.catalog.checks import CheckMap, preload_check_map
     from hvguard.facts import TargetFacts
 
-    snapshot = payload["snapshot"]
-    if not isinstance(snapshot, TargetFacts):
+    snapshot, check_map = payload["snapshot"], payload.get("check_map")
+    if not isinstance(snapshot, TargetFacts) or not isinstance(check_map, CheckMap):
         return None
+    # The check modules read their static remediation texts from the check map while they are imported.
+    preload_check_map(check_map)
     checks = _checks_from_specs(payload["checks"], snapshot.platform)
     policy = Policy(
         catalog=payload["catalog"],
