@@ -15,6 +15,8 @@ measures on real libvirtd).
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from guard_env import make_state_dir, node_domain_xml, snapshot_bundle  # noqa: E402
 
 
-def one(python: str, state: Path, name: str, xml: bytes) -> tuple[float, int]:
+def one(python: str, state: Path, name: str, xml: bytes) -> tuple[float, float, int]:
     argv = [
         python,
         "-m",
@@ -42,12 +44,15 @@ def one(python: str, state: Path, name: str, xml: bytes) -> tuple[float, int]:
         "-",
     ]
     env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(argv, input=xml, capture_output=True, env=env, check=False)
     elapsed = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
     if proc.stdout or proc.returncode not in (0, 1) or b"failed" in proc.stderr:
         sys.exit(f"unexpected hook result {proc.returncode}: {proc.stdout!r} {proc.stderr.decode()[-400:]}")
-    return elapsed, proc.returncode
+    return elapsed, cpu, proc.returncode
 
 
 def pct(times: list[float], q: float) -> float:
@@ -65,23 +70,31 @@ def main() -> None:
         state = make_state_dir(Path(tmp) / "guard", snapshot_bundle(Path(tmp) / "snap"))
         if args.no_compiled:
             (state / "compiled.pickle").unlink()
-        t0 = time.perf_counter()
-        subprocess.run([args.python, "-c", "pass"], check=True)
-        bare = time.perf_counter() - t0
-        print(f"python start-up alone: {bare * 1000:.1f} ms")
+        bare = []
+        for _ in range(10):
+            t0 = time.perf_counter()
+            subprocess.run([args.python, "-c", "pass"], check=True)
+            bare.append((time.perf_counter() - t0) * 1000)
+        print(f"python start-up alone: p50 {pct(bare, 0.5):.1f} ms")
         for name, expect in (("kvm-hardened", 0), ("qemu-loose", 1)):
             xml = node_domain_xml(name).encode()
             one(args.python, state, name, xml)  # warm the page cache and .pyc files
-            times = []
+            times, cpus = [], []
             for _ in range(args.runs):
-                elapsed, code = one(args.python, state, name, xml)
+                elapsed, cpu, code = one(args.python, state, name, xml)
                 assert code == expect, (name, code)
                 times.append(elapsed * 1000)
+                cpus.append(cpu * 1000)
             print(
-                f"hook {name} ({'allowed' if expect == 0 else 'refused'}): p50 {pct(times, 0.5):.1f} ms, "
-                f"p99 {pct(times, 0.99):.1f} ms, mean {statistics.fmean(times):.1f} ms (n={len(times)}, "
-                f"{'slow path' if args.no_compiled else 'compiled'})"
+                f"hook {name} ({'allowed' if expect == 0 else 'refused'}, "
+                f"{'slow path' if args.no_compiled else 'compiled'}, n={len(times)}): wall p50 "
+                f"{pct(times, 0.5):.1f} ms, p99 {pct(times, 0.99):.1f} ms, "
+                f"mean {statistics.fmean(times):.1f} ms; "
+                f"CPU (user+sys) p50 {pct(cpus, 0.5):.1f} ms, p99 {pct(cpus, 0.99):.1f} ms"
             )
+        print(
+            f"load average during the run: {os.getloadavg()[0]:.2f} (the machine has {os.cpu_count()} CPUs)"
+        )
 
 
 if __name__ == "__main__":

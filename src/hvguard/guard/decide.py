@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -137,8 +136,7 @@ def vm_findings(ev: Evaluation, vm_name: str) -> list[Finding]:
     return [f for f in ev.findings if f.subject == subject]
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(msgspec.Struct, frozen=True, kw_only=True):
     """What the findings say about one VM, before the mode turns it into an outcome."""
 
     violations: list[Violation]
@@ -215,7 +213,13 @@ def judge(ev: Evaluation, vm_name: str, *, no_host: bool = False) -> Judgement:
         for f in ev.findings
         if f.subject == HOST and f.status in _BLOCKING and f not in mine
     ][:MAX_HOST_FINDINGS]
-    return Judgement(violations, covered, hosts, bool(violations), covered_block)
+    return Judgement(
+        violations=violations,
+        covered=covered,
+        host_findings=hosts,
+        would_block=bool(violations),
+        covered_block=covered_block,
+    )
 
 
 def decide(
