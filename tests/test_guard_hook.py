@@ -330,3 +330,23 @@ def test_the_compiled_path_imports_no_cli_report_yaml_or_other_platform_checks(
     assert [m for m in loaded if m.split(".")[0] in banned or m.startswith(banned)] == []
     assert "hvguard.checks.s11_3.vcpus" in loaded  # the libvirt checks ran …
     assert not [m for m in loaded if m.startswith("hvguard.checks.") and "vsphere" in m]  # … not vSphere's
+
+
+@pytest.mark.parametrize("on_error", ["deny", "allow"])
+def test_a_decision_that_cannot_be_logged_follows_on_error(
+    tmp_path: Path, snapshot: Path, syslog: tuple[Path, socket.socket], on_error: str
+) -> None:
+    state = make_state_dir(tmp_path / "g", snapshot, on_error=on_error)
+    (state / "decisions.jsonl").mkdir()  # appending fails (EISDIR)
+    code, err = _hook(state, "kvm-hardened", syslog=syslog[0])
+    assert err.count("\n") == 1 and "cannot log the decision" in err
+    line = syslog[1].recv(65536).decode()
+    if on_error == "deny":
+        assert code == 1 and "on-error=deny: refused kvm-hardened" in err
+        assert 'reason="hvguard-error"' in line
+    else:
+        assert code == 0 and err.startswith("hvguard guard: allowed kvm-hardened [cannot log")
+        assert 'reason="compliant"' in line
+    code, err = _hook(state, "kvm-off")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("hvguard guard: refused kvm-off: 11.3.10") and "[cannot log the decision" in err
