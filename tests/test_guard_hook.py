@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,3 +351,21 @@ def test_a_decision_that_cannot_be_logged_follows_on_error(
     code, err = _hook(state, "kvm-off")
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("hvguard guard: refused kvm-off: 11.3.10") and "[cannot log the decision" in err
+
+
+def test_pinned_attestations_read_their_evidence_beside_the_original_file(
+    tmp_path: Path, snapshot: Path
+) -> None:
+    """The pinned copy lives in the state dir; relative evidence paths resolve beside the original."""
+    from guard_env import DATA
+
+    src = tmp_path / "att" / "attestations.yaml"
+    shutil.copytree(DATA / "workflow" / "evidence", src.parent / "evidence")
+    text = (DATA / "workflow" / "attestations.yaml").read_text(encoding="utf-8").split("  - id: AT-004")[0]
+    src.write_text(text.replace("2026-11-20", "2099-11-20"), encoding="utf-8")
+    state = make_state_dir(tmp_path / "g", snapshot, attestations=src)
+    assert _hook(state, "kvm-hardened") == (0, "")
+    [rec] = decisions(state)
+    assert rec["policy"]["attestations_sha256"] and rec["reason"] == "compliant"
+    # AT-001's evidence matched (read beside the original): no 11.4.5 evidence error among host findings.
+    assert not [h for h in rec["host_findings"] if h["measure"] == "11.4.5"]
