@@ -16,7 +16,7 @@ findings whose subject is this VM (``vm:NAME``) decide:
 from __future__ import annotations
 
 import json
-import socket
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,7 @@ def decide(
         outcome, reason = "allowed", "compliant"
     return GuardDecision(
         at=utc_now(),
-        host=socket.gethostname(),
+        host=os.uname().nodename,
         domain=vm.name,
         uuid=vm.uuid,
         operation=operation,

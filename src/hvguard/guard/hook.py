@@ -111,8 +111,6 @@ def _error_record(
     error: str,
     break_glass: dict[str, Any] | None,
 ) -> GuardDecision:
-    import socket
-
     from hvguard import __version__
     from hvguard.guard.decide import utc_now
     from hvguard.guard.record import GuardDecision
@@ -120,7 +118,7 @@ def _error_record(
     allowed = break_glass is not None or on_error == "allow"
     return GuardDecision(
         at=utc_now(),
-        host=socket.gethostname(),
+        host=os.uname().nodename,
         domain=domain,
         operation=operation,
         mode="audit" if state is not None and state.mode == "audit" else "enforce",
