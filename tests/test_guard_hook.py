@@ -290,35 +290,40 @@ def test_every_record_validates_against_the_shipped_schema(tmp_path: Path, snaps
     assert not validator.is_valid(broken)
 
 
-def test_the_compiled_path_imports_no_cli_report_yaml_or_other_platform_checks(
-    tmp_path: Path, snapshot: Path
-) -> None:
-    """The hook's start-up is part of every VM start: with compiled.pickle it must not load click, rich,
-    the report package, the YAML parser or the vSphere checks (bench/guard_decide.py times it)."""
+def _loaded_modules(state: Path, tmp_path: Path, name: str) -> tuple[int, bytes, list[str]]:
+    """Run the hook in a fresh interpreter and list the modules it imported."""
     import subprocess
     import sys
 
     from guard_env import REPO
 
-    state = make_state_dir(tmp_path / "g", snapshot)
     listing = tmp_path / "modules.txt"
     program = (
         "import sys\n"
         "from hvguard.guard.hook import main\n"
-        f"rc = main(['--state-dir', {str(state)!r}, 'kvm-off', 'prepare', 'begin', '-'])\n"
+        f"rc = main(['--state-dir', {str(state)!r}, {name!r}, 'prepare', 'begin', '-'])\n"
         f"open({str(listing)!r}, 'w').write('\\n'.join(sorted(sys.modules)))\n"
         "sys.exit(rc)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", program],
-        input=node_domain_xml("kvm-off").encode(),
+        input=node_domain_xml(name).encode(),
         capture_output=True,
         timeout=60,
         check=False,
         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
     )
-    assert proc.returncode == 1 and b"refused kvm-off: 11.3.10" in proc.stderr
-    loaded = listing.read_text(encoding="utf-8").split()
+    return proc.returncode, proc.stderr, listing.read_text(encoding="utf-8").split()
+
+
+def test_the_compiled_path_imports_no_cli_report_yaml_or_other_platform_checks(
+    tmp_path: Path, snapshot: Path
+) -> None:
+    """The hook's start-up is part of every VM start: with compiled.pickle it must not load click, rich,
+    the report package, the YAML parser or the vSphere checks (bench/guard_decide.py times it)."""
+    state = make_state_dir(tmp_path / "g", snapshot)
+    code, err, loaded = _loaded_modules(state, tmp_path, "kvm-off")
+    assert code == 1 and b"refused kvm-off: 11.3.10" in err
     banned = (
         "click",
         "rich",
@@ -331,6 +336,21 @@ def test_the_compiled_path_imports_no_cli_report_yaml_or_other_platform_checks(
     assert [m for m in loaded if m.split(".")[0] in banned or m.startswith(banned)] == []
     assert "hvguard.checks.s11_3.vcpus" in loaded  # the libvirt checks ran …
     assert not [m for m in loaded if m.startswith("hvguard.checks.") and "vsphere" in m]  # … not vSphere's
+
+
+def test_a_compiled_form_of_another_hvguard_build_is_not_used(tmp_path: Path, snapshot: Path) -> None:
+    """Packaged catalog, check map or default profile changed since compile (an upgrade): the hook
+    parses the pinned files again (it imports the YAML reader) and decides the same."""
+    import pickle
+
+    state = make_state_dir(tmp_path / "g", snapshot)
+    compiled = state / "compiled.pickle"
+    payload = pickle.loads(compiled.read_bytes())  # noqa: S301  (the file this test just compiled)
+    payload["package"] = {**payload["package"], "catalog/checks.yaml": "0" * 64}
+    compiled.write_bytes(pickle.dumps(payload))
+    code, err, loaded = _loaded_modules(state, tmp_path, "kvm-off")
+    assert code == 1 and b"refused kvm-off: 11.3.10" in err
+    assert "yaml" in loaded
 
 
 @pytest.mark.parametrize("on_error", ["deny", "allow"])

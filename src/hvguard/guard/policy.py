@@ -262,6 +262,7 @@ def compile(state_dir: Path) -> Path:
         "format": COMPILED_FORMAT,
         "tool_version": __version__,
         "sources": pins,
+        "package": _package_digests(),
         "catalog": policy.catalog,
         "profile": policy.profile,
         "exceptions": policy.exceptions,
@@ -284,6 +285,22 @@ def compile(state_dir: Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+#: The packaged data files a compiled policy was built from (the catalog, the check map, the default
+#: profile): an upgrade that changes any of them makes the compiled form stale.
+_PACKAGE_FILES = ("catalog/ss009.yaml", "catalog/checks.yaml", "profiles/default.yaml")
+
+
+def _package_digests() -> dict[str, str] | None:
+    """The sha256 of each of :data:`_PACKAGE_FILES` as installed now (None when they cannot be read)."""
+    import hvguard
+
+    base = Path(hvguard.__file__).parent
+    try:
+        return {rel: sha256_file(base / rel) for rel in _PACKAGE_FILES}
+    except OSError:
+        return None
 
 
 def _trusted(path: Path) -> bool:
@@ -316,6 +333,7 @@ def load_compiled(state_dir: Path, pins: dict[str, str | None]) -> tuple[Policy,
         or payload.get("format") != COMPILED_FORMAT
         or payload.get("tool_version") != __version__
         or payload.get("sources") != pins
+        or payload.get("package") != _package_digests()
     ):
         return None
     from hvguard.catalog.checks import CheckMap, preload_check_map
@@ -326,7 +344,10 @@ def load_compiled(state_dir: Path, pins: dict[str, str | None]) -> tuple[Policy,
         return None
     # The check modules read their static remediation texts from the check map while they are imported.
     preload_check_map(check_map)
-    checks = _checks_from_specs(payload["checks"], snapshot.platform)
+    try:
+        checks = _checks_from_specs(payload["checks"], snapshot.platform)
+    except (ImportError, KeyError):
+        return None  # the installed checks are not those compiled: judge from the pinned files
     policy = Policy(
         catalog=payload["catalog"],
         profile=payload["profile"],
