@@ -389,3 +389,27 @@ def test_pinned_attestations_read_their_evidence_beside_the_original_file(
     assert rec["policy"]["attestations_sha256"] and rec["reason"] == "compliant"
     # AT-001's evidence matched (read beside the original): no 11.4.5 evidence error among host findings.
     assert not [h for h in rec["host_findings"] if h["measure"] == "11.4.5"]
+
+
+def test_break_glass_bypasses_an_hvguard_fault_and_says_so(tmp_path: Path, snapshot: Path) -> None:
+    """SS-009 11.2.1: administrators can bypass a fault — a changed pinned file under on-error=deny too."""
+    state = make_state_dir(tmp_path / "g", snapshot, on_error="deny")
+    (state / "host-facts.json").write_bytes(b"{}")
+    entry = {
+        "schema": "hvguard.guard-break-glass/1",
+        "domain": "kvm-hardened",
+        "until": "2999-01-01T00:00:00Z",
+        "reason": "INC-7 guard broken",
+        "by": "root",
+        "at": "2026-01-01T00:00:00Z",
+    }
+    (state / "break-glass.jsonl").write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    code, err = _hook(state, "kvm-hardened")
+    assert code == 0 and err.count("\n") == 1
+    assert err.startswith(
+        "hvguard guard: break-glass allowed kvm-hardened (evaluation failed: pinned host_facts"
+    )
+    [rec] = decisions(state)
+    assert (rec["outcome"], rec["reason"]) == ("allowed", "break-glass")
+    assert rec["break_glass"]["reason"] == "INC-7 guard broken" and "pinned host_facts" in rec["error"]
+    assert _hook(state, "kvm-off")[0] == 1  # without an entry of its own the fault still denies

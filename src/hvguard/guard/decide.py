@@ -15,10 +15,8 @@ findings whose subject is this VM (``vm:NAME``) decide:
 
 from __future__ import annotations
 
-import json
 import os
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -30,11 +28,26 @@ from hvguard.collect.libvirt.resources import controls_offered_by_libvirt, resou
 from hvguard.engine import Evaluation, binding_measures, evaluate
 from hvguard.facts import CollectionInfo, HypervisorFacts, Platform, Problem, TargetFacts, VmFacts
 from hvguard.findings import Finding, Status
+from hvguard.guard.lookup import BREAK_GLASS_FILE, BREAK_GLASS_SCHEMA, breakglass_active, utc_now
 from hvguard.guard.policy import Policy
 from hvguard.guard.record import Covered, GuardDecision, HostFinding, Mode, Operation, PolicyPins, Violation
 
-BREAK_GLASS_FILE = "break-glass.jsonl"
-BREAK_GLASS_SCHEMA = "hvguard.guard-break-glass/1"
+__all__ = [
+    "BREAK_GLASS_FILE",
+    "BREAK_GLASS_SCHEMA",
+    "DomainXmlError",
+    "breakglass_active",
+    "decide",
+    "evaluate_vm",
+    "host_dependent",
+    "judge",
+    "no_host_facts",
+    "parse_domain",
+    "utc_now",
+    "vm_findings",
+    "with_vm",
+]
+
 #: The largest domain XML accepted (libvirt's own RPC limit for a document is 32 MiB).
 MAX_XML_BYTES = 32 * 1024 * 1024
 #: At most this many host findings ride along in a record (the journal stays readable).
@@ -46,11 +59,6 @@ NO_HOST_URI = "qemu:///system"
 
 class DomainXmlError(ValueError):
     """The domain XML cannot be judged (malformed, hostile, not a ``<domain>``); one-line message."""
-
-
-def utc_now() -> str:
-    """Now, UTC, ISO 8601 to the second with ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_domain(xml: bytes | str, source: str) -> VmFacts:
@@ -267,38 +275,3 @@ def decide(
         source=source,
         tool_version=__version__,
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def breakglass_active(state_dir: Path, domain: str, now: datetime | None = None) -> dict[str, Any] | None:
-    """The unexpired break-glass entry for ``domain`` in ``STATE_DIR/break-glass.jsonl`` (the one that
-    lasts longest), else None. A line that is not a valid ``hvguard.guard-break-glass/1`` entry grants
-    nothing; a missing file means no break-glass."""
-    moment = now or datetime.now(UTC)
-    try:
-        lines = (state_dir / BREAK_GLASS_FILE).read_bytes().splitlines()
-    except FileNotFoundError:
-        return None
-    best: tuple[datetime, dict[str, Any]] | None = None
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or entry.get("schema") != BREAK_GLASS_SCHEMA:
-            continue
-        until = _parse_time(entry.get("until"))
-        if entry.get("domain") != domain or until is None or until <= moment:
-            continue
-        if best is None or until > best[0]:
-            best = (until, entry)
-    return best[1] if best else None

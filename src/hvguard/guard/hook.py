@@ -112,7 +112,7 @@ def _error_record(
     break_glass: dict[str, Any] | None,
 ) -> GuardDecision:
     from hvguard import __version__
-    from hvguard.guard.decide import utc_now
+    from hvguard.guard.lookup import utc_now
     from hvguard.guard.record import GuardDecision
 
     allowed = break_glass is not None or on_error == "allow"
@@ -201,7 +201,7 @@ def run(argv: Sequence[str], stdin: Any, stderr: Any) -> int:
     break_glass = None
     record: GuardDecision | None = None
     try:
-        from hvguard.guard.decide import breakglass_active
+        from hvguard.guard.lookup import breakglass_active
 
         break_glass = breakglass_active(state_dir, domain)
     except Exception as exc:  # an unreadable break-glass file grants nothing
