@@ -21,6 +21,7 @@ SCHEMAS: dict[str, str] = {
     "baseline": "a gold configuration (`hvguard baseline … FILE`, hvguard.baseline/1, YAML)",
     "watch-config": "the configuration file of `hvguard watch --config FILE` (YAML)",
     "config": "the defaults file /etc/hvguard/config.yaml or ~/.config/hvguard/config.yaml (YAML)",
+    "guard-decision": "a guard decision (hvguard.guard-decision/1): a decisions.jsonl line",
 }
 
 #: Where the schemas are published: each file's ``$id`` is this plus its file name.

@@ -42,6 +42,7 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "group",
         "guest-inspection",
         "hash-method",
+        "host-facts",
         "identity",
         "inventory",
         "json",
