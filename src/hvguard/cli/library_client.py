@@ -30,23 +30,32 @@ def _client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--cert", type=_FILE, required=True, help="Your client certificate (PEM)."),
             click.option("--key", type=_FILE, required=True, help="Its private key (PEM)."),
             click.option("--ca", type=_FILE, required=True, help="CA that signed the server's certificate."),
-            click.option("--totp-file", type=_FILE, help="TOTP base32 secret or current code (admin calls)."),
+            click.option(
+                "--totp-file",
+                type=_FILE,
+                help="TOTP base32 secret or current code (admin calls). A code is accepted once: with the "
+                "secret, a second admin call in the same 30-second step waits for the next code (-v says "
+                "so); a typed code used before is refused.",
+            ),
         ]
     ):
         fn = decorator(fn)
     return fn
 
 
-def _totp(path: Path | None) -> str | None:
+def _totp(path: Path | None) -> tuple[str | None, str | None]:
+    """The code to send and, when the file holds the base32 secret rather than a typed code, the secret
+    (so a code already used in this 30-second step can be replaced by the next one)."""
     if path is None:
-        return None
+        return None, None
     value = read_secret(path, "--totp-file").strip().replace(" ", "")
     if value.isdigit() and 6 <= len(value) <= 8:
-        return value
+        return value, None
     import pyotp
 
+    secret = value.upper()
     try:
-        return str(pyotp.TOTP(value.upper()).now())
+        return str(pyotp.TOTP(secret).now()), secret
     except Exception:  # pyotp raises binascii/ValueError variants for a bad seed
         raise UserError(f"--totp-file {path}: neither a TOTP code nor a base32 secret") from None
 
@@ -58,7 +67,7 @@ def _call(
     from hvguard.services.library.client import Client, ConnectError, Credentials, RefusedError
 
     try:
-        client = Client(url, Credentials(cert, key, ca, _totp(totp_file)))
+        client = Client(url, Credentials(cert, key, ca, *_totp(totp_file)))
         return fn(client) or EXIT_OK
     except RefusedError as exc:
         click.echo(f"hvguard: refused: {exc.reason}", err=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from urllib.parse import quote, urlsplit
 from hvguard.services.library import manifest, pki
 
 _BLOCK = 1024 * 1024
+_LOG = logging.getLogger("hvguard.library")
 TOTP_HEADER = "X-HVGuard-TOTP"
 
 
@@ -34,6 +37,8 @@ class RefusedError(Exception):
     status: int
     reason: str
     rules: list[dict[str, str]] = field(default_factory=list)
+    #: the server's machine-readable ``reason`` (e.g. ``totp-reused``), when it gave one
+    kind: str = ""
 
     def __str__(self) -> str:
         return self.reason
@@ -47,6 +52,8 @@ class Credentials:
     key: Path
     ca: Path
     totp: str | None = None
+    #: the base32 TOTP seed, when ``--totp-file`` held one (not a typed code): a new code can be made
+    totp_secret: str | None = None
 
 
 def _context(creds: Credentials) -> ssl.SSLContext:
@@ -61,6 +68,17 @@ def _context(creds: Credentials) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise ConnectError(f"--cert/--key: cannot load the client certificate ({exc})") from None
     return ctx
+
+
+def next_totp(secret: str) -> str:
+    """Wait for the next 30-second TOTP step to begin, then its code (the current one was used)."""
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    wait = totp.interval - time.time() % totp.interval + 0.5  # half a second past the boundary
+    _LOG.info("TOTP code already used in this 30-second step: waiting %.0f s for the next one", wait)
+    time.sleep(wait)
+    return str(totp.now())
 
 
 class Client:
@@ -91,10 +109,25 @@ class Client:
         headers: dict[str, str] | None = None,
         admin: bool = False,
     ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
-        """Send a request; returns the open connection and its response (status already checked)."""
+        """Send a request; returns the open connection and its response (status already checked).
+
+        An administrative call whose code the server already accepted (``totp-reused``: two calls in one
+        30-second step) is sent once more with the next step's code when the client holds the TOTP
+        secret and the request has no body to resend."""
+        try:
+            return self._send(method, path, body, headers, self.creds.totp if admin else None)
+        except RefusedError as exc:
+            if exc.kind != "totp-reused" or not self.creds.totp_secret or body is not None:
+                raise
+        code = next_totp(self.creds.totp_secret)
+        return self._send(method, path, body, headers, code)
+
+    def _send(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None, totp: str | None
+    ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
         hdrs = dict(headers or {})
-        if admin and self.creds.totp:
-            hdrs[TOTP_HEADER] = self.creds.totp
+        if totp:
+            hdrs[TOTP_HEADER] = totp
         conn = self._connection()
         try:
             conn.request(method, path, body=body, headers=hdrs)
@@ -115,13 +148,15 @@ class Client:
                 f"{self.url}: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
             ) from None
         if response.status >= 400:
+            kind = ""
             try:
                 data = json.loads(response.read(1024 * 1024))
                 reason, rules = str(data.get("error")), list(data.get("rules") or [])
+                kind = str(data.get("reason") or "")
             except (ValueError, OSError, http.client.HTTPException, AttributeError):
                 reason, rules = f"HTTP {response.status} {response.reason}", []
             conn.close()
-            raise RefusedError(response.status, reason, rules)
+            raise RefusedError(response.status, reason, rules, kind)
         return conn, response
 
     def json(self, method: str, path: str, *, admin: bool = False) -> Any:

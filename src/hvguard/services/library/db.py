@@ -7,6 +7,7 @@ TOTP seeds) are sealed under the store's data key before they are written.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Engine,
@@ -67,6 +68,15 @@ images = Table(
     Column("manifest", Text, nullable=True),
     Column("signature", Text, nullable=True),
     UniqueConstraint("name", "version"),
+)
+
+#: The last TOTP step accepted per user (RFC 6238 §5.2: a code is accepted once). In the database, not in
+#: memory, so a restart or several ``serve`` processes on one database do not accept a code twice.
+totp_steps = Table(
+    "library_totp_steps",
+    metadata,
+    Column("user", String(128), primary_key=True),
+    Column("step", BigInteger, nullable=False),
 )
 
 settings = Table(

@@ -16,7 +16,9 @@ Endpoints (JSON unless noted; errors are ``{"error": "...", "rules": [...]}``):
 * ``POST /v1/regate``                 re-run the gate on every image, quarantine failures (admin + TOTP)
 
 Status codes: 401 certificate not mapped to a user, 403 role / grant / TOTP / own approval, 404, 409
-state conflict (exists, not approved), 422 gate refusal, 400 bad input, 413 too large.
+state conflict (exists, not approved), 422 gate refusal, 400 bad input, 413 too large. Where a client
+acts on the cause, the error also has a ``reason``: ``totp-invalid`` (missing or wrong code),
+``totp-reused`` (a code already accepted for this user: RFC 6238 §5.2).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from hvguard.services.library.store import (
     new_image_id,
     now,
 )
-from hvguard.services.web.server import TOTP_HEADER, check_totp, peer_of, tls_version
+from hvguard.services.web.server import TOTP_HEADER, peer_of, tls_version, totp_step
 
 ACTIONS = {
     "reader": {"status", "list", "pull"},
@@ -57,6 +59,7 @@ ACTIONS = {
 }
 #: Administrative calls: a TOTP code is needed on top of the certificate (SS-009 11.4.3).
 ADMIN_ACTIONS = {"delete", "regate"}
+TOTP_REUSED_MESSAGE = "TOTP code already used; wait for the next code"
 
 
 @dataclass
@@ -71,10 +74,14 @@ class Caller:
 class Refused(Exception):
     """A request refused with an HTTP status and a reason."""
 
-    def __init__(self, status: int, reason: str, rules: list[dict[str, str]] | None = None) -> None:
-        super().__init__(reason)
+    def __init__(
+        self, status: int, message: str, rules: list[dict[str, str]] | None = None, *, reason: str = ""
+    ) -> None:
+        super().__init__(message)
         self.status = status
         self.rules = rules or []
+        #: a machine-readable reason where a client acts on it (``totp-invalid``, ``totp-reused`` …)
+        self.reason = reason
 
 
 class LibraryApp:
@@ -101,13 +108,27 @@ class LibraryApp:
             self.store.audit(caller.name, action, "-", "refused", f"role {caller.role}")
             raise Refused(403, f"user {caller.name} ({caller.role}) may not {action}")
         if action in ADMIN_ACTIONS:
-            code = request.headers.get(TOTP_HEADER)
-            if not check_totp(self.store.totp_secret(caller.name, caller.totp_sealed), code):
-                self.store.audit(caller.name, action, "-", "refused", "missing or wrong TOTP code")
-                raise Refused(
-                    403, f"{action} is an administrative call: a valid TOTP code is required (--totp-file)"
-                )
+            self._second_factor(request, caller, action)
         return caller
+
+    def _second_factor(self, request: Any, caller: Caller, action: str) -> None:
+        """Refuse an administrative call without a valid TOTP code, or with one already accepted for this
+        user in the same or a later 30-second step (RFC 6238 §5.2: a code is good once). A replay gets
+        the status of a wrong code, with ``"reason": "totp-reused"`` so a client holding the secret
+        knows that waiting for the next step helps."""
+        step = totp_step(
+            self.store.totp_secret(caller.name, caller.totp_sealed), request.headers.get(TOTP_HEADER)
+        )
+        if step is None:
+            self.store.audit(caller.name, action, "-", "refused", "missing or wrong TOTP code")
+            raise Refused(
+                403,
+                f"{action} is an administrative call: a valid TOTP code is required (--totp-file)",
+                reason="totp-invalid",
+            )
+        if not self.store.accept_totp_step(caller.name, step):
+            self.store.audit(caller.name, action, "-", "refused", f"TOTP code reused (step {step})")
+            raise Refused(403, TOTP_REUSED_MESSAGE, reason="totp-reused")
 
     def image(self, image_id: str) -> dict[str, Any]:
         """An image row by id (404 if none)."""
@@ -509,7 +530,10 @@ def make_app(lib: LibraryApp) -> Any:
         try:
             return await handler(request)
         except Refused as exc:
-            return web.json_response({"error": str(exc), "rules": exc.rules}, status=exc.status)
+            body: dict[str, Any] = {"error": str(exc), "rules": exc.rules}
+            if exc.reason:
+                body["reason"] = exc.reason
+            return web.json_response(body, status=exc.status)
         except StoreError as exc:
             return web.json_response({"error": str(exc), "rules": []}, status=500)
 

@@ -30,10 +30,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hvguard.services.library import audit, crypto, pki
-from hvguard.services.library.db import DatabaseError, connect, database_url, grants, images, settings, users
+from hvguard.services.library.db import (
+    DatabaseError,
+    connect,
+    database_url,
+    grants,
+    images,
+    settings,
+    totp_steps,
+    users,
+)
 
 STORE_FORMAT = "hvguard-library/1"
 ROLES = ("reader", "publisher", "approver", "admin")
@@ -326,6 +336,27 @@ class Store:
         """A user's TOTP seed."""
         return self.unseal(f"totp:{name}", sealed).decode()
 
+    def accept_totp_step(self, name: str, step: int) -> bool:
+        """Record ``step`` as ``name``'s last accepted TOTP step, unless that step or a later one was
+        accepted already (then False: the code is a replay). A compare-and-set in the database, so two
+        requests or two server processes cannot both accept one code."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(totp_steps)
+                .where(totp_steps.c.user == name, totp_steps.c.step < step)
+                .values(step=step)
+            ).rowcount
+        if moved:
+            return True
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(totp_steps.c.step).where(totp_steps.c.user == name)).first():
+                    return False  # this step or a later one was accepted
+                conn.execute(insert(totp_steps).values(user=name, step=step))
+        except IntegrityError:
+            return False  # another request inserted the first step at the same moment
+        return True
+
     def may_access(self, user: str, role: str, name: str) -> bool:
         """Whether ``user`` may see image ``name``: admins always; others by grants, where any deny on a
         group containing the image wins over any permit (a deny inside a wider permit)."""
@@ -418,7 +449,14 @@ def open_store(path: Path, passphrase: str, *, admin: str | None = None) -> Stor
             )
         except (OSError, ValueError, crypto.CryptoError):
             continue
-        return Store(path, meta, data_key, engine_for(path, meta))
+        engine = engine_for(path, meta)
+        try:  # stores created before replayed TOTP codes were refused lack this table
+            totp_steps.create(engine, checkfirst=True)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"library database: cannot add the TOTP step table ({exc.__class__.__name__})"
+            ) from None
+        return Store(path, meta, data_key, engine)
     raise StoreError(f"wrong passphrase: no key slot of {path} opens with it")
 
 
