@@ -94,6 +94,14 @@ def _call(
     type=_FILE,
     help="Also accept client certificates of this CA (users mapped by --subject).",
 )
+@click.option(
+    "--syslog-socket",
+    default="/dev/log",
+    show_default=True,
+    metavar="PATH",
+    help="Local syslog datagram socket that gets a copy of each audit record (facility authpriv); "
+    "'none': no copy. The audit log file is written either way.",
+)
 def serve(
     store: Path,
     listen: str,
@@ -104,6 +112,7 @@ def serve(
     profile_path: Path | None,
     spool: Path | None,
     enterprise_ca: Path | None,
+    syslog_socket: str,
 ) -> int:
     """Serve the library over HTTPS with client certificates required; stop with SIGTERM."""
     import tempfile
@@ -115,6 +124,7 @@ def serve(
 
     try:
         opened = open_store(store, read_secret(passphrase_file, "--passphrase-file"), admin=admin)
+        opened.syslog_socket = None if syslog_socket == "none" else syslog_socket
         profile = load_gate_profile(profile_path)
         spool_dir = (spool or Path(tempfile.gettempdir())).resolve()
         if spool_dir == store.resolve() or store.resolve() in spool_dir.parents:

@@ -133,6 +133,8 @@ class Store:
         self.data_key = data_key
         self.engine = engine
         self._signer: Any = None
+        #: the local syslog socket the audit trail is copied to (``None``: no copy)
+        self.syslog_socket: str | None = audit.SYSLOG_SOCKET
 
     @property
     def id(self) -> str:
@@ -210,6 +212,7 @@ class Store:
             subject=subject,
             outcome=outcome,
             detail=detail,
+            syslog_socket=self.syslog_socket,
         )
 
     # --- key slots ----------------------------------------------------------------------------------
