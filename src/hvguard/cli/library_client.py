@@ -260,14 +260,19 @@ def delete(url: str, image_id: str, cert: Path, key: Path, ca: Path, totp_file: 
 @click.argument("url")
 @_client_options
 def regate(url: str, cert: Path, key: Path, ca: Path, totp_file: Path | None) -> int:
-    """Re-run the gate on every image; those that now fail are quarantined (administrators, TOTP)."""
+    """Re-run the gate on every image under the server's profile (administrators, TOTP).
+
+    Images that now fail are quarantined; quarantined images that pass again return to their status;
+    approved images get a new signed manifest when they come back or when theirs names another gate
+    profile (the old one is kept). One line per image: ID, name, version, pass|FAIL, status,
+    re-signed|-."""
 
     def run(client: Any) -> int:
         rows = client.json("POST", "/v1/regate", admin=True)
         for r in rows:
-            click.echo(
-                f"{r['id']}\t{r['name']}\t{r['version']}\t{'pass' if r['passed'] else 'FAIL'}\t{r['status']}"
-            )
+            verdict = "pass" if r["passed"] else "FAIL"
+            resigned = "re-signed" if r.get("resigned") else "-"
+            click.echo(f"{r['id']}\t{r['name']}\t{r['version']}\t{verdict}\t{r['status']}\t{resigned}")
         return EXIT_OK
 
     return _call(url, cert, key, ca, totp_file, run)

@@ -79,6 +79,27 @@ totp_steps = Table(
     Column("step", BigInteger, nullable=False),
 )
 
+#: Manifests replaced by a re-signed one (``regate`` under another gate profile, or an image back from
+#: quarantine): kept, never edited, so what the library vouched for at any time stays auditable.
+superseded_manifests = Table(
+    "library_superseded_manifests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", String(36), nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("superseded_at", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+#: The status an image had before ``regate`` quarantined it (it returns to it once it passes again).
+quarantine = Table(
+    "library_quarantine",
+    metadata,
+    Column("image_id", String(36), primary_key=True),
+    Column("previous_status", String(16), nullable=False),
+    Column("since", String(40), nullable=False),
+)
+
 settings = Table(
     "library_settings",
     metadata,

@@ -38,6 +38,7 @@ from sqlalchemy import delete, insert, select, update
 from hvguard.services.library import crypto, ingest, manifest, pki
 from hvguard.services.library.db import images
 from hvguard.services.library.gate import GateProfile, run_gate
+from hvguard.services.library.regate import regate_one
 from hvguard.services.library.store import (
     Store,
     StoreError,
@@ -335,21 +336,9 @@ class LibraryApp:
         if row["status"] != "pending":
             raise Refused(409, f"image {row['id']} is {row['status']}, not pending approval")
         approved_at = now()
-        body = {
-            "schema": manifest.MANIFEST_SCHEMA,
-            "library": self.store.id,
-            "id": row["id"],
-            "name": row["name"],
-            "version": row["version"],
-            "sha256": row["sha256"],
-            "size": row["size"],
-            "format": row["format"],
-            "publisher": row["publisher"],
-            "approver": caller.name,
-            "pushed_at": row["pushed_at"],
-            "approved_at": approved_at,
-            "gate": json.loads(row["gate"]),
-        }
+        body = manifest.manifest_body(
+            self.store.id, row, approver=caller.name, approved_at=approved_at, gate=json.loads(row["gate"])
+        )
         envelope = manifest.sign_manifest(self.store.signing_key(), body)
         with self.store.engine.begin() as conn:
             conn.execute(
@@ -463,54 +452,20 @@ class LibraryApp:
         return web.json_response({"deleted": row["id"]})
 
     async def regate(self, request: Any) -> Any:
-        """Re-run the gate on every stored image under the current profile; quarantine failures."""
+        """Re-run the gate on every stored image under the current profile: failures are quarantined,
+        images that pass again return to their status, approved images whose manifest names another
+        gate profile are re-signed (:mod:`hvguard.services.library.regate`)."""
         from aiohttp import web
 
         caller = self.caller(request, "regate")
+        loop = asyncio.get_running_loop()
         out = []
         for row in image_rows(self.store):
-            gate_json, passed = await asyncio.get_running_loop().run_in_executor(None, self._regate_one, row)
-            status = row["status"]
-            if not passed:
-                status = "quarantined"
-            with self.store.engine.begin() as conn:
-                conn.execute(
-                    update(images).where(images.c.id == row["id"]).values(status=status, gate=gate_json)
-                )
-            self.store.audit(
-                caller.name,
-                "regate",
-                row["id"],
-                "ok" if passed else "quarantined",
-                f"{row['name']}@{row['version']}",
+            done = await loop.run_in_executor(
+                None, regate_one, self.store, self.profile, self.spool, row, caller.name
             )
-            out.append(
-                {
-                    "id": row["id"],
-                    "name": row["name"],
-                    "version": row["version"],
-                    "passed": passed,
-                    "status": status,
-                }
-            )
+            out.append({"id": row["id"], "name": row["name"], "version": row["version"], **done.to_json()})
         return web.json_response(out)
-
-    def _regate_one(self, row: dict[str, Any]) -> tuple[str, bool]:
-        spool = Path(tempfile.mkdtemp(prefix="hvguard-regate-", dir=self.spool))
-        try:
-            plain = spool / "image"
-            fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f, self.store.open_blob(row["blob"]) as chunks:
-                for chunk in chunks:
-                    f.write(chunk)
-            gate = run_gate(plain, self.profile, self.store.guest_inspection, spool)
-            return json.dumps(gate.to_json()), gate.passed
-        except (crypto.CryptoError, OSError) as exc:
-            return json.dumps(
-                {"passed": False, "error": str(exc), "profile_sha256": self.profile.sha256}
-            ), False
-        finally:
-            shutil.rmtree(spool, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:

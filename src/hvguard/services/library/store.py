@@ -40,6 +40,7 @@ from hvguard.services.library.db import (
     database_url,
     grants,
     images,
+    metadata,
     settings,
     totp_steps,
     users,
@@ -453,12 +454,10 @@ def open_store(path: Path, passphrase: str, *, admin: str | None = None) -> Stor
         except (OSError, ValueError, crypto.CryptoError):
             continue
         engine = engine_for(path, meta)
-        try:  # stores created before replayed TOTP codes were refused lack this table
-            totp_steps.create(engine, checkfirst=True)
+        try:  # stores created by an older hvguard lack the newer tables (TOTP steps, quarantine …)
+            metadata.create_all(engine, checkfirst=True)
         except SQLAlchemyError as exc:
-            raise StoreError(
-                f"library database: cannot add the TOTP step table ({exc.__class__.__name__})"
-            ) from None
+            raise StoreError(f"library database: cannot add new tables ({exc.__class__.__name__})") from None
         return Store(path, meta, data_key, engine)
     raise StoreError(f"wrong passphrase: no key slot of {path} opens with it")
 
