@@ -95,6 +95,12 @@ def _call(
     help="Also accept client certificates of this CA (users mapped by --subject).",
 )
 @click.option(
+    "--spool-max",
+    metavar="BYTES",
+    help="Total spool space that concurrent check-ins may hold (e.g. 20G); a push that would exceed it is "
+    "refused (HTTP 507, exit 1) before anything is stored [default: 80% of the spool's free space at start].",
+)
+@click.option(
     "--syslog-socket",
     default="/dev/log",
     show_default=True,
@@ -112,6 +118,7 @@ def serve(
     profile_path: Path | None,
     spool: Path | None,
     enterprise_ca: Path | None,
+    spool_max: str | None,
     syslog_socket: str,
 ) -> int:
     """Serve the library over HTTPS with client certificates required; stop with SIGTERM."""
@@ -119,6 +126,7 @@ def serve(
 
     from hvguard.services.library.gate import GateProfileError, load_gate_profile
     from hvguard.services.library.server import LibraryApp, make_app
+    from hvguard.services.library.spool import SpoolSizeError, parse_size
     from hvguard.services.library.store import open_store
     from hvguard.services.web.server import WebError, run, server_context
 
@@ -133,10 +141,11 @@ def serve(
             raise UserError(f"--spool {spool_dir}: not a folder")
         ctx = server_context(tls_cert, tls_key, (store / "ca.crt").read_bytes(), enterprise_ca)
         max_upload = int(profile.rules["max_virtual_size"] * 1.1) + 64 * 1024 * 1024
-        app = make_app(LibraryApp(opened, profile, spool_dir, max_upload))
+        cap = parse_size(spool_max) if spool_max is not None else None
+        app = make_app(LibraryApp(opened, profile, spool_dir, max_upload, cap))
         opened.audit(admin or "local", "serve", listen)
         run(app, listen, ctx)
-    except (WebError, GateProfileError) as exc:
+    except (WebError, GateProfileError, SpoolSizeError) as exc:
         raise UserError(str(exc)) from None
     except library_errors() as exc:
         raise UserError(str(exc)) from None

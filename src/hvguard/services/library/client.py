@@ -8,9 +8,11 @@ the gate rules broken.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
 import os
+import select
 import ssl
 import tempfile
 import time
@@ -68,6 +70,60 @@ def _context(creds: Credentials) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise ConnectError(f"--cert/--key: cannot load the client certificate ({exc})") from None
     return ctx
+
+
+def _refusal(response: http.client.HTTPResponse) -> RefusedError:
+    """The server's error answer as a :class:`RefusedError`."""
+    kind = ""
+    try:
+        data = json.loads(response.read(1024 * 1024))
+        reason, rules = str(data.get("error")), list(data.get("rules") or [])
+        kind = str(data.get("reason") or "")
+    except (ValueError, OSError, http.client.HTTPException, AttributeError):
+        reason, rules = f"HTTP {response.status} {response.reason}", []
+    return RefusedError(response.status, reason, rules, kind)
+
+
+class _Prefixed(io.RawIOBase):
+    """A socket's byte stream with bytes already read from it put back in front."""
+
+    def __init__(self, sock: ssl.SSLSocket, head: bytes) -> None:
+        self.sock, self.head = sock, head
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        return self.sock.recv_into(buffer)
+
+
+class _Answered:
+    """What :class:`http.client.HTTPResponse` reads an early answer from (it calls ``makefile``)."""
+
+    def __init__(self, sock: ssl.SSLSocket, head: bytes) -> None:
+        self.raw = _Prefixed(sock, head)
+
+    def makefile(self, _mode: str) -> io.BufferedReader:
+        return io.BufferedReader(self.raw)
+
+
+def _early_answer(sock: Any, timeout: float) -> bytes | None:
+    """The first bytes of an answer the server sent before the upload ended (it refused the upload
+    early: spool full, too large …), or None while it is still reading. Only TLS records that carry
+    application data count: TLS 1.3 session tickets also make the socket readable."""
+    if not select.select([sock], [], [], 0)[0]:
+        return None
+    sock.setblocking(False)
+    try:
+        return bytes(sock.recv(64 * 1024))
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return None
+    finally:
+        sock.settimeout(timeout)
 
 
 def next_totp(secret: str) -> str:
@@ -148,15 +204,8 @@ class Client:
                 f"{self.url}: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
             ) from None
         if response.status >= 400:
-            kind = ""
-            try:
-                data = json.loads(response.read(1024 * 1024))
-                reason, rules = str(data.get("error")), list(data.get("rules") or [])
-                kind = str(data.get("reason") or "")
-            except (ValueError, OSError, http.client.HTTPException, AttributeError):
-                reason, rules = f"HTTP {response.status} {response.reason}", []
             conn.close()
-            raise RefusedError(response.status, reason, rules, kind)
+            raise _refusal(response)
         return conn, response
 
     def json(self, method: str, path: str, *, admin: bool = False) -> Any:
@@ -170,17 +219,47 @@ class Client:
             conn.close()
 
     def push(self, image: Path, name: str, version: str) -> dict[str, Any]:
-        """Upload an image (streamed); the server's answer (id, sha256, gate)."""
+        """Upload an image (streamed); the server's answer (id, sha256, gate). An answer that arrives
+        while the image is still being sent (a refusal before the server read it all) ends the upload
+        at once and is reported as such, instead of a broken connection."""
         size = image.stat().st_size
-        with open(image, "rb") as f:
-            conn, response = self.request(
-                "PUT",
-                f"/v1/images?name={quote(name, safe='')}&version={quote(version, safe='')}",
-                body=f,
-                headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
-            )
+        path = f"/v1/images?name={quote(name, safe='')}&version={quote(version, safe='')}"
+        conn = self._connection()
         try:
-            return dict(json.loads(response.read()))
+            try:
+                conn.putrequest("PUT", path, skip_accept_encoding=True)
+                conn.putheader("Content-Length", str(size))
+                conn.putheader("Content-Type", "application/octet-stream")
+                conn.endheaders()
+                early = None
+                with open(image, "rb") as f:
+                    while block := f.read(_BLOCK):
+                        early = _early_answer(conn.sock, self.timeout)
+                        if early is not None:
+                            break
+                        conn.sock.sendall(block)
+                if early:
+                    response = http.client.HTTPResponse(_Answered(conn.sock, early), method="PUT")  # type: ignore[arg-type]
+                    response.begin()
+                else:
+                    response = conn.getresponse()
+            except ssl.SSLError as exc:
+                raise ConnectError(f"{self.url}: TLS failed ({exc.reason or exc})") from None
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                raise ConnectError(
+                    f"{self.url}: TLS: the server closed the connection without answering "
+                    "(client certificate missing or not accepted?)"
+                ) from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise ConnectError(
+                    f"{self.url}: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
+                ) from None
+            if response.status >= 400:
+                raise _refusal(response)
+            try:
+                return dict(json.loads(response.read()))
+            except (ValueError, OSError, http.client.HTTPException) as exc:
+                raise ConnectError(f"{self.url}: bad answer ({exc})") from None
         finally:
             conn.close()
 

@@ -16,9 +16,10 @@ Endpoints (JSON unless noted; errors are ``{"error": "...", "rules": [...]}``):
 * ``POST /v1/regate``                 re-run the gate on every image, quarantine failures (admin + TOTP)
 
 Status codes: 401 certificate not mapped to a user, 403 role / grant / TOTP / own approval, 404, 409
-state conflict (exists, not approved), 422 gate refusal, 400 bad input, 413 too large. Where a client
+state conflict (exists, not approved), 422 gate refusal, 400 bad input, 413 too large, 507 the gate's
+spool cannot take the upload now (``--spool-max``, shared by concurrent check-ins). Where a client
 acts on the cause, the error also has a ``reason``: ``totp-invalid`` (missing or wrong code),
-``totp-reused`` (a code already accepted for this user: RFC 6238 §5.2).
+``totp-reused`` (a code already accepted for this user: RFC 6238 §5.2), ``spool-full``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from hvguard.services.library import crypto, ingest, manifest, pki
 from hvguard.services.library.db import images
 from hvguard.services.library.gate import GateProfile, run_gate
 from hvguard.services.library.regate import regate_one
+from hvguard.services.library.spool import SpoolBudget, default_cap
 from hvguard.services.library.store import (
     Store,
     StoreError,
@@ -88,11 +90,15 @@ class Refused(Exception):
 class LibraryApp:
     """The handlers, over one opened store and gate profile."""
 
-    def __init__(self, store: Store, profile: GateProfile, spool: Path, max_upload: int) -> None:
+    def __init__(
+        self, store: Store, profile: GateProfile, spool: Path, max_upload: int, spool_max: int | None = None
+    ) -> None:
         self.store = store
         self.profile = profile
         self.spool = spool
         self.max_upload = max_upload
+        #: bytes the check-ins in progress hold in the spool, against ``--spool-max``
+        self.budget = SpoolBudget(spool_max if spool_max is not None else default_cap(spool))
 
     # --- plumbing ---------------------------------------------------------------------------------
     def caller(self, request: Any, action: str) -> Caller:
@@ -186,6 +192,7 @@ class LibraryApp:
                 "key_id": pki.key_id(pub),
             },
             "gate": {"profile_sha256": self.profile.sha256, "formats": self.profile.rules["formats"]},
+            "spool": {"max_bytes": self.budget.cap, "in_use_bytes": self.budget.in_use},
             "images": {
                 "total": len(rows),
                 "by_status": counts,
@@ -261,6 +268,7 @@ class LibraryApp:
             raise Refused(411, "Content-Length is required")
         if length > self.max_upload:
             raise Refused(413, f"image of {length} bytes is larger than the limit of {self.max_upload}")
+        self._reserve_spool(caller, subject, length)
         spool = Path(tempfile.mkdtemp(prefix="hvguard-push-", dir=self.spool))
         part = self.store.path / "tmp" / f"{new_image_id()}.part"
         try:
@@ -319,6 +327,21 @@ class LibraryApp:
             shutil.rmtree(spool, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
+            self.budget.release(length)
+
+    def _reserve_spool(self, caller: Caller, subject: str, length: int) -> None:
+        """Reserve the upload's size in the spool, or refuse it (507) before a byte is received."""
+        if self.budget.reserve(length):
+            return
+        if length > self.budget.cap:
+            why = f"image of {length} bytes is larger than the gate's spool (--spool-max {self.budget.cap})"
+        else:
+            why = (
+                f"the gate's spool is full: {self.budget.in_use} of {self.budget.cap} bytes (--spool-max) "
+                f"are taken by other check-ins and this one needs {length}; try again when they finished"
+            )
+        self.store.audit(caller.name, "push", subject, "refused", why)
+        raise Refused(507, why, reason="spool-full")
 
     async def approve(self, request: Any) -> Any:
         """Approve a pending image and sign its manifest; the publisher cannot approve their own image."""
