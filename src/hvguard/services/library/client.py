@@ -204,8 +204,9 @@ class Client:
                 f"{self.url}: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
             ) from None
         if response.status >= 400:
+            refused = _refusal(response)  # read before the connection closes
             conn.close()
-            raise _refusal(response)
+            raise refused
         return conn, response
 
     def json(self, method: str, path: str, *, admin: bool = False) -> Any:
