@@ -162,7 +162,7 @@ def push(
     url: str, image: Path, name: str, version: str, cert: Path, key: Path, ca: Path, totp_file: Path | None
 ) -> int:
     """Check IMAGE in; prints the new image id."""
-    from hvguard.services.library.store import check_image_name, check_version
+    from hvguard.services.library.names import check_image_name, check_version
 
     def run(client: Any) -> int:
         if not image.is_file():

@@ -45,19 +45,16 @@ from hvguard.services.library.db import (
     totp_steps,
     users,
 )
+from hvguard.services.library.names import StoreError as StoreError
+from hvguard.services.library.names import check_image_name as check_image_name
+from hvguard.services.library.names import check_version as check_version
+from hvguard.services.library.names import group_of as group_of
 
 STORE_FORMAT = "hvguard-library/1"
 ROLES = ("reader", "publisher", "approver", "admin")
 GUEST_INSPECTION = ("required", "warn", "off")
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-#: Image names: slash-separated segments (the first segments are the image's group), no dot segments.
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _MAX_SLOT_BYTES = 64 * 1024
-
-
-class StoreError(Exception):
-    """The store cannot be created, opened or changed as asked (one line)."""
 
 
 def now() -> str:
@@ -70,29 +67,6 @@ def check_user_name(name: str) -> str:
     if not _USER.match(name):
         raise StoreError(f"invalid user name {name!r}: letters, digits, '.', '_', '-' (at most 64)")
     return name
-
-
-def check_image_name(name: str) -> str:
-    """``name`` if it is a valid image name (``group/…/image``); path tricks such as ``..`` are refused."""
-    segments = name.split("/")
-    if len(name) > 200 or not all(_SEGMENT.match(s) and s not in {".", ".."} for s in segments):
-        raise StoreError(
-            f"invalid image name {name!r}: '/'-separated segments of letters, digits, '.', '_', '+', '-' "
-            "(no empty, '.' or '..' segment)"
-        )
-    return name
-
-
-def check_version(version: str) -> str:
-    """``version`` if it is a valid image version."""
-    if not _VERSION.match(version) or version in {".", ".."}:
-        raise StoreError(f"invalid image version {version!r}")
-    return version
-
-
-def group_of(name: str) -> str:
-    """An image's group: its name without the last segment (``""`` for a top-level image)."""
-    return name.rpartition("/")[0]
 
 
 def _write_private(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = True) -> None:
