@@ -30,23 +30,32 @@ def _client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--cert", type=_FILE, required=True, help="Your client certificate (PEM)."),
             click.option("--key", type=_FILE, required=True, help="Its private key (PEM)."),
             click.option("--ca", type=_FILE, required=True, help="CA that signed the server's certificate."),
-            click.option("--totp-file", type=_FILE, help="TOTP base32 secret or current code (admin calls)."),
+            click.option(
+                "--totp-file",
+                type=_FILE,
+                help="TOTP base32 secret or current code (admin calls). A code is accepted once: with the "
+                "secret, a second admin call in the same 30-second step waits for the next code (-v says "
+                "so); a typed code used before is refused.",
+            ),
         ]
     ):
         fn = decorator(fn)
     return fn
 
 
-def _totp(path: Path | None) -> str | None:
+def _totp(path: Path | None) -> tuple[str | None, str | None]:
+    """The code to send and, when the file holds the base32 secret rather than a typed code, the secret
+    (so a code already used in this 30-second step can be replaced by the next one)."""
     if path is None:
-        return None
+        return None, None
     value = read_secret(path, "--totp-file").strip().replace(" ", "")
     if value.isdigit() and 6 <= len(value) <= 8:
-        return value
+        return value, None
     import pyotp
 
+    secret = value.upper()
     try:
-        return str(pyotp.TOTP(value.upper()).now())
+        return str(pyotp.TOTP(secret).now()), secret
     except Exception:  # pyotp raises binascii/ValueError variants for a bad seed
         raise UserError(f"--totp-file {path}: neither a TOTP code nor a base32 secret") from None
 
@@ -58,7 +67,7 @@ def _call(
     from hvguard.services.library.client import Client, ConnectError, Credentials, RefusedError
 
     try:
-        client = Client(url, Credentials(cert, key, ca, _totp(totp_file)))
+        client = Client(url, Credentials(cert, key, ca, *_totp(totp_file)))
         return fn(client) or EXIT_OK
     except RefusedError as exc:
         click.echo(f"hvguard: refused: {exc.reason}", err=True)
@@ -85,6 +94,20 @@ def _call(
     type=_FILE,
     help="Also accept client certificates of this CA (users mapped by --subject).",
 )
+@click.option(
+    "--spool-max",
+    metavar="BYTES",
+    help="Total spool space that concurrent check-ins may hold (e.g. 20G); a push that would exceed it is "
+    "refused (HTTP 507, exit 1) before anything is stored [default: 80% of the spool's free space at start].",
+)
+@click.option(
+    "--syslog-socket",
+    default="/dev/log",
+    show_default=True,
+    metavar="PATH",
+    help="Local syslog datagram socket that gets a copy of each audit record (facility authpriv); "
+    "'none': no copy. The audit log file is written either way.",
+)
 def serve(
     store: Path,
     listen: str,
@@ -95,17 +118,21 @@ def serve(
     profile_path: Path | None,
     spool: Path | None,
     enterprise_ca: Path | None,
+    spool_max: str | None,
+    syslog_socket: str,
 ) -> int:
     """Serve the library over HTTPS with client certificates required; stop with SIGTERM."""
     import tempfile
 
     from hvguard.services.library.gate import GateProfileError, load_gate_profile
     from hvguard.services.library.server import LibraryApp, make_app
+    from hvguard.services.library.spool import SpoolSizeError, parse_size
     from hvguard.services.library.store import open_store
     from hvguard.services.web.server import WebError, run, server_context
 
     try:
         opened = open_store(store, read_secret(passphrase_file, "--passphrase-file"), admin=admin)
+        opened.syslog_socket = None if syslog_socket == "none" else syslog_socket
         profile = load_gate_profile(profile_path)
         spool_dir = (spool or Path(tempfile.gettempdir())).resolve()
         if spool_dir == store.resolve() or store.resolve() in spool_dir.parents:
@@ -114,10 +141,11 @@ def serve(
             raise UserError(f"--spool {spool_dir}: not a folder")
         ctx = server_context(tls_cert, tls_key, (store / "ca.crt").read_bytes(), enterprise_ca)
         max_upload = int(profile.rules["max_virtual_size"] * 1.1) + 64 * 1024 * 1024
-        app = make_app(LibraryApp(opened, profile, spool_dir, max_upload))
+        cap = parse_size(spool_max) if spool_max is not None else None
+        app = make_app(LibraryApp(opened, profile, spool_dir, max_upload, cap))
         opened.audit(admin or "local", "serve", listen)
         run(app, listen, ctx)
-    except (WebError, GateProfileError) as exc:
+    except (WebError, GateProfileError, SpoolSizeError) as exc:
         raise UserError(str(exc)) from None
     except library_errors() as exc:
         raise UserError(str(exc)) from None
@@ -134,7 +162,7 @@ def push(
     url: str, image: Path, name: str, version: str, cert: Path, key: Path, ca: Path, totp_file: Path | None
 ) -> int:
     """Check IMAGE in; prints the new image id."""
-    from hvguard.services.library.store import check_image_name, check_version
+    from hvguard.services.library.names import check_image_name, check_version
 
     def run(client: Any) -> int:
         if not image.is_file():
@@ -241,14 +269,19 @@ def delete(url: str, image_id: str, cert: Path, key: Path, ca: Path, totp_file: 
 @click.argument("url")
 @_client_options
 def regate(url: str, cert: Path, key: Path, ca: Path, totp_file: Path | None) -> int:
-    """Re-run the gate on every image; those that now fail are quarantined (administrators, TOTP)."""
+    """Re-run the gate on every image under the server's profile (administrators, TOTP).
+
+    Images that now fail are quarantined; quarantined images that pass again return to their status;
+    approved images get a new signed manifest when they come back or when theirs names another gate
+    profile (the old one is kept). One line per image: ID, name, version, pass|FAIL, status,
+    re-signed|-."""
 
     def run(client: Any) -> int:
         rows = client.json("POST", "/v1/regate", admin=True)
         for r in rows:
-            click.echo(
-                f"{r['id']}\t{r['name']}\t{r['version']}\t{'pass' if r['passed'] else 'FAIL'}\t{r['status']}"
-            )
+            verdict = "pass" if r["passed"] else "FAIL"
+            resigned = "re-signed" if r.get("resigned") else "-"
+            click.echo(f"{r['id']}\t{r['name']}\t{r['version']}\t{verdict}\t{r['status']}\t{resigned}")
         return EXIT_OK
 
     return _call(url, cert, key, ca, totp_file, run)

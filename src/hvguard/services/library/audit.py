@@ -1,17 +1,23 @@
-"""The library's audit trail: an append-only, hash-chained JSON-lines log, mirrored to syslog.
+"""The library's audit trail: an append-only, hash-chained JSON-lines log, copied to syslog.
 
 Each record holds ``prev`` (the hash of the record before it; 64 zeros for the first) and ``hash``
 (SHA-256 of its own canonical JSON without ``hash``). The sequence number and hash of the last record
 are also kept in the metadata database, so cutting records off the end is detected as well as editing,
 deleting or reordering records in the middle. ``verify`` returns the problems found (empty: intact).
+
+Each record is also sent, one datagram per record, to the local syslog socket (``/dev/log`` unless
+``library serve --syslog-socket PATH``), facility AUTHPRIV; see :func:`syslog_line`. The file is
+written first: a syslog that cannot be reached loses only the copy.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
-import syslog
+import socket
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +31,14 @@ AUDIT_FILE = "audit.log"
 _GENESIS = "0" * 64
 _HEAD_KEY = "audit_head"
 _LOCK = threading.Lock()
+_LOG = logging.getLogger("hvguard.library")
+_SYSLOG_FAILED: set[str] = set()
+#: Where the syslog copy goes unless ``library serve --syslog-socket`` says otherwise.
+SYSLOG_SOCKET = "/dev/log"
+SYSLOG_TAG = "hvguard-library"
+FACILITY_AUTHPRIV = 10
+SEVERITY_WARNING = 4
+SEVERITY_NOTICE = 5
 
 
 def _canonical(record: dict[str, Any]) -> bytes:
@@ -46,9 +60,17 @@ def _head(engine: Engine) -> tuple[int, str]:
 
 
 def append(
-    store: Path, engine: Engine, *, actor: str, action: str, subject: str, outcome: str, detail: str = ""
+    store: Path,
+    engine: Engine,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    outcome: str,
+    detail: str = "",
+    syslog_socket: str | None = SYSLOG_SOCKET,
 ) -> dict[str, Any]:
-    """Append one record (and send it to syslog); returns the record."""
+    """Append one record (and send its copy to the syslog socket); returns the record."""
     with _LOCK:
         seq, prev = _head(engine)
         record: dict[str, Any] = {
@@ -73,22 +95,50 @@ def append(
             updated = conn.execute(settings.update().where(settings.c.key == _HEAD_KEY).values(value=value))
             if not updated.rowcount:
                 conn.execute(settings.insert().values(key=_HEAD_KEY, value=value))
-    _to_syslog(record)
+    _to_syslog(record, syslog_socket)
     return record
 
 
-def _to_syslog(record: dict[str, Any]) -> None:
-    """One line per record (facility AUTHPRIV: it is a security trail); a host without a syslog
-    socket loses only the copy, never the log."""
+def _printable(value: object) -> str:
+    # actors and subjects can come from a request: no control character may split or forge a line
+    return "".join(c if c.isprintable() else "?" for c in str(value))
+
+
+def syslog_line(record: dict[str, Any], *, pid: int | None = None) -> bytes:
+    """The datagram for one record, in the format the C library's ``syslog()`` sends to ``/dev/log``:
+    ``<PRI>Mmm dd hh:mm:ss hvguard-library[PID]: seq=… actor=… action=… subject=… outcome=… hash=…``,
+    facility AUTHPRIV (a security trail), severity notice for ``ok`` and warning otherwise."""
+    severity = SEVERITY_NOTICE if record["outcome"] == "ok" else SEVERITY_WARNING
+    stamp = datetime.now().strftime("%b %e %H:%M:%S")  # local time, as syslog() writes it
+    text = " ".join(
+        f"{key}={_printable(record[key])}" for key in ("seq", "actor", "action", "subject", "outcome", "hash")
+    )
+    pid = os.getpid() if pid is None else pid
+    return f"<{FACILITY_AUTHPRIV * 8 + severity}>{stamp} {SYSLOG_TAG}[{pid}]: {text}".encode()
+
+
+def _to_syslog(record: dict[str, Any], address: str | None) -> None:
+    """Send the record's syslog copy to the local datagram socket ``address`` (``None``: no copy). A
+    host without a reachable syslog socket loses only the copy, never the record in the file: the
+    first failure is logged as a warning (unless the default ``/dev/log`` does not exist at all: a
+    host without a local syslog), later ones are not repeated."""
+    if not address:
+        return
     try:
-        syslog.openlog("hvguard-library", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
-        syslog.syslog(
-            syslog.LOG_NOTICE if record["outcome"] == "ok" else syslog.LOG_WARNING,
-            f"seq={record['seq']} actor={record['actor']} action={record['action']} "
-            f"subject={record['subject']} outcome={record['outcome']} hash={record['hash']}",
-        )
-    except OSError:
-        pass
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(address)
+            sock.send(syslog_line(record))
+    except OSError as exc:
+        if address == SYSLOG_SOCKET and exc.errno == errno.ENOENT:
+            return  # the default, on a host with no local syslog (a container): nothing to warn about
+        if address not in _SYSLOG_FAILED:
+            _SYSLOG_FAILED.add(address)
+            _LOG.warning(
+                "audit: syslog copy to %s failed (%s); the audit log file keeps every record",
+                address,
+                exc.strerror or exc,
+            )
 
 
 def verify(store: Path, engine: Engine) -> list[str]:

@@ -8,10 +8,14 @@ the gate rules broken.
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import logging
 import os
+import select
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from hvguard.services.library import manifest, pki
 
 _BLOCK = 1024 * 1024
+_LOG = logging.getLogger("hvguard.library")
 TOTP_HEADER = "X-HVGuard-TOTP"
 
 
@@ -34,6 +39,8 @@ class RefusedError(Exception):
     status: int
     reason: str
     rules: list[dict[str, str]] = field(default_factory=list)
+    #: the server's machine-readable ``reason`` (e.g. ``totp-reused``), when it gave one
+    kind: str = ""
 
     def __str__(self) -> str:
         return self.reason
@@ -47,6 +54,8 @@ class Credentials:
     key: Path
     ca: Path
     totp: str | None = None
+    #: the base32 TOTP seed, when ``--totp-file`` held one (not a typed code): a new code can be made
+    totp_secret: str | None = None
 
 
 def _context(creds: Credentials) -> ssl.SSLContext:
@@ -61,6 +70,71 @@ def _context(creds: Credentials) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise ConnectError(f"--cert/--key: cannot load the client certificate ({exc})") from None
     return ctx
+
+
+def _refusal(response: http.client.HTTPResponse) -> RefusedError:
+    """The server's error answer as a :class:`RefusedError`."""
+    kind = ""
+    try:
+        data = json.loads(response.read(1024 * 1024))
+        reason, rules = str(data.get("error")), list(data.get("rules") or [])
+        kind = str(data.get("reason") or "")
+    except (ValueError, OSError, http.client.HTTPException, AttributeError):
+        reason, rules = f"HTTP {response.status} {response.reason}", []
+    return RefusedError(response.status, reason, rules, kind)
+
+
+class _Prefixed(io.RawIOBase):
+    """A socket's byte stream with bytes already read from it put back in front."""
+
+    def __init__(self, sock: ssl.SSLSocket, head: bytes) -> None:
+        self.sock, self.head = sock, head
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        return self.sock.recv_into(buffer)
+
+
+class _Answered:
+    """What :class:`http.client.HTTPResponse` reads an early answer from (it calls ``makefile``)."""
+
+    def __init__(self, sock: ssl.SSLSocket, head: bytes) -> None:
+        self.raw = _Prefixed(sock, head)
+
+    def makefile(self, _mode: str) -> io.BufferedReader:
+        return io.BufferedReader(self.raw)
+
+
+def _early_answer(sock: Any, timeout: float) -> bytes | None:
+    """The first bytes of an answer the server sent before the upload ended (it refused the upload
+    early: spool full, too large …), or None while it is still reading. Only TLS records that carry
+    application data count: TLS 1.3 session tickets also make the socket readable."""
+    if not select.select([sock], [], [], 0)[0]:
+        return None
+    sock.setblocking(False)
+    try:
+        return bytes(sock.recv(64 * 1024))
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return None
+    finally:
+        sock.settimeout(timeout)
+
+
+def next_totp(secret: str) -> str:
+    """Wait for the next 30-second TOTP step to begin, then its code (the current one was used)."""
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    wait = totp.interval - time.time() % totp.interval + 0.5  # half a second past the boundary
+    _LOG.info("TOTP code already used in this 30-second step: waiting %.0f s for the next one", wait)
+    time.sleep(wait)
+    return str(totp.now())
 
 
 class Client:
@@ -91,10 +165,25 @@ class Client:
         headers: dict[str, str] | None = None,
         admin: bool = False,
     ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
-        """Send a request; returns the open connection and its response (status already checked)."""
+        """Send a request; returns the open connection and its response (status already checked).
+
+        An administrative call whose code the server already accepted (``totp-reused``: two calls in one
+        30-second step) is sent once more with the next step's code when the client holds the TOTP
+        secret and the request has no body to resend."""
+        try:
+            return self._send(method, path, body, headers, self.creds.totp if admin else None)
+        except RefusedError as exc:
+            if exc.kind != "totp-reused" or not self.creds.totp_secret or body is not None:
+                raise
+        code = next_totp(self.creds.totp_secret)
+        return self._send(method, path, body, headers, code)
+
+    def _send(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None, totp: str | None
+    ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
         hdrs = dict(headers or {})
-        if admin and self.creds.totp:
-            hdrs[TOTP_HEADER] = self.creds.totp
+        if totp:
+            hdrs[TOTP_HEADER] = totp
         conn = self._connection()
         try:
             conn.request(method, path, body=body, headers=hdrs)
@@ -115,13 +204,9 @@ class Client:
                 f"{self.url}: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
             ) from None
         if response.status >= 400:
-            try:
-                data = json.loads(response.read(1024 * 1024))
-                reason, rules = str(data.get("error")), list(data.get("rules") or [])
-            except (ValueError, OSError, http.client.HTTPException, AttributeError):
-                reason, rules = f"HTTP {response.status} {response.reason}", []
+            refused = _refusal(response)  # read before the connection closes
             conn.close()
-            raise RefusedError(response.status, reason, rules)
+            raise refused
         return conn, response
 
     def json(self, method: str, path: str, *, admin: bool = False) -> Any:
@@ -135,17 +220,47 @@ class Client:
             conn.close()
 
     def push(self, image: Path, name: str, version: str) -> dict[str, Any]:
-        """Upload an image (streamed); the server's answer (id, sha256, gate)."""
+        """Upload an image (streamed); the server's answer (id, sha256, gate). An answer that arrives
+        while the image is still being sent (a refusal before the server read it all) ends the upload
+        at once and is reported as such, instead of a broken connection."""
         size = image.stat().st_size
-        with open(image, "rb") as f:
-            conn, response = self.request(
-                "PUT",
-                f"/v1/images?name={quote(name, safe='')}&version={quote(version, safe='')}",
-                body=f,
-                headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
-            )
+        path = f"/v1/images?name={quote(name, safe='')}&version={quote(version, safe='')}"
+        conn = self._connection()
         try:
-            return dict(json.loads(response.read()))
+            try:
+                conn.putrequest("PUT", path, skip_accept_encoding=True)
+                conn.putheader("Content-Length", str(size))
+                conn.putheader("Content-Type", "application/octet-stream")
+                conn.endheaders()
+                early = None
+                with open(image, "rb") as f:
+                    while block := f.read(_BLOCK):
+                        early = _early_answer(conn.sock, self.timeout)
+                        if early is not None:
+                            break
+                        conn.sock.sendall(block)
+                if early:
+                    response = http.client.HTTPResponse(_Answered(conn.sock, early), method="PUT")  # type: ignore[arg-type]
+                    response.begin()
+                else:
+                    response = conn.getresponse()
+            except ssl.SSLError as exc:
+                raise ConnectError(f"{self.url}: TLS failed ({exc.reason or exc})") from None
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                raise ConnectError(
+                    f"{self.url}: TLS: the server closed the connection without answering "
+                    "(client certificate missing or not accepted?)"
+                ) from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise ConnectError(
+                    f"{self.url}: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
+                ) from None
+            if response.status >= 400:
+                raise _refusal(response)
+            try:
+                return dict(json.loads(response.read()))
+            except (ValueError, OSError, http.client.HTTPException) as exc:
+                raise ConnectError(f"{self.url}: bad answer ({exc})") from None
         finally:
             conn.close()
 

@@ -78,7 +78,7 @@ class BlobWriter:
         self._index = 0
         out.write(self._header)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Add plaintext; full chunks are sealed and written at once (never the last one: it is final).
 
         Whole chunks are encrypted straight from ``data`` (no copy); only a partial tail is buffered."""

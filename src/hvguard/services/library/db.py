@@ -7,6 +7,7 @@ TOTP seeds) are sealed under the store's data key before they are written.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Engine,
@@ -67,6 +68,36 @@ images = Table(
     Column("manifest", Text, nullable=True),
     Column("signature", Text, nullable=True),
     UniqueConstraint("name", "version"),
+)
+
+#: The last TOTP step accepted per user (RFC 6238 §5.2: a code is accepted once). In the database, not in
+#: memory, so a restart or several ``serve`` processes on one database do not accept a code twice.
+totp_steps = Table(
+    "library_totp_steps",
+    metadata,
+    Column("user", String(128), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+)
+
+#: Manifests replaced by a re-signed one (``regate`` under another gate profile, or an image back from
+#: quarantine): kept, never edited, so what the library vouched for at any time stays auditable.
+superseded_manifests = Table(
+    "library_superseded_manifests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", String(36), nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("superseded_at", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+#: The status an image had before ``regate`` quarantined it (it returns to it once it passes again).
+quarantine = Table(
+    "library_quarantine",
+    metadata,
+    Column("image_id", String(36), primary_key=True),
+    Column("previous_status", String(16), nullable=False),
+    Column("since", String(40), nullable=False),
 )
 
 settings = Table(

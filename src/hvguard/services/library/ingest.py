@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +37,7 @@ class _Blob:
         self.writer = crypto.BlobWriter(data_key, out)
         self.flushed = 0
 
-    def write(self, batch: bytes) -> None:
+    def write(self, batch: bytes | memoryview) -> None:
         self.writer.write(batch)
         self.out.flush()
         end = self.out.tell()
@@ -96,6 +98,67 @@ async def receive(content: Any, data_key: bytes, plain: Path, part: Path, length
         pf.write(last)
     if size != length:
         raise UploadError(f"upload ended after {size} of {length} bytes")
+    return h.hexdigest(), size
+
+
+def receive_blocking(
+    read_into: Callable[[memoryview], int], head: bytes, data_key: bytes, plain: Path, part: Path, length: int
+) -> tuple[str, int]:
+    """:func:`receive` for a body read by a blocking ``read_into`` (a worker thread's TLS reader, see
+    :mod:`.tls_reader`) after the ``head`` bytes already received.
+
+    Two batch buffers take turns: while the hash and the spool write of one run in a small thread pool,
+    the body is decrypted straight into the other, so nothing is copied between the TLS layer and the
+    jobs and memory stays at two batches whatever the image size. Encryption runs in the calling thread
+    (see ``start``)."""
+    if len(head) > length:
+        raise UploadError("more data than Content-Length")
+    h = hashlib.sha256()
+    buffers = [bytearray(BATCH), bytearray(BATCH)]
+    pfd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    bfd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with (
+        os.fdopen(pfd, "wb") as pf,
+        os.fdopen(bfd, "wb") as bf,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="hvguard-ingest") as pool,
+    ):
+        blob = _Blob(data_key, bf)
+        pending: list[Future[Any]] = []
+
+        def finish(jobs: list[Future[Any]]) -> None:
+            # every job ends before its buffer is reused or the files close; then the first error
+            errors = [job.exception() for job in jobs]
+            for error in errors:
+                if error is not None:
+                    raise error
+
+        def start(batch: memoryview) -> list[Future[Any]]:
+            # Hashing and file writes release the GIL; AES-GCM does not, so it runs here, in the reading
+            # thread: in a pool thread it would take the GIL back after every TLS record this thread
+            # decrypts (each read releases it) and the upload would crawl.
+            jobs: list[Future[Any]] = [pool.submit(h.update, batch), pool.submit(pf.write, batch)]
+            blob.write(batch)
+            return jobs
+
+        try:
+            pending = start(memoryview(head)) if head else []
+            size, turn = len(head), 0
+            while size < length:
+                view = memoryview(buffers[turn])[: min(BATCH, length - size)]
+                got = read_into(view)
+                size += got
+                jobs, pending = pending, []
+                finish(jobs)
+                pending = start(view[:got])
+                turn ^= 1
+                if got < len(view):
+                    raise UploadError(f"upload ended after {size} of {length} bytes")
+        finally:
+            jobs, pending = pending, []
+            for job in jobs:
+                job.exception()  # wait: the buffers and files outlive every job
+        finish(jobs)
+        blob.writer.close()
     return h.hexdigest(), size
 
 

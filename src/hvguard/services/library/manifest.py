@@ -25,6 +25,28 @@ def canonical(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+def manifest_body(
+    library: str, row: dict[str, Any], *, approver: str, approved_at: str, gate: dict[str, Any]
+) -> dict[str, Any]:
+    """The manifest of an image row (``library_images``) approved by ``approver`` with gate results
+    ``gate`` (they name the gate profile's SHA-256)."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "library": library,
+        "id": row["id"],
+        "name": row["name"],
+        "version": row["version"],
+        "sha256": row["sha256"],
+        "size": row["size"],
+        "format": row["format"],
+        "publisher": row["publisher"],
+        "approver": approver,
+        "pushed_at": row["pushed_at"],
+        "approved_at": approved_at,
+        "gate": gate,
+    }
+
+
 def sign_manifest(key: Any, manifest: dict[str, Any]) -> dict[str, Any]:
     """The signed envelope of ``manifest``."""
     pub = pki.public_pem(key)

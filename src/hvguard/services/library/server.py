@@ -16,7 +16,10 @@ Endpoints (JSON unless noted; errors are ``{"error": "...", "rules": [...]}``):
 * ``POST /v1/regate``                 re-run the gate on every image, quarantine failures (admin + TOTP)
 
 Status codes: 401 certificate not mapped to a user, 403 role / grant / TOTP / own approval, 404, 409
-state conflict (exists, not approved), 422 gate refusal, 400 bad input, 413 too large.
+state conflict (exists, not approved), 422 gate refusal, 400 bad input, 413 too large, 507 the gate's
+spool cannot take the upload now (``--spool-max``, shared by concurrent check-ins). Where a client
+acts on the cause, the error also has a ``reason``: ``totp-invalid`` (missing or wrong code),
+``totp-reused`` (a code already accepted for this user: RFC 6238 §5.2), ``spool-full``.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from hvguard.services.library import crypto, ingest, manifest, pki
+from hvguard.services.library import crypto, ingest, manifest, pki, tls_reader
 from hvguard.services.library.db import images
 from hvguard.services.library.gate import GateProfile, run_gate
+from hvguard.services.library.regate import regate_one
+from hvguard.services.library.spool import SpoolBudget, default_cap
 from hvguard.services.library.store import (
     Store,
     StoreError,
@@ -47,7 +52,7 @@ from hvguard.services.library.store import (
     new_image_id,
     now,
 )
-from hvguard.services.web.server import TOTP_HEADER, check_totp, peer_of, tls_version
+from hvguard.services.web.server import TOTP_HEADER, peer_of, tls_version, totp_step
 
 ACTIONS = {
     "reader": {"status", "list", "pull"},
@@ -57,6 +62,7 @@ ACTIONS = {
 }
 #: Administrative calls: a TOTP code is needed on top of the certificate (SS-009 11.4.3).
 ADMIN_ACTIONS = {"delete", "regate"}
+TOTP_REUSED_MESSAGE = "TOTP code already used; wait for the next code"
 
 
 @dataclass
@@ -71,20 +77,30 @@ class Caller:
 class Refused(Exception):
     """A request refused with an HTTP status and a reason."""
 
-    def __init__(self, status: int, reason: str, rules: list[dict[str, str]] | None = None) -> None:
-        super().__init__(reason)
+    def __init__(
+        self, status: int, message: str, rules: list[dict[str, str]] | None = None, *, reason: str = ""
+    ) -> None:
+        super().__init__(message)
         self.status = status
         self.rules = rules or []
+        #: a machine-readable reason where a client acts on it (``totp-invalid``, ``totp-reused`` …)
+        self.reason = reason
 
 
 class LibraryApp:
     """The handlers, over one opened store and gate profile."""
 
-    def __init__(self, store: Store, profile: GateProfile, spool: Path, max_upload: int) -> None:
+    def __init__(
+        self, store: Store, profile: GateProfile, spool: Path, max_upload: int, spool_max: int | None = None
+    ) -> None:
         self.store = store
         self.profile = profile
         self.spool = spool
         self.max_upload = max_upload
+        #: read uploads off the TLS connection in a worker thread (:mod:`.tls_reader`)
+        self.detach_uploads = os.environ.get("HVGUARD_LIBRARY_DETACHED_UPLOADS", "1") != "0"
+        #: bytes the check-ins in progress hold in the spool, against ``--spool-max``
+        self.budget = SpoolBudget(spool_max if spool_max is not None else default_cap(spool))
 
     # --- plumbing ---------------------------------------------------------------------------------
     def caller(self, request: Any, action: str) -> Caller:
@@ -101,13 +117,27 @@ class LibraryApp:
             self.store.audit(caller.name, action, "-", "refused", f"role {caller.role}")
             raise Refused(403, f"user {caller.name} ({caller.role}) may not {action}")
         if action in ADMIN_ACTIONS:
-            code = request.headers.get(TOTP_HEADER)
-            if not check_totp(self.store.totp_secret(caller.name, caller.totp_sealed), code):
-                self.store.audit(caller.name, action, "-", "refused", "missing or wrong TOTP code")
-                raise Refused(
-                    403, f"{action} is an administrative call: a valid TOTP code is required (--totp-file)"
-                )
+            self._second_factor(request, caller, action)
         return caller
+
+    def _second_factor(self, request: Any, caller: Caller, action: str) -> None:
+        """Refuse an administrative call without a valid TOTP code, or with one already accepted for this
+        user in the same or a later 30-second step (RFC 6238 §5.2: a code is good once). A replay gets
+        the status of a wrong code, with ``"reason": "totp-reused"`` so a client holding the secret
+        knows that waiting for the next step helps."""
+        step = totp_step(
+            self.store.totp_secret(caller.name, caller.totp_sealed), request.headers.get(TOTP_HEADER)
+        )
+        if step is None:
+            self.store.audit(caller.name, action, "-", "refused", "missing or wrong TOTP code")
+            raise Refused(
+                403,
+                f"{action} is an administrative call: a valid TOTP code is required (--totp-file)",
+                reason="totp-invalid",
+            )
+        if not self.store.accept_totp_step(caller.name, step):
+            self.store.audit(caller.name, action, "-", "refused", f"TOTP code reused (step {step})")
+            raise Refused(403, TOTP_REUSED_MESSAGE, reason="totp-reused")
 
     def image(self, image_id: str) -> dict[str, Any]:
         """An image row by id (404 if none)."""
@@ -164,6 +194,7 @@ class LibraryApp:
                 "key_id": pki.key_id(pub),
             },
             "gate": {"profile_sha256": self.profile.sha256, "formats": self.profile.rules["formats"]},
+            "spool": {"max_bytes": self.budget.cap, "in_use_bytes": self.budget.in_use},
             "images": {
                 "total": len(rows),
                 "by_status": counts,
@@ -239,15 +270,11 @@ class LibraryApp:
             raise Refused(411, "Content-Length is required")
         if length > self.max_upload:
             raise Refused(413, f"image of {length} bytes is larger than the limit of {self.max_upload}")
+        self._reserve_spool(caller, subject, length)
         spool = Path(tempfile.mkdtemp(prefix="hvguard-push-", dir=self.spool))
         part = self.store.path / "tmp" / f"{new_image_id()}.part"
         try:
-            try:
-                digest, size = await ingest.receive(
-                    request.content, self.store.data_key, spool / "image", part, length
-                )
-            except ingest.UploadError as exc:
-                raise Refused(400, str(exc)) from None
+            digest, size = await self._receive(request, spool / "image", part, length)
             # The blob becomes durable while the gate reads the spool copy; it is renamed into the store
             # only after both finished and the gate passed.
             loop = asyncio.get_running_loop()
@@ -297,6 +324,46 @@ class LibraryApp:
             shutil.rmtree(spool, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
+            self.budget.release(length)
+
+    async def _receive(self, request: Any, plain: Path, part: Path, length: int) -> tuple[str, int]:
+        """The upload into ``part`` (encrypted) and ``plain`` (spool copy): SHA-256 and size. Read off the
+        TLS connection in a worker thread when it can be detached from the event loop (much faster; the
+        connection then closes after the answer), else through aiohttp's stream."""
+        detached = tls_reader.detach(request) if self.detach_uploads else None
+        try:
+            if detached is None:
+                return await ingest.receive(request.content, self.store.data_key, plain, part, length)
+            reader, head = detached
+            return await asyncio.get_running_loop().run_in_executor(
+                None,
+                ingest.receive_blocking,
+                reader.read_into,
+                head,
+                self.store.data_key,
+                plain,
+                part,
+                length,
+            )
+        except (ingest.UploadError, tls_reader.BodyError) as exc:
+            raise Refused(400, str(exc)) from None
+        finally:
+            if detached is not None:
+                detached[0].reattach()
+
+    def _reserve_spool(self, caller: Caller, subject: str, length: int) -> None:
+        """Reserve the upload's size in the spool, or refuse it (507) before a byte is received."""
+        if self.budget.reserve(length):
+            return
+        if length > self.budget.cap:
+            why = f"image of {length} bytes is larger than the gate's spool (--spool-max {self.budget.cap})"
+        else:
+            why = (
+                f"the gate's spool is full: {self.budget.in_use} of {self.budget.cap} bytes (--spool-max) "
+                f"are taken by other check-ins and this one needs {length}; try again when they finished"
+            )
+        self.store.audit(caller.name, "push", subject, "refused", why)
+        raise Refused(507, why, reason="spool-full")
 
     async def approve(self, request: Any) -> Any:
         """Approve a pending image and sign its manifest; the publisher cannot approve their own image."""
@@ -314,21 +381,9 @@ class LibraryApp:
         if row["status"] != "pending":
             raise Refused(409, f"image {row['id']} is {row['status']}, not pending approval")
         approved_at = now()
-        body = {
-            "schema": manifest.MANIFEST_SCHEMA,
-            "library": self.store.id,
-            "id": row["id"],
-            "name": row["name"],
-            "version": row["version"],
-            "sha256": row["sha256"],
-            "size": row["size"],
-            "format": row["format"],
-            "publisher": row["publisher"],
-            "approver": caller.name,
-            "pushed_at": row["pushed_at"],
-            "approved_at": approved_at,
-            "gate": json.loads(row["gate"]),
-        }
+        body = manifest.manifest_body(
+            self.store.id, row, approver=caller.name, approved_at=approved_at, gate=json.loads(row["gate"])
+        )
         envelope = manifest.sign_manifest(self.store.signing_key(), body)
         with self.store.engine.begin() as conn:
             conn.execute(
@@ -442,54 +497,20 @@ class LibraryApp:
         return web.json_response({"deleted": row["id"]})
 
     async def regate(self, request: Any) -> Any:
-        """Re-run the gate on every stored image under the current profile; quarantine failures."""
+        """Re-run the gate on every stored image under the current profile: failures are quarantined,
+        images that pass again return to their status, approved images whose manifest names another
+        gate profile are re-signed (:mod:`hvguard.services.library.regate`)."""
         from aiohttp import web
 
         caller = self.caller(request, "regate")
+        loop = asyncio.get_running_loop()
         out = []
         for row in image_rows(self.store):
-            gate_json, passed = await asyncio.get_running_loop().run_in_executor(None, self._regate_one, row)
-            status = row["status"]
-            if not passed:
-                status = "quarantined"
-            with self.store.engine.begin() as conn:
-                conn.execute(
-                    update(images).where(images.c.id == row["id"]).values(status=status, gate=gate_json)
-                )
-            self.store.audit(
-                caller.name,
-                "regate",
-                row["id"],
-                "ok" if passed else "quarantined",
-                f"{row['name']}@{row['version']}",
+            done = await loop.run_in_executor(
+                None, regate_one, self.store, self.profile, self.spool, row, caller.name
             )
-            out.append(
-                {
-                    "id": row["id"],
-                    "name": row["name"],
-                    "version": row["version"],
-                    "passed": passed,
-                    "status": status,
-                }
-            )
+            out.append({"id": row["id"], "name": row["name"], "version": row["version"], **done.to_json()})
         return web.json_response(out)
-
-    def _regate_one(self, row: dict[str, Any]) -> tuple[str, bool]:
-        spool = Path(tempfile.mkdtemp(prefix="hvguard-regate-", dir=self.spool))
-        try:
-            plain = spool / "image"
-            fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f, self.store.open_blob(row["blob"]) as chunks:
-                for chunk in chunks:
-                    f.write(chunk)
-            gate = run_gate(plain, self.profile, self.store.guest_inspection, spool)
-            return json.dumps(gate.to_json()), gate.passed
-        except (crypto.CryptoError, OSError) as exc:
-            return json.dumps(
-                {"passed": False, "error": str(exc), "profile_sha256": self.profile.sha256}
-            ), False
-        finally:
-            shutil.rmtree(spool, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -507,11 +528,17 @@ def make_app(lib: LibraryApp) -> Any:
     @web.middleware
     async def errors(request: Any, handler: Any) -> Any:
         try:
-            return await handler(request)
+            response = await handler(request)
         except Refused as exc:
-            return web.json_response({"error": str(exc), "rules": exc.rules}, status=exc.status)
+            body: dict[str, Any] = {"error": str(exc), "rules": exc.rules}
+            if exc.reason:
+                body["reason"] = exc.reason
+            response = web.json_response(body, status=exc.status)
         except StoreError as exc:
-            return web.json_response({"error": str(exc), "rules": []}, status=500)
+            response = web.json_response({"error": str(exc), "rules": []}, status=500)
+        if tls_reader.must_close(request):
+            response.force_close()  # the HTTP parser did not see the body: no further request on it
+        return response
 
     app = web.Application(middlewares=[errors], client_max_size=1024 * 1024)
     app.add_routes(

@@ -30,23 +30,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hvguard.services.library import audit, crypto, pki
-from hvguard.services.library.db import DatabaseError, connect, database_url, grants, images, settings, users
+from hvguard.services.library.db import (
+    DatabaseError,
+    connect,
+    database_url,
+    grants,
+    images,
+    metadata,
+    settings,
+    totp_steps,
+    users,
+)
+from hvguard.services.library.names import StoreError as StoreError
+from hvguard.services.library.names import check_image_name as check_image_name
+from hvguard.services.library.names import check_version as check_version
+from hvguard.services.library.names import group_of as group_of
 
 STORE_FORMAT = "hvguard-library/1"
 ROLES = ("reader", "publisher", "approver", "admin")
 GUEST_INSPECTION = ("required", "warn", "off")
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-#: Image names: slash-separated segments (the first segments are the image's group), no dot segments.
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _MAX_SLOT_BYTES = 64 * 1024
-
-
-class StoreError(Exception):
-    """The store cannot be created, opened or changed as asked (one line)."""
 
 
 def now() -> str:
@@ -59,29 +67,6 @@ def check_user_name(name: str) -> str:
     if not _USER.match(name):
         raise StoreError(f"invalid user name {name!r}: letters, digits, '.', '_', '-' (at most 64)")
     return name
-
-
-def check_image_name(name: str) -> str:
-    """``name`` if it is a valid image name (``group/…/image``); path tricks such as ``..`` are refused."""
-    segments = name.split("/")
-    if len(name) > 200 or not all(_SEGMENT.match(s) and s not in {".", ".."} for s in segments):
-        raise StoreError(
-            f"invalid image name {name!r}: '/'-separated segments of letters, digits, '.', '_', '+', '-' "
-            "(no empty, '.' or '..' segment)"
-        )
-    return name
-
-
-def check_version(version: str) -> str:
-    """``version`` if it is a valid image version."""
-    if not _VERSION.match(version) or version in {".", ".."}:
-        raise StoreError(f"invalid image version {version!r}")
-    return version
-
-
-def group_of(name: str) -> str:
-    """An image's group: its name without the last segment (``""`` for a top-level image)."""
-    return name.rpartition("/")[0]
 
 
 def _write_private(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = True) -> None:
@@ -123,6 +108,8 @@ class Store:
         self.data_key = data_key
         self.engine = engine
         self._signer: Any = None
+        #: the local syslog socket the audit trail is copied to (``None``: no copy)
+        self.syslog_socket: str | None = audit.SYSLOG_SOCKET
 
     @property
     def id(self) -> str:
@@ -200,6 +187,7 @@ class Store:
             subject=subject,
             outcome=outcome,
             detail=detail,
+            syslog_socket=self.syslog_socket,
         )
 
     # --- key slots ----------------------------------------------------------------------------------
@@ -326,6 +314,27 @@ class Store:
         """A user's TOTP seed."""
         return self.unseal(f"totp:{name}", sealed).decode()
 
+    def accept_totp_step(self, name: str, step: int) -> bool:
+        """Record ``step`` as ``name``'s last accepted TOTP step, unless that step or a later one was
+        accepted already (then False: the code is a replay). A compare-and-set in the database, so two
+        requests or two server processes cannot both accept one code."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(totp_steps)
+                .where(totp_steps.c.user == name, totp_steps.c.step < step)
+                .values(step=step)
+            ).rowcount
+        if moved:
+            return True
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(totp_steps.c.step).where(totp_steps.c.user == name)).first():
+                    return False  # this step or a later one was accepted
+                conn.execute(insert(totp_steps).values(user=name, step=step))
+        except IntegrityError:
+            return False  # another request inserted the first step at the same moment
+        return True
+
     def may_access(self, user: str, role: str, name: str) -> bool:
         """Whether ``user`` may see image ``name``: admins always; others by grants, where any deny on a
         group containing the image wins over any permit (a deny inside a wider permit)."""
@@ -418,7 +427,12 @@ def open_store(path: Path, passphrase: str, *, admin: str | None = None) -> Stor
             )
         except (OSError, ValueError, crypto.CryptoError):
             continue
-        return Store(path, meta, data_key, engine_for(path, meta))
+        engine = engine_for(path, meta)
+        try:  # stores created by an older hvguard lack the newer tables (TOTP steps, quarantine …)
+            metadata.create_all(engine, checkfirst=True)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"library database: cannot add new tables ({exc.__class__.__name__})") from None
+        return Store(path, meta, data_key, engine)
     raise StoreError(f"wrong passphrase: no key slot of {path} opens with it")
 
 

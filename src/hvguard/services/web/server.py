@@ -8,18 +8,22 @@
 * SIGTERM or SIGINT stops it cleanly (in-flight requests get a grace period).
 
 The peer certificate of each request is exposed as a :class:`Peer` (SHA-256 of the DER certificate and
-its subject common name) by :func:`peer_of`; TOTP codes are checked by :func:`check_totp`.
+its subject common name) by :func:`peer_of`; TOTP codes are checked by :func:`check_totp`, which also
+says which 30-second step a code belongs to (:func:`totp_step`), so an application can refuse a code it
+accepted before (RFC 6238 §5.2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import signal
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +94,27 @@ def peer_of(request: Any) -> Peer:
     return Peer(hashlib.sha256(der).hexdigest(), str(subject.get("commonName", "")), text, issuer)
 
 
-def check_totp(secret: str, code: str | None) -> bool:
-    """Whether ``code`` is the current TOTP of ``secret`` (one 30 s step of clock skew allowed)."""
+def totp_step(secret: str, code: str | None, at: float | None = None) -> int | None:
+    """The 30-second step (Unix time // 30) ``code`` is the TOTP of, within one step of clock skew
+    either way; ``None`` when it is none of them."""
+    import time
+
     import pyotp
 
     if not code or not code.isdigit():
-        return False
-    return bool(pyotp.TOTP(secret).verify(code, valid_window=1))
+        return None
+    totp = pyotp.TOTP(secret)
+    now = time.time() if at is None else at
+    current = totp.timecode(datetime.fromtimestamp(now, UTC))
+    for step in (current, current - 1, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def check_totp(secret: str, code: str | None) -> bool:
+    """Whether ``code`` is the current TOTP of ``secret`` (one 30 s step of clock skew allowed)."""
+    return totp_step(secret, code) is not None
 
 
 _READ_BUFSIZE = 1024 * 1024
