@@ -8,6 +8,9 @@ that does not parse, an unknown scheme or driver, a missing test-driver file) is
 is collected. A single-target ``scan`` of an unreachable target is one line and exit 2 (nothing
 written); in a multi-target run an unreachable target is ``not_assessed``: it is in the report with its
 cause, the measures roll up the assessed targets, and the exit code is 1 unless ``--fail-on never``.
+``evaluate`` of many bundles (or directories of them) is one estate report under the same multi-target
+rules; a bundle that cannot be read or verified, or a target in two bundles, is exit 2 with nothing
+evaluated (``hvguard.collect.estate``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from hvguard.cli.bundle_keys import load_bundle, sign_option, signer, verify_option, write_signature
+from hvguard.cli.bundle_keys import load_estate, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
 from hvguard.cli.library_scan import library_options
@@ -272,14 +275,16 @@ def collect(
 
 
 @click.command("evaluate")
-@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument(
+    "bundles", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="BUNDLE_OR_DIR..."
+)
 @report_options
 @selection_options
 @history_options
 @workflow_options
 @verify_option
 def evaluate_cmd(
-    bundle: Path,
+    bundles: tuple[Path, ...],
     profile_path: Path | None,
     outputs: tuple[OutputSpec, ...],
     force: bool,
@@ -292,20 +297,29 @@ def evaluate_cmd(
     as_of: date | None,
     verify_key: str | None = None,
 ) -> int:
-    """Evaluate an offline evidence BUNDLE written by ``hvguard collect``."""
-    check_destinations(outputs, force=force)  # refuse before reading the bundle, not after
+    """Evaluate offline evidence bundles written by ``hvguard collect`` (or the Ansible role) as one report.
+
+    Give bundle files or directories of them (their *.json and *.json.gz files): the report is the one a
+    multi-target scan of the same hosts gives. A bundle that cannot be read or verified, or a target in
+    two bundles, is exit 2 with nothing evaluated."""
+    check_destinations(outputs, force=force)  # refuse before reading the bundles, not after
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
-    facts, source = load_bundle(bundle, verify_key)
+    with timed("read bundles"):
+        facts, sources = load_estate(bundles, verify_key)
     with timed("evaluate"):
-        ev = replace(evaluate(facts.targets, profile, **workflow.kwargs()), bundle=source)
+        ev = replace(
+            evaluate(facts, profile, **workflow.kwargs()),
+            bundle=sources[0] if len(sources) == 1 else None,
+            bundles=tuple(sources),
+        )
     return report_and_store(
         select(ev, selection, generated_at=utc_stamp()),
         outputs=outputs,
         force=force,
         fail_on=fail_on,
         command="evaluate",
-        inputs=[str(bundle)],
+        inputs=[str(b) for b in bundles],
         db=db,
         store=not no_history,
     )
