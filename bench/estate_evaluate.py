@@ -21,10 +21,8 @@ from pathlib import Path
 
 import msgspec
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "bench"))
-from _timing import describe, wall
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _timing import REPO, describe, wall
 
 from factories import good_host, good_vm, target
 from hvguard.collect.bundle import make_bundle, write_bundle
@@ -80,9 +78,8 @@ def main() -> None:
         db = Path(tmp) / "history.db"
         stored = wall([*cmd, "--db", f"sqlite:///{db}"], 1)
         print(describe("the same, stored in a fresh SQLite history", stored))
-        print(
-            f"GOAL evaluate of {args.hosts} hosts × {args.vms} VMs ≤ 10 s: {'met' if min(times) <= 10 else 'NOT met'}"
-        )
+        verdict = "met" if min(times) <= 10 else "NOT met"
+        print(f"GOAL evaluate of {args.hosts} hosts × {args.vms} VMs ≤ 10 s: {verdict}")
 
 
 if __name__ == "__main__":
