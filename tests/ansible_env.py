@@ -65,6 +65,10 @@ class Hosts:
                 )
                 shutil.chown(home, user, user)
                 server.authorize(user)
+                # The first server's client key logs in everywhere too: `hvguard scan ssh://…` of all the
+                # hosts takes one --identity (bench/ansible_fanout.py).
+                with (server.auth_dir / user).open("a") as keys:
+                    keys.write(self.servers[0].client_public + "\n")
                 drop_in = Path("/etc/sudoers.d") / user
                 drop_in.write_text(f"{user} ALL=(root) NOPASSWD: ALL\n")
                 drop_in.chmod(0o440)
@@ -85,8 +89,13 @@ class Hosts:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def ssh_targets(self) -> list[str]:
-        """The same hosts as ``hvguard scan`` targets."""
+        """The same hosts as ``hvguard scan`` targets (log in with :attr:`identity`)."""
         return [s.target(u) for s, u in zip(self.servers, self.users, strict=True)]
+
+    @property
+    def identity(self) -> Path:
+        """A client key every host's account accepts."""
+        return self.servers[0].client_key
 
     def inventory(self, path: Path, **extra_vars: Any) -> Path:
         """Write a YAML inventory of the hosts (group ``hypervisors``) with the role's variables for
