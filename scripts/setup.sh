@@ -20,7 +20,8 @@ HVG_TEST_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils swtpm swtpm-tool
     sudo  # sudo: the ssh:// transport's --sudo test
     acl  # acl: getfacl on the SSH test target reports ACLs, setfacl makes them in the tests
     openssl  # openssl: the signed-bundle tests make Ed25519 keys and check the signatures with it
-    ansible-core  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests
+    ansible-core  # ansible-core: remediate --emit-ansible playbooks are syntax-checked and run in tests;
+    # scan --inventory reads inventories through ansible-inventory (tests/test_inventory*.py)
     golang-go golang-github-vmware-govmomi-dev  # the vSphere tests build VMware's API simulator
     # (govmomi's simulator package, tests/vcsim/main.go) from Debian's sources: no Go module proxy
     e2fsprogs  # e2fsprogs: the image library tests build guest disks (mkfs.ext4 -d); its gate reads them (debugfs)

@@ -63,7 +63,7 @@ def test_version_2_bundle_evaluates_to_the_same_report(tmp_path: Path) -> None:
     v3 = tmp_path / "v3.json"
     write_bundle(make_bundle([estate()]), v3)
     raw = json.loads(v3.read_bytes())
-    assert raw["facts_version"] == FACTS_VERSION == 4
+    assert raw["facts_version"] == FACTS_VERSION == 5
     raw["facts_version"] = 2
     raw["targets"] = [as_version_2(t) for t in raw["targets"]]
     v2 = tmp_path / "v2.json"
@@ -127,7 +127,7 @@ def test_other_versions_are_refused_with_one_line(tmp_path: Path, version: int) 
         read_bundle(bad)
     assert str(info.value) == (
         f"{bad}: facts model version {version} is not supported "
-        "(this hvguard reads versions 2, 3 and 4; re-collect with this version)"
+        "(this hvguard reads versions 2, 3, 4 and 5; re-collect with this version)"
     )
     r = hvguard("evaluate", str(bad), "--no-history")
     assert r.returncode == 2 and r.stdout == ""
@@ -136,7 +136,7 @@ def test_other_versions_are_refused_with_one_line(tmp_path: Path, version: int) 
 
 
 def test_migrate_target_refuses_what_it_cannot_migrate() -> None:
-    assert [v for v in range(0, 6) if can_migrate(v)] == [2, 3, 4] and not can_migrate(None)
+    assert [v for v in range(0, 7) if can_migrate(v)] == [2, 3, 4, 5] and not can_migrate(None)
     with pytest.raises(ValueError, match="version 1"):
         migrate_target(estate(), 1)
 
@@ -189,6 +189,6 @@ def test_history_keeps_version_1_facts_as_stored_and_notes_the_version(tmp_path:
     (target,) = old.targets
     assert old.targets[target].facts_version == 1
     d = diff_scans(old, new, [target])
-    assert d.notes and "facts model version 1 → 4" in d.notes[0]
+    assert d.notes and "facts model version 1 → 5" in d.notes[0]
     # The derived facts of a libvirt target are never compared, so even unmigrated they add nothing.
     assert d.fact_changes == ()

@@ -154,8 +154,8 @@ def test_the_json_report_carries_verdicts_after_the_existing_keys() -> None:
     ev = evaluate([target(), other, unreachable()], default_profile(), checks=checks)
     rep = report_dict(ev)
     assert [t["verdict"] for t in rep["targets"]] == ["not_compliant", "compliant", "not_assessed"]
-    assert list(rep["targets"][0])[-1] == "verdict"  # additive: after every existing key
-    assert list(rep["summary"]) == ["by_status", "by_measure", "by_target", "not_assessed"]
+    assert list(rep["targets"][0])[-2:] == ["verdict", "groups"]  # additive: after every existing key
+    assert list(rep["summary"]) == ["by_status", "by_measure", "by_target", "not_assessed", "by_group"]
     by_target = rep["summary"]["by_target"]
     assert list(by_target) == ["qemu:///system", "qemu+ssh://hv2/system", "qemu+tcp://hv9/system"]
     first = by_target["qemu:///system"]

@@ -38,7 +38,7 @@ def test_a_version_3_bundle_without_vsphere_facts_still_reads(tmp_path: Path) ->
     path = tmp_path / "v3.json"
     write_bundle(make_bundle([target()]), path)
     raw = json.loads(path.read_bytes())
-    assert raw["facts_version"] == FACTS_VERSION == 4
+    assert raw["facts_version"] == FACTS_VERSION == 5
     raw["facts_version"] = 3
     path.write_text(json.dumps(raw), encoding="utf-8")
     back = read_bundle(path)

@@ -68,6 +68,19 @@ class TargetVerdict:
 
 
 @dataclass(frozen=True)
+class GroupRollup:
+    """One inventory group's roll-up: its targets' verdicts and each measure's worst status on them."""
+
+    targets: int
+    compliant: int
+    not_compliant: int
+    not_assessed: int
+    by_measure: dict[str, Status]
+    """Every catalog measure → the worst status of its findings on the group's assessed targets (on all
+    of them when none was assessed), the rule of the estate-wide roll-up."""
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """The outcome of one evaluation: every finding, and the roll-ups the reports show."""
 
@@ -318,8 +331,11 @@ def evaluate(
     for target in targets:
         findings.extend(_evaluate_target(target, profile, cat, grouped, baseline))
     names = _target_names(targets)
-    attestations_used = apply_attestations(findings, attestations, day, names) if attestations else None
-    exceptions_used = apply_exceptions(findings, exceptions, day, names) if exceptions else None
+    groups = {t.id: t.groups for t in targets if t.groups}
+    attestations_used = (
+        apply_attestations(findings, attestations, day, names, groups) if attestations else None
+    )
+    exceptions_used = apply_exceptions(findings, exceptions, day, names, groups) if exceptions else None
     assessed = {t.id for t in targets if t.unreachable is None}
     per_measure: dict[str, list[Status]] = {m: [] for m in cat.ids}
     per_target: dict[str, list[Finding]] = defaultdict(list)
@@ -342,3 +358,40 @@ def evaluate(
         attestations_used=attestations_used,
         verdicts=verdicts,
     )
+
+
+def group_rollups(ev: Evaluation) -> dict[str, GroupRollup]:
+    """Each inventory group of ``ev``'s targets (sorted by name) → its :class:`GroupRollup`; ``{}`` when
+    no target has a group."""
+    members: dict[str, list[TargetFacts]] = defaultdict(list)
+    for t in ev.targets:
+        for g in t.groups:
+            members[g].append(t)
+    if not members:
+        return {}
+    grouped_ids = {t.id for ts in members.values() for t in ts}
+    # Each grouped target's worst status per measure, once: groups then combine targets, not findings.
+    per_target: dict[str, dict[str, Status]] = {tid: {} for tid in grouped_ids}
+    for f in ev.findings:
+        seen = per_target.get(f.target)
+        if seen is None:
+            continue
+        old = seen.get(f.measure)
+        if old is None or severity(f.status) > severity(old):
+            seen[f.measure] = f.status
+    out: dict[str, GroupRollup] = {}
+    for group in sorted(members):
+        targets = members[group]
+        verdicts = Counter(ev.verdicts[t.id].verdict for t in targets)
+        assessed = [t for t in targets if t.unreachable is None] or targets
+        by_measure = {
+            m: worst([per_target[t.id][m] for t in assessed if m in per_target[t.id]]) for m in ev.catalog.ids
+        }
+        out[group] = GroupRollup(
+            targets=len(targets),
+            compliant=verdicts[Verdict.COMPLIANT],
+            not_compliant=verdicts[Verdict.NOT_COMPLIANT],
+            not_assessed=verdicts[Verdict.NOT_ASSESSED],
+            by_measure=by_measure,
+        )
+    return out

@@ -81,7 +81,10 @@ from hvguard.facts.vsphere import *  # noqa: F403  (every name in vsphere.__all_
 #: 4: vSphere API facts (TargetFacts.vsphere). Only added, and None for every target an older hvguard
 #:    wrote (all Linux/libvirt), so a version-3 document decodes as-is; the bump makes an older hvguard
 #:    refuse a bundle holding vSphere facts with its "facts model version" message.
-FACTS_VERSION = 4
+#: 5: inventory groups (TargetFacts.groups). Only added, and () for every target an older hvguard wrote,
+#:    so a version-4 document decodes as-is; the bump makes an older hvguard refuse a bundle with groups
+#:    with its "facts model version" message rather than an unknown-field error.
+FACTS_VERSION = 5
 
 #: The oldest facts version this hvguard still reads (by migrating it to ``FACTS_VERSION``).
 OLDEST_READABLE_FACTS_VERSION = 2

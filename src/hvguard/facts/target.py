@@ -79,6 +79,9 @@ class TargetFacts(Model, frozen=True, kw_only=True):
     unreachable: str | None = None
     #: The hvguard image library the estate uses (``scan --library URL``), or None when none was given.
     image_library: ImageLibraryFacts | None = None
+    #: The target's inventory groups (``--inventory``: Ansible groups, sorted; Ansible's implicit
+    #: ``all``/``ungrouped`` are never listed); ``()`` for a target given without an inventory.
+    groups: tuple[str, ...] = ()
 
 
 class Bundle(Model, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ import msgspec
 
 from hvguard import __version__
 from hvguard.catalog import Catalog
-from hvguard.engine import Evaluation
+from hvguard.engine import Evaluation, group_rollups
 from hvguard.facts import TargetFacts
 from hvguard.findings import Finding, Status, Verdict
 from hvguard.profile import Profile, Thresholds
@@ -27,6 +27,7 @@ from hvguard.report.model import (
     CollectionProblem,
     Deviation,
     EntryUse,
+    GroupSummary,
     HypervisorInfo,
     ProfileBlock,
     RegisterUse,
@@ -78,6 +79,7 @@ def _target(t: TargetFacts, verdict: Verdict) -> Target:
             tls_verified=vs.tls_verified if vs else None,
         ),
         verdict=verdict,
+        groups=sorted(t.groups),
     )
 
 
@@ -223,6 +225,16 @@ def build_report(ev: Evaluation) -> Report:
                 for tid, v in ev.verdicts.items()
             },
             not_assessed=ev.not_assessed,
+            by_group={
+                name: GroupSummary(
+                    targets=g.targets,
+                    compliant=g.compliant,
+                    not_compliant=g.not_compliant,
+                    not_assessed=g.not_assessed,
+                    by_measure=dict(g.by_measure),
+                )
+                for name, g in group_rollups(ev).items()
+            },
         ),
         selection=_selection(ev, len(shown)),
     )

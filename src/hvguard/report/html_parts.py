@@ -274,7 +274,9 @@ def _target_state(t: Target) -> str:
 
 
 def targets(rep: Report) -> str:
-    """The targets table: each target's verdict, platform, hypervisor, VMs and collection state."""
+    """The targets table: each target's verdict, platform, hypervisor, VMs, collection state and (when any
+    target has one) inventory groups; then the groups' roll-ups."""
+    grouped = any(t.groups for t in rep.targets)
     rows = []
     for t in rep.targets:
         hv = t.hypervisor
@@ -285,15 +287,37 @@ def targets(rep: Report) -> str:
             f'<tr><th scope="row">{esc(t.id)}</th><td>{verdict_badge(t.verdict)}</td>'
             f"<td>{esc(t.platform)}</td>"
             f'<td>{esc(t.hostname)}</td><td>{esc(hv_text)}</td><td class="num">{t.vm_count}</td>'
-            f"<td>{esc(t.collected_at)}</td><td>{_target_state(t)}</td></tr>"
+            f"<td>{esc(t.collected_at)}</td><td>{_target_state(t)}</td>"
+            + (f"<td>{esc(', '.join(t.groups))}</td>" if grouped else "")
+            + "</tr>"
         )
     return (
         '<section id="targets" aria-labelledby="h-targets"><h2 id="h-targets">Targets</h2>'
         '<div class="scroll" role="region" aria-label="Targets (scrollable)" tabindex="0">'
         '<table class="full"><thead><tr><th scope="col">Target</th><th scope="col">Verdict</th>'
         '<th scope="col">Platform</th><th scope="col">Hostname</th><th scope="col">Hypervisor</th>'
-        '<th scope="col">VMs</th><th scope="col">Collected at</th><th scope="col">Collection</th></tr>'
-        f"</thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+        '<th scope="col">VMs</th><th scope="col">Collected at</th><th scope="col">Collection</th>'
+        + ('<th scope="col">Groups</th>' if grouped else "")
+        + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{_groups_table(rep)}</section>"
+    )
+
+
+def _groups_table(rep: Report) -> str:
+    """The inventory groups' roll-ups (empty without groups)."""
+    if not rep.summary.by_group:
+        return ""
+    rows = "".join(
+        f'<tr><th scope="row">{esc(name)}</th><td class="num">{g.targets}</td>'
+        f'<td class="num">{g.compliant}</td><td class="num">{g.not_compliant}</td>'
+        f'<td class="num">{g.not_assessed}</td></tr>'
+        for name, g in rep.summary.by_group.items()
+    )
+    return (
+        '<h3 id="h-groups">Groups</h3>'
+        '<div class="scroll" role="region" aria-label="Groups (scrollable)" tabindex="0">'
+        '<table class="full"><thead><tr><th scope="col">Group</th><th scope="col">Targets</th>'
+        '<th scope="col">Compliant</th><th scope="col">Not compliant</th><th scope="col">Not assessed</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
 

@@ -26,7 +26,13 @@ from hvguard.report.common import (
     waiver_text,
 )
 from hvguard.report.model import Result
-from hvguard.report.verdicts import VERDICT_LABEL, assessed_results, verdict_counts, verdict_detail
+from hvguard.report.verdicts import (
+    VERDICT_LABEL,
+    assessed_results,
+    group_counts,
+    verdict_counts,
+    verdict_detail,
+)
 
 #: How many failing findings are spelled out with their remediation.
 TOP_FAILURES = 10
@@ -77,6 +83,8 @@ def markdown_text(view: ReportView) -> str:
         if t.hostname:
             bits.append(f"host {md(t.hostname)}")
         bits.append(f"{t.vm_count} VM(s)")
+        if t.groups:
+            bits.append(f"groups {md(', '.join(t.groups))}")
         if t.collection.tls_verified is False:
             bits.append("**TLS certificate NOT verified** (--tls-insecure)")
         if t.problems and not t.unreachable:
@@ -96,6 +104,9 @@ def markdown_text(view: ReportView) -> str:
             )
             out += [f"  - note: {md(n)}" for n in use.notes]
     out.append(f"- **Targets** ({len(rep.targets)}): {md(verdict_counts(rep))}")
+    if rep.summary.by_group:
+        out.append(f"- **Groups** ({len(rep.summary.by_group)}):")
+        out += [f"  - {md(name)}: {md(group_counts(g))}" for name, g in rep.summary.by_group.items()]
     out.append(f"- **Measures** ({len(rolled)}): {md(counts_text(rolled))}")
     out.append(f"- **Findings** ({len(rep.results)}): {md(counts_text(r.status for r in rep.results))}")
     out.append(f"- **Generated** {md(rep.generated_at)} by hvguard {md(rep.tool.version)}")

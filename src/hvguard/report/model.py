@@ -241,6 +241,14 @@ class Target(_Block, frozen=True):
             "`waived`, `pass`, `not_applicable` leave it compliant; `summary.by_target` counts them)."
         ),
     ]
+    groups: Annotated[
+        list[str],
+        Meta(
+            description="The target's inventory groups (`--inventory`: Ansible groups, sorted; Ansible's "
+            "implicit `all` and `ungrouped` are never listed); empty for a target given without an "
+            "inventory or in no group."
+        ),
+    ] = []
 
 
 class Result(_Block, frozen=True):
@@ -301,6 +309,23 @@ class TargetSummary(_Block, frozen=True):
     ]
 
 
+class GroupSummary(_Block, frozen=True):
+    """One inventory group's roll-up: how many of its targets are compliant, and each measure's worst
+    status on them."""
+
+    targets: Annotated[int, Meta(description="Targets in the group (directly or through a child group).")]
+    compliant: Annotated[int, Meta(description="Of them, `compliant`.")]
+    not_compliant: Annotated[int, Meta(description="Of them, `not_compliant`.")]
+    not_assessed: Annotated[int, Meta(description="Of them, `not_assessed` (nothing could be collected).")]
+    by_measure: Annotated[
+        dict[str, Status],
+        Meta(
+            description="Every catalog measure → the worst status of its findings on the group's assessed "
+            "targets (on all of them when none could be assessed), as `summary.by_measure` for the estate."
+        ),
+    ]
+
+
 class Summary(_Block, frozen=True):
     """The roll-ups: findings per status, each measure's worst status, each target's verdict."""
 
@@ -322,6 +347,13 @@ class Summary(_Block, frozen=True):
     not_assessed: Annotated[
         int, Meta(description="How many targets are `not_assessed` (nothing could be collected).")
     ]
+    by_group: Annotated[
+        dict[str, GroupSummary],
+        Meta(
+            description="Every inventory group of the targets (sorted by name) → its roll-up; empty when no "
+            "target has a group (`targets[].groups`)."
+        ),
+    ] = {}
 
 
 class SelectionBlock(_Block, frozen=True):

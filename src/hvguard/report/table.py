@@ -20,7 +20,13 @@ from hvguard.report.build import ReportView, display_view, report_view
 from hvguard.report.common import LABEL, privilege_banner
 from hvguard.report.model import RegisterUse, Report, Result, SelectionBlock
 from hvguard.report.selection import measure_selected
-from hvguard.report.verdicts import VERDICT_LABEL, assessed_results, verdict_counts, verdict_detail
+from hvguard.report.verdicts import (
+    VERDICT_LABEL,
+    assessed_results,
+    group_counts,
+    verdict_counts,
+    verdict_detail,
+)
 
 STYLE = {
     Status.PASS: "green",
@@ -283,7 +289,12 @@ def _targets_block(rep: Report) -> Text:
     for t in rep.targets:
         block.append("\n  ")
         block.append(VERDICT_LABEL[t.verdict].ljust(width), style=VERDICT_STYLE[t.verdict])
-        block.append(f"  {t.id}: {verdict_detail(t, rep.summary.by_target[t.id])}")
+        groups = f" [{', '.join(t.groups)}]" if t.groups else ""
+        block.append(f"  {t.id}{groups}: {verdict_detail(t, rep.summary.by_target[t.id])}")
+    if rep.summary.by_group:
+        block.append("\nGroups:", style="bold")
+        for name, group in rep.summary.by_group.items():
+            block.append(f"\n  {name}: {group_counts(group)}")
     return block
 
 

@@ -11,9 +11,16 @@ from __future__ import annotations
 from collections import Counter
 
 from hvguard.findings import Status, Verdict
-from hvguard.report.model import Report, Result, Target, TargetSummary
+from hvguard.report.model import GroupSummary, Report, Result, Target, TargetSummary
 
-__all__ = ["BLOCKING_SHOWN", "VERDICT_LABEL", "assessed_results", "verdict_counts", "verdict_detail"]
+__all__ = [
+    "BLOCKING_SHOWN",
+    "VERDICT_LABEL",
+    "assessed_results",
+    "group_counts",
+    "verdict_counts",
+    "verdict_detail",
+]
 
 #: Upper-case label per verdict.
 VERDICT_LABEL: dict[Verdict, str] = {
@@ -42,6 +49,17 @@ def verdict_counts(report: Report) -> str:
     seen = Counter(t.verdict for t in report.targets)
     order = (Verdict.NOT_ASSESSED, Verdict.NOT_COMPLIANT, Verdict.COMPLIANT)
     return ", ".join(f"{seen[v]} {VERDICT_LABEL[v].lower()}" for v in order if seen[v])
+
+
+def group_counts(group: GroupSummary) -> str:
+    """``"3 target(s): 1 not assessed, 1 not compliant, 1 compliant"`` for one inventory group."""
+    seen = (
+        (group.not_assessed, Verdict.NOT_ASSESSED),
+        (group.not_compliant, Verdict.NOT_COMPLIANT),
+        (group.compliant, Verdict.COMPLIANT),
+    )
+    counts = ", ".join(f"{n} {VERDICT_LABEL[v].lower()}" for n, v in seen if n)
+    return f"{group.targets} target(s): {counts}"
 
 
 def verdict_detail(target: Target, summary: TargetSummary) -> str:

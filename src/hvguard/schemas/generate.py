@@ -151,10 +151,14 @@ def _measure_ids() -> tuple[str, ...]:
 
 
 def _scope_schema(description: str) -> Schema:
-    from hvguard.workflow.scope import PLAIN_SUBJECTS, SCOPE_FIELDS
+    from hvguard.workflow.scope import LIST_SCOPE_KEYS, PLAIN_SUBJECTS, SCOPE_FIELDS
 
     props: Schema = {}
     for key, text in SCOPE_FIELDS.items():
+        if key in LIST_SCOPE_KEYS:
+            item = {"type": "string", "pattern": _TEXT}
+            props[key] = {"description": text, "type": "array", "items": item, "minItems": 1}
+            continue
         props[key] = {"description": text, "type": "string", "pattern": _TEXT}
     plain = _whole(_alternatives(PLAIN_SUBJECTS), blanks=True)
     props["subject"]["allOf"] = [{"pattern": f"{plain}|:"}]

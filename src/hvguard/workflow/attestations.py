@@ -433,6 +433,7 @@ def apply_attestations(
     attestations: AttestationSet,
     as_of: date,
     target_names: Mapping[str, frozenset[str]],
+    target_groups: Mapping[str, tuple[str, ...]] | None = None,
 ) -> SourceUse:
     """Apply valid attestations to the manual findings they cover (in place); return how each entry
     was used. Evidence is verified once per attestation, only for attestations in effect."""
@@ -444,12 +445,14 @@ def apply_attestations(
     tally = {a.id: _Tally() for a in attestations.entries}
     verified: dict[str, tuple[EvidenceCheck, ...]] = {}
     none: frozenset[str] = frozenset()
+    groups_of = target_groups or {}
     for f in findings:
         index = by_measure.get(f.measure)
         if index is None:
             continue
         names = target_names.get(f.target, none)
-        matching = [a for a in index.candidates(f.subject) if a.scope.matches(f, names)]
+        groups = groups_of.get(f.target, ())
+        matching = [a for a in index.candidates(f.subject) if a.scope.matches(f, names, groups)]
         if not matching:
             continue
         for a in matching:

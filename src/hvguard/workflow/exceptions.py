@@ -303,6 +303,7 @@ def apply_exceptions(
     register: ExceptionRegister,
     as_of: date,
     target_names: Mapping[str, frozenset[str]],
+    target_groups: Mapping[str, tuple[str, ...]] | None = None,
 ) -> SourceUse:
     """Waive the findings active entries cover (in place) and return how each entry was used.
 
@@ -316,12 +317,14 @@ def apply_exceptions(
     states = {ex.id: ex.state(as_of) for ex in register.entries}
     tally = {ex.id: _Tally() for ex in register.entries}
     none: frozenset[str] = frozenset()
+    groups_of = target_groups or {}
     for f in findings:
         index = by_measure.get(f.measure)
         if index is None:
             continue
         names = target_names.get(f.target, none)
-        matching = [ex for ex in index.candidates(f.subject) if ex.scope.matches(f, names)]
+        groups = groups_of.get(f.target, ())
+        matching = [ex for ex in index.candidates(f.subject) if ex.scope.matches(f, names, groups)]
         if not matching:
             continue
         for ex in matching:
