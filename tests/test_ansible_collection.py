@@ -45,9 +45,19 @@ def recap(stdout: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def evaluate(folder: Path) -> dict[str, Any]:
+def evaluate(folder: Path, *extra: str) -> dict[str, Any]:
     r = subprocess.run(
-        [sys.executable, "-m", "hvguard", "evaluate", str(folder), "--format", "json", "--no-history"],
+        [
+            sys.executable,
+            "-m",
+            "hvguard",
+            "evaluate",
+            str(folder),
+            "--format",
+            "json",
+            "--no-history",
+            *extra,
+        ],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -59,8 +69,9 @@ def evaluate(folder: Path) -> dict[str, Any]:
     return data
 
 
-def assert_estate(hosts: Hosts, bundles: Path) -> None:
-    """One bundle per host on the controller, as hvguard wrote it, and one estate report of them."""
+def assert_estate(hosts: Hosts, bundles: Path, inventory: Path) -> None:
+    """One bundle per host on the controller, as hvguard wrote it, and one estate report of them with
+    the inventory's groups."""
     files = sorted(p.name for p in bundles.iterdir())
     assert files == [f"{n}.json" for n in hosts.names]
     for name in files:
@@ -68,8 +79,10 @@ def assert_estate(hosts: Hosts, bundles: Path) -> None:
         assert path.stat().st_mode & 0o777 == 0o600
         # hvguard's own compact encoding, byte for byte: not re-read and re-dumped by Ansible.
         assert path.read_bytes().startswith(b'{"schema":"hvguard.bundle/1","facts_version":')
-    doc = evaluate(bundles)
+    doc = evaluate(bundles, "--inventory", str(inventory))
     assert [t["id"] for t in doc["targets"]] == hosts.names
+    assert all(t["groups"] == ["hypervisors"] for t in doc["targets"])
+    assert doc["summary"]["by_group"]["hypervisors"]["targets"] == len(hosts.names)
     for t in doc["targets"]:
         assert t["verdict"] in ("compliant", "not_compliant"), t
         assert t["collection"]["privileged"] is True  # become: hvguard ran as root
@@ -94,7 +107,7 @@ def test_the_role_collects_every_host_read_only_and_evaluate_gives_one_estate(
     # No bundle text in the output (no_log): a bundle holds the host's whole security configuration.
     assert "hvguard.bundle/1" not in r.stdout and "censored" in r.stdout
     assert hosts.listing() == before  # nothing written on the hosts (pipelining: not even Ansible's tmp)
-    assert_estate(hosts, bundles)
+    assert_estate(hosts, bundles, inventory)
 
 
 def test_check_mode_runs_the_same_collection(hosts: Hosts, tmp_path: Path) -> None:
@@ -105,7 +118,7 @@ def test_check_mode_runs_the_same_collection(hosts: Hosts, tmp_path: Path) -> No
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(r.stdout).values())
     assert hosts.listing() == before
-    assert_estate(hosts, bundles)
+    assert_estate(hosts, bundles, inventory)
 
 
 def test_a_host_without_hvguard_fails_in_words(hosts: Hosts, tmp_path: Path) -> None:

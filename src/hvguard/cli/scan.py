@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -54,6 +55,9 @@ from hvguard.history.record import warm_history_store
 from hvguard.profile import load_profile
 from hvguard.report.build import utc_stamp
 from hvguard.report.selection import Selection, select
+
+if TYPE_CHECKING:
+    from hvguard.collect.inventory import InventoryHost
 
 
 def _timed_collect(target: str, root: Path | None, vsphere: VsphereOptions | None) -> TargetFacts:
@@ -274,6 +278,18 @@ def collect(
     return EXIT_FINDINGS if partial or unreachable else EXIT_OK
 
 
+def _inventory_hosts(paths: Sequence[Path]) -> list[InventoryHost] | None:
+    """The hosts of ``evaluate --inventory`` (None without one), read before any bundle."""
+    if not paths:
+        return None
+    from hvguard.collect.inventory import InventoryError, load_inventories
+
+    try:
+        return load_inventories(paths, None)
+    except InventoryError as exc:
+        raise UserError(str(exc)) from exc
+
+
 @click.command("evaluate")
 @click.argument(
     "bundles", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="BUNDLE_OR_DIR..."
@@ -283,6 +299,16 @@ def collect(
 @history_options
 @workflow_options
 @verify_option
+@click.option(
+    "--inventory",
+    "inventories",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Ansible inventory (YAML, or INI where Ansible is installed; repeatable) whose groups the "
+    "bundles' targets take: a bundle matches the host named like its file (hv01.json: hv01), else the "
+    "host named or addressed like its collected host name or target.",
+)
 def evaluate_cmd(
     bundles: tuple[Path, ...],
     profile_path: Path | None,
@@ -296,6 +322,7 @@ def evaluate_cmd(
     attestations_path: Path | None,
     as_of: date | None,
     verify_key: str | None = None,
+    inventories: tuple[Path, ...] = (),
 ) -> int:
     """Evaluate offline evidence bundles written by ``hvguard collect`` (or the Ansible role) as one report.
 
@@ -305,8 +332,16 @@ def evaluate_cmd(
     check_destinations(outputs, force=force)  # refuse before reading the bundles, not after
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
+    hosts = _inventory_hosts(inventories)
     with timed("read bundles"):
         facts, sources = load_estate(bundles, verify_key)
+    if hosts is not None:
+        from hvguard.collect.estate import attach_groups
+
+        bundle_of = {tid: Path(src.path) for src in sources for tid in src.targets}
+        facts, ungrouped = attach_groups(facts, bundle_of, hosts)
+        if ungrouped:
+            info(f"{len(ungrouped)} target(s) in no inventory group: {', '.join(ungrouped)}")
     with timed("evaluate"):
         ev = replace(
             evaluate(facts, profile, **workflow.kwargs()),

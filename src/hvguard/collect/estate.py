@@ -18,13 +18,14 @@ multi-target ``scan`` of the same hosts, so this module only decides *which* tar
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 from hvguard.collect.bundle import MAX_TARGETS_ENV, MAX_VMS_ENV, BundleError, BundleLimits
+from hvguard.collect.inventory import InventoryHost, groups_for
 from hvguard.collect.targets import LOCAL
 from hvguard.facts import Bundle, TargetFacts
 
@@ -122,3 +123,26 @@ def estate_targets(
             raise BundleError(f"more than {limits.max_vms} VMs over all bundles (limit: {MAX_VMS_ENV})")
         out.append((path, named))
     return out
+
+
+def attach_groups(
+    targets: Sequence[TargetFacts], bundle_of: Mapping[str, Path], hosts: Sequence[InventoryHost]
+) -> tuple[list[TargetFacts], list[str]]:
+    """``targets`` with the groups of the inventory host each matches (``evaluate --inventory``:
+    :func:`~hvguard.collect.inventory.groups_for` — the host named like the bundle file, else the
+    collected host name, else the target), and the ids of the targets left without a group (no
+    inventory host matches, or it is in no group); those keep the groups their bundle recorded."""
+    out: list[TargetFacts] = []
+    ungrouped: list[str] = []
+    for t in targets:
+        path = bundle_of.get(t.id)
+        # groups_for matches the file stem without `.json`; give it the same stem for `.json.gz`.
+        named = path.with_name(f"{bundle_stem(path)}.json") if path is not None else None
+        hostname = t.host.hostname if t.host is not None else None
+        groups = groups_for(t.id, hostname, named, hosts)
+        if groups:
+            t = msgspec.structs.replace(t, groups=tuple(sorted(groups)))
+        elif not t.groups:
+            ungrouped.append(t.id)
+        out.append(t)
+    return out, ungrouped

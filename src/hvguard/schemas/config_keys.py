@@ -43,6 +43,7 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "guest-inspection",
         "hash-method",
         "identity",
+        "inventory",
         "json",
         "key",
         "keys",
