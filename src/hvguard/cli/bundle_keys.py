@@ -85,6 +85,8 @@ def _public_key(verify_key: str) -> Ed25519PublicKey:
 
 
 def _load(path: Path, public: Ed25519PublicKey | None) -> tuple[Bundle, BundleSource]:
+    """Read the bundle at ``path`` — verifying its detached signature with ``public`` first, when
+    given — and its provenance for the report."""
     raw = read_bundle_file(path)
     signed_by = None
     if public is not None:
@@ -96,12 +98,6 @@ def _load(path: Path, public: Ed25519PublicKey | None) -> tuple[Bundle, BundleSo
             raise UserError(str(exc)) from exc
     bundle = decode_bundle(path, raw)
     return bundle, bundle_source(path, raw, bundle, signed_by)
-
-
-def load_bundle(path: Path, verify_key: str | None) -> tuple[Bundle, BundleSource]:
-    """Read the bundle at ``path`` — verifying its detached signature with ``verify_key`` first, when
-    given — and its provenance for the report."""
-    return _load(path, None if verify_key is None else _public_key(verify_key))
 
 
 def load_estate(args: Sequence[Path], verify_key: str | None) -> tuple[list[TargetFacts], list[BundleSource]]:
