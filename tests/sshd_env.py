@@ -40,10 +40,13 @@ def _keygen(path: Path, comment: str) -> str:
 
 
 class Sshd:
-    """One sshd on 127.0.0.1:``port`` with its own host key; ``client_key`` logs in as any account
-    registered with :meth:`authorize`; ``junk_key`` logs in to a forced command that prints garbage."""
+    """One sshd on ``address``:``port`` (a loopback address, 127.0.0.1 by default: several servers on
+    127.0.0.2, 127.0.0.3 … look like several hosts) with its own host key; ``client_key`` logs in as any
+    account registered with :meth:`authorize`; ``junk_key`` logs in to a forced command that prints
+    garbage."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        self.address = address
         if not Path(SSHD).exists():
             raise RuntimeError(f"{SSHD} is missing: run scripts/setup.sh test (openssh-server)")
         self.dir = Path(tempfile.mkdtemp(prefix="hvguard-sshd-"))
@@ -117,7 +120,7 @@ class Sshd:
             "\n".join(
                 [
                     f"Port {self.port}",
-                    "ListenAddress 127.0.0.1",
+                    f"ListenAddress {self.address}",
                     f"HostKey {self.host_key}",
                     f"AuthorizedKeysFile {self.auth_dir}/%u",
                     "StrictModes no",
@@ -169,7 +172,7 @@ class Sshd:
             if self.process.poll() is not None:
                 return False
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                if sock.connect_ex((self.address, self.port)) == 0:
                     return True
             time.sleep(0.05)
         return False
@@ -185,13 +188,13 @@ class Sshd:
             self.process.wait(timeout=10)
 
     def known_hosts_line(self) -> str:
-        """This server's host key as a known_hosts line for ``[127.0.0.1]:port``."""
+        """This server's host key as a known_hosts line for ``[address]:port``."""
         kind, data = self.host_public.split()[:2]
-        return f"[127.0.0.1]:{self.port} {kind} {data}\n"
+        return f"[{self.address}]:{self.port} {kind} {data}\n"
 
     def target(self, user: str) -> str:
         """The ssh:// target for ``user`` on this server."""
-        return f"ssh://{user}@127.0.0.1:{self.port}"
+        return f"ssh://{user}@{self.address}:{self.port}"
 
     def cpu_seconds(self) -> float:
         """CPU time of sshd and of every session it has reaped (sshd, shells, the commands they ran)."""

@@ -181,3 +181,25 @@ def test_terminal_markdown_and_html_show_groups_with_their_targets() -> None:
     assert '<h3 id="h-groups">Groups</h3>' in html
     plain = renderer("html")(evaluate([target()], default_profile(), checks=[fails_on()], as_of=TODAY))
     assert '<th scope="col">Groups</th>' not in plain and "h-groups" not in plain
+
+
+def test_register_list_and_export_show_an_entrys_groups(tmp_path: Path) -> None:
+    import csv
+    import io
+    import os
+    import subprocess
+    import sys
+
+    path = _register(tmp_path, "exceptions", _exception({"groups": ["site_a", "lab-*"], "subject": "host"}))
+
+    def hvguard(*args: str) -> str:
+        env = {**os.environ, "COLUMNS": "200"}
+        argv = [sys.executable, "-m", "hvguard", *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    shown = hvguard("exceptions", "list", str(path), "--as-of", "2026-06-01")
+    assert "(groups" in shown and "site_a," in shown and "lab-*)" in shown  # the table may wrap the cell
+    (row,) = csv.DictReader(io.StringIO(hvguard("exceptions", "export", str(path), "--format", "csv")))
+    assert row["groups"] == "site_a, lab-*"

@@ -4,8 +4,11 @@ INI goes through Ansible; hostile inventories and patterns are one-line errors."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -373,3 +376,86 @@ def test_groups_for_matches_stem_then_host_name_then_target() -> None:
     assert groups_for("ssh://root@10.0.0.1", None, None, hosts) == ("site_a",)
     assert groups_for("qemu+ssh://root@hv3/system", None, None, hosts) == ("site_c",)
     assert groups_for("ssh://unknown", "nobody", Path("x.json"), hosts) == ()
+
+
+# -- the command line -----------------------------------------------------------------------------------
+
+
+def _hvguard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "hvguard", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env=env,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def test_evaluate_inventory_gives_a_bundles_targets_their_groups(tmp_path: Path) -> None:
+    from factories import target
+    from hvguard.collect.bundle import make_bundle, write_bundle
+
+    bundle = tmp_path / "hv2.json"
+    write_bundle(make_bundle([target(tid="ssh://root@10.1.1.2")]), bundle)
+    inventory = _write(tmp_path, "sites.yml", SITES)
+    done = _hvguard("evaluate", str(bundle), "--inventory", str(inventory), "-o", "json:-", "--no-history",
+                    "--fail-on", "never")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    # The bundle's file stem names the inventory host hv2 (site_a).
+    assert report["targets"][0]["groups"] == ["site_a"]
+    assert list(report["summary"]["by_group"]) == ["site_a"]
+    plain = _hvguard("evaluate", str(bundle), "-o", "json:-", "--no-history", "--fail-on", "never")
+    assert json.loads(plain.stdout)["targets"][0]["groups"] == []
+
+
+def test_scan_inventory_usage_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    no_ansible = tmp_path / "bin"
+    no_ansible.mkdir()
+    env = {**os.environ, "PATH": str(no_ansible)}
+    cases = [
+        (["scan", "--limit", "site_a"], "--limit needs --inventory", None),
+        (["scan", "--inventory", str(tmp_path / "missing.yml")], "no such file", None),
+        (["scan", "--inventory", str(_write(tmp_path, "hosts", INI))], "INI inventories need Ansible", env),
+        (
+            ["scan", "--inventory", str(_write(tmp_path, "s.yml", SITES)), "--limit", "~x"],
+            "not supported",
+            env,
+        ),
+        (["scan", "--inventory", str(_write(tmp_path, "bomb.yml", BOMB))], "aliases expand", None),
+    ]
+    for args, reason, environment in cases:
+        done = _hvguard(*args, "--no-history", env=environment)
+        assert done.returncode == 2 and done.stdout == "", (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and reason in lines[0], (args, done.stderr)
+
+
+@needs_ansible
+def test_what_ansible_skips_with_a_warning_is_passed_on(tmp_path: Path) -> None:
+    """Ansible skips an unknown group key with a warning (hvguard's own reader refuses it): the warning
+    reaches the caller instead of vanishing with ansible-inventory's stderr."""
+    path = _write(tmp_path, "typo.yml", "g:\n  hostz:\n    a:\n  hosts:\n    b:\n")
+    said: list[str] = []
+    hosts = load_inventories([path], None, warn=said.append)
+    assert [h.name for h in hosts] == ["b"]
+    assert len(said) == 1 and "Skipping unexpected key (hostz)" in said[0], said
+
+
+@needs_ansible
+def test_hvguard_target_may_name_a_vsphere_or_libvirt_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        "esx:\n  hosts:\n    esx01:\n      hvguard_target: vsphere://auditor@esx01.example.net\n"
+        "kvm:\n  hosts:\n    hv9:\n      hvguard_target: qemu+tls://hv9.example.net/system\n"
+    )
+    hosts = _both(monkeypatch, tmp_path, [_write(tmp_path, "mixed.yml", text)])
+    assert [(h.target, h.groups) for h in hosts] == [
+        ("vsphere://auditor@esx01.example.net", ("esx",)),
+        ("qemu+tls://hv9.example.net/system", ("kvm",)),
+    ]

@@ -108,6 +108,12 @@ COMMANDS: dict[str, Runs | CannotRun] = {
         "scan {node} --exceptions {exc} --attestations {att} --no-history",
         "scan {node} --exceptions {exc} --attestations {att} --as-of 2026-06-01 --no-history",
     ),
+    "hvguard scan --inventory estate.yml [--inventory more.ini] [--limit 'site_a:!retired'] [TARGET...]": (
+        CannotRun("names real hosts; run against loopback sshd hosts in test_inventory_scan")
+    ),
+    "hvguard evaluate evidence.json.gz --inventory estate.yml": _runs(
+        f"evaluate {{bundle}} --inventory {DATA / 'inventory' / 'estate.yml'} --no-history"
+    ),
     "hvguard exceptions lint|list|export FILE [--format csv|json] [--as-of DATE]": _runs(
         "exceptions lint {exc}",
         "exceptions list {exc} --as-of 2026-06-01",

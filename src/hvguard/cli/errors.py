@@ -26,6 +26,7 @@ def _lower_layer_user_errors() -> tuple[type[Exception], ...]:
     :class:`UserError`: nothing imports upward). Imported only when an exception is being mapped, so
     start-up loads none of these modules."""
     from hvguard.collect.bundle import BundleError
+    from hvguard.collect.inventory_model import InventoryError
     from hvguard.collect.linux.access_probe import ProbeTargetError
     from hvguard.collect.ssh.target import SshOptionError
     from hvguard.collect.targets import TargetError
@@ -43,6 +44,7 @@ def _lower_layer_user_errors() -> tuple[type[Exception], ...]:
         VsphereTargetError,
         ProbeTargetError,
         OscalUnavailable,
+        InventoryError,
     )
 
 

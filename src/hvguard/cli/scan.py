@@ -27,6 +27,12 @@ import click
 from hvguard.cli.bundle_keys import load_estate, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
+from hvguard.cli.inventory import (
+    inventory_option,
+    inventory_targets,
+    limit_option,
+    with_groups,
+)
 from hvguard.cli.library_scan import library_options
 from hvguard.cli.options import (
     history_options,
@@ -132,6 +138,8 @@ def _refuse_nothing_collected(facts: Sequence[TargetFacts]) -> None:
 
 @click.command()
 @click.argument("targets", nargs=-1)
+@inventory_option
+@limit_option
 @root_option
 @report_options
 @selection_options
@@ -152,6 +160,8 @@ def _refuse_nothing_collected(facts: Sequence[TargetFacts]) -> None:
 @library_options
 def scan(
     targets: tuple[str, ...],
+    inventory: tuple[Path, ...],
+    limit: str | None,
     root: Path | None,
     profile_path: Path | None,
     outputs: tuple[OutputSpec, ...],
@@ -169,8 +179,10 @@ def scan(
     vsphere: VsphereOptions,
     library: LibrarySource | None,
 ) -> int:
-    """Collect facts from TARGETs and evaluate them (default target: local)."""
+    """Collect facts from TARGETs and inventory hosts and evaluate them (default target: local)."""
     check_destinations(outputs, force=force)  # refuse before collecting, not after
+    estate = inventory_targets(targets, inventory, limit, ssh)
+    targets, ssh = estate.targets or (LOCAL,), estate.ssh
     warm_history_store(not no_history)
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
@@ -182,8 +194,9 @@ def scan(
             gold = load_baseline(baseline_path)
         except BaselineError as exc:
             raise UserError(str(exc)) from exc
-    facts = attach_library(
-        attach_probes(_collect_all(targets or (LOCAL,), root, ssh, vsphere), probe_acl), library
+    facts = with_groups(
+        attach_library(attach_probes(_collect_all(targets, root, ssh, vsphere), probe_acl), library),
+        estate.groups,
     )
     if len(facts) == 1:
         _refuse_nothing_collected(facts)
@@ -200,7 +213,7 @@ def scan(
         force=force,
         fail_on=fail_on,
         command="scan",
-        inputs=targets or (LOCAL,),
+        inputs=targets,
         db=db,
         store=not no_history,
     )
@@ -284,8 +297,11 @@ def _inventory_hosts(paths: Sequence[Path]) -> list[InventoryHost] | None:
         return None
     from hvguard.collect.inventory import InventoryError, load_inventories
 
+    err = error_console()
     try:
-        return load_inventories(paths, None)
+        return load_inventories(
+            paths, None, warn=lambda line: err.print(f"hvguard: {line}", highlight=False, markup=False)
+        )
     except InventoryError as exc:
         raise UserError(str(exc)) from exc
 
@@ -294,23 +310,15 @@ def _inventory_hosts(paths: Sequence[Path]) -> list[InventoryHost] | None:
 @click.argument(
     "bundles", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="BUNDLE_OR_DIR..."
 )
+@inventory_option
 @report_options
 @selection_options
 @history_options
 @workflow_options
 @verify_option
-@click.option(
-    "--inventory",
-    "inventories",
-    multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="Ansible inventory (YAML, or INI where Ansible is installed; repeatable) whose groups the "
-    "bundles' targets take: a bundle matches the host named like its file (hv01.json: hv01), else the "
-    "host named or addressed like its collected host name or target.",
-)
 def evaluate_cmd(
     bundles: tuple[Path, ...],
+    inventory: tuple[Path, ...],
     profile_path: Path | None,
     outputs: tuple[OutputSpec, ...],
     force: bool,
@@ -322,7 +330,6 @@ def evaluate_cmd(
     attestations_path: Path | None,
     as_of: date | None,
     verify_key: str | None = None,
-    inventories: tuple[Path, ...] = (),
 ) -> int:
     """Evaluate offline evidence bundles written by ``hvguard collect`` (or the Ansible role) as one report.
 
@@ -332,7 +339,7 @@ def evaluate_cmd(
     check_destinations(outputs, force=force)  # refuse before reading the bundles, not after
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
-    hosts = _inventory_hosts(inventories)
+    hosts = _inventory_hosts(inventory)
     with timed("read bundles"):
         facts, sources = load_estate(bundles, verify_key)
     if hosts is not None:

@@ -143,6 +143,12 @@ def exceptions_lint(file: Path, as_of: date | None) -> int:
     return _lint_result(file, problems, len(register.entries) if register else 0, "exception(s)")
 
 
+def _scope_text(row: dict[str, Any]) -> str:
+    """``target / subject [/ check] (groups g1, g2)`` of a register row."""
+    scope = f"{row['target']} / {row['subject']}" + (f" / {row['check']}" if row["check"] != "*" else "")
+    return scope + (f" (groups {row['groups']})" if row["groups"] else "")
+
+
 @exceptions_group.command("list")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--as-of", "as_of", type=CalendarDate(), help=AS_OF_HELP)
@@ -161,7 +167,7 @@ def exceptions_list(file: Path, as_of: date | None, state: str, expiring_within:
     cells, styles = [], []
     for r in rows:
         when, style = _state_cell(r["state"], r["days_to_expiry"])
-        scope = f"{r['target']} / {r['subject']}" + (f" / {r['check']}" if r["check"] != "*" else "")
+        scope = _scope_text(r)
         cells.append(
             [r["id"], r["measure"], scope, r["risk_rating"], r["risk_owner"], r["approved_by"],
              r["approved_on"], r["expires_on"], when]
@@ -218,7 +224,7 @@ def attestations_list(file: Path, as_of: date | None, state: str) -> int:
     cells, styles = [], []
     for r in rows:
         when, style = _state_cell(r["state"], r["days_to_expiry"])
-        scope = f"{r['target']} / {r['subject']}" + (f" / {r['check']}" if r["check"] != "*" else "")
+        scope = _scope_text(r)
         cells.append(
             [r["id"], r["measure"], scope, r["attested_by"], r["attested_on"], r["valid_until"], when,
              r["evidence"] or "—"]

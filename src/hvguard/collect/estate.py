@@ -18,6 +18,7 @@ multi-target ``scan`` of the same hosts, so this module only decides *which* tar
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,16 +130,21 @@ def attach_groups(
     targets: Sequence[TargetFacts], bundle_of: Mapping[str, Path], hosts: Sequence[InventoryHost]
 ) -> tuple[list[TargetFacts], list[str]]:
     """``targets`` with the groups of the inventory host each matches (``evaluate --inventory``:
-    :func:`~hvguard.collect.inventory.groups_for` — the host named like the bundle file, else the
-    collected host name, else the target), and the ids of the targets left without a group (no
-    inventory host matches, or it is in no group); those keep the groups their bundle recorded."""
+    :func:`~hvguard.collect.inventory.groups_for` — the host named like the bundle file when the bundle
+    holds that one target, else the collected host name, else the target), and the ids of the targets
+    left without a group (no inventory host matches, or it is in no group); those keep the groups their
+    bundle recorded."""
+    per_bundle = Counter(bundle_of.values())
     out: list[TargetFacts] = []
     ungrouped: list[str] = []
     for t in targets:
         path = bundle_of.get(t.id)
-        # groups_for matches the file stem without `.json`; give it the same stem for `.json.gz`.
-        named = path.with_name(f"{bundle_stem(path)}.json") if path is not None else None
-        hostname = t.host.hostname if t.host is not None else None
+        # A bundle of several targets is not one host: its file name names none of them. groups_for
+        # matches the stem without `.json`; give it the same stem for `.json.gz`.
+        named = None
+        if path is not None and per_bundle[path] == 1:
+            named = path.with_name(f"{bundle_stem(path)}.json")
+        hostname = (t.host.hostname if t.host else None) or (t.hypervisor.hostname if t.hypervisor else None)
         groups = groups_for(t.id, hostname, named, hosts)
         if groups:
             t = msgspec.structs.replace(t, groups=tuple(sorted(groups)))

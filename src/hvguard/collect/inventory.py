@@ -15,7 +15,7 @@ Every problem is an :class:`InventoryError`, one line (the CLI makes it exit 2).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from hvguard.yamlsafe import YamlInputError
 __all__ = ["InventoryError", "InventoryHost", "groups_for", "load_inventories"]
 
 _YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
+_INI_SUFFIXES = frozenset({".ini", ".cfg"})
 # What the YAML guard refuses on purpose (not a syntax error that may just mean "this is INI").
 _GUARD_REASONS = (
     "aliases expand",
@@ -61,9 +62,12 @@ class InventoryHost:
     user: str | None
 
 
-def load_inventories(paths: Sequence[Path], limit: str | None) -> list[InventoryHost]:
+def load_inventories(
+    paths: Sequence[Path], limit: str | None, *, warn: Callable[[str], None] | None = None
+) -> list[InventoryHost]:
     """The hosts of the inventory files ``paths`` (merged in order, as Ansible merges several ``-i``),
-    restricted to ``limit`` (an Ansible host pattern) when given. Raises :class:`InventoryError`."""
+    restricted to ``limit`` (an Ansible host pattern) when given. Ansible's own warnings (a part of an
+    inventory it skipped) go to ``warn``. Raises :class:`InventoryError`."""
     if not paths:
         raise InventoryError("no inventory file given")
     loaded: list[tuple[Path, Any]] = []
@@ -76,7 +80,7 @@ def load_inventories(paths: Sequence[Path], limit: str | None) -> list[Inventory
             ini.append(path)
     command = ansible_inventory_command()
     if command is not None:
-        inventory = read_with_ansible(command, paths)
+        inventory = read_with_ansible(command, paths, warn or _drop)
         chosen = limit_with_ansible(paths, limit) if limit is not None else None
         if limit is not None and chosen is None:
             chosen = select_hosts(inventory, limit)
@@ -93,6 +97,10 @@ def load_inventories(paths: Sequence[Path], limit: str | None) -> list[Inventory
     return _hosts(inventory, chosen, limit)
 
 
+def _drop(_line: str) -> None:
+    """No warning sink given: the line is dropped."""
+
+
 def _sniff(path: Path) -> tuple[Any, bool]:
     """The YAML data of ``path`` and whether it is a YAML inventory (a mapping, or a .yml/.yaml/.json
     file). Size, type, alias bombs and nesting are checked even when the file turns out to be INI:
@@ -103,6 +111,8 @@ def _sniff(path: Path) -> tuple[Any, bool]:
         if path.suffix in _YAML_SUFFIXES or any(r in exc.reason for r in _GUARD_REASONS):
             raise InventoryError(str(exc)) from None
         return None, False
+    if path.suffix in _INI_SUFFIXES:
+        return None, False  # Ansible's yaml plugin skips these names: the ini plugin reads them
     if path.suffix in _YAML_SUFFIXES or isinstance(data, dict):
         return data, True
     return None, False

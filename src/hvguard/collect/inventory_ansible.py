@@ -15,14 +15,15 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from hvguard.collect.inventory_model import IMPLICIT_GROUPS, Inventory, InventoryError
 
-#: Seconds ``ansible-inventory`` / ``ansible --list-hosts`` may take (start-up alone is about 0.5 s).
-TIMEOUT_S = 120.0
+#: Seconds ``ansible-inventory`` / ``ansible --list-hosts`` may take (start-up alone is about 0.5 s; a
+#: 10,000-host inventory took 47 s here).
+TIMEOUT_S = 600.0
 #: Bytes of JSON read at most from ``ansible-inventory --list``.
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 
@@ -49,7 +50,14 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], what: str) -> str:
+Warn = Callable[[str], None]
+
+
+def _ignore(_line: str) -> None:
+    """A warning sink that drops the line."""
+
+
+def _run(argv: list[str], what: str, warn: Warn = _ignore) -> str:
     try:
         done = subprocess.run(  # noqa: S603 - an argument list, no shell
             argv, capture_output=True, timeout=TIMEOUT_S, env=_env(), stdin=subprocess.DEVNULL, check=False
@@ -61,6 +69,13 @@ def _run(argv: list[str], what: str) -> str:
     if done.returncode != 0:
         said = _last_error(done.stderr.decode("utf-8", "replace"))
         raise InventoryError(f"{what} failed (exit status {done.returncode}): {said}")
+    # Ansible warns where it skips part of an inventory (an unknown key, a group that is not a
+    # mapping): passed on, so nothing is skipped silently.
+    # Ansible wraps a long warning over several lines: joined, then split at each marker.
+    said = " ".join(done.stderr.decode("utf-8", "replace").split())
+    for text in said.split("[WARNING]:")[1:]:
+        if "No hosts matched" not in text and "Could not match supplied host pattern" not in text:
+            warn(f"{what}: warning: {text.strip()[:400]}")
     if len(done.stdout) > MAX_OUTPUT_BYTES:
         raise InventoryError(f"{what}: its output exceeds {MAX_OUTPUT_BYTES} bytes")
     try:
@@ -84,9 +99,10 @@ def _sources(paths: Sequence[Path]) -> list[str]:
     return argv
 
 
-def read_with_ansible(command: str, paths: Sequence[Path]) -> Inventory:
-    """The merged inventory of ``paths`` as ``ansible-inventory --list`` reports it."""
-    text = _run([command, *_sources(paths), "--list"], "ansible-inventory")
+def read_with_ansible(command: str, paths: Sequence[Path], warn: Warn = _ignore) -> Inventory:
+    """The merged inventory of ``paths`` as ``ansible-inventory --list`` reports it; Ansible's warnings
+    go to ``warn``."""
+    text = _run([command, *_sources(paths), "--list"], "ansible-inventory", warn)
     try:
         data = json.loads(text)
     except ValueError as exc:

@@ -55,13 +55,14 @@ def load_yaml_inventory(path: Path) -> Any:
 
 
 class _Group:
-    __slots__ = ("children", "hosts", "name", "priority", "vars")
+    __slots__ = ("children", "hosts", "members", "name", "priority", "vars")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.vars: dict[str, Any] = {}
         self.children: list[str] = []
         self.hosts: list[str] = []
+        self.members: set[str] = set()  # ``hosts`` as a set: membership tests on large groups
         self.priority = 1
 
 
@@ -145,7 +146,8 @@ class _Builder:
             own = self.hostvars.setdefault(host, {})
             if len(self.hostvars) > MAX_HOSTS:
                 raise InventoryError(f"{where}: more than {MAX_HOSTS} hosts; not read")
-            if host not in group.hosts:
+            if host not in group.members:
+                group.members.add(host)
                 group.hosts.append(host)
             if port is not None:
                 own["ansible_port"] = port
@@ -168,11 +170,17 @@ class _Builder:
             for h in g.hosts:
                 direct[h].add(g.name)
         ungrouped = self.groups["ungrouped"]
+        listed = set(ungrouped.hosts)
         for host, groups in direct.items():
-            if not groups - {"all", "ungrouped"} and host not in ungrouped.hosts:
-                ungrouped.hosts.append(host)
-            elif groups - {"all", "ungrouped"} and host in ungrouped.hosts:
-                ungrouped.hosts.remove(host)  # Ansible clears a host listed there and elsewhere too
+            if not groups - {"all", "ungrouped"}:
+                if host not in listed:
+                    ungrouped.hosts.append(host)
+                    listed.add(host)
+                groups.add("ungrouped")
+            elif host in listed:
+                listed.discard(host)  # Ansible clears a host listed there and elsewhere too
+                groups.discard("ungrouped")
+        ungrouped.hosts = [h for h in ungrouped.hosts if h in listed]
         group_files = _vars_files(self.sources, "group_vars", list(self.groups))
         host_files = _vars_files(self.sources, "host_vars", list(self.hostvars))
         inv = Inventory(
@@ -180,27 +188,43 @@ class _Builder:
             hosts={n: list(g.hosts) for n, g in self.groups.items()},
         )
         parents_all = inv.parents()
+        # Hosts listed in the same groups share their merged group variables: computed once per set.
+        shared: dict[frozenset[str], dict[str, Any]] = {}
         for host in self.hostvars:
-            mine: set[str] = set()
-            stack = [g.name for g in self.groups.values() if host in g.hosts]
-            while stack:
-                g_name = stack.pop()
-                if g_name not in mine:
-                    mine.add(g_name)
-                    stack.extend(parents_all.get(g_name, ()))
-            ordered = sorted(
-                (self.groups[g] for g in mine - {"all"}), key=lambda g: (depth[g.name], g.priority, g.name)
-            )
-            merged: dict[str, Any] = dict(self.groups["all"].vars)
-            for g in ordered:
-                merged.update(g.vars)
-            merged.update(group_files.get("all", {}))
-            for g in ordered:
-                merged.update(group_files.get(g.name, {}))
+            key = frozenset(direct[host])
+            if key not in shared:
+                shared[key] = self._group_vars(key, parents_all, depth, group_files)
+            merged = dict(shared[key])
             merged.update(self.hostvars[host])
             merged.update(host_files.get(host, {}))
             inv.hostvars[host] = merged
         return inv
+
+    def _group_vars(
+        self,
+        direct: frozenset[str],
+        parents: dict[str, set[str]],
+        depth: dict[str, int],
+        group_files: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The variables a host listed in ``direct`` gets from its groups, in Ansible's order."""
+        mine: set[str] = set()
+        stack = list(direct)
+        while stack:
+            g_name = stack.pop()
+            if g_name not in mine:
+                mine.add(g_name)
+                stack.extend(parents.get(g_name, ()))
+        ordered = sorted(
+            (self.groups[g] for g in mine - {"all"}), key=lambda g: (depth[g.name], g.priority, g.name)
+        )
+        merged: dict[str, Any] = dict(self.groups["all"].vars)
+        for g in ordered:
+            merged.update(g.vars)
+        merged.update(group_files.get("all", {}))
+        for g in ordered:
+            merged.update(group_files.get(g.name, {}))
+        return merged
 
 
 def read_yaml_inventories(paths: Sequence[tuple[Path, Any]]) -> Inventory:

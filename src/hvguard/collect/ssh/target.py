@@ -7,6 +7,7 @@ loading asyncssh.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -97,6 +98,15 @@ def default_known_hosts() -> Path:
 
 
 @dataclass(frozen=True)
+class HostSsh:
+    """One target's own SSH settings (from an inventory: ``ansible_ssh_private_key_file``,
+    ``ansible_become``), on top of the run's options."""
+
+    identity: Path | None = None
+    sudo: bool = False
+
+
+@dataclass(frozen=True)
 class SshOptions:
     """How ``ssh://`` targets are reached (the CLI's ``--known-hosts``, ``--accept-new-host-key``,
     ``--identity``, ``--sudo``, ``--ssh-timeout`` and ``--concurrency``)."""
@@ -108,6 +118,18 @@ class SshOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     """Per target: connecting, authenticating and running the script."""
     concurrency: int = DEFAULT_CONCURRENCY
+    hosts: Mapping[str, HostSsh] = field(default_factory=dict, compare=False)
+    """Per target (the ``ssh://`` text as given): its own key and sudo, e.g. from ``--inventory``."""
+
+    def identity_for(self, target: str) -> Path | None:
+        """The private key for ``target``: its own (inventory) key, else ``--identity``."""
+        own = self.hosts.get(target)
+        return own.identity if own is not None and own.identity is not None else self.identity
+
+    def sudo_for(self, target: str) -> bool:
+        """Whether ``target``'s script runs through ``sudo -n``: ``--sudo``, or the target's own setting."""
+        own = self.hosts.get(target)
+        return self.sudo or (own is not None and own.sudo)
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:

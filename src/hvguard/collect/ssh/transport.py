@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ def _load_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
         raise SshOptionError(f"known_hosts file {path}: {exc}") from exc
 
 
-def _load_identity(path: Path | None) -> list[asyncssh.SSHKey] | None:
+def _load_identity(path: Path | None, label: str = "--identity") -> list[asyncssh.SSHKey] | None:
     if path is None:
         return None
     try:
@@ -147,11 +147,27 @@ def _load_identity(path: Path | None) -> list[asyncssh.SSHKey] | None:
     except asyncssh.KeyImportError as exc:
         if "assphrase" in str(exc):
             raise SshOptionError(
-                f"--identity {path} is passphrase-protected; load it into ssh-agent instead"
+                f"{label} {path} is passphrase-protected; load it into ssh-agent instead"
             ) from exc
-        raise SshOptionError(f"--identity {path}: {exc}") from exc
+        raise SshOptionError(f"{label} {path}: {exc}") from exc
     except OSError as exc:
-        raise SshOptionError(f"--identity {path}: {exc.strerror or exc}") from exc
+        raise SshOptionError(f"{label} {path}: {exc.strerror or exc}") from exc
+
+
+def _host_keys(targets: Sequence[SshTarget], options: SshOptions) -> dict[str, list[asyncssh.SSHKey]]:
+    """The keys of the targets that have their own (inventory) key, each key file read once."""
+    loaded: dict[Path, list[asyncssh.SSHKey]] = {}
+    out: dict[str, list[asyncssh.SSHKey]] = {}
+    for t in targets:
+        own = options.hosts.get(t.text)
+        if own is None or own.identity is None:
+            continue
+        if own.identity not in loaded:
+            keys = _load_identity(own.identity, f"{t.text}: the inventory's private key")
+            assert keys is not None  # a path was given
+            loaded[own.identity] = keys
+        out[t.text] = loaded[own.identity]
+    return out
 
 
 class _Client(asyncssh.SSHClient):
@@ -181,6 +197,12 @@ class _Run:
     options: SshOptions
     policy: HostKeyPolicy
     client_keys: list[asyncssh.SSHKey] | None
+    host_keys: dict[str, list[asyncssh.SSHKey]] = field(default_factory=dict)
+    """Keys of the targets with their own (inventory) key, by target text."""
+
+    def keys_for(self, target: SshTarget) -> list[asyncssh.SSHKey] | None:
+        """The client keys to offer ``target`` (None: ssh-agent and the default keys)."""
+        return self.host_keys.get(target.text, self.client_keys)
 
 
 async def _read_capped(stream: Any, limit: int, what: str) -> bytes:
@@ -209,8 +231,9 @@ async def _connect(target: SshTarget, run: _Run) -> asyncssh.SSHClientConnection
     }
     if target.user is not None:
         kwargs["username"] = target.user
-    if run.client_keys is not None:
-        kwargs["client_keys"] = run.client_keys
+    keys = run.keys_for(target)
+    if keys is not None:
+        kwargs["client_keys"] = keys
     try:
         return await asyncssh.connect(target.host, **kwargs)
     except asyncssh.HostKeyNotVerifiable as exc:
@@ -218,10 +241,11 @@ async def _connect(target: SshTarget, run: _Run) -> asyncssh.SSHClientConnection
 
 
 async def _run_script(
-    conn: asyncssh.SSHClientConnection, run: _Run, script: bytes, boundary: str
+    conn: asyncssh.SSHClientConnection, run: _Run, target: SshTarget, script: bytes, boundary: str
 ) -> RemoteAnswer:
     """Run the script once in a new session of ``conn`` and parse its answer."""
-    process = await conn.create_process(remote_command(sudo=run.options.sudo), encoding=None)
+    sudo = run.options.sudo_for(target.text)
+    process = await conn.create_process(remote_command(sudo=sudo), encoding=None)
     process.stdin.write(script)
     process.stdin.write_eof()
     stdout, stderr = await asyncio.gather(
@@ -261,9 +285,12 @@ def _failure(exc: BaseException, target: SshTarget, run: _Run) -> str:
     if isinstance(exc, TimeoutError):
         return f"timed out after {run.options.timeout_s:g} s (connect and collect, --ssh-timeout)"
     if isinstance(exc, asyncssh.PermissionDenied):
-        tried = (
-            "ssh-agent and default keys" if run.client_keys is None else f"--identity {run.options.identity}"
-        )
+        if target.text in run.host_keys:
+            tried = f"the inventory's key {run.options.identity_for(target.text)}"
+        elif run.client_keys is not None:
+            tried = f"--identity {run.options.identity}"
+        else:
+            tried = "ssh-agent and default keys"
         who = f"{target.user}@" if target.user else ""
         return f"{who}{target.address}: authentication refused ({tried})"
     if isinstance(exc, asyncssh.KeyExchangeFailed):
@@ -300,7 +327,7 @@ async def _passes(target: SshTarget, run: _Run, collected_at: str, started: floa
     async with await _connect(target, run) as conn:
 
         async def execute(script: bytes, boundary: str) -> RemoteAnswer:
-            return await _run_script(conn, run, script, boundary)
+            return await _run_script(conn, run, target, script, boundary)
 
         facts = await collect_in_passes(target, execute, collected_at=collected_at, started=started)
     return facts
@@ -472,6 +499,7 @@ def collect_ssh_targets(
         options=options,
         policy=HostKeyPolicy(options.known_hosts, accept_new=options.accept_new_host_key),
         client_keys=_load_identity(options.identity),
+        host_keys=_host_keys(parsed, options),
     )
     results = asyncio.run(_collect_all(parsed, run, on_done))
     if notify is not None:
