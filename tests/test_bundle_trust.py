@@ -81,15 +81,16 @@ def test_the_report_records_where_the_facts_came_from(tmp_path: Path) -> None:
     made = make_bundle([target([good_vm("a")])])
     write_bundle(made, bundle)
     source = evaluate_json(bundle)["source"]
-    assert source == {
-        "bundle": {
-            "path": str(bundle),
-            "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(),
-            "created_at": made.created_at,
-            "tool_version": made.tool_version,
-            "signed_by": None,
-        }
+    one = {
+        "path": str(bundle),
+        "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(),
+        "created_at": made.created_at,
+        "tool_version": made.tool_version,
+        "signed_by": None,
+        "targets": ["qemu:///system"],
     }
+    # One bundle: `bundle` names it, and `bundles` (every bundle of an estate) holds just it.
+    assert source == {"bundle": one, "bundles": [one]}
     # A live evaluation has no source block.
     assert report_dict(evaluate([target([good_vm("a")])], default_profile()))["source"] is None
 

@@ -71,6 +71,10 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard evaluate evidence.json.gz --profile my-profile.yaml": _runs(
         f"evaluate {{bundle}} --profile {ROOT / 'src' / 'hvguard' / 'profiles' / 'default.yaml'} --no-history"
     ),
+    "hvguard evaluate bundles/ --inventory inventory.yml -o html:estate.html -o json:estate.json": _runs(
+        "evaluate {estate} --inventory {inventory} -o html:{tmp}/estate.html -o json:{tmp}/estate.json "
+        "--force --no-history"
+    ),
     "hvguard catalog --format json": _runs("catalog --format json", codes=(0,)),
     "hvguard catalog --coverage [--platform kvm-libvirt] [--format json]": _runs(
         "catalog --coverage", "catalog --coverage --platform kvm-libvirt --format json", codes=(0,)
@@ -284,6 +288,21 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     shutil.copytree(DATA / "workflow" / "evidence", att_dir / "evidence")
     text = (DATA / "workflow" / "attestations.yaml").read_text(encoding="utf-8")
     (att_dir / "attestations.yaml").write_text(text.split("  - id: AT-004")[0], encoding="utf-8")
+    # An estate as the Ansible role leaves it: one `local` bundle per host, and their inventory.
+    estate = tmp / "estate"
+    estate.mkdir()
+    for name, root in (("hv01", "kvm-good"), ("hv02", "kvm-bad")):
+        args = [
+            "collect",
+            "local",
+            "--root",
+            str(DATA / "roots" / root),
+            "--output",
+            str(estate / f"{name}.json"),
+        ]
+        assert run(args) in (0, 1)
+    inventory = tmp / "inventory.yml"
+    inventory.write_text("all:\n  children:\n    site_a:\n      hosts:\n        hv01:\n        hv02:\n")
     pp = tmp / "pp"
     pp.write_text("violet quantum harbour drifts 1987 sideways\n", encoding="utf-8")
     pp.chmod(0o600)
@@ -296,6 +315,8 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "key": str(key),
         "pub": str(pub),
         "bundle": str(bundle),
+        "estate": str(estate),
+        "inventory": str(inventory),
     }
 
 

@@ -97,7 +97,10 @@ class Evaluation:
     attestations_used: SourceUse | None = None
     """The attestations file applied, with each entry's state and use; None without one."""
     bundle: BundleSource | None = None
-    """The evidence bundle the facts were read from (``hvguard evaluate``); None for a live scan."""
+    """The evidence bundle the facts were read from when exactly one was (``hvguard evaluate``); None for
+    a live scan and for an estate of several bundles (see ``bundles``)."""
+    bundles: tuple[BundleSource, ...] = ()
+    """Every evidence bundle the facts were read from, in order (``hvguard evaluate``); empty for a scan."""
     verdicts: dict[str, TargetVerdict] = field(default_factory=dict)
     """Each target's verdict, by target id, in target order."""
 

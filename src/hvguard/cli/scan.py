@@ -8,6 +8,9 @@ that does not parse, an unknown scheme or driver, a missing test-driver file) is
 is collected. A single-target ``scan`` of an unreachable target is one line and exit 2 (nothing
 written); in a multi-target run an unreachable target is ``not_assessed``: it is in the report with its
 cause, the measures roll up the assessed targets, and the exit code is 1 unless ``--fail-on never``.
+``evaluate`` of many bundles (or directories of them) is one estate report under the same multi-target
+rules; a bundle that cannot be read or verified, or a target in two bundles, is exit 2 with nothing
+evaluated (``hvguard.collect.estate``).
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from hvguard.cli.bundle_keys import load_bundle, sign_option, signer, verify_option, write_signature
+from hvguard.cli.bundle_keys import load_estate, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console
 from hvguard.cli.errors import EXIT_FINDINGS, EXIT_OK, UserError
 from hvguard.cli.inventory import (
-    bundle_groups,
     inventory_option,
     inventory_targets,
     limit_option,
@@ -58,6 +61,9 @@ from hvguard.history.record import warm_history_store
 from hvguard.profile import load_profile
 from hvguard.report.build import utc_stamp
 from hvguard.report.selection import Selection, select
+
+if TYPE_CHECKING:
+    from hvguard.collect.inventory import InventoryHost
 
 
 def _timed_collect(target: str, root: Path | None, vsphere: VsphereOptions | None) -> TargetFacts:
@@ -285,8 +291,25 @@ def collect(
     return EXIT_FINDINGS if partial or unreachable else EXIT_OK
 
 
+def _inventory_hosts(paths: Sequence[Path]) -> list[InventoryHost] | None:
+    """The hosts of ``evaluate --inventory`` (None without one), read before any bundle."""
+    if not paths:
+        return None
+    from hvguard.collect.inventory import InventoryError, load_inventories
+
+    err = error_console()
+    try:
+        return load_inventories(
+            paths, None, warn=lambda line: err.print(f"hvguard: {line}", highlight=False, markup=False)
+        )
+    except InventoryError as exc:
+        raise UserError(str(exc)) from exc
+
+
 @click.command("evaluate")
-@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument(
+    "bundles", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="BUNDLE_OR_DIR..."
+)
 @inventory_option
 @report_options
 @selection_options
@@ -294,7 +317,7 @@ def collect(
 @workflow_options
 @verify_option
 def evaluate_cmd(
-    bundle: Path,
+    bundles: tuple[Path, ...],
     inventory: tuple[Path, ...],
     profile_path: Path | None,
     outputs: tuple[OutputSpec, ...],
@@ -308,21 +331,37 @@ def evaluate_cmd(
     as_of: date | None,
     verify_key: str | None = None,
 ) -> int:
-    """Evaluate an offline evidence BUNDLE written by ``hvguard collect``."""
-    check_destinations(outputs, force=force)  # refuse before reading the bundle, not after
+    """Evaluate offline evidence bundles written by ``hvguard collect`` (or the Ansible role) as one report.
+
+    Give bundle files or directories of them (their *.json and *.json.gz files): the report is the one a
+    multi-target scan of the same hosts gives. A bundle that cannot be read or verified, or a target in
+    two bundles, is exit 2 with nothing evaluated."""
+    check_destinations(outputs, force=force)  # refuse before reading the bundles, not after
     profile = load_profile(profile_path)
     workflow = load_workflow(exceptions_path, attestations_path, as_of)
-    facts, source = load_bundle(bundle, verify_key)
-    targets = bundle_groups(facts.targets, bundle, inventory)
+    hosts = _inventory_hosts(inventory)
+    with timed("read bundles"):
+        facts, sources = load_estate(bundles, verify_key)
+    if hosts is not None:
+        from hvguard.collect.estate import attach_groups
+
+        bundle_of = {tid: Path(src.path) for src in sources for tid in src.targets}
+        facts, ungrouped = attach_groups(facts, bundle_of, hosts)
+        if ungrouped:
+            info(f"{len(ungrouped)} target(s) in no inventory group: {', '.join(ungrouped)}")
     with timed("evaluate"):
-        ev = replace(evaluate(targets, profile, **workflow.kwargs()), bundle=source)
+        ev = replace(
+            evaluate(facts, profile, **workflow.kwargs()),
+            bundle=sources[0] if len(sources) == 1 else None,
+            bundles=tuple(sources),
+        )
     return report_and_store(
         select(ev, selection, generated_at=utc_stamp()),
         outputs=outputs,
         force=force,
         fail_on=fail_on,
         command="evaluate",
-        inputs=[str(bundle)],
+        inputs=[str(b) for b in bundles],
         db=db,
         store=not no_history,
     )

@@ -98,6 +98,8 @@ class BundleSource:
     signed_by: str | None
     """SHA-256 fingerprint (hex) of the public key (SubjectPublicKeyInfo DER) its detached signature
     was verified with; None when no signature was verified."""
+    targets: tuple[str, ...] = ()
+    """The ids of the targets it gave the evaluation (as the report names them)."""
 
 
 class _TooMany(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -43,6 +43,9 @@ from hvguard.report.model import (
 )
 from hvguard.report.selection import generated_at_of, selection_of, shown_findings, subject_selected
 from hvguard.workflow.usage import SourceUse
+
+if TYPE_CHECKING:
+    from hvguard.collect.bundle import BundleSource
 
 
 def _target(t: TargetFacts, verdict: Verdict) -> Target:
@@ -134,18 +137,24 @@ def _register(use: SourceUse | None) -> RegisterUse | None:
     )
 
 
+def _provenance(b: BundleSource) -> BundleProvenance:
+    return BundleProvenance(
+        path=b.path,
+        sha256=b.sha256,
+        created_at=b.created_at,
+        tool_version=b.tool_version,
+        signed_by=b.signed_by,
+        targets=list(b.targets),
+    )
+
+
 def _source(ev: Evaluation) -> Source | None:
-    b = ev.bundle
-    if b is None:
+    bundles = ev.bundles or ((ev.bundle,) if ev.bundle is not None else ())
+    if not bundles:
         return None
     return Source(
-        bundle=BundleProvenance(
-            path=b.path,
-            sha256=b.sha256,
-            created_at=b.created_at,
-            tool_version=b.tool_version,
-            signed_by=b.signed_by,
-        )
+        bundle=_provenance(ev.bundle) if ev.bundle is not None else None,
+        bundles=[_provenance(b) for b in bundles],
     )
 
 

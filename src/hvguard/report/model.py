@@ -136,14 +136,29 @@ class BundleProvenance(_Block, frozen=True):
             "nothing shows who wrote the bundle or that it was not edited."
         ),
     ]
+    targets: Annotated[
+        list[str],
+        Meta(
+            description="The ids of the targets this bundle gave the evaluation, as `targets[].id` names "
+            "them (a `local` target of an estate of several bundles takes the bundle file's name)."
+        ),
+    ] = []
 
 
 class Source(_Block, frozen=True):
     """Where the evaluated facts came from, when not from a live collection."""
 
     bundle: Annotated[
-        BundleProvenance | None, Meta(description="The evidence bundle read; null when none was.")
+        BundleProvenance | None,
+        Meta(description="The evidence bundle read when exactly one was; null otherwise (see `bundles`)."),
     ]
+    bundles: Annotated[
+        list[BundleProvenance],
+        Meta(
+            description="Every evidence bundle read (`hvguard evaluate BUNDLE_OR_DIR...`), in the order "
+            "evaluated (a directory's bundles sorted by name); one entry for a single bundle."
+        ),
+    ] = []
 
 
 class HypervisorInfo(_Block, frozen=True):

@@ -147,6 +147,17 @@ def build(view: ReportView) -> Group:
     )
     parts.append(head)
     bundle = rep.source.bundle if rep.source else None
+    bundles = rep.source.bundles if rep.source else []
+    if bundle is None and bundles:
+        unsigned = sum(b.signed_by is None for b in bundles)
+        keys = sorted({b.signed_by for b in bundles if b.signed_by})
+        parts.append(
+            Text(
+                f"  facts from {len(bundles)} bundles"
+                + (f"; signed by key {', '.join(keys)}" if keys else "")
+                + (f"; {unsigned} UNSIGNED (origin and integrity not verified)" if unsigned else "")
+            )
+        )
     if bundle is not None:
         signed = (
             f"signed by key {bundle.signed_by}"
@@ -165,9 +176,7 @@ def build(view: ReportView) -> Group:
             who = f"{t.id}: " if len(rep.targets) > 1 else ""
             parts.append(Text(f"  ! {who}{banner}", style="bold yellow"))
         if t.collection.tls_verified is False:
-            parts.append(
-                Text(f"  ! {t.id}: TLS certificate NOT verified (--tls-insecure)", style="bold red")
-            )
+            parts.append(Text(f"  ! {t.id}: TLS certificate NOT verified (--tls-insecure)", style="bold red"))
     for t in rep.targets:
         line = f"  target {t.id} [{t.platform}]"
         if t.unreachable:
