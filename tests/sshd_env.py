@@ -16,7 +16,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from contextlib import suppress
 from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
@@ -65,7 +64,6 @@ class Sshd:
         self.log = self.dir / "sshd.log"
         self.users: list[str] = []
         self.sudoers: list[Path] = []
-        self._made_privsep = False
 
     # -- accounts -----------------------------------------------------------------------------------------
 
@@ -148,8 +146,7 @@ class Sshd:
         """Start sshd on a free loopback port and wait until it accepts connections (``extra``: more
         sshd arguments)."""
         if not PRIVSEP_DIR.exists():
-            PRIVSEP_DIR.mkdir(mode=0o755)
-            self._made_privsep = True
+            PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
         for _attempt in range(5):
             self.port = free_port()
             config = self.config()
@@ -208,16 +205,15 @@ class Sshd:
         self._kill()
 
     def stop(self) -> None:
-        """Stop sshd by PID, delete the test accounts and sudoers drop-ins, remove the directory."""
+        """Stop sshd by PID, delete the test accounts and sudoers drop-ins and this instance's directory."""
         self._kill()
         for drop_in in self.sudoers:
             drop_in.unlink(missing_ok=True)
         for name in self.users:
             subprocess.run(["userdel", name], check=False, stdin=subprocess.DEVNULL, capture_output=True)
         self.users.clear()
-        if self._made_privsep:
-            with suppress(OSError):
-                PRIVSEP_DIR.rmdir()
+        # /run/sshd stays: any other sshd still running (another fixture of this run) needs it for
+        # privilege separation, and removing it resets that daemon's connections.
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
