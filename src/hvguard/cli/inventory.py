@@ -104,22 +104,3 @@ def _key_path(text: str | None) -> Path | None:
 def with_groups(facts: Sequence[TargetFacts], groups: dict[str, tuple[str, ...]]) -> list[TargetFacts]:
     """``facts`` with each target's inventory groups set (others unchanged)."""
     return [msgspec.structs.replace(t, groups=groups[t.id]) if t.id in groups else t for t in facts]
-
-
-def bundle_groups(facts: Sequence[TargetFacts], bundle: Path, inventory: Sequence[Path]) -> list[TargetFacts]:
-    """The targets of ``bundle`` with the groups of the inventory host each belongs to
-    (:func:`hvguard.collect.inventory.groups_for`)."""
-    if not inventory:
-        return list(facts)
-    from hvguard.collect.inventory import InventoryError, groups_for, load_inventories
-
-    try:
-        hosts = load_inventories(list(inventory), None, warn=_warn)
-    except InventoryError as exc:
-        raise UserError(str(exc)) from None
-    out = []
-    for t in facts:
-        name = (t.host.hostname if t.host else None) or (t.hypervisor.hostname if t.hypervisor else None)
-        found = groups_for(t.id, name, bundle if len(facts) == 1 else None, hosts)
-        out.append(msgspec.structs.replace(t, groups=found) if found else t)
-    return out
