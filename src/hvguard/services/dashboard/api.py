@@ -1,0 +1,181 @@
+"""The JSON API under ``/api/v1`` — the same views as the pages, as data (described by
+:mod:`hvguard.services.dashboard.openapi`, served at ``/api/v1/openapi.json``)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from hvguard.services.dashboard.views import (
+    EXPIRING_DAYS,
+    BadRequest,
+    Dashboard,
+    finding_json,
+    trend_json,
+)
+
+PREFIX = "/api/v1"
+
+
+def int_query(request: Any, name: str, default: int) -> int:
+    """An integer query parameter (400 when it is not one)."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise BadRequest(f"{name} must be a whole number")
+    return int(raw)
+
+
+async def in_thread(fn: Any, *args: Any) -> Any:
+    """Run a blocking store call off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
+
+
+class Api:
+    """The API handlers over one :class:`Dashboard`."""
+
+    def __init__(self, dash: Dashboard) -> None:
+        self.dash = dash
+
+    def routes(self) -> list[Any]:
+        """The aiohttp routes (GET, which also answers HEAD)."""
+        from aiohttp import web
+
+        return [
+            web.get(f"{PREFIX}/openapi.json", self.openapi),
+            web.get(f"{PREFIX}/estate", self.estate),
+            web.get(f"{PREFIX}/groups/{{group}}", self.group),
+            web.get(f"{PREFIX}/targets", self.targets),
+            web.get(f"{PREFIX}/targets/{{target}}", self.target),
+            web.get(f"{PREFIX}/targets/{{target}}/vms/{{vm}}", self.vm),
+            web.get(f"{PREFIX}/measures", self.measures),
+            web.get(f"{PREFIX}/expiring", self.expiring),
+            web.get(f"{PREFIX}/scans", self.scans),
+            web.get(f"{PREFIX}/diff", self.diff),
+        ]
+
+    async def openapi(self, _request: Any) -> Any:
+        """The OpenAPI 3.1 document of this API."""
+        from aiohttp import web
+
+        from hvguard.services.dashboard.openapi import document
+
+        return web.json_response(document())
+
+    async def estate(self, _request: Any) -> Any:
+        """Verdict counts, trend, groups and every target's latest summary."""
+        from aiohttp import web
+
+        view = await in_thread(self.dash.estate)
+        return web.json_response(
+            {
+                "counts": view["counts"],
+                "trend": trend_json(view["trend"]),
+                "groups": view["groups"],
+                "targets": [h.to_json() for h in view["hosts"]],
+            }
+        )
+
+    async def group(self, request: Any) -> Any:
+        """The targets of one group."""
+        from aiohttp import web
+
+        view = await in_thread(self.dash.group, request.match_info["group"])
+        return web.json_response(
+            {
+                "group": view["group"],
+                "counts": view["counts"],
+                "targets": [h.to_json() for h in view["hosts"]],
+            }
+        )
+
+    async def targets(self, request: Any) -> Any:
+        """Every target's latest summary (``?group=`` for one group's)."""
+        from aiohttp import web
+
+        group = request.query.get("group")
+        if group is not None:
+            view = await in_thread(self.dash.group, group)
+        else:
+            view = await in_thread(self.dash.estate)
+        return web.json_response({"targets": [h.to_json() for h in view["hosts"]]})
+
+    async def target(self, request: Any) -> Any:
+        """One target: latest summary, measures, VMs, its scans."""
+        from aiohttp import web
+
+        view = await in_thread(self.dash.target, request.match_info["target"])
+        return web.json_response(
+            {
+                "target": view["host"].to_json(),
+                "measures": view["measures"],
+                "vms": view["vms"],
+                "host_findings": [finding_json(f) for f in view["host_findings"]],
+                "scans": view["scans"],
+            }
+        )
+
+    async def vm(self, request: Any) -> Any:
+        """One VM of a target's latest scan with every finding, its evidence and fix."""
+        from aiohttp import web
+
+        view = await in_thread(self.dash.vm, request.match_info["target"], request.match_info["vm"])
+        return web.json_response(
+            {
+                "target": view["host"].to_json(),
+                "vm": view["vm"],
+                "status": view["status"],
+                "findings": [finding_json(f) for f in view["findings"]],
+            }
+        )
+
+    async def measures(self, _request: Any) -> Any:
+        """The heat map: per target, each measure's status; per measure, the totals."""
+        from aiohttp import web
+
+        view = await in_thread(self.dash.measures)
+        ids = [m["measure"] for m in view["measures"]]
+        return web.json_response(
+            {
+                "measures": view["measures"],
+                "targets": {
+                    h.target: {m: s for m, s in zip(ids, cells, strict=True) if s}
+                    for h, cells in view["rows"]
+                },
+                "totals": view["totals"],
+            }
+        )
+
+    async def expiring(self, request: Any) -> Any:
+        """Exceptions and attestations expiring within ``?days=`` (30) days."""
+        from aiohttp import web
+
+        days = int_query(request, "days", EXPIRING_DAYS)
+        view = await in_thread(self.dash.expiring, datetime.now(UTC), days)
+        return web.json_response(
+            {
+                "days": view["days"],
+                "until": view["until"].isoformat(),
+                "entries": [e.to_json() for e in view["entries"]],
+            }
+        )
+
+    async def scans(self, request: Any) -> Any:
+        """The newest ``?limit=`` (20) scans."""
+        from aiohttp import web
+
+        limit = int_query(request, "limit", 20)
+        return web.json_response({"scans": await in_thread(self.dash.scans, limit)})
+
+    async def diff(self, request: Any) -> Any:
+        """``hvguard diff``'s JSON between ``?from=`` and ``?to=`` (``&target=`` for one target)."""
+        from aiohttp import web
+
+        old, new = request.query.get("from"), request.query.get("to")
+        if not old or not new:
+            raise BadRequest("from and to are required (a scan id, latest, previous or latest~N)")
+        result = await in_thread(self.dash.diff, old, new, request.query.get("target") or None)
+        return web.json_response(result.to_json())
