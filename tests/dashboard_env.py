@@ -45,12 +45,22 @@ def _estate(oversized: bool) -> Any:
     return evaluate([good, bad, down, hostile], default_profile())
 
 
-def populate(db: Path) -> tuple[int, int]:
-    """Two scans of the estate: the first before db1 was oversized, the second after. Their ids."""
+@dataclass
+class Populated:
+    """The two stored scans and the evaluation of the second (what the dashboard must show)."""
+
+    first: int
+    second: int
+    latest: Any
+
+
+def populate(db: Path) -> Populated:
+    """Two scans of the estate: the first before db1 was oversized, the second after."""
+    latest = _estate(True)
     with HistoryStore.open(str(db), create=True) as store:
         first = store.save(_estate(False), command="scan", inputs=list(TARGETS))
-        second = store.save(_estate(True), command="scan", inputs=list(TARGETS))
-    return first, second
+        second = store.save(latest, command="scan", inputs=list(TARGETS))
+    return Populated(first, second, latest)
 
 
 @dataclass

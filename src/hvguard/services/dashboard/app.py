@@ -139,7 +139,10 @@ def make_app(dash: Dashboard, metrics: Callable[[], bytes] | None = None) -> Any
             except web.HTTPException as exc:
                 if exc.status < 400:
                     raise
-                response = _error(request, pages, exc.status, exc.reason, exc.reason)
+                if exc.status == 404:
+                    response = _error(request, pages, 404, "Not found", f"nothing at {request.path}")
+                else:
+                    response = _error(request, pages, exc.status, exc.reason, exc.reason)
             except Exception as exc:
                 # One line in the server's log; the client learns nothing of the internals.
                 sys.stderr.write(
