@@ -28,8 +28,19 @@ from hvguard import __version__
 from hvguard.collect.migrate import can_migrate, migrate_target
 from hvguard.engine import Evaluation
 from hvguard.facts import FACTS_VERSION, TargetFacts
+from hvguard.history.migrate import migrate
 from hvguard.history.records import ScanSummary, StoredFinding, StoredScan, StoredTarget
-from hvguard.history.schema import SCHEMA_VERSION, findings, metadata, scan_targets, scans, schema_version
+from hvguard.history.schema import (
+    SCHEMA_VERSION,
+    findings,
+    metadata,
+    register_entries,
+    scan_targets,
+    scans,
+    schema_version,
+    target_summaries,
+)
+from hvguard.history.summaries import register_rows, summary_rows
 
 #: Facts JSON larger than this is stored zlib-compressed (a 1000-VM estate is megabytes of JSON).
 COMPRESS_ABOVE = 64 * 1024
@@ -179,9 +190,33 @@ class HistoryStore:
                 f"{self.label}: history schema version {found} is newer than this hvguard supports "
                 f"({SCHEMA_VERSION}); upgrade hvguard or use another --db"
             )
-        if found < SCHEMA_VERSION:  # no older schema has existed yet; migrations go here when one does
-            raise HistoryError(f"{self.label}: history schema version {found} cannot be migrated")
+        if found < SCHEMA_VERSION:
+            self._migrate(found)
         return True
+
+    def _migrate(self, found: int) -> None:
+        """Bring an older schema up to :data:`SCHEMA_VERSION` in one transaction (any command that opens
+        the database does it once; the old scans stay readable). A concurrent hvguard migrating at the
+        same moment makes this one fail: the version is then checked once more."""
+        assert self._engine is not None
+        for attempt in (1, 2):
+            try:
+                with self._engine.begin() as conn:
+                    now = self._schema_version(conn)
+                    if now is not None and now < SCHEMA_VERSION:
+                        migrate(conn, now)
+                        conn.execute(
+                            insert(schema_version).values(
+                                version=SCHEMA_VERSION, applied_at=datetime.now(UTC), tool_version=__version__
+                            )
+                        )
+                return
+            except SQLAlchemyError as exc:
+                if attempt == 2:
+                    raise HistoryError(
+                        f"{self.label}: cannot migrate history schema {found} to {SCHEMA_VERSION}: "
+                        f"{_one_line(exc)}"
+                    ) from exc
 
     def _version_or_create(self, *, create: bool) -> int | None:
         """The schema version, creating the schema first when ``create`` and there is none.
@@ -224,11 +259,22 @@ class HistoryStore:
             raise HistoryError(f"{self.label}: the schema version table is empty: not a usable history")
         return int(found)
 
+    @contextmanager
+    def reading(self, doing: str) -> Iterator[Connection | None]:
+        """A connection for the read-only views (``history.estate``): None when there is no history
+        yet; database errors become one-line :class:`HistoryError` errors saying what was being done."""
+        if self._engine is None:
+            yield None
+            return
+        with self._guard(doing), self._engine.connect() as conn:
+            yield conn
+
     # ---------------------------------------------------------------------------------------------
     # writing
 
     def save(self, ev: Evaluation, *, command: str, inputs: Sequence[str]) -> int:
-        """Store one evaluation (scan record, per-target facts, every finding) in one transaction."""
+        """Store one evaluation (scan record, per-target facts, every finding, and the estate rows: a
+        summary per target and the register entries applied) in one transaction."""
         if self._engine is None:
             raise HistoryError(f"{self.label}: not opened for writing")
         with _gc_paused():
@@ -257,6 +303,9 @@ class HistoryStore:
             if t.id not in seen:  # the same target named twice was evaluated twice; its facts once
                 seen.add(t.id)
                 target_rows.append(_target_row(t))
+        created_at = scan_row["created_at"]
+        summaries = [{**r, "created_at": created_at} for r in summary_rows(ev)]
+        entries = register_rows(ev)
         finding_rows = [
             {
                 "target": f.target,
@@ -282,6 +331,10 @@ class HistoryStore:
                 conn.execute(insert(scan_targets), [{**r, "scan_id": scan_id} for r in target_rows])
             if finding_rows:
                 _insert_findings(conn, [{**r, "scan_id": scan_id} for r in finding_rows])
+            if summaries:
+                conn.execute(insert(target_summaries), [{**r, "scan_id": scan_id} for r in summaries])
+            if entries:
+                conn.execute(insert(register_entries), [{**r, "scan_id": scan_id} for r in entries])
         return scan_id
 
     # ---------------------------------------------------------------------------------------------
