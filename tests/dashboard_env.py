@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ import msgspec
 
 from factories import good_vm, target
 from hvguard.engine import evaluate
-from hvguard.facts import VcpuFacts
+from hvguard.facts import TargetFacts, VcpuFacts
 from hvguard.history.store import HistoryStore
 from hvguard.profile import default_profile
+from hvguard.workflow.exceptions import load_exceptions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,9 +34,52 @@ HOSTILE_TARGET = "ssh://<b>evil</b>.example/?x=<script>"
 TARGETS = (GOOD, BAD, DOWN, HOSTILE_TARGET)
 
 
-def _estate(oversized: bool) -> Any:
+#: Inventory groups of the targets (a target may be in several).
+GROUPS = {GOOD: ("prod", "site-a"), BAD: ("site-a",), DOWN: ("site-b",), HOSTILE_TARGET: ("<i>lab</i>",)}
+
+
+class GroupedTargetStandIn(TargetFacts, kw_only=True):
+    """Stand-in for the inventory groups targets carry once inventories are merged (issue 15): the
+    estate store reads ``groups`` from the target."""
+
+    groups: tuple[str, ...] = ()
+
+
+def _grouped(t: TargetFacts) -> TargetFacts:
+    groups = GROUPS[t.id]
+    if "groups" in TargetFacts.__struct_fields__:
+        return msgspec.structs.replace(t, groups=groups)
+    return GroupedTargetStandIn(**{f: getattr(t, f) for f in t.__struct_fields__}, groups=groups)
+
+
+def register(tmp: Path, today: date) -> Path:
+    """An exceptions register: EX-SOON expires in 10 days, EX-LATER in 90 (neither matches a finding)."""
+    path = tmp / "exceptions.yaml"
+    entries = [
+        ("EX-SOON", "11.4.13", today + timedelta(days=10)),
+        ("EX-LATER", "11.4.12", today + timedelta(days=90)),
+    ]
+    body = "exceptions:\n" + "".join(
+        f"""  - id: {i}
+    measure: "{m}"
+    scope: {{target: "hv-decommissioned-*", subject: host}}
+    justification: Single uplink until the rack move.
+    risk_owner: Network lead
+    approved_by: CISO
+    approved_on: "{(today - timedelta(days=30)).isoformat()}"
+    expires_on: "{until.isoformat()}"
+    risk_rating: low
+"""
+        for i, m, until in entries
+    )
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _estate(oversized: bool, exceptions: Path) -> Any:
     """Four targets: one compliant, one with an oversized VM (11.3.3 fails when ``oversized``), one
-    unreachable, and one whose id and VM names are hostile."""
+    unreachable, and one whose id and VM names are hostile; evaluated with the exceptions register."""
+    today = date.today()
     db_vcpu = VcpuFacts(maximum=16) if oversized else VcpuFacts(maximum=2)
     good = target([good_vm("web1")], tid=GOOD)
     bad = target([good_vm("web2"), good_vm("db1", vcpu=db_vcpu)], tid=BAD)
@@ -42,7 +87,9 @@ def _estate(oversized: bool) -> Any:
         target(tid=DOWN), host=None, hypervisor=None, unreachable="connection refused"
     )
     hostile = target([good_vm(HOSTILE_VM), good_vm(UNICODE_VM)], tid=HOSTILE_TARGET)
-    return evaluate([good, bad, down, hostile], default_profile())
+    targets = [_grouped(t) for t in (good, bad, down, hostile)]
+    register_ = load_exceptions(exceptions, today=today)
+    return evaluate(targets, default_profile(), exceptions=register_, as_of=today)
 
 
 @dataclass
@@ -56,9 +103,10 @@ class Populated:
 
 def populate(db: Path) -> Populated:
     """Two scans of the estate: the first before db1 was oversized, the second after."""
-    latest = _estate(True)
+    exceptions = register(db.parent, date.today())
+    latest = _estate(True, exceptions)
     with HistoryStore.open(str(db), create=True) as store:
-        first = store.save(_estate(False), command="scan", inputs=list(TARGETS))
+        first = store.save(_estate(False, exceptions), command="scan", inputs=list(TARGETS))
         second = store.save(latest, command="scan", inputs=list(TARGETS))
     return Populated(first, second, latest)
 

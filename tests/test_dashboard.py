@@ -20,6 +20,7 @@ from dashboard_env import (
     BAD,
     DOWN,
     GOOD,
+    GROUPS,
     HOSTILE_TARGET,
     HOSTILE_VM,
     REPO,
@@ -292,3 +293,35 @@ def test_serve_refuses_what_it_cannot_use_in_one_line(tmp_path: Path, stored: tu
         )
         assert "Traceback" not in r.stderr
     assert not (tmp_path / "missing.sqlite3").exists()  # reading never creates a database
+
+
+def test_groups_roll_up_their_targets(server: Server, stored: tuple[Path, Populated]) -> None:
+    verdicts = {t: v.verdict.value for t, v in stored[1].latest.verdicts.items()}
+    api = server.get("/api/v1/estate").json()
+    assert set(api["groups"]) == {g for gs in GROUPS.values() for g in gs}
+    members = [t for t, gs in GROUPS.items() if "site-a" in gs]
+    site_a = api["groups"]["site-a"]
+    assert site_a["targets"] == len(members)
+    assert site_a["not_compliant"] == sum(verdicts[t] == "not_compliant" for t in members)
+    page = server.get("/groups/site-a").text
+    assert all(f'href="/targets/{q(t)}"' in page for t in members) and q(DOWN) not in page
+    assert [t["target"] for t in server.get("/api/v1/targets?group=site-a").json()["targets"]] == sorted(
+        members
+    )
+    # a hostile group name is escaped where it is listed and reachable by its link
+    estate = server.get("/").text
+    assert (
+        "<i>lab</i>" not in estate
+        and f'href="/groups/{q("<i>lab</i>")}">&lt;i&gt;lab&lt;/i&gt;</a>' in estate
+    )
+    lab = server.get(f"/groups/{q('<i>lab</i>')}")
+    assert lab.status_code == 200 and "<h1>Group &lt;i&gt;lab&lt;/i&gt;</h1>" in lab.text
+
+
+def test_expiring_lists_what_ends_within_the_window(server: Server) -> None:
+    page = server.get("/expiring").text
+    assert "EX-SOON" in page and "EX-LATER" not in page
+    api = server.get("/api/v1/expiring").json()
+    assert [(e["id"], e["days_left"], e["kind"]) for e in api["entries"]] == [("EX-SOON", 10, "exceptions")]
+    wide = server.get("/api/v1/expiring?days=100").json()
+    assert [e["id"] for e in wide["entries"]] == ["EX-SOON", "EX-LATER"]

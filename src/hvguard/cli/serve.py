@@ -46,7 +46,6 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
     from hvguard.catalog import load_catalog
     from hvguard.history.store import HistoryError, HistoryStore
     from hvguard.services.dashboard.app import make_app
-    from hvguard.services.dashboard.source import FindingsSource
     from hvguard.services.dashboard.views import Dashboard
     from hvguard.services.web.server import WebError, run, server_context
 
@@ -55,7 +54,7 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
         with HistoryStore.open(db, create=False) as store:
             if not store.list_scans(limit=1):
                 raise UserError(f"no scans recorded in {store.label} yet: run hvguard scan first")
-            dash = Dashboard(store, FindingsSource(store), load_catalog())
+            dash = Dashboard(store, load_catalog())
             run(make_app(dash, _metrics(store)), listen, ctx)
     except (WebError, HistoryError) as exc:
         raise UserError(str(exc)) from None
@@ -65,7 +64,7 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
 def _metrics(store: Any) -> Callable[[], bytes] | None:
     """The ``/metrics`` renderer over ``store``; None where this installation has none."""
     try:
-        from hvguard.services.dashboard.metrics import render_metrics  # type: ignore[import-not-found]
+        from hvguard.services.dashboard.metrics import render_metrics  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
     renderer: Callable[[], bytes] = partial(render_metrics, store)

@@ -8,13 +8,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from hvguard.services.dashboard.views import (
-    EXPIRING_DAYS,
-    BadRequest,
-    Dashboard,
-    finding_json,
-    trend_json,
-)
+from hvguard.services.dashboard.data import group_json, register_json, target_json, trend_json
+from hvguard.services.dashboard.views import EXPIRING_DAYS, BadRequest, Dashboard, finding_json
 
 PREFIX = "/api/v1"
 
@@ -73,9 +68,9 @@ class Api:
         return web.json_response(
             {
                 "counts": view["counts"],
-                "trend": trend_json(view["trend"]),
-                "groups": view["groups"],
-                "targets": [h.to_json() for h in view["hosts"]],
+                "trend": [trend_json(p) for p in view["trend"]],
+                "groups": {g: group_json(c) for g, c in view["groups"].items()},
+                "targets": [target_json(h) for h in view["hosts"]],
             }
         )
 
@@ -88,7 +83,7 @@ class Api:
             {
                 "group": view["group"],
                 "counts": view["counts"],
-                "targets": [h.to_json() for h in view["hosts"]],
+                "targets": [target_json(h) for h in view["hosts"]],
             }
         )
 
@@ -101,7 +96,7 @@ class Api:
             view = await in_thread(self.dash.group, group)
         else:
             view = await in_thread(self.dash.estate)
-        return web.json_response({"targets": [h.to_json() for h in view["hosts"]]})
+        return web.json_response({"targets": [target_json(h) for h in view["hosts"]]})
 
     async def target(self, request: Any) -> Any:
         """One target: latest summary, measures, VMs, its scans."""
@@ -110,7 +105,7 @@ class Api:
         view = await in_thread(self.dash.target, request.match_info["target"])
         return web.json_response(
             {
-                "target": view["host"].to_json(),
+                "target": target_json(view["host"]),
                 "measures": view["measures"],
                 "vms": view["vms"],
                 "host_findings": [finding_json(f) for f in view["host_findings"]],
@@ -125,7 +120,7 @@ class Api:
         view = await in_thread(self.dash.vm, request.match_info["target"], request.match_info["vm"])
         return web.json_response(
             {
-                "target": view["host"].to_json(),
+                "target": target_json(view["host"]),
                 "vm": view["vm"],
                 "status": view["status"],
                 "findings": [finding_json(f) for f in view["findings"]],
@@ -159,7 +154,7 @@ class Api:
             {
                 "days": view["days"],
                 "until": view["until"].isoformat(),
-                "entries": [e.to_json() for e in view["entries"]],
+                "entries": [register_json(e) for e in view["entries"]],
             }
         )
 

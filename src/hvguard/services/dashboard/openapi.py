@@ -37,10 +37,11 @@ SCHEMAS: dict[str, Any] = {
     "Target": _obj(
         {
             "target": {"type": "string"},
-            "host_name": {"type": "string"},
+            "host_name": {"type": ["string", "null"]},
             "platform": {"type": "string"},
             "groups": {"type": "array", "items": {"type": "string"}},
             "verdict": {"enum": _VERDICT},
+            "blocking": {"type": "array", "items": {"type": "string"}},
             "by_status": _int_map(),
             "by_measure": {"type": "object", "additionalProperties": {"enum": [*_STATUS, ""]}},
             "vms": {"type": "integer", "minimum": 0},
@@ -93,13 +94,15 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Expiring": _obj(
         {
+            "kind": {"enum": ["exceptions", "attestations"]},
             "id": {"type": "string"},
-            "kind": {"enum": ["exception", "attestation"]},
             "measure": {"type": "string"},
-            "until": {"type": "string", "format": "date"},
-            "days_left": {"type": "integer"},
+            "valid_from": {"type": "string", "format": "date"},
+            "valid_until": {"type": "string", "format": "date"},
+            "days_left": {"type": "integer", "minimum": 0},
             "scope": {"type": "object"},
-            "targets": {"type": "array", "items": {"type": "string"}},
+            "source": {"type": "string"},
+            "scan_id": {"type": "integer"},
         }
     ),
     "Diff": _obj(

@@ -13,11 +13,13 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
+from hvguard.history.estate import TrendPoint
 from hvguard.history.records import iso
-from hvguard.services.dashboard.data import STATUS_TEXT, VERDICT_TEXT, VERDICTS, TrendPoint
+from hvguard.services.dashboard.data import STATUS_TEXT, VERDICT_TEXT, VERDICTS
 
 #: The statuses in the order the pages list them, worst first.
 STATUSES: tuple[str, ...] = ("error", "fail", "warn", "manual", "waived", "pass", "not_applicable")
+KIND_TEXT = {"exceptions": "exception", "attestations": "attestation"}
 _MARKS = {
     "compliant": ("●", "solid line"),
     "not_compliant": ("■", "dashed line"),
@@ -53,8 +55,8 @@ class Chart:
 
 
 def trend_chart(points: list[TrendPoint], width: int = 720, height: int = 220) -> Chart | None:
-    """Lines of targets per verdict per day; None without points."""
-    if not points:
+    """Lines of targets per verdict per day; None when no day counts a target."""
+    if not any(p.targets for p in points):
         return None
     left, right, top, bottom = 48, width - 16, 12, height - 28
     peak = max(max(p.compliant, p.not_compliant, p.not_assessed) for p in points) or 1
@@ -105,7 +107,11 @@ class Pages:
         self.env.filters.update(q=_q, pretty=_pretty, when=_when)
         # Globals, not render arguments: the macros (imported without context) use them too.
         self.env.globals.update(
-            verdicts=VERDICTS, verdict_text=VERDICT_TEXT, status_text=STATUS_TEXT, statuses=STATUSES
+            verdicts=VERDICTS,
+            verdict_text=VERDICT_TEXT,
+            status_text=STATUS_TEXT,
+            statuses=STATUSES,
+            kind_text=KIND_TEXT,
         )
         self.css = (
             resources.files("hvguard.services.dashboard").joinpath("templates/dashboard.css").read_text()

@@ -10,19 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hvguard.catalog import Catalog
+from hvguard.history import estate as est
 from hvguard.history.compare import ScanDiff, diff_scans
+from hvguard.history.estate import RegisterEntry, TargetSummary
 from hvguard.history.records import StoredFinding, StoredScan
 from hvguard.history.store import HistoryError, HistoryStore
-from hvguard.services.dashboard.data import (
-    EstateSource,
-    ExpiringEntry,
-    HostRow,
-    TrendPoint,
-    group_counts,
-    measure_totals,
-    verdict_counts,
-    worst_status,
-)
+from hvguard.services.dashboard.data import measure_totals, verdict_counts, worst_status
 
 #: How many scans of a target its page lists.
 TARGET_SCANS = 50
@@ -43,33 +36,32 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class Dashboard:
-    """The store, its estate views and the catalog the pages name measures from."""
+    """The store and the catalog the pages name measures from."""
 
     store: HistoryStore
-    source: EstateSource
     catalog: Catalog
 
     # --- estate -----------------------------------------------------------------------------------
     def estate(self) -> dict[str, Any]:
         """Verdict counts, the trend, the groups and every target's latest verdict."""
-        rows = self.source.latest()
+        rows = est.estate_latest(self.store)
         return {
             "counts": verdict_counts(rows),
-            "trend": self.source.trend(days=TREND_DAYS),
-            "groups": group_counts(rows),
+            "trend": est.estate_trend(self.store, days=TREND_DAYS),
+            "groups": est.groups(rows),
             "hosts": rows,
         }
 
     def group(self, name: str) -> dict[str, Any]:
         """The targets of one group (404 when no target is in it)."""
-        rows = self.source.latest(group=name)
+        rows = est.estate_latest(self.store, group=name)
         if not rows:
             raise NotFound(f"no target in group {name!r}")
         return {"group": name, "counts": verdict_counts(rows), "hosts": rows}
 
-    def host(self, target: str) -> HostRow:
+    def host(self, target: str) -> TargetSummary:
         """One target's latest summary (404 when the store has no scan of it)."""
-        for row in self.source.latest():
+        for row in est.estate_latest(self.store):
             if row.target == target:
                 return row
         raise NotFound(f"no target {target!r} in the history")
@@ -126,7 +118,7 @@ class Dashboard:
     # --- measures, expiring, scans, diff ------------------------------------------------------------
     def measures(self) -> dict[str, Any]:
         """The heat map: every target × every measure, with per-measure totals."""
-        rows = self.source.latest()
+        rows = est.estate_latest(self.store)
         ids = list(self.catalog.ids)
         return {
             "measures": [{"measure": m.id, "title": m.title} for m in self.catalog.measures],
@@ -138,12 +130,8 @@ class Dashboard:
         """Exceptions and attestations the latest scans used that expire within ``days`` days of ``now``."""
         if not 0 <= days <= MAX_EXPIRING_DAYS:
             raise BadRequest(f"days must be between 0 and {MAX_EXPIRING_DAYS}")
-        entries: list[ExpiringEntry] = self.source.expiring(within_days=days, now=now)
-        return {
-            "days": days,
-            "until": (now + timedelta(days=days)).date(),
-            "entries": sorted(entries, key=lambda e: (e.until, e.kind, e.id)),
-        }
+        entries: list[RegisterEntry] = est.expiring(self.store, within_days=days, now=now)
+        return {"days": days, "until": (now + timedelta(days=days)).date(), "entries": entries}
 
     def scans(self, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` scans."""
@@ -173,11 +161,6 @@ class Dashboard:
             return self.store.load(scan_id, targets=only)
         except HistoryError as exc:
             raise NotFound(str(exc)) from None
-
-
-def trend_json(points: list[TrendPoint]) -> list[dict[str, Any]]:
-    """The trend in the API."""
-    return [p.to_json() for p in points]
 
 
 def finding_json(f: StoredFinding) -> dict[str, Any]:
