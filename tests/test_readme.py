@@ -208,6 +208,10 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     (
         "hvguard scan --library https://lib:8443 --cert certs/rita.crt --key certs/rita.key --ca ca.pem"
     ): CannotRun("needs a running library: test_library_scan scans one"),
+    (
+        "hvguard serve --db postgresql+psycopg://hvguard@db/hvguard --listen 0.0.0.0:8443 --tls-cert srv.crt"
+        " --tls-key srv.key --client-ca clients-ca.pem"
+    ): CannotRun("runs until stopped: a real dashboard server on loopback over mTLS in test_dashboard"),
     "hvguard config show": _runs("config show", codes=(0,)),
     "hvguard schema --list": _runs("schema --list", codes=(0,)),
     "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),

@@ -22,6 +22,7 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "cert-out",
         "certificate-uuid",
         "check-config",
+        "client-ca",
         "concurrency",
         "config",
         "config-only",
