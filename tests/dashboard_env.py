@@ -101,9 +101,10 @@ class Populated:
     latest: Any
 
 
-def populate(db: Path) -> Populated:
-    """Two scans of the estate: the first before db1 was oversized, the second after."""
-    exceptions = register(db.parent, date.today())
+def populate(db: Path | str, tmp: Path | None = None) -> Populated:
+    """Two scans of the estate in ``db`` (a SQLite file or a database URL): the first before db1 was
+    oversized, the second after. The exceptions register is written to ``tmp`` (default: beside ``db``)."""
+    exceptions = register(tmp or Path(db).parent, date.today())
     latest = _estate(True, exceptions)
     with HistoryStore.open(str(db), create=True) as store:
         first = store.save(_estate(False, exceptions), command="scan", inputs=list(TARGETS))
@@ -162,7 +163,7 @@ class Server:
         )
 
 
-def serve_args(db: Path, certs: Certs) -> list[str]:
+def serve_args(db: Path | str, certs: Certs) -> list[str]:
     """The ``hvguard serve`` command line on 127.0.0.1, port 0."""
     return [
         "serve", "--db", str(db), "--listen", "127.0.0.1:0", "--tls-cert", str(certs.server_cert),
@@ -170,7 +171,7 @@ def serve_args(db: Path, certs: Certs) -> list[str]:
     ]  # fmt: skip
 
 
-def start(db: Path, certs: Certs) -> Iterator[Server]:
+def start(db: Path | str, certs: Certs) -> Iterator[Server]:
     """Run ``hvguard serve`` until the generator is closed; stopped with SIGTERM by PID."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(

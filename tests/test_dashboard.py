@@ -251,7 +251,6 @@ def test_tls_older_than_1_2_is_refused(server: Server) -> None:
 
 def test_the_openapi_document_lists_exactly_the_api_routes(server: Server) -> None:
     from hvguard.services.dashboard.api import Api
-
     from hvguard.services.dashboard.openapi import document
 
     doc = server.get("/api/v1/openapi.json").json()
