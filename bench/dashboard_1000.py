@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import msgspec
 
@@ -98,7 +99,11 @@ def main() -> None:
         server = start(db, make_certs(tmp))
         srv = next(server)
         try:
-            for path in ("/", "/measures", "/api/v1/estate", "/groups/site-a", "/metrics"):
+            one = quote("qemu+ssh://hv0001.example.org/system", safe="")
+            for path in (
+                "/", "/measures", "/api/v1/estate", "/groups/site-a", f"/targets/{one}",
+                f"/targets/{one}/vms/vm0001-01", "/expiring", "/metrics",
+            ):  # fmt: skip
                 status = srv.get(path).status_code
 
                 def get(p: str = path) -> None:
