@@ -326,3 +326,21 @@ def test_expiring_lists_what_ends_within_the_window(server: Server) -> None:
     assert [(e["id"], e["days_left"], e["kind"]) for e in api["entries"]] == [("EX-SOON", 10, "exceptions")]
     wide = server.get("/api/v1/expiring?days=100").json()
     assert [e["id"] for e in wide["entries"]] == ["EX-SOON", "EX-LATER"]
+
+
+def test_the_trend_chart_starts_at_the_first_counted_day_and_scales_to_the_peak() -> None:
+    from datetime import date, timedelta
+
+    from hvguard.history.estate import TrendPoint
+    from hvguard.services.dashboard.pages import trend_chart
+
+    start = date(2026, 1, 1)
+    counts = [(0, 0, 0), (0, 0, 0), (2, 1, 0), (3, 0, 1), (4, 0, 0)]
+    points = [TrendPoint(start + timedelta(days=i), *c) for i, c in enumerate(counts)]
+    chart = trend_chart(points)
+    assert chart is not None and chart.first == "2026-01-03" and chart.last == "2026-01-05" and chart.max == 4
+    lines = {s.verdict: [tuple(map(float, p.split(","))) for p in s.points.split()] for s in chart.series}
+    assert all(len(line) == 3 for line in lines.values())
+    assert lines["compliant"][-1] == (chart.right, chart.top)  # the peak touches the top
+    assert lines["not_compliant"][-1][1] == chart.bottom  # zero sits on the axis
+    assert trend_chart(points[:2]) is None  # nothing counted yet: no chart

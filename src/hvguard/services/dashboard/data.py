@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hvguard.findings import SEVERITY_ORDER, Status
+from hvguard.findings import SEVERITY_ORDER
 from hvguard.history.estate import GroupCounts, RegisterEntry, TargetSummary, TrendPoint
 from hvguard.history.records import iso
 
@@ -103,8 +103,3 @@ def measure_totals(rows: Sequence[TargetSummary], measures: Sequence[str]) -> di
             if m in out:
                 out[m][s] = out[m].get(s, 0) + 1
     return out
-
-
-def is_problem(status: str) -> bool:
-    """Whether a status needs someone's attention (fail or error)."""
-    return status in (Status.FAIL.value, Status.ERROR.value)

@@ -20,11 +20,14 @@ from hvguard.services.dashboard.data import STATUS_TEXT, VERDICT_TEXT, VERDICTS
 #: The statuses in the order the pages list them, worst first.
 STATUSES: tuple[str, ...] = ("error", "fail", "warn", "manual", "waived", "pass", "not_applicable")
 KIND_TEXT = {"exceptions": "exception", "attestations": "attestation"}
+#: Each verdict's line is told apart by its dash pattern as well as its colour (legend key, words).
 _MARKS = {
-    "compliant": ("●", "solid line"),
-    "not_compliant": ("■", "dashed line"),
-    "not_assessed": ("▲", "dotted line"),
+    "compliant": ("━━", "solid line"),
+    "not_compliant": ("╍╍", "dashed line"),
+    "not_assessed": ("┅┅", "dotted line"),
 }
+#: Dots mark each day's value only while they stay apart.
+DOTS_UP_TO = 31
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,12 @@ class Chart:
 
 
 def trend_chart(points: list[TrendPoint], width: int = 720, height: int = 220) -> Chart | None:
-    """Lines of targets per verdict per day; None when no day counts a target."""
-    if not any(p.targets for p in points):
+    """Lines of targets per verdict per day, from the first day that counts a target; None when none
+    does."""
+    first = next((i for i, p in enumerate(points) if p.targets), None)
+    if first is None:
         return None
+    points = points[first:]
     left, right, top, bottom = 48, width - 16, 12, height - 28
     peak = max(max(p.compliant, p.not_compliant, p.not_assessed) for p in points) or 1
     span = max(len(points) - 1, 1)
@@ -68,9 +74,10 @@ def trend_chart(points: list[TrendPoint], width: int = 720, height: int = 220) -
 
     series = []
     for verdict in ("compliant", "not_compliant", "not_assessed"):
-        dots = tuple(xy(i, getattr(p, verdict)) for i, p in enumerate(points))
+        line = tuple(xy(i, getattr(p, verdict)) for i, p in enumerate(points))
         mark, name = _MARKS[verdict]
-        series.append(Series(verdict, " ".join(f"{x},{y}" for x, y in dots), dots, mark, name))
+        dots = line if len(line) <= DOTS_UP_TO else ()
+        series.append(Series(verdict, " ".join(f"{x},{y}" for x, y in line), dots, mark, name))
     return Chart(
         width, height, left, right, top, bottom, peak, points[0].day.isoformat(), points[-1].day.isoformat(),
         tuple(series),
@@ -102,7 +109,6 @@ class Pages:
             loader=jinja2.PackageLoader("hvguard.services.dashboard", "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
-            trim_blocks=False,
         )
         self.env.filters.update(q=_q, pretty=_pretty, when=_when)
         # Globals, not render arguments: the macros (imported without context) use them too.
