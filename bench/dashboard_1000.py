@@ -103,6 +103,7 @@ def main() -> None:
             for path in (
                 "/", "/measures", "/api/v1/estate", "/groups/site-a", f"/targets/{one}",
                 f"/targets/{one}/vms/vm0001-01", "/expiring", "/metrics",
+                f"/api/v1/diff?from=1&to=2&target={one}",
             ):  # fmt: skip
                 status = srv.get(path).status_code
 
@@ -113,6 +114,10 @@ def main() -> None:
                     print(describe(f"GET {path} over mutual TLS (end to end)", timed(get)))
                 else:
                     print(f"GET {path}: {status}")
+            if args.scans > 1:
+                t0 = time.perf_counter()
+                status = srv.get("/api/v1/diff?from=1&to=2").status_code
+                print(f"GET /api/v1/diff of the whole estate ({status}): {time.perf_counter() - t0:.2f} s")
         finally:
             server.close()
 

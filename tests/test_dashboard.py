@@ -344,3 +344,14 @@ def test_the_trend_chart_starts_at_the_first_counted_day_and_scales_to_the_peak(
     assert lines["compliant"][-1] == (chart.right, chart.top)  # the peak touches the top
     assert lines["not_compliant"][-1][1] == chart.bottom  # zero sits on the axis
     assert trend_chart(points[:2]) is None  # nothing counted yet: no chart
+
+
+def test_concurrent_readers_get_the_same_answer(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = ["/api/v1/estate", "/api/v1/measures", f"/api/v1/targets/{q(BAD)}"] * 6
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda p: (p, server.get(p)), paths))
+    assert all(r.status_code == 200 for _, r in answers)
+    for path in set(paths):
+        assert len({r.text for p, r in answers if p == path}) == 1, path
