@@ -305,19 +305,20 @@ class HistoryStore:
     # ---------------------------------------------------------------------------------------------
     # writing
 
-    def save(self, ev: Evaluation, *, command: str, inputs: Sequence[str]) -> int:
+    def save(self, ev: Evaluation, *, command: str, inputs: Sequence[str], at: datetime | None = None) -> int:
         """Store one evaluation (scan record, per-target facts, every finding, and the estate rows: a
-        summary per target and the register entries applied) in one transaction."""
+        summary per target and the register entries applied) in one transaction, as made ``at`` (aware;
+        default now: importing older results, benchmarks)."""
         if self._engine is None:
             raise HistoryError(f"{self.label}: not opened for writing")
         with _gc_paused():
-            return self._save(ev, command=command, inputs=inputs)
+            return self._save(ev, command=command, inputs=inputs, at=at or datetime.now(UTC))
 
-    def _save(self, ev: Evaluation, *, command: str, inputs: Sequence[str]) -> int:
+    def _save(self, ev: Evaluation, *, command: str, inputs: Sequence[str], at: datetime) -> int:
         assert self._engine is not None
         profile = ev.profile
         scan_row = {
-            "created_at": datetime.now(UTC),
+            "created_at": at.astimezone(UTC),
             "tool_version": __version__,
             "command": command,
             "inputs": list(inputs),
