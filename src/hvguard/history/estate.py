@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from hvguard.findings import Verdict
+from hvguard.history.records import as_utc
 from hvguard.history.schema import register_entries, target_summaries
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def estate_trend(store: HistoryStore, *, days: int = 90, now: datetime | None = 
     current: dict[str, str] = {target: verdict for target, verdict in carried}
     by_day: dict[date, list[tuple[str, str]]] = {}
     for target, created, verdict in inside:
-        by_day.setdefault(_utc(created).date(), []).append((target, verdict))
+        by_day.setdefault(as_utc(created).date(), []).append((target, verdict))
     points = []
     for i in range(days):
         day = first + timedelta(days=i)
@@ -240,11 +241,6 @@ def expiring(store: HistoryStore, *, within_days: int = 30, now: datetime) -> li
     return sorted(seen.values(), key=lambda e: (e.valid_until, e.kind, e.id))
 
 
-def _utc(ts: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they were written as UTC."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def _date(value: Any) -> date:
     """A DATE column's value (SQLite may hand back a datetime or text)."""
     if isinstance(value, datetime):
@@ -257,7 +253,7 @@ def _date(value: Any) -> date:
 def _summary(r: Any) -> TargetSummary:
     return TargetSummary(
         scan_id=int(r["scan_id"]),
-        created_at=_utc(r["created_at"]),
+        created_at=as_utc(r["created_at"]),
         target=r["target"],
         host_name=r["host_name"],
         platform=r["platform"],

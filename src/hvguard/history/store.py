@@ -11,6 +11,7 @@ import gc
 import hashlib
 import os
 import re
+import sqlite3
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -269,22 +270,55 @@ class HistoryStore:
         with self._guard(doing), self._engine.connect() as conn:
             yield conn
 
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[Connection]:
+        """One transaction for a change to the stored history (``history prune``)."""
+        if self._engine is None:
+            raise HistoryError(f"no scans recorded in {self.label}")
+        with self._guard(doing), self._engine.begin() as conn:
+            yield conn
+
+    def vacuum_sqlite(self, *, min_free_share: float) -> tuple[int, int] | None:
+        """``VACUUM`` a SQLite database whose free pages make up at least ``min_free_share`` of it: its
+        size in bytes before and after; None when not SQLite or not worth it."""
+        if self._engine is None or self._engine.dialect.name != "sqlite":
+            return None
+        path = Path(self.label)
+        with self._guard("reclaim free space"):
+            raw = self._engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            pages = int(cur.execute("PRAGMA page_count").fetchone()[0])
+            free = int(cur.execute("PRAGMA freelist_count").fetchone()[0])
+            if not pages or free / pages < min_free_share:
+                return None
+            before = path.stat().st_size
+            # Outside any transaction (the connection is in autocommit mode, see
+            # _transactional_sqlite): VACUUM refuses to run inside one.
+            cur.execute("VACUUM")
+            return before, path.stat().st_size
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(f"{self.label}: cannot reclaim free space: {_one_line(exc)}") from exc
+        finally:
+            raw.close()
+
     # ---------------------------------------------------------------------------------------------
     # writing
 
-    def save(self, ev: Evaluation, *, command: str, inputs: Sequence[str]) -> int:
+    def save(self, ev: Evaluation, *, command: str, inputs: Sequence[str], at: datetime | None = None) -> int:
         """Store one evaluation (scan record, per-target facts, every finding, and the estate rows: a
-        summary per target and the register entries applied) in one transaction."""
+        summary per target and the register entries applied) in one transaction, as made ``at`` (aware;
+        default now: importing older results, benchmarks)."""
         if self._engine is None:
             raise HistoryError(f"{self.label}: not opened for writing")
         with _gc_paused():
-            return self._save(ev, command=command, inputs=inputs)
+            return self._save(ev, command=command, inputs=inputs, at=at or datetime.now(UTC))
 
-    def _save(self, ev: Evaluation, *, command: str, inputs: Sequence[str]) -> int:
+    def _save(self, ev: Evaluation, *, command: str, inputs: Sequence[str], at: datetime) -> int:
         assert self._engine is not None
         profile = ev.profile
         scan_row = {
-            "created_at": datetime.now(UTC),
+            "created_at": at.astimezone(UTC),
             "tool_version": __version__,
             "command": command,
             "inputs": list(inputs),
