@@ -230,7 +230,7 @@ def test_a_client_certificate_of_the_client_ca_is_required_everywhere(server: Se
         requests.get(server.url + path, verify=verify, timeout=30)
     with pytest.raises(requests.exceptions.ConnectionError):  # a certificate of another CA
         requests.get(server.url + path, cert=server.certs.stranger, verify=verify, timeout=30)
-    assert server.get(path).status_code in (200, 404)  # /metrics is 404 where it is not installed
+    assert server.get(path).status_code == 200
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
@@ -355,3 +355,21 @@ def test_concurrent_readers_get_the_same_answer(server: Server) -> None:
     assert all(r.status_code == 200 for _, r in answers)
     for path in set(paths):
         assert len({r.text for p, r in answers if p == path}) == 1, path
+
+
+def test_metrics_are_served_to_certificate_holders(server: Server, stored: tuple[Path, Populated]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = server.get("/metrics")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    one_hot = [
+        s
+        for s in families["hvguard_measure_status"].samples
+        if s.labels["target"] == BAD and s.labels["measure"] == "11.3.3"
+    ]
+    assert {s.labels["status"] for s in one_hot if s.value == 1} == {"fail"}
+    compliant = {s.labels["target"]: s.value for s in families["hvguard_target_compliant"].samples}
+    verdicts = stored[1].latest.verdicts
+    assert compliant == {t: float(v.verdict.value == "compliant") for t, v in verdicts.items()}
+    assert not any("vm" in s.labels for f in families.values() for s in f.samples)  # no per-VM labels

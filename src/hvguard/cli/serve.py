@@ -6,10 +6,8 @@ Needs the ``serve`` extra (aiohttp, Jinja2; prometheus-client for ``/metrics``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -39,6 +37,7 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
     try:
         import aiohttp  # noqa: F401
         import jinja2  # noqa: F401
+        import prometheus_client  # noqa: F401
     except ImportError as exc:
         raise UserError(
             f"hvguard serve needs the serve extra (pip install 'hvguard[serve]'): {exc}"
@@ -46,6 +45,7 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
     from hvguard.catalog import load_catalog
     from hvguard.history.store import HistoryError, HistoryStore
     from hvguard.services.dashboard.app import make_app
+    from hvguard.services.dashboard.metrics import render_metrics
     from hvguard.services.dashboard.views import Dashboard
     from hvguard.services.web.server import WebError, run, server_context
 
@@ -55,17 +55,7 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
             if not store.list_scans(limit=1):
                 raise UserError(f"no scans recorded in {store.label} yet: run hvguard scan first")
             dash = Dashboard(store, load_catalog())
-            run(make_app(dash, _metrics(store)), listen, ctx)
+            run(make_app(dash, partial(render_metrics, store)), listen, ctx)
     except (WebError, HistoryError) as exc:
         raise UserError(str(exc)) from None
     return EXIT_OK
-
-
-def _metrics(store: Any) -> Callable[[], bytes] | None:
-    """The ``/metrics`` renderer over ``store``; None where this installation has none."""
-    try:
-        from hvguard.services.dashboard.metrics import render_metrics  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    renderer: Callable[[], bytes] = partial(render_metrics, store)
-    return renderer

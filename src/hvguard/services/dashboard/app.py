@@ -16,6 +16,7 @@ from typing import Any
 from hvguard.history.store import HistoryError
 from hvguard.services.dashboard import api
 from hvguard.services.dashboard.api import in_thread
+from hvguard.services.dashboard.metrics import CONTENT_TYPE
 from hvguard.services.dashboard.pages import Pages, trend_chart
 from hvguard.services.dashboard.views import TREND_DAYS, BadRequest, Dashboard, NotFound
 
@@ -31,7 +32,7 @@ _COMMON_HEADERS = {
 class DashboardApp:
     """The page handlers over one :class:`Dashboard`."""
 
-    def __init__(self, dash: Dashboard, metrics: Callable[[], bytes] | None = None) -> None:
+    def __init__(self, dash: Dashboard, metrics: Callable[[], bytes]) -> None:
         self.dash = dash
         self.pages = Pages(dash.store.label)
         self.metrics_renderer = metrics
@@ -109,14 +110,13 @@ class DashboardApp:
         """``/metrics``: Prometheus text format."""
         from aiohttp import web
 
-        if self.metrics_renderer is None:
-            raise NotFound("metrics are not available in this installation")
         body = await in_thread(self.metrics_renderer)
-        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def make_app(dash: Dashboard, metrics: Callable[[], bytes] | None = None) -> Any:
-    """The aiohttp application (pages, API, metrics) with the read-only and error middleware."""
+def make_app(dash: Dashboard, metrics: Callable[[], bytes]) -> Any:
+    """The aiohttp application (pages, API, ``metrics`` at ``/metrics``) with the read-only and error
+    middleware."""
     from aiohttp import web
 
     pages = DashboardApp(dash, metrics)
