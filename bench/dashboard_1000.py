@@ -116,7 +116,7 @@ def main() -> None:
                     print(f"GET {path}: {status}")
             if args.scans > 1:
                 t0 = time.perf_counter()
-                status = srv.get("/api/v1/diff?from=1&to=2").status_code
+                status = srv.get("/api/v1/diff?from=1&to=2", timeout=1800).status_code
                 print(f"GET /api/v1/diff of the whole estate ({status}): {time.perf_counter() - t0:.2f} s")
         finally:
             server.close()

@@ -154,12 +154,12 @@ class Server:
     certs: Certs
     proc: subprocess.Popen[str]
 
-    def get(self, path: str, **kw: Any) -> Any:
+    def get(self, path: str, timeout: float = 60, **kw: Any) -> Any:
         """GET ``path`` with the client certificate."""
         import requests
 
         return requests.get(
-            self.url + path, cert=self.certs.client, verify=str(self.certs.server_ca), timeout=60, **kw
+            self.url + path, cert=self.certs.client, verify=str(self.certs.server_ca), timeout=timeout, **kw
         )
 
 
