@@ -146,7 +146,7 @@ def make_app(dash: Dashboard, metrics: Callable[[], bytes]) -> Any:
             except Exception as exc:
                 # One line in the server's log; the client learns nothing of the internals.
                 sys.stderr.write(
-                    f"hvguard serve: internal error on {request.path}: {type(exc).__name__}: {exc}\n"
+                    f"hvguard serve: internal error on {request.path!r}: {type(exc).__name__}: {exc!r}\n"
                 )
                 response = _error(request, pages, 500, "Internal error", "The server could not show this.")
         response.headers.update(_COMMON_HEADERS)
