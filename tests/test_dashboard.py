@@ -373,3 +373,20 @@ def test_metrics_are_served_to_certificate_holders(server: Server, stored: tuple
     verdicts = stored[1].latest.verdicts
     assert compliant == {t: float(v.verdict.value == "compliant") for t, v in verdicts.items()}
     assert not any("vm" in s.labels for f in families.values() for s in f.samples)  # no per-VM labels
+
+
+def test_an_estate_wide_comparison_lists_the_targets_that_changed(
+    server: Server, stored: tuple[Path, Populated]
+) -> None:
+    first, second = stored[1].first, stored[1].second
+    api = server.get(f"/api/v1/diff/targets?from={first}&to={second}").json()
+    assert (api["from"]["id"], api["to"]["id"]) == (first, second)
+    changed = {c["target"]: c for c in api["changed"]}
+    assert set(changed) == {BAD} and api["unchanged"] == len(TARGETS) - 1  # only db1 grew
+    assert {"measure": "11.3.3", "old": "pass", "new": "fail"} in changed[BAD]["measures"]
+    full = server.get(f"/api/v1/diff?from={first}&to={second}").json()
+    assert {t["target"] for t in full["transitions"]} == set(changed)  # the same targets as the full diff
+    page = server.get(f"/diff?from={first}&to={second}").text
+    assert f'href="/diff?from={first}&amp;to={second}&amp;target={q(BAD)}"' in page
+    same = server.get(f"/api/v1/diff/targets?from={second}&to={second}").json()
+    assert same["changed"] == [] and same["unchanged"] == len(TARGETS)

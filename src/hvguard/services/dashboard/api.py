@@ -50,6 +50,7 @@ class Api:
             web.get(f"{PREFIX}/expiring", self.expiring),
             web.get(f"{PREFIX}/scans", self.scans),
             web.get(f"{PREFIX}/diff", self.diff),
+            web.get(f"{PREFIX}/diff/targets", self.diff_targets),
         ]
 
     async def openapi(self, _request: Any) -> Any:
@@ -174,3 +175,20 @@ class Api:
             raise BadRequest("from and to are required (a scan id, latest, previous or latest~N)")
         result = await in_thread(self.dash.diff, old, new, request.query.get("target") or None)
         return web.json_response(result.to_json())
+
+    async def diff_targets(self, request: Any) -> Any:
+        """Per target, the verdict and measure statuses that changed between ``?from=`` and ``?to=``."""
+        from aiohttp import web
+
+        old, new = request.query.get("from"), request.query.get("to")
+        if not old or not new:
+            raise BadRequest("from and to are required (a scan id, latest, previous or latest~N)")
+        view = await in_thread(self.dash.diff_targets, old, new)
+        return web.json_response(
+            {
+                "from": view["from"].to_json(),
+                "to": view["to"].to_json(),
+                "unchanged": view["unchanged"],
+                "changed": [c.to_json() for c in view["changed"]],
+            }
+        )

@@ -18,7 +18,7 @@ from hvguard.services.dashboard import api
 from hvguard.services.dashboard.api import in_thread
 from hvguard.services.dashboard.metrics import CONTENT_TYPE
 from hvguard.services.dashboard.pages import Pages, trend_chart
-from hvguard.services.dashboard.views import TREND_DAYS, BadRequest, Dashboard, NotFound
+from hvguard.services.dashboard.views import FULL_DIFF_UP_TO, TREND_DAYS, BadRequest, Dashboard, NotFound
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 _COMMON_HEADERS = {
@@ -101,10 +101,18 @@ class DashboardApp:
         """``/diff?from=SCAN&to=SCAN[&target=T]``: the form, and the diff once both are given."""
         old, new = request.query.get("from", ""), request.query.get("to", "")
         target = request.query.get("target") or None
-        result = await in_thread(self.dash.diff, old, new, target) if old and new else None
+        overview, result = None, None
+        if old and new and target is None:
+            overview = await in_thread(self.dash.diff_targets, old, new)
+            shared = set(overview["from"].targets) & set(overview["to"].targets)
+            if len(shared) <= FULL_DIFF_UP_TO:
+                result = await in_thread(self.dash.diff, old, new, None)
+        elif old and new:
+            result = await in_thread(self.dash.diff, old, new, target)
         return self.html(
-            "diff.html", title="Compare runs", nav="diff", diff=result, from_=old, to_=new, target=target
-        )
+            "diff.html", title="Compare runs", nav="diff", diff=result, overview=overview, from_=old, to_=new,
+            target=target, full_up_to=FULL_DIFF_UP_TO,
+        )  # fmt: skip
 
     async def metrics(self, _request: Any) -> Any:
         """``/metrics``: Prometheus text format."""

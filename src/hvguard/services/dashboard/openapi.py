@@ -160,6 +160,12 @@ def _get(
     }
 
 
+_SCAN_REFS = [
+    _query("from", {"type": "string", "minLength": 1}, "Older scan: id, latest, previous, latest~N", True),
+    _query("to", {"type": "string", "minLength": 1}, "Newer scan", True),
+]
+_VERDICT_OR_NONE = {"enum": [*_VERDICT, None]}
+_STATUS_OR_NONE = {"enum": [*_STATUS, None]}
 _TARGET = _path_param("target", "The target id (URI) as stored, percent-encoded")
 _TARGETS = {"type": "array", "items": _ref("Target")}
 
@@ -268,13 +274,39 @@ PATHS: dict[str, Any] = {
         "diff",
         "What changed between two runs (hvguard diff's JSON)",
         _ref("Diff"),
-        [
-            _query(
-                "from", {"type": "string", "minLength": 1}, "Older scan: id, latest, previous, latest~N", True
-            ),
-            _query("to", {"type": "string", "minLength": 1}, "Newer scan", True),
-            _query("target", {"type": "string"}, "Compare this target only"),
-        ],
+        [*_SCAN_REFS, _query("target", {"type": "string"}, "Compare this target only")],
+    ),
+    "/api/v1/diff/targets": _get(
+        "diff_targets",
+        "Per target, the verdict and measure statuses that changed between two runs (stored summaries)",
+        _obj(
+            {
+                "from": _ref("Scan"),
+                "to": _ref("Scan"),
+                "unchanged": {"type": "integer", "minimum": 0},
+                "changed": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "target": {"type": "string"},
+                            "old_verdict": _VERDICT_OR_NONE,
+                            "new_verdict": _VERDICT_OR_NONE,
+                            "measures": {
+                                "type": "array",
+                                "items": _obj(
+                                    {
+                                        "measure": {"type": "string"},
+                                        "old": _STATUS_OR_NONE,
+                                        "new": _STATUS_OR_NONE,
+                                    }
+                                ),
+                            },
+                        }
+                    ),
+                },
+            }
+        ),
+        _SCAN_REFS,
     ),
 }
 

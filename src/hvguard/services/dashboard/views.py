@@ -15,12 +15,16 @@ from hvguard.history.compare import ScanDiff, diff_scans
 from hvguard.history.estate import RegisterEntry, TargetSummary
 from hvguard.history.records import StoredFinding, StoredScan
 from hvguard.history.store import HistoryError, HistoryStore
+from hvguard.services.dashboard.changes import target_changes
 from hvguard.services.dashboard.data import measure_totals, verdict_counts, worst_status
 
 #: How many scans of a target its page lists.
 TARGET_SCANS = 50
 #: The window of the estate trend chart (days).
 TREND_DAYS = 90
+#: Up to how many targets an estate-wide comparison page also shows every status and fact change (the
+#: per-target overview is always shown; one target's full diff is a link away).
+FULL_DIFF_UP_TO = 20
 #: The default and largest window of the expiring view (days).
 EXPIRING_DAYS = 30
 MAX_EXPIRING_DAYS = 3660
@@ -139,12 +143,27 @@ class Dashboard:
             raise BadRequest("limit must be between 1 and 1000")
         return [s.to_json() for s in self.store.list_scans(limit=limit)]
 
-    def diff(self, old_ref: str, new_ref: str, target: str | None = None) -> ScanDiff:
-        """What changed between two runs over the targets both cover (or ``target``)."""
+    def diff_targets(self, old_ref: str, new_ref: str) -> dict[str, Any]:
+        """Per target, what changed between two runs (verdict, measure statuses), from the stored
+        summaries alone: fast for a whole estate."""
+        old_id, new_id = self._resolve(old_ref), self._resolve(new_ref)
+        changed, same = target_changes(self.store, old_id, new_id)
+        return {
+            "from": self._load_scan(old_id, []).summary,
+            "to": self._load_scan(new_id, []).summary,
+            "changed": changed,
+            "unchanged": same,
+        }
+
+    def _resolve(self, ref: str) -> int:
         try:
-            old_id, new_id = self.store.resolve(old_ref), self.store.resolve(new_ref)
+            return self.store.resolve(ref)
         except HistoryError as exc:
             raise NotFound(str(exc)) from None
+
+    def diff(self, old_ref: str, new_ref: str, target: str | None = None) -> ScanDiff:
+        """What changed between two runs over the targets both cover (or ``target``)."""
+        old_id, new_id = self._resolve(old_ref), self._resolve(new_ref)
         only = [target] if target else None
         before, after = self._load_scan(old_id, only), self._load_scan(new_id, only)
         if target:
