@@ -129,8 +129,13 @@ def test_the_core_pages_work_without_javascript(playwright: Any, server: Server,
         page.get_by_label("From scan").fill("1")
         page.get_by_label("to scan").fill("2")
         page.get_by_role("button", name="Compare").click()
-        assert page.get_by_role("heading", name="Scan 1 → scan 2").is_visible()
+        assert page.get_by_role("heading", name="Scan 1 → scan 2", exact=True).is_visible()
         assert page.get_by_role("table", name="Status changes").is_visible()
+        # the estate-wide overview links each changed target to its own diff
+        page.get_by_role("table", name="Verdict and measure changes per target").get_by_role(
+            "link"
+        ).first.click()
+        assert page.get_by_label("target (optional)").input_value() == BAD
     finally:
         context.close()
     assert "/diff?from=1&to=2&target=" in fetched
