@@ -103,12 +103,13 @@ def main() -> None:
             for path in (
                 "/", "/measures", "/api/v1/estate", "/groups/site-a", f"/targets/{one}",
                 f"/targets/{one}/vms/vm0001-01", "/expiring", "/metrics",
-                f"/api/v1/diff?from=1&to=2&target={one}",
+                f"/api/v1/diff?from=1&to=2&target={one}", "/diff?from=1&to=2",
+                "/api/v1/diff/targets?from=1&to=2",
             ):  # fmt: skip
-                status = srv.get(path).status_code
+                status = srv.get(path, timeout=600).status_code
 
                 def get(p: str = path) -> None:
-                    srv.get(p).raise_for_status()
+                    srv.get(p, timeout=600).raise_for_status()
 
                 if status == 200:
                     print(describe(f"GET {path} over mutual TLS (end to end)", timed(get)))
