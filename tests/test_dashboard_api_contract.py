@@ -52,7 +52,7 @@ schema = schemathesis.openapi.from_dict(document())
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_every_operation_answers_as_documented(case: Any, server: Server, session: requests.Session) -> None:
     case.call_and_validate(base_url=server.url, session=session, timeout=60, **tls(server))
 
