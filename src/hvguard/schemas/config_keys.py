@@ -43,7 +43,9 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "guest-inspection",
         "hash-method",
         "identity",
+        "include-latest",
         "json",
+        "keep-days",
         "key",
         "keys",
         "known-hosts",
@@ -125,5 +127,7 @@ NOT_CONFIGURABLE = frozenset(
         "emit-ansible",
         "emit-powercli",
         "list",
+        # `history prune --include-latest` deletes a target's only remaining scan: never by default.
+        "include-latest",
     }
 )
