@@ -470,3 +470,29 @@ def test_metrics_of_an_empty_store(tmp_path: Path) -> None:
         "not_compliant": 0.0,
         "not_assessed": 0.0,
     }
+
+
+def test_metrics_follow_new_and_pruned_scans(tmp_path: Path) -> None:
+    """Scrapes between scans are served from the last rendering; a stored or pruned scan shows at once."""
+    pytest.importorskip("prometheus_client", reason="the [serve] extra is not installed")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hvguard.services.dashboard.metrics import render_metrics
+
+    def scraped(db: str) -> set[str]:
+        with open_store(db) as store:
+            body = render_metrics(store, now=NOW)
+        (family,) = [
+            f for f in text_string_to_metric_families(body.decode()) if f.name == "hvguard_target_compliant"
+        ]
+        return {s.labels["target"] for s in family.samples}
+
+    db = str(tmp_path / "h.sqlite3")
+    save(db, estate_eval([host(0)]), datetime.now(UTC) - timedelta(days=400))
+    assert scraped(db) == {host(0).id}
+    assert scraped(db) == {host(0).id}
+    save(db, estate_eval([host(1)]), datetime.now(UTC))
+    assert scraped(db) == {host(0).id, host(1).id}
+    r = hv("history", "prune", "--db", db, "--keep-days", "30", "--include-latest")
+    assert r.returncode == 0 and "removed 1 scan" in r.stdout, r.stderr
+    assert scraped(db) == {host(1).id}

@@ -122,6 +122,17 @@ def estate_latest(store: HistoryStore, *, group: str | None = None) -> list[Targ
     return out
 
 
+def estate_state(store: HistoryStore) -> tuple[int, int]:
+    """A token that changes whenever a summary is stored or pruned (newest scan id, number of summaries):
+    what a cache of rendered views (``/metrics``) is keyed on. ``(0, 0)`` for an empty store."""
+    ts = target_summaries
+    with store.reading("read the estate state") as conn:
+        if conn is None:
+            return (0, 0)
+        newest, count = conn.execute(select(func.max(ts.c.scan_id), func.count())).one()
+    return (int(newest or 0), int(count or 0))
+
+
 def estate_trend(store: HistoryStore, *, days: int = 90, now: datetime | None = None) -> list[TrendPoint]:
     """One point per UTC day of the last ``days`` days (today included, oldest first): the verdict
     counts of each target's latest scan as of the end of that day.
