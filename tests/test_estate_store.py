@@ -496,3 +496,43 @@ def test_metrics_follow_new_and_pruned_scans(tmp_path: Path) -> None:
     r = hv("history", "prune", "--db", db, "--keep-days", "30", "--include-latest")
     assert r.returncode == 0 and "removed 1 scan" in r.stdout, r.stderr
     assert scraped(db) == {host(1).id}
+
+
+def test_prune_is_refused_with_the_listings_options_and_follows_the_groups_db(tmp_path: Path) -> None:
+    db, other = str(tmp_path / "h.sqlite3"), str(tmp_path / "other.sqlite3")
+    save(db, estate_eval([host(0)]), datetime.now(UTC) - timedelta(days=50))
+    save(db, estate_eval([host(0)]), datetime.now(UTC))
+    r = hv("history", "--limit", "3", "prune", "--keep-days", "1", "--db", db)
+    assert (r.returncode, r.stderr) == (
+        2,
+        "hvguard: error: --limit applies to the scan list, not to history prune\n",
+    )
+    # `history --db X prune`: X, not $HVGUARD_DB.
+    env_db = {**os.environ, "HVGUARD_DB": other}
+    r = subprocess.run(
+        [sys.executable, "-m", "hvguard", "history", "--db", db, "prune", "--keep-days", "30"],
+        capture_output=True,
+        text=True,
+        env={**env_db, "HVGUARD_CONFIG": ""},
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0 and r.stdout.startswith("removed scan 1 ("), r.stderr
+    assert not Path(other).exists()
+
+
+def test_prune_batches_keep_every_scan_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of a few targets: every removed scan goes with all its rows, the kept ones keep theirs."""
+    from hvguard.history import retention
+
+    monkeypatch.setattr(retention, "TARGETS_PER_TRANSACTION", 3)
+    db = str(tmp_path / "h.sqlite3")
+    base = datetime.now(UTC) - timedelta(days=60)
+    for k in range(5):
+        save(db, estate_eval([host(i) for i in range(k % 3 + 1)]), base + timedelta(hours=k))
+    save(db, estate_eval([host(i) for i in range(3)]), datetime.now(UTC))
+    with open_store(db) as store:
+        plan = retention.plan_prune(store, keep_days=30, now=datetime.now(UTC), include_latest=False)
+        assert [s.id for s in plan.remove] == [1, 2, 3, 4, 5]
+        retention.execute_prune(store, plan)
+    assert all(ids == [6] for ids in _stored_scan_ids(db).values())
