@@ -536,3 +536,28 @@ def test_prune_batches_keep_every_scan_whole(tmp_path: Path, monkeypatch: pytest
         assert [s.id for s in plan.remove] == [1, 2, 3, 4, 5]
         retention.execute_prune(store, plan)
     assert all(ids == [6] for ids in _stored_scan_ids(db).values())
+
+
+def test_concurrent_first_opens_after_an_upgrade_all_succeed(tmp_path: Path) -> None:
+    """Two listings and a prune opening a schema 1 file at once: one migrates, the others wait for it
+    (without the writer lock taken up front one of them failed on "database is locked")."""
+    db = str(tmp_path / "h.sqlite3")
+    save(db, estate_eval([host(0), host(1)]), datetime.now(UTC))
+    pristine = Path(db).read_bytes()
+    env = {**os.environ, "HVGUARD_CONFIG": ""}
+    for _ in range(3):
+        _downgrade_to_schema_1(db)
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hvguard", "history", *args, "--db", db],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for args in (["--format", "json"], ["--limit", "1"], ["prune", "--keep-days", "5"])
+        ]
+        for p in runs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        Path(db).write_bytes(pristine)
