@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -561,3 +562,20 @@ def test_concurrent_first_opens_after_an_upgrade_all_succeed(tmp_path: Path) -> 
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err
         Path(db).write_bytes(pristine)
+
+
+def test_views_as_json(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.sqlite3")
+    ev = estate_eval([host(0), host(1, bad=True)], registers=True)
+    save(db, ev, NOW)
+    with open_store(db) as store:
+        rows = estate.estate_latest(store)
+        trend = estate.estate_trend(store, days=1, now=NOW)
+        entries = estate.expiring(store, within_days=30, now=datetime(2026, 11, 1, tzinfo=UTC))
+    data = json.loads(json.dumps([r.to_json() for r in rows]))
+    assert data[1]["created_at"] == "2026-06-10T12:00:00Z" and data[1]["verdict"] == "not_compliant"
+    assert data[1]["finding_counts"] == rows[1].finding_counts and data[1]["groups"] == []
+    verdicts = Counter(v.verdict.value for v in ev.verdicts.values())
+    assert trend[0].to_json() == {"day": "2026-06-10", **{v: verdicts[v] for v in estate.VERDICTS}}
+    assert entries[0].to_json()["valid_until"] == "2026-11-20" and entries[0].to_json()["days_left"] == 19
+    assert estate.groups([replace(rows[0], groups=("g",))])["g"].to_json()["targets"] == 1
