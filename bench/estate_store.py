@@ -10,6 +10,8 @@ history to read; they are written with the same evaluation (its findings and fac
 from __future__ import annotations
 
 import argparse
+import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -76,6 +78,17 @@ def main() -> None:
                 saves.append(time.perf_counter() - t)
         print(describe("save of one estate scan (findings, facts, summaries)", saves))
         print(f"database: {Path(db).stat().st_size >> 20} MiB for {args.days + 1} scans")
+        copy = Path(tmp) / "schema1.sqlite3"
+        shutil.copyfile(db, copy)
+        with sqlite3.connect(copy) as conn:  # what hvguard with schema 1 left: no estate tables
+            conn.executescript(
+                "DROP TABLE hvguard_target_summaries; DROP TABLE hvguard_register_entries; "
+                "UPDATE hvguard_schema_version SET version = 1;"
+            )
+        t = time.perf_counter()
+        HistoryStore.open(str(copy), create=False).close()
+        print(f"migration 1 -> 2 of those {args.days + 1} scans: {time.perf_counter() - t:.1f} s")
+        copy.unlink()
         from hvguard.services.dashboard.metrics import render_metrics
 
         with HistoryStore.open(db, create=False) as store:
