@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -470,3 +471,111 @@ def test_metrics_of_an_empty_store(tmp_path: Path) -> None:
         "not_compliant": 0.0,
         "not_assessed": 0.0,
     }
+
+
+def test_metrics_follow_new_and_pruned_scans(tmp_path: Path) -> None:
+    """Scrapes between scans are served from the last rendering; a stored or pruned scan shows at once."""
+    pytest.importorskip("prometheus_client", reason="the [serve] extra is not installed")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hvguard.services.dashboard.metrics import render_metrics
+
+    def scraped(db: str) -> set[str]:
+        with open_store(db) as store:
+            body = render_metrics(store, now=NOW)
+        (family,) = [
+            f for f in text_string_to_metric_families(body.decode()) if f.name == "hvguard_target_compliant"
+        ]
+        return {s.labels["target"] for s in family.samples}
+
+    db = str(tmp_path / "h.sqlite3")
+    save(db, estate_eval([host(0)]), datetime.now(UTC) - timedelta(days=400))
+    assert scraped(db) == {host(0).id}
+    assert scraped(db) == {host(0).id}
+    save(db, estate_eval([host(1)]), datetime.now(UTC))
+    assert scraped(db) == {host(0).id, host(1).id}
+    r = hv("history", "prune", "--db", db, "--keep-days", "30", "--include-latest")
+    assert r.returncode == 0 and "removed 1 scan" in r.stdout, r.stderr
+    assert scraped(db) == {host(1).id}
+
+
+def test_prune_is_refused_with_the_listings_options_and_follows_the_groups_db(tmp_path: Path) -> None:
+    db, other = str(tmp_path / "h.sqlite3"), str(tmp_path / "other.sqlite3")
+    save(db, estate_eval([host(0)]), datetime.now(UTC) - timedelta(days=50))
+    save(db, estate_eval([host(0)]), datetime.now(UTC))
+    r = hv("history", "--limit", "3", "prune", "--keep-days", "1", "--db", db)
+    assert (r.returncode, r.stderr) == (
+        2,
+        "hvguard: error: --limit applies to the scan list, not to history prune\n",
+    )
+    # `history --db X prune`: X, not $HVGUARD_DB.
+    env_db = {**os.environ, "HVGUARD_DB": other}
+    r = subprocess.run(
+        [sys.executable, "-m", "hvguard", "history", "--db", db, "prune", "--keep-days", "30"],
+        capture_output=True,
+        text=True,
+        env={**env_db, "HVGUARD_CONFIG": ""},
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0 and r.stdout.startswith("removed scan 1 ("), r.stderr
+    assert not Path(other).exists()
+
+
+def test_prune_batches_keep_every_scan_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of a few targets: every removed scan goes with all its rows, the kept ones keep theirs."""
+    from hvguard.history import retention
+
+    monkeypatch.setattr(retention, "TARGETS_PER_TRANSACTION", 3)
+    db = str(tmp_path / "h.sqlite3")
+    base = datetime.now(UTC) - timedelta(days=60)
+    for k in range(5):
+        save(db, estate_eval([host(i) for i in range(k % 3 + 1)]), base + timedelta(hours=k))
+    save(db, estate_eval([host(i) for i in range(3)]), datetime.now(UTC))
+    with open_store(db) as store:
+        plan = retention.plan_prune(store, keep_days=30, now=datetime.now(UTC), include_latest=False)
+        assert [s.id for s in plan.remove] == [1, 2, 3, 4, 5]
+        retention.execute_prune(store, plan)
+    assert all(ids == [6] for ids in _stored_scan_ids(db).values())
+
+
+def test_concurrent_first_opens_after_an_upgrade_all_succeed(tmp_path: Path) -> None:
+    """Two listings and a prune opening a schema 1 file at once: one migrates, the others wait for it
+    (without the writer lock taken up front one of them failed on "database is locked")."""
+    db = str(tmp_path / "h.sqlite3")
+    save(db, estate_eval([host(0), host(1)]), datetime.now(UTC))
+    pristine = Path(db).read_bytes()
+    env = {**os.environ, "HVGUARD_CONFIG": ""}
+    for _ in range(3):
+        _downgrade_to_schema_1(db)
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hvguard", "history", *args, "--db", db],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for args in (["--format", "json"], ["--limit", "1"], ["prune", "--keep-days", "5"])
+        ]
+        for p in runs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        Path(db).write_bytes(pristine)
+
+
+def test_views_as_json(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.sqlite3")
+    ev = estate_eval([host(0), host(1, bad=True)], registers=True)
+    save(db, ev, NOW)
+    with open_store(db) as store:
+        rows = estate.estate_latest(store)
+        trend = estate.estate_trend(store, days=1, now=NOW)
+        entries = estate.expiring(store, within_days=30, now=datetime(2026, 11, 1, tzinfo=UTC))
+    data = json.loads(json.dumps([r.to_json() for r in rows]))
+    assert data[1]["created_at"] == "2026-06-10T12:00:00Z" and data[1]["verdict"] == "not_compliant"
+    assert data[1]["finding_counts"] == rows[1].finding_counts and data[1]["groups"] == []
+    verdicts = Counter(v.verdict.value for v in ev.verdicts.values())
+    assert trend[0].to_json() == {"day": "2026-06-10", **{v: verdicts[v] for v in estate.VERDICTS}}
+    assert entries[0].to_json()["valid_until"] == "2026-11-20" and entries[0].to_json()["days_left"] == 19
+    assert estate.groups([replace(rows[0], groups=("g",))])["g"].to_json()["targets"] == 1

@@ -119,6 +119,9 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard diff previous latest [--target T] [--format json]": _runs(
         "diff previous latest --target {node}", "diff previous latest --target {node} --format json"
     ),
+    "hvguard history prune --keep-days 90 [--dry-run]": _runs(
+        "history prune --keep-days 90 --dry-run", "history prune --keep-days 90", codes=(0,)
+    ),
     "hvguard baseline capture qemu:///system --output gold.yaml": _runs(
         "baseline capture {node} --output {tmp}/gold.yaml", codes=(0,)
     ),

@@ -44,6 +44,16 @@ def history(ctx: click.Context, db: str | None, target: str | None, limit: int, 
     `hvguard history prune` removes old scans.
     """
     if ctx.invoked_subcommand is not None:
+        # The listing's options before a subcommand would silently do nothing: refuse them.
+        given = [
+            f"--{n}"
+            for n, p in (("target", "target"), ("limit", "limit"), ("format", "fmt"))
+            if _given(ctx, p)
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} applies to the scan list, not to history {ctx.invoked_subcommand}", ctx
+            )
         return None
     from hvguard.cli.history_render import history_json, print_history
 
@@ -75,7 +85,8 @@ def history(ctx: click.Context, db: str | None, target: str | None, limit: int, 
     is_flag=True,
     help="Also remove a target's latest scan when it is that old (by default it is kept).",
 )
-def prune(db: str | None, keep_days: int, dry_run: bool, include_latest: bool) -> int:
+@click.pass_context
+def prune(ctx: click.Context, db: str | None, keep_days: int, dry_run: bool, include_latest: bool) -> int:
     """Remove scans older than --keep-days days, but never a target's latest scan (unless
     --include-latest). Prints each scan removed; on SQLite the file is compacted (VACUUM) when at least
     a quarter of it is free space."""
@@ -83,6 +94,9 @@ def prune(db: str | None, keep_days: int, dry_run: bool, include_latest: bool) -
 
     from hvguard.history.retention import execute_prune, plan_prune, reclaim_space
 
+    parent = ctx.parent
+    if parent is not None and _given(parent, "db") and not _given(ctx, "db"):
+        db = parent.params["db"]  # `history --db URL prune`: the database named, never $HVGUARD_DB's
     verb = "would remove" if dry_run else "removed"
     try:
         with HistoryStore.open(db, create=False) as store:
@@ -104,6 +118,11 @@ def prune(db: str | None, keep_days: int, dry_run: bool, include_latest: bool) -
         out.append(f"compacted {label}: {before >> 10} KiB -> {after >> 10} KiB")
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was typed on the command line (not a default, variable or config value)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 @click.command("diff")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from hvguard.findings import Verdict
-from hvguard.history.records import as_utc
+from hvguard.history.records import as_utc, iso
 from hvguard.history.schema import register_entries, target_summaries
 
 if TYPE_CHECKING:
@@ -54,6 +54,23 @@ class TargetSummary:
     """Measure → status → number of findings (host and VMs together; statuses with 0 left out)."""
     vm_count: int
 
+    def to_json(self) -> dict[str, Any]:
+        """The summary as plain data (JSON API), every field, times as ``…Z``."""
+        return {
+            "scan_id": self.scan_id,
+            "created_at": iso(self.created_at),
+            "target": self.target,
+            "host_name": self.host_name,
+            "platform": self.platform,
+            "groups": list(self.groups),
+            "verdict": self.verdict,
+            "blocking": list(self.blocking),
+            "by_status": dict(self.by_status),
+            "by_measure": dict(self.by_measure),
+            "finding_counts": {m: dict(c) for m, c in self.finding_counts.items()},
+            "vm_count": self.vm_count,
+        }
+
 
 @dataclass(frozen=True)
 class TrendPoint:
@@ -70,6 +87,15 @@ class TrendPoint:
         """Targets counted on that day."""
         return self.compliant + self.not_compliant + self.not_assessed
 
+    def to_json(self) -> dict[str, Any]:
+        """The point as plain data (JSON API)."""
+        return {
+            "day": self.day.isoformat(),
+            "compliant": self.compliant,
+            "not_compliant": self.not_compliant,
+            "not_assessed": self.not_assessed,
+        }
+
 
 @dataclass(frozen=True)
 class GroupCounts:
@@ -81,6 +107,16 @@ class GroupCounts:
     not_assessed: int = 0
     by_measure: dict[str, str] = field(default_factory=dict)
     """Measure → the worst status over the group's targets."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts as plain data (the shape of the report's ``summary.by_group`` entries)."""
+        return {
+            "targets": self.targets,
+            "compliant": self.compliant,
+            "not_compliant": self.not_compliant,
+            "not_assessed": self.not_assessed,
+            "by_measure": dict(self.by_measure),
+        }
 
 
 @dataclass(frozen=True)
@@ -102,6 +138,20 @@ class RegisterEntry:
     scan_id: int
     """The newest scan that applied the entry."""
 
+    def to_json(self) -> dict[str, Any]:
+        """The entry as plain data (JSON API)."""
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "measure": self.measure,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_until": self.valid_until.isoformat(),
+            "days_left": self.days_left,
+            "scope": dict(self.scope),
+            "source": self.source,
+            "scan_id": self.scan_id,
+        }
+
 
 def estate_latest(store: HistoryStore, *, group: str | None = None) -> list[TargetSummary]:
     """The latest stored summary of every target (of ``group`` only, when given), sorted by target."""
@@ -120,6 +170,17 @@ def estate_latest(store: HistoryStore, *, group: str | None = None) -> list[Targ
     if group is not None:
         out = [s for s in out if group in s.groups]
     return out
+
+
+def estate_state(store: HistoryStore) -> tuple[int, int]:
+    """A token that changes whenever a summary is stored or pruned (newest scan id, number of summaries):
+    what a cache of rendered views (``/metrics``) is keyed on. ``(0, 0)`` for an empty store."""
+    ts = target_summaries
+    with store.reading("read the estate state") as conn:
+        if conn is None:
+            return (0, 0)
+        newest, count = conn.execute(select(func.max(ts.c.scan_id), func.count())).one()
+    return (int(newest or 0), int(count or 0))
 
 
 def estate_trend(store: HistoryStore, *, days: int = 90, now: datetime | None = None) -> list[TrendPoint]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -45,62 +46,79 @@ def _v1_to_v2(conn: Connection) -> None:
     from hvguard.profile import default_profile
 
     catalog = load_catalog()
-    binding = binding_measures(catalog, default_profile())
-    order = {m: i for i, m in enumerate(catalog.ids)}
-    counts: dict[tuple[int, str], dict[str, dict[str, int]]] = defaultdict(dict)
-    grouped = conn.execute(
-        select(
-            findings.c.scan_id, findings.c.target, findings.c.measure, findings.c.status, func.count()
-        ).group_by(findings.c.scan_id, findings.c.target, findings.c.measure, findings.c.status)
-    )
-    for scan_id, target, measure, status, n in grouped:
-        counts[(scan_id, target)].setdefault(measure, {})[status] = int(n)
-    created = dict(conn.execute(select(scans.c.id, scans.c.created_at)).all())
-    batch: list[dict[str, Any]] = []
-    rows = conn.execute(
-        select(
-            scan_targets.c.scan_id,
-            scan_targets.c.target,
-            scan_targets.c.platform,
-            scan_targets.c.unreachable,
-            scan_targets.c.facts_encoding,
-            scan_targets.c.facts,
-        )
-    )
-    for scan_id, target, platform, unreachable, encoding, data in rows:
-        per = counts.get((scan_id, target), {})
-        facts = _facts(bytes(data), encoding)
-        by_status = dict.fromkeys((s.value for s in Status), 0)
-        for by in per.values():
-            for s, n in by.items():
-                by_status[s] = by_status.get(s, 0) + n
-        hit = {m for m, by in per.items() if (m in binding or "fail" in by) and not BAD.isdisjoint(by)}
-        blocking = sorted(hit, key=lambda m: order.get(m, len(order)))
-        if unreachable is not None:
-            verdict, blocking = Verdict.NOT_ASSESSED, []
-        else:
-            verdict = Verdict.NOT_COMPLIANT if blocking else Verdict.COMPLIANT
-        batch.append(
-            {
-                "scan_id": scan_id,
-                "target": target,
-                "created_at": created[scan_id],
-                "host_name": _host_name(facts),
-                "platform": platform,
-                "groups": sorted({str(g) for g in facts.get("groups") or ()}),
-                "verdict": verdict.value,
-                "blocking": blocking,
-                "by_status": by_status,
-                "by_measure": roll_up(per),
-                "finding_counts": per,
-                "vm_count": _vm_count(facts),
-            }
-        )
-        if len(batch) >= BATCH:
-            conn.execute(insert(target_summaries), batch)
-            batch = []
-    if batch:
-        conn.execute(insert(target_summaries), batch)
+    rule = _Rule(binding_measures(catalog, default_profile()), {m: i for i, m in enumerate(catalog.ids)})
+    # One scan at a time: a large history holds millions of findings and gigabytes of facts, and
+    # psycopg buffers a whole result in memory.
+    for scan_id, created in conn.execute(select(scans.c.id, scans.c.created_at).order_by(scans.c.id)).all():
+        counts: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+        grouped = conn.execute(
+            select(findings.c.target, findings.c.measure, findings.c.status, func.count())
+            .where(findings.c.scan_id == scan_id)
+            .group_by(findings.c.target, findings.c.measure, findings.c.status)
+        ).all()
+        for target, measure, status, n in grouped:
+            counts[target].setdefault(measure, {})[status] = int(n)
+        rows = conn.execute(
+            select(
+                scan_targets.c.target,
+                scan_targets.c.platform,
+                scan_targets.c.unreachable,
+                scan_targets.c.facts_encoding,
+                scan_targets.c.facts,
+            ).where(scan_targets.c.scan_id == scan_id)
+        ).all()
+        batch = [
+            _summary(rule, scan_id, created, target, platform, unreachable, counts.get(target, {}), facts)
+            for target, platform, unreachable, encoding, data in rows
+            for facts in (_facts(bytes(data), encoding),)
+        ]
+        for k in range(0, len(batch), BATCH):
+            conn.execute(insert(target_summaries), batch[k : k + BATCH])
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """The verdict rule of the migration: binding measures and catalog order."""
+
+    binding: frozenset[str]
+    order: dict[str, int]
+
+
+def _summary(
+    rule: _Rule,
+    scan_id: int,
+    created: Any,
+    target: str,
+    platform: str,
+    unreachable: str | None,
+    per: dict[str, dict[str, int]],
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """One summary row of a schema 1 scan's target."""
+    by_status = dict.fromkeys((s.value for s in Status), 0)
+    for by in per.values():
+        for s, n in by.items():
+            by_status[s] = by_status.get(s, 0) + n
+    hit = {m for m, by in per.items() if (m in rule.binding or "fail" in by) and not BAD.isdisjoint(by)}
+    blocking = sorted(hit, key=lambda m: rule.order.get(m, len(rule.order)))
+    if unreachable is not None:
+        verdict, blocking = Verdict.NOT_ASSESSED, []
+    else:
+        verdict = Verdict.NOT_COMPLIANT if blocking else Verdict.COMPLIANT
+    return {
+        "scan_id": scan_id,
+        "target": target,
+        "created_at": created,
+        "host_name": _host_name(facts),
+        "platform": platform,
+        "groups": _groups(facts),
+        "verdict": verdict.value,
+        "blocking": blocking,
+        "by_status": by_status,
+        "by_measure": roll_up(per),
+        "finding_counts": per,
+        "vm_count": _vm_count(facts),
+    }
 
 
 def _facts(data: bytes, encoding: str) -> dict[str, Any]:
@@ -125,6 +143,11 @@ def _host_name(facts: dict[str, Any]) -> str | None:
         if hostname:
             return str(hostname)
     return None
+
+
+def _groups(facts: dict[str, Any]) -> list[str]:
+    raw = facts.get("groups")
+    return sorted({str(g) for g in raw}) if isinstance(raw, list) else []
 
 
 def _vm_count(facts: dict[str, Any]) -> int:

@@ -2,11 +2,12 @@
 does not grow for ever — but never the latest scan of a target (the estate views would lose that target)
 unless asked to (``--include-latest``).
 
-Rows go in one transaction, child tables first (SQLite enforces no foreign keys unless asked, so the
-``ON DELETE CASCADE`` of the schema is not relied on). On SQLite the freed pages are reused by later
-scans; the file itself shrinks only by ``VACUUM``, which rewrites the whole database (time grows with
-its size and it needs as much free disk again), so it runs only when the free pages make up at least
-:data:`VACUUM_SHARE` of the file. PostgreSQL's autovacuum reclaims the space by itself.
+Scans go a batch per transaction (each scan whole or not at all), child tables first (SQLite enforces
+no foreign keys unless asked, so the ``ON DELETE CASCADE`` of the schema is not relied on). On SQLite
+the freed pages are reused by later scans; the file itself shrinks only by ``VACUUM``, which rewrites
+the whole database (time grows with its size, it needs as much free disk again and blocks writers
+meanwhile), so it runs only when the free pages make up at least :data:`VACUUM_SHARE` of the file.
+PostgreSQL's autovacuum reclaims the space by itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 VACUUM_SHARE = 0.25
 #: Scan ids per DELETE statement (well under every driver's parameter limit).
 CHUNK = 500
+#: Targets' rows (facts, findings, summary) removed per transaction: one 1,000-host scan, or many small.
+TARGETS_PER_TRANSACTION = 500
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,27 @@ def plan_prune(store: HistoryStore, *, keep_days: int, now: datetime, include_la
 
 
 def execute_prune(store: HistoryStore, plan: PrunePlan) -> None:
-    """Delete the planned scans and everything stored with them, in one transaction."""
-    ids = [s.id for s in plan.remove]
+    """Delete the planned scans and everything stored with them, oldest first, a batch of scans per
+    transaction (about :data:`TARGETS_PER_TRANSACTION` targets' rows each): a scan is removed whole or
+    not at all, and a scan being stored meanwhile waits for one batch, not for the whole prune (SQLite
+    writers queue on a 5 s busy timeout)."""
+    batch: list[int] = []
+    weight = 0
+    for scan in plan.remove:
+        batch.append(scan.id)
+        weight += max(1, len(scan.targets))
+        if weight >= TARGETS_PER_TRANSACTION or len(batch) >= CHUNK:
+            _delete(store, batch)
+            batch, weight = [], 0
+    if batch:
+        _delete(store, batch)
+
+
+def _delete(store: HistoryStore, ids: list[int]) -> None:
     with store.writing("prune the history") as conn:
-        for i in range(0, len(ids), CHUNK):
-            chunk = ids[i : i + CHUNK]
-            for table in (findings, scan_targets, target_summaries, register_entries):
-                conn.execute(delete(table).where(table.c.scan_id.in_(chunk)))
-            conn.execute(delete(scans).where(scans.c.id.in_(chunk)))
+        for table in (findings, scan_targets, target_summaries, register_entries):
+            conn.execute(delete(table).where(table.c.scan_id.in_(ids)))
+        conn.execute(delete(scans).where(scans.c.id.in_(ids)))
 
 
 def reclaim_space(store: HistoryStore) -> tuple[int, int] | None:

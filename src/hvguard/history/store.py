@@ -49,6 +49,9 @@ COMPRESS_ABOVE = 64 * 1024
 SQLITE_BUSY_TIMEOUT = 5.0
 PG_CONNECT_TIMEOUT = 10
 
+#: Connection info flag: open this connection's next transaction as a writer (SQLite ``BEGIN IMMEDIATE``).
+_WRITER = "hvguard_writer"
+
 _REF = re.compile(r"(?P<id>[0-9]+)|latest(?:~(?P<back>[0-9]+))?|(?P<previous>previous)")
 
 
@@ -202,15 +205,16 @@ class HistoryStore:
         assert self._engine is not None
         for attempt in (1, 2):
             try:
-                with self._engine.begin() as conn:
-                    now = self._schema_version(conn)
-                    if now is not None and now < SCHEMA_VERSION:
-                        migrate(conn, now)
-                        conn.execute(
-                            insert(schema_version).values(
-                                version=SCHEMA_VERSION, applied_at=datetime.now(UTC), tool_version=__version__
-                            )
-                        )
+                with self._engine.connect() as outer:
+                    # A reader opened it (history, diff): this transaction writes, so on SQLite it takes
+                    # the write lock up front and a second hvguard migrating at the same moment waits
+                    # for it on the busy timeout instead of failing on a lock upgrade.
+                    outer.info[_WRITER] = True
+                    try:
+                        with outer.begin():
+                            self._migrate_in(outer)
+                    finally:
+                        outer.info.pop(_WRITER, None)
                 return
             except SQLAlchemyError as exc:
                 if attempt == 2:
@@ -218,6 +222,17 @@ class HistoryStore:
                         f"{self.label}: cannot migrate history schema {found} to {SCHEMA_VERSION}: "
                         f"{_one_line(exc)}"
                     ) from exc
+
+    def _migrate_in(self, conn: Connection) -> None:
+        """Migrate inside ``conn``'s transaction, unless another hvguard did it meanwhile."""
+        now = self._schema_version(conn)
+        if now is not None and now < SCHEMA_VERSION:
+            migrate(conn, now)
+            conn.execute(
+                insert(schema_version).values(
+                    version=SCHEMA_VERSION, applied_at=datetime.now(UTC), tool_version=__version__
+                )
+            )
 
     def _version_or_create(self, *, create: bool) -> int | None:
         """The schema version, creating the schema first when ``create`` and there is none.
@@ -275,8 +290,13 @@ class HistoryStore:
         """One transaction for a change to the stored history (``history prune``)."""
         if self._engine is None:
             raise HistoryError(f"no scans recorded in {self.label}")
-        with self._guard(doing), self._engine.begin() as conn:
-            yield conn
+        with self._guard(doing), self._engine.connect() as conn:
+            conn.info[_WRITER] = True  # a writer: queue on the SQLite lock, never fail on its upgrade
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_WRITER, None)
 
     def vacuum_sqlite(self, *, min_free_share: float) -> tuple[int, int] | None:
         """``VACUUM`` a SQLite database whose free pages make up at least ``min_free_share`` of it: its
@@ -595,7 +615,7 @@ def _transactional_sqlite(engine: Engine, *, immediate: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate or conn.info.get(_WRITER) else "BEGIN")
 
 
 def _create_private_file(path: Path) -> None:

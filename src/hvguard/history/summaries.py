@@ -8,7 +8,9 @@ target's counts, so saving a 1,000-host estate costs a few milliseconds more tha
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 from hvguard.engine import Evaluation
@@ -17,6 +19,7 @@ from hvguard.findings import SEVERITY_ORDER, Finding, Status, severity
 from hvguard.workflow.usage import SourceUse
 
 _RANK = {s.value: severity(s) for s in SEVERITY_ORDER}
+_KEY = attrgetter("target", "measure", "status._value_")  # plain str: enum hashing runs in Python
 
 
 def target_groups(t: TargetFacts) -> tuple[str, ...]:
@@ -44,12 +47,12 @@ def vm_count(t: TargetFacts) -> int:
 
 
 def count_findings(findings: Iterable[Finding]) -> dict[str, dict[str, dict[str, int]]]:
-    """Target → measure → status → number of findings, in one pass."""
+    """Target → measure → status → number of findings, in one pass (counted in C by ``Counter`` over
+    attribute tuples: a 1,000-host estate has hundreds of thousands of findings)."""
+    tally = Counter(map(_KEY, findings))
     out: dict[str, dict[str, dict[str, int]]] = {}
-    for f in findings:
-        per_measure = out.setdefault(f.target, {}).setdefault(f.measure, {})
-        status = f.status.value
-        per_measure[status] = per_measure.get(status, 0) + 1
+    for (target, measure, status), n in tally.items():
+        out.setdefault(target, {}).setdefault(measure, {})[status] = n
     return out
 
 

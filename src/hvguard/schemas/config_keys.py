@@ -128,5 +128,7 @@ NOT_CONFIGURABLE = frozenset(
         "emit-ansible",
         "emit-powercli",
         "list",
+        # `history prune --include-latest` deletes a target's only remaining scan: never by default.
+        "include-latest",
     }
 )
