@@ -14,10 +14,18 @@ from hvguard.services.dashboard.views import EXPIRING_DAYS, BadRequest, Dashboar
 PREFIX = "/api/v1"
 
 
+def query(request: Any, name: str) -> str | None:
+    """A query parameter given at most once (400 when repeated: which one was meant is unclear)."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given {len(values)} times")
+    return str(values[0]) if values else None
+
+
 def int_query(request: Any, name: str, default: int) -> int:
-    """An integer query parameter (400 when it is not one)."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
+    """An integer query parameter, ``default`` when absent (400 when empty or not a whole number)."""
+    raw = query(request, name)
+    if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise BadRequest(f"{name} must be a whole number")
@@ -92,7 +100,7 @@ class Api:
         """Every target's latest summary (``?group=`` for one group's)."""
         from aiohttp import web
 
-        group = request.query.get("group")
+        group = query(request, "group")
         if group is not None:
             view = await in_thread(self.dash.group, group)
         else:
@@ -170,17 +178,17 @@ class Api:
         """``hvguard diff``'s JSON between ``?from=`` and ``?to=`` (``&target=`` for one target)."""
         from aiohttp import web
 
-        old, new = request.query.get("from"), request.query.get("to")
+        old, new = query(request, "from"), query(request, "to")
         if not old or not new:
             raise BadRequest("from and to are required (a scan id, latest, previous or latest~N)")
-        result = await in_thread(self.dash.diff, old, new, request.query.get("target") or None)
+        result = await in_thread(self.dash.diff, old, new, query(request, "target") or None)
         return web.json_response(result.to_json())
 
     async def diff_targets(self, request: Any) -> Any:
         """Per target, the verdict and measure statuses that changed between ``?from=`` and ``?to=``."""
         from aiohttp import web
 
-        old, new = request.query.get("from"), request.query.get("to")
+        old, new = query(request, "from"), query(request, "to")
         if not old or not new:
             raise BadRequest("from and to are required (a scan id, latest, previous or latest~N)")
         view = await in_thread(self.dash.diff_targets, old, new)

@@ -99,8 +99,8 @@ class DashboardApp:
 
     async def diff(self, request: Any) -> Any:
         """``/diff?from=SCAN&to=SCAN[&target=T]``: the form, and the diff once both are given."""
-        old, new = request.query.get("from", ""), request.query.get("to", "")
-        target = request.query.get("target") or None
+        old, new = api.query(request, "from") or "", api.query(request, "to") or ""
+        target = api.query(request, "target") or None
         overview, result = None, None
         if old and new and target is None:
             overview = await in_thread(self.dash.diff_targets, old, new)
