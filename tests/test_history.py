@@ -337,7 +337,7 @@ def test_newer_schema_is_refused(tmp_path: Path, db: Path) -> None:
             "VALUES (99, '2030-01-01 00:00:00', '9.0')"
         )
     err = one_line_error(hv("history"))
-    assert "history schema version 99 is newer than this hvguard supports (1)" in err
+    assert "history schema version 99 is newer than this hvguard supports (2)" in err
     r = hv("scan", uri, "--format", "json")
     assert r.returncode == 0 or r.returncode == 1
     assert json.loads(r.stdout)["results"]

@@ -189,13 +189,13 @@ def test_newer_schema_refused_on_postgresql(tmp_path: Path, pg_url: str) -> None
     assert hv("scan", uri, "--format", "json", "--db", pg_url).returncode == 1
     with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as conn:
         conn.execute(
-            "INSERT INTO hvguard_schema_version (version, applied_at, tool_version) VALUES (2, now(), '9')"
+            "INSERT INTO hvguard_schema_version (version, applied_at, tool_version) VALUES (3, now(), '9')"
         )
     err = one_line_error(hv("history", "--db", pg_url))
-    assert "history schema version 2 is newer than this hvguard supports (1)" in err
+    assert "history schema version 3 is newer than this hvguard supports (2)" in err
     r = hv("scan", uri, "--format", "json", "--db", pg_url)
     assert r.returncode == 1 and json.loads(r.stdout)["results"]
-    assert r.stderr.startswith("hvguard: warning: scan history not saved: ") and "version 2" in r.stderr
+    assert r.stderr.startswith("hvguard: warning: scan history not saved: ") and "version 3" in r.stderr
 
 
 def test_wrong_password_is_one_line_and_not_echoed(tmp_path: Path, cluster: Cluster) -> None:

@@ -131,6 +131,9 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard diff previous latest [--target T] [--format json]": _runs(
         "diff previous latest --target {node}", "diff previous latest --target {node} --format json"
     ),
+    "hvguard history prune --keep-days 90 [--dry-run]": _runs(
+        "history prune --keep-days 90 --dry-run", "history prune --keep-days 90", codes=(0,)
+    ),
     "hvguard baseline capture qemu:///system --output gold.yaml": _runs(
         "baseline capture {node} --output {tmp}/gold.yaml", codes=(0,)
     ),
@@ -227,6 +230,11 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard guard check new.xml --no-host --exceptions exceptions.yaml": _runs(
         f"guard check {WEB1} --no-host --exceptions {{exc}}", codes=(1, 2)
     ),
+
+    (
+        "hvguard serve --db postgresql+psycopg://hvguard@db/hvguard --listen 0.0.0.0:8443 --tls-cert srv.crt"
+        " --tls-key srv.key --client-ca clients-ca.pem"
+    ): CannotRun("runs until stopped: a real dashboard server on loopback over mTLS in test_dashboard"),
     "hvguard config show": _runs("config show", codes=(0,)),
     "hvguard schema --list": _runs("schema --list", codes=(0,)),
     "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),

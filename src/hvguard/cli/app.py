@@ -35,6 +35,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "schema": "hvguard.cli.schema:schema",
     "library": "hvguard.cli.library_commands:library",
     "guard": "hvguard.cli.guard_check:guard_group",
+
+    "serve": "hvguard.cli.serve:serve",
 }
 
 

@@ -143,7 +143,9 @@ def add_verbosity(command: click.Command) -> None:
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             add_verbosity(sub)
-        return
+        if not command.invoke_without_command:
+            return
+        # A group that is also a command of its own (``history``) takes them too.
     taken = {p.name for p in command.params} | {o for p in command.params for o in p.opts}
     if not taken & _NAMES:
         command.params.extend(_params())

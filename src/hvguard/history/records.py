@@ -4,13 +4,18 @@ comparison and the renderers never import SQLAlchemy."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
 def iso(ts: datetime) -> str:
     """A UTC timestamp as ``2025-01-31T12:00:00Z``."""
     return ts.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def as_utc(ts: datetime) -> datetime:
+    """A stored timestamp, aware and in UTC (SQLite hands back naive datetimes: they were written as UTC)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,12 @@
 
 A database records its schema version in ``hvguard_schema_version`` (one row per version applied), so
 a later hvguard can migrate an older database and an older hvguard refuses a newer one instead of
-misreading it. Bump :data:`SCHEMA_VERSION` and add a migration in ``store`` when a table changes.
+misreading it. Bump :data:`SCHEMA_VERSION` and add a migration in ``migrate`` when a table changes.
+
+Version 2 (the estate store) adds two tables written with every scan so the estate views (dashboard,
+``/metrics``) read one small row per target instead of re-aggregating every finding:
+``hvguard_target_summaries`` (per scan and target: verdict, counts, roll-ups) and
+``hvguard_register_entries`` (the exceptions and attestations a scan applied, for the "expiring" view).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -23,7 +29,7 @@ from sqlalchemy import (
 )
 
 #: The schema this hvguard writes and reads.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -88,3 +94,57 @@ findings = Table(
     Column("evidence", JSON, nullable=False),
     Index("ix_hvguard_findings_scan_target", "scan_id", "target"),
 )
+
+#: Per scan and target, written at save time (schema 2): what the estate views show of a target without
+#: reading its findings. ``created_at`` repeats the scan's time so "latest per target" and the trend need
+#: no join.
+target_summaries = Table(
+    "hvguard_target_summaries",
+    metadata,
+    Column("scan_id", Integer, ForeignKey("hvguard_scans.id", ondelete="CASCADE"), primary_key=True),
+    Column("target", Text, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # The host name collected from the target (None when nothing could be collected).
+    Column("host_name", Text),
+    Column("platform", Text, nullable=False),
+    # Sorted list of the target's inventory groups ([] when ungrouped).
+    Column("groups", JSON, nullable=False),
+    # compliant | not_compliant | not_assessed (hvguard.engine.target_verdict).
+    Column("verdict", String(16), nullable=False),
+    # Binding measures with a fail/error finding (why it is not compliant), catalog order.
+    Column("blocking", JSON, nullable=False),
+    # {status: n} over every status.
+    Column("by_status", JSON, nullable=False),
+    # {measure: worst status} for this target.
+    Column("by_measure", JSON, nullable=False),
+    # {measure: {status: n}}: finding counts without a per-VM split (the metrics' hvguard_findings).
+    Column("finding_counts", JSON, nullable=False),
+    Column("vm_count", Integer, nullable=False),
+    Index("ix_hvguard_target_summaries_target_scan", "target", "scan_id"),
+    Index("ix_hvguard_target_summaries_created_at", "created_at"),
+)
+
+#: The exceptions and attestations each scan applied (schema 2), one row per register entry.
+register_entries = Table(
+    "hvguard_register_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scan_id", Integer, ForeignKey("hvguard_scans.id", ondelete="CASCADE"), nullable=False),
+    # exceptions | attestations
+    Column("kind", String(16), nullable=False),
+    Column("entry_id", Text, nullable=False),
+    Column("measure", String(16), nullable=False),
+    # active | expired | pending, on the scan's evaluation date.
+    Column("state", String(16), nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_until", Date, nullable=False),
+    # The entry's scope as written in the register ({} when not known).
+    Column("scope", JSON, nullable=False),
+    # The register file the entry came from.
+    Column("source", Text, nullable=False),
+    Index("ix_hvguard_register_entries_scan", "scan_id"),
+    Index("ix_hvguard_register_entries_until", "valid_until"),
+)
+
+#: The tables schema 2 added, in creation order (the migration from 1 creates exactly these).
+V2_TABLES = (target_summaries, register_entries)

@@ -11,6 +11,7 @@ import gc
 import hashlib
 import os
 import re
+import sqlite3
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -28,14 +29,28 @@ from hvguard import __version__
 from hvguard.collect.migrate import can_migrate, migrate_target
 from hvguard.engine import Evaluation
 from hvguard.facts import FACTS_VERSION, TargetFacts
+from hvguard.history.migrate import migrate
 from hvguard.history.records import ScanSummary, StoredFinding, StoredScan, StoredTarget
-from hvguard.history.schema import SCHEMA_VERSION, findings, metadata, scan_targets, scans, schema_version
+from hvguard.history.schema import (
+    SCHEMA_VERSION,
+    findings,
+    metadata,
+    register_entries,
+    scan_targets,
+    scans,
+    schema_version,
+    target_summaries,
+)
+from hvguard.history.summaries import register_rows, summary_rows
 
 #: Facts JSON larger than this is stored zlib-compressed (a 1000-VM estate is megabytes of JSON).
 COMPRESS_ABOVE = 64 * 1024
 #: How long a write waits for another hvguard holding the SQLite lock before giving up (seconds).
 SQLITE_BUSY_TIMEOUT = 5.0
 PG_CONNECT_TIMEOUT = 10
+
+#: Connection info flag: open this connection's next transaction as a writer (SQLite ``BEGIN IMMEDIATE``).
+_WRITER = "hvguard_writer"
 
 _REF = re.compile(r"(?P<id>[0-9]+)|latest(?:~(?P<back>[0-9]+))?|(?P<previous>previous)")
 
@@ -179,9 +194,45 @@ class HistoryStore:
                 f"{self.label}: history schema version {found} is newer than this hvguard supports "
                 f"({SCHEMA_VERSION}); upgrade hvguard or use another --db"
             )
-        if found < SCHEMA_VERSION:  # no older schema has existed yet; migrations go here when one does
-            raise HistoryError(f"{self.label}: history schema version {found} cannot be migrated")
+        if found < SCHEMA_VERSION:
+            self._migrate(found)
         return True
+
+    def _migrate(self, found: int) -> None:
+        """Bring an older schema up to :data:`SCHEMA_VERSION` in one transaction (any command that opens
+        the database does it once; the old scans stay readable). A concurrent hvguard migrating at the
+        same moment makes this one fail: the version is then checked once more."""
+        assert self._engine is not None
+        for attempt in (1, 2):
+            try:
+                with self._engine.connect() as outer:
+                    # A reader opened it (history, diff): this transaction writes, so on SQLite it takes
+                    # the write lock up front and a second hvguard migrating at the same moment waits
+                    # for it on the busy timeout instead of failing on a lock upgrade.
+                    outer.info[_WRITER] = True
+                    try:
+                        with outer.begin():
+                            self._migrate_in(outer)
+                    finally:
+                        outer.info.pop(_WRITER, None)
+                return
+            except SQLAlchemyError as exc:
+                if attempt == 2:
+                    raise HistoryError(
+                        f"{self.label}: cannot migrate history schema {found} to {SCHEMA_VERSION}: "
+                        f"{_one_line(exc)}"
+                    ) from exc
+
+    def _migrate_in(self, conn: Connection) -> None:
+        """Migrate inside ``conn``'s transaction, unless another hvguard did it meanwhile."""
+        now = self._schema_version(conn)
+        if now is not None and now < SCHEMA_VERSION:
+            migrate(conn, now)
+            conn.execute(
+                insert(schema_version).values(
+                    version=SCHEMA_VERSION, applied_at=datetime.now(UTC), tool_version=__version__
+                )
+            )
 
     def _version_or_create(self, *, create: bool) -> int | None:
         """The schema version, creating the schema first when ``create`` and there is none.
@@ -224,21 +275,70 @@ class HistoryStore:
             raise HistoryError(f"{self.label}: the schema version table is empty: not a usable history")
         return int(found)
 
+    @contextmanager
+    def reading(self, doing: str) -> Iterator[Connection | None]:
+        """A connection for the read-only views (``history.estate``): None when there is no history
+        yet; database errors become one-line :class:`HistoryError` errors saying what was being done."""
+        if self._engine is None:
+            yield None
+            return
+        with self._guard(doing), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[Connection]:
+        """One transaction for a change to the stored history (``history prune``)."""
+        if self._engine is None:
+            raise HistoryError(f"no scans recorded in {self.label}")
+        with self._guard(doing), self._engine.connect() as conn:
+            conn.info[_WRITER] = True  # a writer: queue on the SQLite lock, never fail on its upgrade
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_WRITER, None)
+
+    def vacuum_sqlite(self, *, min_free_share: float) -> tuple[int, int] | None:
+        """``VACUUM`` a SQLite database whose free pages make up at least ``min_free_share`` of it: its
+        size in bytes before and after; None when not SQLite or not worth it."""
+        if self._engine is None or self._engine.dialect.name != "sqlite":
+            return None
+        path = Path(self.label)
+        with self._guard("reclaim free space"):
+            raw = self._engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            pages = int(cur.execute("PRAGMA page_count").fetchone()[0])
+            free = int(cur.execute("PRAGMA freelist_count").fetchone()[0])
+            if not pages or free / pages < min_free_share:
+                return None
+            before = path.stat().st_size
+            # Outside any transaction (the connection is in autocommit mode, see
+            # _transactional_sqlite): VACUUM refuses to run inside one.
+            cur.execute("VACUUM")
+            return before, path.stat().st_size
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(f"{self.label}: cannot reclaim free space: {_one_line(exc)}") from exc
+        finally:
+            raw.close()
+
     # ---------------------------------------------------------------------------------------------
     # writing
 
-    def save(self, ev: Evaluation, *, command: str, inputs: Sequence[str]) -> int:
-        """Store one evaluation (scan record, per-target facts, every finding) in one transaction."""
+    def save(self, ev: Evaluation, *, command: str, inputs: Sequence[str], at: datetime | None = None) -> int:
+        """Store one evaluation (scan record, per-target facts, every finding, and the estate rows: a
+        summary per target and the register entries applied) in one transaction, as made ``at`` (aware;
+        default now: importing older results, benchmarks)."""
         if self._engine is None:
             raise HistoryError(f"{self.label}: not opened for writing")
         with _gc_paused():
-            return self._save(ev, command=command, inputs=inputs)
+            return self._save(ev, command=command, inputs=inputs, at=at or datetime.now(UTC))
 
-    def _save(self, ev: Evaluation, *, command: str, inputs: Sequence[str]) -> int:
+    def _save(self, ev: Evaluation, *, command: str, inputs: Sequence[str], at: datetime) -> int:
         assert self._engine is not None
         profile = ev.profile
         scan_row = {
-            "created_at": datetime.now(UTC),
+            "created_at": at.astimezone(UTC),
             "tool_version": __version__,
             "command": command,
             "inputs": list(inputs),
@@ -257,6 +357,9 @@ class HistoryStore:
             if t.id not in seen:  # the same target named twice was evaluated twice; its facts once
                 seen.add(t.id)
                 target_rows.append(_target_row(t))
+        created_at = scan_row["created_at"]
+        summaries = [{**r, "created_at": created_at} for r in summary_rows(ev)]
+        entries = register_rows(ev)
         finding_rows = [
             {
                 "target": f.target,
@@ -282,6 +385,10 @@ class HistoryStore:
                 conn.execute(insert(scan_targets), [{**r, "scan_id": scan_id} for r in target_rows])
             if finding_rows:
                 _insert_findings(conn, [{**r, "scan_id": scan_id} for r in finding_rows])
+            if summaries:
+                conn.execute(insert(target_summaries), [{**r, "scan_id": scan_id} for r in summaries])
+            if entries:
+                conn.execute(insert(register_entries), [{**r, "scan_id": scan_id} for r in entries])
         return scan_id
 
     # ---------------------------------------------------------------------------------------------
@@ -508,7 +615,7 @@ def _transactional_sqlite(engine: Engine, *, immediate: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate or conn.info.get(_WRITER) else "BEGIN")
 
 
 def _create_private_file(path: Path) -> None:

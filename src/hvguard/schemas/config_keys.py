@@ -22,6 +22,7 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "cert-out",
         "certificate-uuid",
         "check-config",
+        "client-ca",
         "concurrency",
         "config",
         "config-only",
@@ -44,8 +45,10 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "hash-method",
         "host-facts",
         "identity",
+        "include-latest",
         "inventory",
         "json",
+        "keep-days",
         "key",
         "keys",
         "known-hosts",
@@ -129,5 +132,7 @@ NOT_CONFIGURABLE = frozenset(
         "emit-ansible",
         "emit-powercli",
         "list",
+        # `history prune --include-latest` deletes a target's only remaining scan: never by default.
+        "include-latest",
     }
 )

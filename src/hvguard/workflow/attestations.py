@@ -488,6 +488,7 @@ def apply_attestations(
                 matched=tally[a.id].total,
                 applied=tally[a.id].applied,
                 notes=_entry_notes(a, states[a.id], as_of, tally[a.id]),
+                scope=a.scope.to_json(),
             )
             for a in attestations.entries
         ),

@@ -357,6 +357,7 @@ def apply_exceptions(
                 matched=tally[ex.id].total,
                 applied=tally[ex.id].applied,
                 notes=_entry_notes(ex, states[ex.id], as_of, tally[ex.id]),
+                scope=ex.scope.to_json(),
             )
             for ex in register.entries
         ),

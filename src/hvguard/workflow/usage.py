@@ -3,7 +3,7 @@ matched — the reports show this so stale, expired and soon-expiring entries ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -37,6 +37,8 @@ class EntryUse:
     applied: int
     """Findings the entry changed (waived, or attested to pass/error)."""
     notes: tuple[str, ...]
+    scope: dict[str, Any] = field(default_factory=dict)
+    """The entry's scope as plain data (the history store keeps it for the "expiring" view)."""
 
     def to_json(self) -> dict[str, Any]:
         """The entry's use as plain data."""
