@@ -1,0 +1,68 @@
+#!/bin/sh
+# hvguard-guard-hook/1
+# libvirt qemu hook written by `hvguard guard install`; `hvguard guard uninstall` removes it and puts
+# back what was here before. Do not edit: `hvguard guard status` compares this file with its pin.
+#
+# libvirt runs this for every qemu domain event: DOMAIN OP SUBOP EXTRA, the domain XML on stdin. Only
+# the start ("prepare begin") and the incoming side of migration and restore are judged; everything
+# else leaves at once. Nothing is ever written to stdout (for migrate/restore libvirt would take it
+# as replacement XML). hvguard runs under a hard timeout; if it times out or fails, on-error applies here.
+PY=@@PYTHON@@
+PYFLAGS=@@PYFLAGS@@
+PYPATH=@@PYTHONPATH@@
+STATE=@@STATE_DIR@@
+DOMAINS=@@DOMAINS@@
+TIMEOUT=@@TIMEOUT@@
+ON_ERROR=@@ON_ERROR@@
+MODE=@@MODE@@
+SYSLOG_SOCKET=@@SYSLOG_SOCKET@@
+
+case "$2 $3" in
+    "prepare begin"|"migrate begin"|"restore begin") ;;
+    *) exit 0 ;;
+esac
+# DOMAINS is a glob: unquoted on purpose, so the case pattern matches like fnmatch
+# shellcheck disable=SC2254
+case "$1" in
+    $DOMAINS) ;;
+    *) exit 0 ;;
+esac
+
+umask 077  # decisions.jsonl is 0600
+if [ -n "$PYPATH" ]; then
+    PYTHONPATH=$PYPATH
+    export PYTHONPATH
+fi
+# shellcheck disable=SC2086  # PYFLAGS holds zero or more interpreter flags
+timeout -k 1 "$TIMEOUT" "$PY" $PYFLAGS -m hvguard.guard.hook --state-dir "$STATE" "$@" >/dev/null
+rc=$?
+case $rc in
+    0|1) exit "$rc" ;;
+    124|137) why="timed out after $TIMEOUT s" ;;
+    126|127) why="cannot run $PY (exit $rc)" ;;
+    *) why="exit status $rc" ;;
+esac
+
+# hvguard itself failed: apply on-error, say so on stderr (virsh shows it), to syslog and to the log.
+if [ "$ON_ERROR" = allow ]; then outcome=allowed; verdict=allowed; code=0; else outcome=refused; verdict=refused; code=1; fi
+case "$1" in
+    *[!A-Za-z0-9._:+@-]*|"") safe='?'; json=null ;;
+    *) safe=$1; json="\"$1\"" ;;
+esac
+case "$2" in
+    prepare) op=prepare ;;
+    migrate) op=migrate ;;
+    *) op=restore ;;
+esac
+msg="hvguard guard failed ($why); on-error=$ON_ERROR: $verdict $safe"
+if [ -n "$SYSLOG_SOCKET" ]; then set -- -u "$SYSLOG_SOCKET"; else set --; fi
+logger "$@" --rfc5424 -t hvguard-guard -p auth.warning --msgid decision --sd-id hvguard@32473 \
+    --sd-param "outcome=\"$outcome\"" --sd-param "domain=\"$safe\"" --sd-param 'reason="hvguard-error"' \
+    -- "$msg" </dev/null >/dev/null 2>&1 || :
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+host=$(uname -n)
+case "$host" in *[!A-Za-z0-9._-]*) host='?' ;; esac
+printf '{"schema":"hvguard.guard-decision/1","at":"%s","host":"%s","domain":%s,"uuid":null,"operation":"%s","mode":"%s","outcome":"%s","reason":"hvguard-error","violations":[],"covered":[],"host_findings":[],"policy":{},"error":"%s","tool_version":null}\n' \
+    "$now" "$host" "$json" "$op" "$MODE" "$outcome" "$why" >>"$STATE/decisions.jsonl" 2>/dev/null || :
+echo "$msg" >&2
+exit "$code"
