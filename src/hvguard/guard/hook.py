@@ -1,0 +1,259 @@
+"""The libvirt qemu hook's Python entry: ``python -m hvguard.guard.hook --state-dir DIR DOMAIN OP SUBOP
+EXTRA`` with the domain XML on stdin.
+
+libvirt runs the installed hook script (``/etc/libvirt/hooks/qemu.d/50-hvguard``) for every domain event;
+the script execs this module for ``prepare begin``, ``migrate begin`` and ``restore begin`` only. Rules:
+
+- **Never a byte on stdout**: for migrate and restore libvirt takes the hook's stdout as replacement XML.
+- A DOMAIN the state's ``domains`` glob does not match: exit 0 at once, no record.
+- Otherwise decide (:mod:`hvguard.guard.decide`), append the record to ``decisions.jsonl``, send the
+  syslog line, and exit 0 (allowed, audit) or 1 (refused) with ONE stderr line — the one ``virsh start``
+  shows: ``hvguard guard: refused DOMAIN: 11.1.2 <what> (fix: <fix>); 11.3.3 …``.
+- Any failure of hvguard itself (state, a pinned file changed, unparsable XML, a crash) applies the
+  state's ``on_error`` (``deny`` when even that cannot be read): the record's reason is
+  ``hvguard-error`` and the stderr line says ``hvguard guard failed (…); on-error=deny: refused``.
+- An unexpired break-glass entry for the domain allows it whatever the decision (and whatever failed).
+
+Lean on purpose: click, rich, the report package and YAML parsing stay out of this path when
+``compiled.pickle`` exists (:func:`hvguard.guard.policy.compile`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hvguard.guard import DEFAULT_STATE_DIR, STATE_DIR_ENV
+
+if TYPE_CHECKING:
+    from hvguard.guard.policy import GuardState
+    from hvguard.guard.record import GuardDecision, Operation
+
+#: libvirt (operation, sub-operation) → the record's operation: the incoming side of each way a VM can
+#: come to run here. Every other event is not a decision point.
+DECISION_POINTS: dict[tuple[str, str], Operation] = {
+    ("prepare", "begin"): "prepare",
+    ("migrate", "begin"): "migrate",
+    ("restore", "begin"): "restore",
+}
+#: Longest message part per violation and overall (virsh shows the line whole).
+_PART_CHARS = 240
+_LINE_CHARS = 2000
+EXIT_ALLOWED = 0
+EXIT_REFUSED = 1
+PREFIX = "hvguard guard"
+
+
+class _Usage(Exception):
+    pass
+
+
+def _parse(argv: Sequence[str]) -> tuple[Path, str, list[str]]:
+    state_dir = os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
+    syslog = "/dev/log"
+    rest: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg in ("--state-dir", "--syslog-socket"):
+            value = next(it, None)
+            if value is None:
+                raise _Usage(f"{arg} needs a value")
+            if arg == "--state-dir":
+                state_dir = value
+            else:
+                syslog = value
+        elif arg.startswith("--state-dir="):
+            state_dir = arg.partition("=")[2]
+        elif arg.startswith("--syslog-socket="):
+            syslog = arg.partition("=")[2]
+        else:
+            rest.append(arg)
+    if len(rest) < 3:
+        raise _Usage("usage: python -m hvguard.guard.hook [--state-dir DIR] DOMAIN OP SUBOP [EXTRA]")
+    return Path(state_dir), syslog, rest
+
+
+def _one_line(text: str, limit: int = _PART_CHARS) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def refusal_line(record: GuardDecision) -> str:
+    """The one stderr line of a refusal: each violated measure, what is wrong and the fix."""
+    parts = []
+    for v in record.violations:
+        fix = (v.fix or "").strip().splitlines()
+        part = f"{v.measure} {_one_line(v.message)}"
+        if fix:
+            part += f" (fix: {_one_line(fix[0])})"
+        parts.append(part)
+    return _one_line(f"{PREFIX}: refused {record.domain}: " + "; ".join(parts), _LINE_CHARS)
+
+
+def error_line(domain: str, error: str, on_error: str) -> str:
+    """The one stderr line when hvguard itself failed and ``on_error`` decided."""
+    verdict = "refused" if on_error == "deny" else "allowed"
+    return _one_line(f"{PREFIX} failed ({error}); on-error={on_error}: {verdict} {domain}", _LINE_CHARS)
+
+
+def _error_record(
+    domain: str,
+    operation: Operation,
+    state: GuardState | None,
+    on_error: str,
+    error: str,
+    break_glass: dict[str, Any] | None,
+) -> GuardDecision:
+    import socket
+
+    from hvguard import __version__
+    from hvguard.guard.decide import utc_now
+    from hvguard.guard.record import GuardDecision
+
+    allowed = break_glass is not None or on_error == "allow"
+    return GuardDecision(
+        at=utc_now(),
+        host=socket.gethostname(),
+        domain=domain,
+        operation=operation,
+        mode="audit" if state is not None and state.mode == "audit" else "enforce",
+        outcome="allowed" if allowed else "refused",
+        reason="break-glass" if break_glass is not None else "hvguard-error",
+        break_glass=break_glass,
+        source="stdin",
+        error=error,
+        tool_version=__version__,
+    )
+
+
+def _decide(
+    state_dir: Path,
+    state: GuardState,
+    domain: str,
+    operation: Operation,
+    xml: bytes,
+    break_glass: dict[str, Any] | None,
+) -> GuardDecision:
+    from hvguard.guard.decide import DomainXmlError, decide, parse_domain
+    from hvguard.guard.policy import load_compiled, load_pinned, verify
+    from hvguard.guard.record import PolicyPins
+
+    pins = verify(state)
+    loaded = load_compiled(state_dir, pins) or load_pinned(state)
+    policy, snapshot = loaded
+    vm = parse_domain(xml, "stdin")
+    if vm.name != domain:
+        raise DomainXmlError(f"stdin: the XML names domain {vm.name!r}, libvirt said {domain!r}")
+    return decide(
+        snapshot,
+        vm,
+        policy,
+        mode="audit" if state.mode == "audit" else "enforce",
+        operation=operation,
+        pins=PolicyPins(
+            profile_sha256=pins["profile"],
+            exceptions_sha256=pins["exceptions"],
+            attestations_sha256=pins["attestations"],
+            host_facts_sha256=pins["host_facts"],
+            profile=policy.profile.name,
+        ),
+        source="stdin",
+        break_glass=break_glass,
+    )
+
+
+def run(argv: Sequence[str], stdin: Any, stderr: Any) -> int:
+    """The hook's work; returns the exit code. Reads the XML from ``stdin`` (binary), writes at most one
+    line to ``stderr``; never touches stdout."""
+    # Imported here, not at module level, so that even a broken installation ends in main()'s
+    # one-line refusal instead of a traceback in virsh's error.
+    from hvguard.guard.log import append_record, send_syslog
+    from hvguard.guard.policy import GuardError, on_error_of, read_state
+
+    try:
+        state_dir, syslog, (domain, op, subop, *_extra) = _parse(argv)
+    except _Usage as exc:
+        # No state directory to read on_error from: fail safe.
+        print(f"{PREFIX} failed ({exc}); on-error=deny: refused", file=stderr)
+        return EXIT_REFUSED
+    operation = DECISION_POINTS.get((op, subop))
+    state: GuardState | None = None
+    try:
+        state = read_state(state_dir)
+    except GuardError as exc:
+        error = str(exc)
+    else:
+        error = ""
+        if not fnmatchcase(domain, state.domains):
+            return EXIT_ALLOWED
+    if operation is None:
+        return EXIT_ALLOWED  # not a decision point (the hook script filters these already)
+    xml = stdin.read()
+    on_error = state.on_error if state is not None else on_error_of(state_dir)
+    break_glass = None
+    record: GuardDecision | None = None
+    try:
+        from hvguard.guard.decide import breakglass_active
+
+        break_glass = breakglass_active(state_dir, domain)
+    except Exception as exc:  # an unreadable break-glass file grants nothing
+        error = error or f"break-glass file: {_one_line(str(exc))}"
+    if state is not None and not error:
+        try:
+            record = _decide(state_dir, state, domain, operation, xml, break_glass)
+        except Exception as exc:  # whatever failed, on_error decides — never a traceback in virsh
+            error = _one_line(
+                f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError | GuardError) else str(exc)
+            )
+    if record is None:
+        record = _error_record(domain, operation, state, on_error, error or "no decision", break_glass)
+    try:
+        append_record(state_dir, record)
+    except OSError as exc:
+        if record.outcome == "allowed" and record.reason != "break-glass" and on_error == "deny":
+            record = _error_record(
+                domain, operation, state, on_error, f"cannot log the decision: {exc}", None
+            )
+            print(error_line(domain, record.error or "", on_error), file=stderr)
+            send_syslog(record, syslog)
+            return EXIT_REFUSED
+        print(f"{PREFIX}: cannot append to {state_dir}/decisions.jsonl: {exc}", file=stderr)
+    send_syslog(record, syslog)
+    if record.reason == "hvguard-error":
+        print(error_line(domain, record.error or "", on_error), file=stderr)
+    elif record.reason == "break-glass" and record.error:
+        print(
+            _one_line(
+                f"{PREFIX}: break-glass allowed {domain} (evaluation failed: {record.error})", _LINE_CHARS
+            ),
+            file=stderr,
+        )
+    if record.outcome == "refused":
+        if record.reason != "hvguard-error":
+            print(refusal_line(record), file=stderr)
+        return EXIT_REFUSED
+    return EXIT_ALLOWED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: stdout is replaced by /dev/null first, so nothing imported can write to it."""
+    real_stdout = sys.stdout
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
+    try:
+        return run(list(sys.argv[1:] if argv is None else argv), sys.stdin.buffer, sys.stderr)
+    except BaseException as exc:  # the last line of defence: no traceback, deny
+        print(error_line("?", f"{type(exc).__name__}: {exc}", "deny"), file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        sys.stdout = real_stdout
+
+
+if __name__ == "__main__":
+    # Also at the descriptor level: a C library writing to fd 1 must not reach libvirt either.
+    _null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(_null, 1)
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""The installed guard's state and pinned policy: read ``state.json``, verify every pinned file by its
+sha256, load the policy, and (``compile``) precompute all of it for a fast hook.
+
+``state.json`` (``hvguard.guard-state/1``) is written by ``hvguard guard install``; this module only reads
+it. Each pinned file (``policy/profile.yaml``, ``policy/exceptions.yaml``, ``policy/attestations.yaml``,
+``host-facts.json``) is hashed and compared with the sha256 the state recorded before it is used: a
+missing, unreadable or changed file is a :class:`GuardError` (the hook then applies ``on_error``).
+
+The compiled form (``compiled.pickle``) holds the parsed catalog, profile, registers, the host snapshot
+and the check list, so a hook does not parse YAML or the bundle again on every VM start. It records the
+sha256 of every source it was built from and is used only when those equal the state's pins and the file
+belongs to this user and is writable by no one else; otherwise the hook loads the pinned files directly
+(slower, same result).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hvguard.catalog import Catalog
+    from hvguard.checks.base import Check
+    from hvguard.facts import TargetFacts
+    from hvguard.profile import Profile
+    from hvguard.workflow.attestations import AttestationSet
+    from hvguard.workflow.exceptions import ExceptionRegister
+
+STATE_SCHEMA = "hvguard.guard-state/1"
+STATE_FILE = "state.json"
+COMPILED_FILE = "compiled.pickle"
+COMPILED_FORMAT = "hvguard.guard-compiled/1"
+POLICY_KINDS = ("profile", "exceptions", "attestations")
+MODES = ("audit", "enforce")
+ON_ERROR = ("deny", "allow")
+#: Largest state or policy file read (a pinned file is small; this bounds a hostile one).
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class GuardError(Exception):
+    """The guard's own state or policy cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A file copied and pinned at install: where it is now, its sha256, and where it came from."""
+
+    path: Path
+    sha256: str
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """What the hook needs from ``state.json``."""
+
+    mode: str
+    on_error: str
+    domains: str
+    policy: dict[str, Pinned | None]
+    host_facts: Pinned
+    timeout_seconds: float = 10.0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of the file at ``path`` (OSError when it cannot be read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def on_error_of(state_dir: Path) -> str:
+    """The ``on_error`` policy from ``state.json``, ``deny`` when the state cannot be read (fail safe)."""
+    try:
+        raw = json.loads((state_dir / STATE_FILE).read_bytes()[:MAX_FILE_BYTES])
+        value = raw.get("on_error") if isinstance(raw, dict) else None
+    except (OSError, ValueError):
+        return "deny"
+    return value if value in ON_ERROR else "deny"
+
+
+def _pinned(state_dir: Path, entry: Any, what: str, path_key: str) -> Pinned | None:
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise GuardError(f"state.json: {what} is not an object")
+    rel, digest = entry.get(path_key), entry.get("sha256")
+    if rel is None and digest is None:
+        return None  # e.g. the built-in default profile: nothing was copied
+    if not isinstance(rel, str) or not rel or not isinstance(digest, str) or len(digest) != 64:
+        raise GuardError(f"state.json: {what} needs {path_key!r} and a sha256")
+    path = Path(rel) if os.path.isabs(rel) else state_dir / rel
+    source = entry.get("source")
+    return Pinned(path=path, sha256=digest.lower(), source=source if isinstance(source, str) else None)
+
+
+def read_state(state_dir: Path) -> GuardState:
+    """Parse ``STATE_DIR/state.json``; :class:`GuardError` (one line) when it is missing or malformed."""
+    path = state_dir / STATE_FILE
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GuardError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
+        raise GuardError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("schema") != STATE_SCHEMA:
+        raise GuardError(f"{path} is not a {STATE_SCHEMA} document")
+    mode, on_error, domains = raw.get("mode"), raw.get("on_error", "deny"), raw.get("domains", "*")
+    if mode not in MODES:
+        raise GuardError(f"{path}: mode must be audit or enforce, not {mode!r}")
+    if on_error not in ON_ERROR:
+        raise GuardError(f"{path}: on_error must be deny or allow, not {on_error!r}")
+    if not isinstance(domains, str) or not domains:
+        raise GuardError(f"{path}: domains must be a glob")
+    policy_raw = raw.get("policy") or {}
+    if not isinstance(policy_raw, dict):
+        raise GuardError(f"{path}: policy is not an object")
+    policy = {k: _pinned(state_dir, policy_raw.get(k), f"policy.{k}", "copied") for k in POLICY_KINDS}
+    host = _pinned(state_dir, raw.get("host_facts"), "host_facts", "path")
+    if host is None:
+        raise GuardError(f"{path}: no host_facts snapshot recorded (run hvguard guard refresh)")
+    timeout = raw.get("timeout_seconds", 10)
+    return GuardState(
+        mode=mode,
+        on_error=on_error,
+        domains=domains,
+        policy=policy,
+        host_facts=host,
+        timeout_seconds=float(timeout) if isinstance(timeout, int | float) else 10.0,
+        raw=raw,
+    )
+
+
+def verify(state: GuardState) -> dict[str, str | None]:
+    """Hash every pinned file and compare with the state: the verified sha256 per kind (``profile``,
+    ``exceptions``, ``attestations``, ``host_facts``; None when not pinned). :class:`GuardError` naming
+    the file on a mismatch or a file that cannot be read."""
+    pins: dict[str, str | None] = {}
+    for kind, pin in [*state.policy.items(), ("host_facts", state.host_facts)]:
+        if pin is None:
+            pins[kind] = None
+            continue
+        try:
+            actual = sha256_file(pin.path)
+        except OSError as exc:
+            raise GuardError(f"pinned {kind} file {pin.path}: {exc.strerror or exc}") from exc
+        if actual != pin.sha256:
+            raise GuardError(
+                f"pinned {kind} file {pin.path} changed since install: sha256 {actual[:16]}… is not the "
+                f"pinned {pin.sha256[:16]}… (hvguard guard install --update re-pins it)"
+            )
+        pins[kind] = actual
+    return pins
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything a decision is judged with, besides the VM and the host facts."""
+
+    catalog: Catalog
+    profile: Profile
+    checks: tuple[Check, ...]
+    exceptions: ExceptionRegister | None = None
+    attestations: AttestationSet | None = None
+
+
+def load_policy(
+    profile: Path | None,
+    exceptions: Path | None,
+    attestations: Path | None,
+    *,
+    evidence_root: Path | None = None,
+) -> Policy:
+    """Load and validate the policy files as ``scan`` does (``ProfileError``/``RegisterError`` on bad
+    input). ``evidence_root`` is where an attestation's relative evidence paths are resolved (the
+    original file's folder for a pinned copy)."""
+    import dataclasses
+
+    from hvguard.catalog import load_catalog
+    from hvguard.checks.registry import registered_checks
+    from hvguard.profile import load_profile
+    from hvguard.workflow.attestations import load_attestations
+    from hvguard.workflow.dates import local_today
+    from hvguard.workflow.exceptions import load_exceptions
+
+    today = local_today()
+    atts = load_attestations(attestations, today=today) if attestations is not None else None
+    if atts is not None and evidence_root is not None:
+        atts = dataclasses.replace(atts, root=evidence_root)
+    return Policy(
+        catalog=load_catalog(),
+        profile=load_profile(profile),
+        checks=tuple(registered_checks()),
+        exceptions=load_exceptions(exceptions, today=today) if exceptions is not None else None,
+        attestations=atts,
+    )
+
+
+def _evidence_root(pin: Pinned | None) -> Path | None:
+    if pin is None or pin.source is None:
+        return None
+    return Path(pin.source).parent
+
+
+def load_pinned(state: GuardState) -> tuple[Policy, TargetFacts]:
+    """The policy and host snapshot from the pinned files (the slow path: YAML and the bundle parsed).
+    Call :func:`verify` first."""
+    from hvguard.guard.snapshot import load as load_snapshot
+
+    p = state.policy
+    policy = load_policy(
+        p["profile"].path if p["profile"] else None,
+        p["exceptions"].path if p["exceptions"] else None,
+        p["attestations"].path if p["attestations"] else None,
+        evidence_root=_evidence_root(p["attestations"]),
+    )
+    return policy, load_snapshot(state.host_facts.path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The compiled form
+
+
+def _check_specs(checks: tuple[Check, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "measure": c.measure,
+            "reads": c.reads,
+            "module": c.fn.__module__,
+            "doc": c.doc,
+            "platforms": c.platforms,
+        }
+        for c in checks
+    ]
+
+
+def compile(state_dir: Path) -> Path:
+    """(Re)build ``STATE_DIR/compiled.pickle`` from the verified pinned files and return its path.
+
+    Called by ``guard install``, ``install --update`` and ``refresh`` after they write ``state.json``.
+    :class:`GuardError` when the state or a pinned file cannot be used; the policy loaders' own errors
+    (a bad profile or register) propagate."""
+    import msgspec
+
+    from hvguard import __version__
+
+    state = read_state(state_dir)
+    pins = verify(state)
+    policy, snapshot = load_pinned(state)
+    payload = {
+        "format": COMPILED_FORMAT,
+        "tool_version": __version__,
+        "sources": pins,
+        "catalog": policy.catalog,
+        "profile": policy.profile,
+        "exceptions": policy.exceptions,
+        "attestations": policy.attestations,
+        "checks": _check_specs(policy.checks),
+        "snapshot": msgspec.msgpack.encode(snapshot),
+    }
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    target = state_dir / COMPILED_FILE
+    tmp = state_dir / f".{COMPILED_FILE}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _trusted(path: Path) -> bool:
+    """The compiled file may be unpickled: a regular file of this user, writable by no one else."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (
+        stat.S_ISREG(st.st_mode)
+        and st.st_uid == os.geteuid()
+        and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def load_compiled(state_dir: Path, pins: dict[str, str | None]) -> tuple[Policy, TargetFacts] | None:
+    """The compiled policy and snapshot when ``compiled.pickle`` is trusted and was built from exactly
+    the files ``pins`` verified (and by this hvguard version); None otherwise (use :func:`load_pinned`)."""
+    from hvguard import __version__
+
+    path = state_dir / COMPILED_FILE
+    if not _trusted(path):
+        return None
+    try:
+        payload = pickle.loads(path.read_bytes())  # noqa: S301  (root-owned, 0600, pins re-checked)
+    except Exception:
+        return None  # a stale or damaged compiled form: the pinned files are the truth
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != COMPILED_FORMAT
+        or payload.get("tool_version") != __version__
+        or payload.get("sources") != pins
+    ):
+        return None
+    import msgspec
+
+    from hvguard.facts import TargetFacts
+
+    snapshot = msgspec.msgpack.decode(payload["snapshot"], type=TargetFacts)
+    checks = _checks_from_specs(payload["checks"], snapshot.platform)
+    policy = Policy(
+        catalog=payload["catalog"],
+        profile=payload["profile"],
+        checks=checks,
+        exceptions=payload["exceptions"],
+        attestations=payload["attestations"],
+    )
+    return policy, snapshot
+
+
+def _not_loaded(_ctx: Any) -> Any:
+    """Stands for a check of another platform family, whose module the hook does not import (the engine
+    never runs a check that does not apply to the target's platform)."""
+    raise RuntimeError("a check of another platform was run")
+
+
+def _checks_from_specs(specs: list[dict[str, Any]], platform: str) -> tuple[Check, ...]:
+    """The check list in the check map's order. Only modules of checks that apply to ``platform`` are
+    imported (that is most of the hook's start-up); the others keep their id, measure and platforms,
+    which is all the engine reads of a check that does not apply."""
+    import dataclasses
+    import importlib
+
+    from hvguard.checks.base import Check, defined_checks
+
+    stubs = [
+        Check(
+            id=spec["id"],
+            measure=spec["measure"],
+            reads=tuple(spec["reads"]),
+            fn=_not_loaded,
+            doc=spec["doc"],
+            platforms=tuple(spec["platforms"]),
+        )
+        for spec in specs
+    ]
+    applies = [stub.applies_to(platform) for stub in stubs]
+    for spec, used in zip(specs, applies, strict=True):
+        if used:
+            importlib.import_module(spec["module"])
+    defined = defined_checks()
+    return tuple(
+        dataclasses.replace(defined[stub.id], platforms=stub.platforms) if used else stub
+        for stub, used in zip(stubs, applies, strict=True)
+    )
