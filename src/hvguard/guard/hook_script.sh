@@ -33,9 +33,19 @@ if [ -n "$PYPATH" ]; then
     PYTHONPATH=$PYPATH
     export PYTHONPATH
 fi
-# shellcheck disable=SC2086  # PYFLAGS holds zero or more interpreter flags
-timeout -k 1 "$TIMEOUT" "$PY" $PYFLAGS -m hvguard.guard.hook --state-dir "$STATE" "$@" >/dev/null
-rc=$?
+if [ -n "$SYSLOG_SOCKET" ]; then
+    set -- --syslog-socket "$SYSLOG_SOCKET" "$@"
+fi
+if [ -x "$PY" ]; then
+    # shellcheck disable=SC2086  # PYFLAGS holds zero or more interpreter flags
+    timeout -k 1 "$TIMEOUT" "$PY" $PYFLAGS -m hvguard.guard.hook --state-dir "$STATE" "$@" >/dev/null
+    rc=$?
+else
+    rc=127  # no interpreter: say so once, below, rather than timeout's own line too
+fi
+if [ -n "$SYSLOG_SOCKET" ]; then
+    shift 2
+fi
 case $rc in
     0|1) exit "$rc" ;;
     124|137) why="timed out after $TIMEOUT s" ;;

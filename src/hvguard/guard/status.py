@@ -118,6 +118,9 @@ def _libvirt_calls(state: dict[str, Any], usable: bool, daemon: hookdir.Daemon |
     old = bool(version) and tuple(int(x) for x in version.split(".")) < hookdir.DROPIN_VERSION
     if old and Path(state["hook_path"]).parent.name == "qemu.d":
         return "no", f"libvirt {version} has no qemu.d drop-in directory"
+    hook_dir = Path(state["hook_path"]).parent
+    if hookdir.DEFAULT_HOOK_DIR not in (hook_dir, hook_dir.parent):
+        return "unknown", f"{hook_dir} is not libvirt's hook directory {hookdir.DEFAULT_HOOK_DIR}"
     if daemon is None:
         return (
             "unknown",
