@@ -190,7 +190,7 @@ def test_a_hostile_domain_name_is_not_written_into_the_record(tmp_path: Path) ->
     p = _run(script, name, "prepare", "begin", "-")
     assert p.returncode == 1
     (rec,) = [json.loads(x) for x in (state / "decisions.jsonl").read_text().splitlines()]
-    assert rec["domain"] is None and rec["outcome"] == "refused"
+    assert rec["domain"] == "?" and rec["outcome"] == "refused"
 
 
 def test_a_missing_interpreter_follows_on_error(tmp_path: Path) -> None:
@@ -203,3 +203,29 @@ def test_a_missing_interpreter_follows_on_error(tmp_path: Path) -> None:
         "hvguard guard failed (cannot run /nonexistent/python3 (exit 127)); "
         "on-error=deny: refused hvg-test-1-a\n"
     )
+
+
+def test_an_unexpired_break_glass_allows_even_when_hvguard_fails(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from hvguard.guard.statefile import append_line
+
+    script, state = _script(tmp_path, None, timeout=1)
+    (state / "behaviour").write_text("hang")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def entry(domain: str, minutes: int) -> dict[str, str]:
+        until = (now + dt.timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+        return {"schema": "hvguard.guard-break-glass/1", "domain": domain, "until": until, "reason": "r",
+                "by": "root", "at": now.isoformat().replace("+00:00", "Z")}  # fmt: skip
+
+    append_line(state / "break-glass.jsonl", entry("hvg-test-1-a", -5))  # expired
+    append_line(state / "break-glass.jsonl", entry("hvg-test-1-b", 30))  # another domain
+    assert _run(script, "hvg-test-1-a", "prepare", "begin", "-").returncode == 1
+    append_line(state / "break-glass.jsonl", entry("hvg-test-1-a", 30))
+    p = _run(script, "hvg-test-1-a", "prepare", "begin", "-")
+    assert p.returncode == 0
+    assert "on-error=deny: allowed (break-glass until " in p.stderr.decode()
+    rec = json.loads((state / "decisions.jsonl").read_text().splitlines()[-1])
+    assert (rec["outcome"], rec["reason"]) == ("allowed", "break-glass")
+    assert rec["break_glass"]["domain"] == "hvg-test-1-a"

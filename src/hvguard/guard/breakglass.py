@@ -129,7 +129,12 @@ def read_entries(state_dir: Path) -> list[dict[str, Any]]:
             rec = json.loads(line)
         except ValueError:
             continue
-        if isinstance(rec, dict) and rec.get("schema") == SCHEMA and isinstance(rec.get("domain"), str):
+        fields = ("domain", "until", "reason", "by", "at")
+        if (
+            isinstance(rec, dict)
+            and rec.get("schema") == SCHEMA
+            and all(isinstance(rec.get(f), str) for f in fields)
+        ):
             out.append(rec)
     return out
 

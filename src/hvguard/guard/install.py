@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hvguard import __version__
 from hvguard.guard import hookdir
 from hvguard.guard.statefile import (
     DECISIONS_FILE,
@@ -126,6 +127,7 @@ def render_hook(state: dict[str, Any], state_dir: Path) -> str:
         "ON_ERROR": shell_quote(state["on_error"]),
         "MODE": shell_quote(state["mode"]),
         "SYSLOG_SOCKET": shell_quote(state.get("syslog_socket") or ""),
+        "TOOL_VERSION": shell_quote(__version__),
     }
     for key, value in values.items():
         template = template.replace(f"@@{key}@@", value)

@@ -9,12 +9,84 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from hvguard.guard import breakglass, hookdir
-from hvguard.guard.statefile import DECISIONS_FILE, POLICY_KINDS, read_state, sha256_file
+from hvguard.guard.statefile import DECISIONS_FILE, POLICY_KINDS, StateError, read_state, sha256_file
 
 SCHEMA = "hvguard.guard-status/1"
+
+
+class HookStatus(msgspec.Struct, kw_only=True):
+    """The hook file and whether libvirt will run it."""
+
+    path: str
+    present: bool
+    executable: bool
+    unchanged: bool
+    """The file's sha256 is the one install wrote (``state.json`` ``hook_sha256``)."""
+    libvirtd_pid: int | None
+    libvirt_calls_hook: Literal["yes", "no", "unknown"]
+    """libvirt looks for hooks at start and on SIGHUP only; ``why`` says how this was judged."""
+    why: str
+
+
+class PinnedFile(msgspec.Struct, kw_only=True):
+    """A policy file copied and pinned at install."""
+
+    source: str | None
+    """Where it was copied from; null for the packaged default profile."""
+    path: str
+    sha256: str | None
+    matches: bool
+    """The pinned copy still has the pinned sha256 (else the hook applies on-error)."""
+    source_changed: bool | None
+    """The source differs from the pin (``install --update`` re-pins); null when there is no source."""
+
+
+class SnapshotStatus(msgspec.Struct, kw_only=True):
+    """The host snapshot the hook decides against."""
+
+    path: str
+    sha256: str | None
+    matches: bool
+    taken_at: str | None
+    age_seconds: int | None
+
+
+class BreakGlass(msgspec.Struct, kw_only=True):
+    """An ``hvguard.guard-break-glass/1`` entry (also a line of break-glass.jsonl and decisions.jsonl)."""
+
+    schema: str
+    domain: str
+    until: str
+    reason: str
+    by: str
+    at: str
+
+
+class GuardStatus(msgspec.Struct, kw_only=True):
+    """``hvguard guard status --format json``: the installed guard, its hook, pinned policy, snapshot,
+    active break-glass entries and last decisions."""
+
+    schema: str = SCHEMA
+    state_dir: str
+    mode: Literal["audit", "enforce"]
+    on_error: Literal["deny", "allow"]
+    domains: str
+    timeout_seconds: int
+    installed_at: str | None
+    hook: HookStatus
+    policy: dict[Literal["profile", "exceptions", "attestations"], PinnedFile | None]
+    host_facts: SnapshotStatus
+    break_glass: list[BreakGlass]
+    decisions: list[dict[str, Any]]
+    """The last lines of decisions.jsonl, oldest first: ``hvguard.guard-decision/1`` records and
+    ``hvguard.guard-break-glass/1`` entries."""
+
+
 #: How much of the end of decisions.jsonl is read for the last decisions (it only grows).
 TAIL_BYTES = 1 << 20
 
@@ -115,7 +187,10 @@ def _libvirt_calls(state: dict[str, Any], usable: bool, daemon: hookdir.Daemon |
     if not usable:
         return "no", "the hook file is missing or not executable"
     version = (state.get("previous") or {}).get("libvirt_version")
-    old = bool(version) and tuple(int(x) for x in version.split(".")) < hookdir.DROPIN_VERSION
+    parts = version.split(".") if isinstance(version, str) else []
+    old = (
+        all(x.isdigit() for x in parts) and len(parts) > 0 and tuple(map(int, parts)) < hookdir.DROPIN_VERSION
+    )
     if old and Path(state["hook_path"]).parent.name == "qemu.d":
         return "no", f"libvirt {version} has no qemu.d drop-in directory"
     hook_dir = Path(state["hook_path"]).parent
@@ -152,7 +227,7 @@ def status(state_dir: Path, *, last: int = 10, now: dt.datetime | None = None) -
         "taken_at": host.get("taken_at"),
         "age_seconds": int((t - taken).total_seconds()) if taken else None,
     }
-    return {
+    doc = {
         "schema": SCHEMA,
         "state_dir": str(state_dir),
         "mode": state.get("mode"),
@@ -166,6 +241,12 @@ def status(state_dir: Path, *, last: int = 10, now: dt.datetime | None = None) -
         "break_glass": breakglass.active_entries(state_dir, t),
         "decisions": last_decisions(state_dir, last),
     }
+    # through the model: what the JSON Schema (hvguard schema guard-status) describes is what is printed
+    try:
+        built: dict[str, Any] = msgspec.to_builtins(msgspec.convert(doc, GuardStatus, strict=False))
+    except msgspec.ValidationError as e:
+        raise StateError(f"{state_dir}/state.json does not describe an installed guard: {e}") from e
+    return built
 
 
 def _age(seconds: int | None) -> str:
