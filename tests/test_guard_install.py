@@ -168,6 +168,11 @@ def test_a_broken_policy_file_is_refused_at_install(
     err = capsys.readouterr().err
     assert err.startswith("hvguard: error: ") and err.count("\n") == 1
     assert tree_hash(hooks) == before and not state.exists()
+    # validated before anything is written: the decisions an earlier install left stay untouched
+    state.mkdir(mode=0o700)
+    (state / "decisions.jsonl").write_text("{}\n")
+    assert install(hooks, state, "--exceptions", str(bad)) == 2
+    assert [p.name for p in state.iterdir()] == ["decisions.jsonl"]
 
 
 def test_refresh_renews_the_snapshot(hooks: Path, state: Path, capsys: pytest.CaptureFixture[str]) -> None:

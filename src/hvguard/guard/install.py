@@ -313,6 +313,8 @@ def install(opts: InstallOptions) -> InstallResult:
         if old is None and created:
             # a first install that failed leaves nothing behind; the hook was not written yet
             shutil.rmtree(sd, ignore_errors=True)
+        elif old is None:
+            _clear_state(sd, keep_decisions=True)  # decisions of an earlier install stay
         elif old is not None:
             # an update that failed puts back the pinned files and state it started from
             for path, data in kept.items():
@@ -358,6 +360,17 @@ def refresh(state_dir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------------
 # uninstall
 # ------------------------------------------------------------------------------------------------------
+def _clear_state(state_dir: Path, *, keep_decisions: bool) -> None:
+    """Remove the state directory's contents (``decisions.jsonl`` too unless ``keep_decisions``)."""
+    for entry in sorted(state_dir.iterdir()):
+        if entry.name == DECISIONS_FILE and keep_decisions:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def uninstall(state_dir: Path, *, purge: bool = False, force: bool = False) -> list[str]:
     """Put the hook directory back as it was before install and remove the state (``decisions.jsonl``
     stays unless ``purge``); return warnings."""
@@ -371,13 +384,7 @@ def uninstall(state_dir: Path, *, purge: bool = False, force: bool = False) -> l
         warnings = hookdir.restore_previous(state["previous"])
     except (OSError, KeyError, ValueError) as e:
         raise InstallError(f"cannot restore the hook directory: {e}") from e
-    for entry in sorted(state_dir.iterdir()):
-        if entry.name == DECISIONS_FILE and not purge:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    _clear_state(state_dir, keep_decisions=not purge)
     if purge:
         state_dir.rmdir()
     return warnings
