@@ -88,7 +88,11 @@ def make_state_dir(
             "exceptions": _pin(state_dir, "exceptions", exceptions),
             "attestations": _pin(state_dir, "attestations", attestations),
         },
-        "host_facts": {"path": "host-facts.json", "sha256": sha256_file(host), "taken_at": "2026-01-01T00:00:00Z"},
+        "host_facts": {
+            "path": "host-facts.json",
+            "sha256": sha256_file(host),
+            "taken_at": "2026-01-01T00:00:00Z",
+        },
     }
     (state_dir / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
     if compile_it:

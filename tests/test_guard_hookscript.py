@@ -97,6 +97,20 @@ def _script(
     return script, state_dir
 
 
+def _records(state: Path) -> list[dict]:
+    """decisions.jsonl, each line checked against the published hvguard.guard-decision/1 schema."""
+    from jsonschema import Draft202012Validator
+
+    from hvguard.schemas import shipped_text
+
+    validator = Draft202012Validator(json.loads(shipped_text("guard-decision")))
+    out = [json.loads(x) for x in (state / "decisions.jsonl").read_text().splitlines()]
+    for rec in out:
+        errors = [e.message for e in validator.iter_errors(rec)]
+        assert not errors, errors
+    return out
+
+
 def _run(script: Path, *args: str, xml: bytes = b"<domain/>") -> subprocess.CompletedProcess[bytes]:
     # libvirt's hook environment: LC_ALL, PATH and HOME only
     env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
@@ -154,7 +168,7 @@ def test_a_hung_hvguard_is_killed_and_on_error_deny_refuses(tmp_path: Path, sysl
     (line,) = syslog.lines()
     assert "hvguard-guard" in line and 'outcome="refused"' in line and 'domain="hvg-test-1-a"' in line
     assert line.startswith("<") and ">1 " in line[:8]  # RFC 5424: <PRI>1 TIMESTAMP …
-    (rec,) = [json.loads(x) for x in (state / "decisions.jsonl").read_text().splitlines()]
+    (rec,) = _records(state)
     assert rec["schema"] == "hvguard.guard-decision/1"
     assert (rec["domain"], rec["outcome"], rec["reason"], rec["operation"]) == (
         "hvg-test-1-a", "refused", "hvguard-error", "prepare"
@@ -171,7 +185,7 @@ def test_a_crash_with_on_error_allow_allows_and_says_so(tmp_path: Path, syslog: 
     assert p.stderr.decode().strip() == (
         "hvguard guard failed (exit status 3); on-error=allow: allowed hvg-test-1-a"
     )
-    (rec,) = [json.loads(x) for x in (state / "decisions.jsonl").read_text().splitlines()]
+    (rec,) = _records(state)
     assert (rec["outcome"], rec["operation"]) == ("allowed", "migrate")
     assert 'outcome="allowed"' in syslog.lines()[0]
 
@@ -189,7 +203,7 @@ def test_a_hostile_domain_name_is_not_written_into_the_record(tmp_path: Path) ->
     name = 'hvg-test-1-"x"},{"y'
     p = _run(script, name, "prepare", "begin", "-")
     assert p.returncode == 1
-    (rec,) = [json.loads(x) for x in (state / "decisions.jsonl").read_text().splitlines()]
+    (rec,) = _records(state)
     assert rec["domain"] == "?" and rec["outcome"] == "refused"
 
 
@@ -226,6 +240,6 @@ def test_an_unexpired_break_glass_allows_even_when_hvguard_fails(tmp_path: Path)
     p = _run(script, "hvg-test-1-a", "prepare", "begin", "-")
     assert p.returncode == 0
     assert "on-error=deny: allowed (break-glass until " in p.stderr.decode()
-    rec = json.loads((state / "decisions.jsonl").read_text().splitlines()[-1])
+    rec = _records(state)[-1]
     assert (rec["outcome"], rec["reason"]) == ("allowed", "break-glass")
     assert rec["break_glass"]["domain"] == "hvg-test-1-a"

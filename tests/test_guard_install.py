@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from hvguard.cli.app import run
+from hvguard.schemas import shipped_text
 from libvirt_env import requires_libvirtd
 
 pytestmark = [requires_libvirtd, pytest.mark.libvirtd]
@@ -58,7 +60,11 @@ def install(hooks: Path, state: Path, *extra: str) -> int:
 def status(state: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     capsys.readouterr()
     assert run(["guard", "status", "--state-dir", str(state), "--format", "json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    schema = json.loads(shipped_text("guard-status"))
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(doc)]
+    assert not errors, errors  # what is printed is what `hvguard schema guard-status` describes
+    return doc
 
 
 def test_install_then_uninstall_restores_a_hook_dir_with_other_hooks_byte_for_byte(

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DATA = ROOT / "tests" / "data"
 NODE = f"test://{DATA / 'testdriver' / 'node.xml'}"
+#: A libvirt domain XML file (the ops-good root's stored definition) for the guard check lines.
+WEB1 = DATA / "roots" / "ops-good" / "etc" / "libvirt" / "qemu" / "web1.xml"
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,13 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     (
         "hvguard scan --library https://lib:8443 --cert certs/rita.crt --key certs/rita.key --ca ca.pem"
     ): CannotRun("needs a running library: test_library_scan scans one"),
+    "hvguard guard check web1.xml": _runs(f"guard check {WEB1}"),
+    "hvguard guard check web1.xml db1.xml --host-facts hv1-facts.json.gz --format json": _runs(
+        f"guard check {WEB1} {WEB1} --host-facts {{bundle}} --format json"
+    ),
+    "hvguard guard check new.xml --no-host --exceptions exceptions.yaml": _runs(
+        f"guard check {WEB1} --no-host --exceptions {{exc}}", codes=(1, 2)
+    ),
     "hvguard config show": _runs("config show", codes=(0,)),
     "hvguard schema --list": _runs("schema --list", codes=(0,)),
     "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),

@@ -34,13 +34,13 @@ from hvguard.checks.registry import registered_checks
 from hvguard.facts import TargetFacts
 from hvguard.findings import Finding, Status, Verdict, severity, worst
 from hvguard.profile import Profile, default_profile
-from hvguard.workflow.attestations import AttestationSet, apply_attestations
 from hvguard.workflow.dates import local_today
-from hvguard.workflow.exceptions import ExceptionRegister, apply_exceptions
-from hvguard.workflow.usage import SourceUse
 
 if TYPE_CHECKING:
     from hvguard.collect.bundle import BundleSource
+    from hvguard.workflow.attestations import AttestationSet
+    from hvguard.workflow.exceptions import ExceptionRegister
+    from hvguard.workflow.usage import SourceUse
 
 #: The check id of the ``error`` findings of a target of which nothing could be collected.
 UNREACHABLE_CHECK = "engine.unreachable"
@@ -315,8 +315,17 @@ def evaluate(
     for target in targets:
         findings.extend(_evaluate_target(target, profile, cat, grouped, baseline))
     names = _target_names(targets)
-    attestations_used = apply_attestations(findings, attestations, day, names) if attestations else None
-    exceptions_used = apply_exceptions(findings, exceptions, day, names) if exceptions else None
+    attestations_used = exceptions_used = None
+    # The registers' modules (and their YAML reader) load only when a register is given: the guard hook
+    # without one never imports them.
+    if attestations:
+        from hvguard.workflow.attestations import apply_attestations
+
+        attestations_used = apply_attestations(findings, attestations, day, names)
+    if exceptions:
+        from hvguard.workflow.exceptions import apply_exceptions
+
+        exceptions_used = apply_exceptions(findings, exceptions, day, names)
     assessed = {t.id for t in targets if t.unreachable is None}
     per_measure: dict[str, list[Status]] = {m: [] for m in cat.ids}
     per_target: dict[str, list[Finding]] = defaultdict(list)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hvguard.catalog import load_catalog
-from hvguard.yamlsafe import YamlInputError, load_yaml, load_yaml_file
 
 
 class ProfileError(ValueError):
@@ -323,6 +321,11 @@ def _modality_overrides(raw: Any, source: str, ids: set[str], advisory: frozense
 
 def default_profile() -> Profile:
     """The packaged default profile."""
+    # Imported here: the guard hook's compiled path never parses YAML (start-up of every VM start).
+    from importlib import resources
+
+    from hvguard.yamlsafe import load_yaml
+
     text = resources.files("hvguard").joinpath("profiles/default.yaml").read_text(encoding="utf-8")
     return _build(load_yaml(text, "builtin:default"), "builtin:default", None)
 
@@ -332,6 +335,8 @@ def load_profile(path: Path | None) -> Profile:
     base = default_profile()
     if path is None:
         return base
+    from hvguard.yamlsafe import YamlInputError, load_yaml_file
+
     try:
         raw = load_yaml_file(path)
     except YamlInputError as exc:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-
-from hvguard.yamlsafe import load_yaml
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,11 @@ class Catalog:
 @cache
 def load_catalog() -> Catalog:
     """Load the packaged SS-009 catalog (cached: it never changes while running)."""
+    # Imported here: the guard hook's compiled path never parses YAML (start-up of every VM start).
+    from importlib import resources
+
+    from hvguard.yamlsafe import load_yaml
+
     text = resources.files(__package__).joinpath("ss009.yaml").read_text(encoding="utf-8")
     raw = load_yaml(text, "builtin:ss009.yaml")  # libyaml's loader: the pure one costs ~0.1 s per start
     head = raw["catalog"]

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from hvguard.catalog import Catalog
-from hvguard.yamlsafe import load_yaml
 
 #: The automation level of a measure that no check covers on the platform asked about.
 MANUAL_ONLY = "manual-only"
@@ -51,9 +49,30 @@ class CheckMap:
         return tuple(c for c in self.checks if c.measure == measure_id)
 
 
-@cache
+#: The packaged map as a caller already holds it (:func:`preload_check_map`), served instead of parsing.
+_preloaded: list[CheckMap] = []
+
+
+def preload_check_map(cmap: CheckMap) -> None:
+    """Serve ``cmap`` — the packaged map, as loaded earlier and kept (the guard hook's compiled policy) —
+    from :func:`load_check_map` in this process instead of parsing ``checks.yaml`` again."""
+    _preloaded[:] = [cmap]
+
+
 def load_check_map() -> CheckMap:
-    """Load the packaged ``checks.yaml`` (cached: it never changes while running)."""
+    """The packaged ``checks.yaml`` (parsed once per process: it never changes while running)."""
+    if _preloaded:
+        return _preloaded[0]
+    return _parse_check_map()
+
+
+@cache
+def _parse_check_map() -> CheckMap:
+    # Imported here: the guard hook's compiled path never parses YAML (start-up of every VM start).
+    from importlib import resources
+
+    from hvguard.yamlsafe import load_yaml
+
     text = resources.files(__package__).joinpath("checks.yaml").read_text(encoding="utf-8")
     raw = load_yaml(text, "builtin:checks.yaml")
     checks = tuple(

@@ -15,11 +15,8 @@ findings whose subject is this VM (``vm:NAME``) decide:
 
 from __future__ import annotations
 
-import json
-import socket
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from pathlib import Path
+import os
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -31,11 +28,26 @@ from hvguard.collect.libvirt.resources import controls_offered_by_libvirt, resou
 from hvguard.engine import Evaluation, binding_measures, evaluate
 from hvguard.facts import CollectionInfo, HypervisorFacts, Platform, Problem, TargetFacts, VmFacts
 from hvguard.findings import Finding, Status
+from hvguard.guard.lookup import BREAK_GLASS_FILE, BREAK_GLASS_SCHEMA, breakglass_active, utc_now
 from hvguard.guard.policy import Policy
 from hvguard.guard.record import Covered, GuardDecision, HostFinding, Mode, Operation, PolicyPins, Violation
 
-BREAK_GLASS_FILE = "break-glass.jsonl"
-BREAK_GLASS_SCHEMA = "hvguard.guard-break-glass/1"
+__all__ = [
+    "BREAK_GLASS_FILE",
+    "BREAK_GLASS_SCHEMA",
+    "DomainXmlError",
+    "breakglass_active",
+    "decide",
+    "evaluate_vm",
+    "host_dependent",
+    "judge",
+    "no_host_facts",
+    "parse_domain",
+    "utc_now",
+    "vm_findings",
+    "with_vm",
+]
+
 #: The largest domain XML accepted (libvirt's own RPC limit for a document is 32 MiB).
 MAX_XML_BYTES = 32 * 1024 * 1024
 #: At most this many host findings ride along in a record (the journal stays readable).
@@ -47,11 +59,6 @@ NO_HOST_URI = "qemu:///system"
 
 class DomainXmlError(ValueError):
     """The domain XML cannot be judged (malformed, hostile, not a ``<domain>``); one-line message."""
-
-
-def utc_now() -> str:
-    """Now, UTC, ISO 8601 to the second with ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_domain(xml: bytes | str, source: str) -> VmFacts:
@@ -137,8 +144,7 @@ def vm_findings(ev: Evaluation, vm_name: str) -> list[Finding]:
     return [f for f in ev.findings if f.subject == subject]
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(msgspec.Struct, frozen=True, kw_only=True):
     """What the findings say about one VM, before the mode turns it into an outcome."""
 
     violations: list[Violation]
@@ -150,14 +156,49 @@ class Judgement:
     """An exception waived a finding of a binding measure that would otherwise refuse the VM."""
 
 
-def judge(ev: Evaluation, vm_name: str) -> Judgement:
-    """Split the evaluation into violations, covered findings and host findings for ``vm_name``."""
+def _per_vm_checks(ev: Evaluation) -> frozenset[str]:
+    """The checks that judge each VM's settings, by their own declaration (they read
+    ``hypervisor.vms[]…``)."""
+    from hvguard.checks.registry import registered_checks
+
+    return frozenset(
+        c.id for c in registered_checks() if any(r.startswith("hypervisor.vms[]") for r in c.reads)
+    )
+
+
+def host_dependent(ev: Evaluation, vm_name: str, checks: frozenset[str] | None = None) -> list[Finding]:
+    """The ``error`` findings that keep a VM's decision open when no host facts are given: a binding
+    measure the VM has no finding of its own for, whose per-VM check (one that reads
+    ``hypervisor.vms[]``) stopped at the host with ``error`` (e.g. 11.3.3 without the host's cores)."""
+    binding = binding_measures(ev.catalog, ev.profile)
+    per_vm = checks if checks is not None else _per_vm_checks(ev)
+    judged = {f.measure for f in vm_findings(ev, vm_name)}
+    return [
+        f
+        for f in ev.findings
+        if f.subject == HOST
+        and f.status is Status.ERROR
+        and f.check in per_vm
+        and f.measure in binding
+        and f.measure not in judged
+    ]
+
+
+def judge(ev: Evaluation, vm_name: str, *, no_host: bool = False) -> Judgement:
+    """Split the evaluation into violations, covered findings and host findings for ``vm_name``. With
+    ``no_host`` (``guard check --no-host``) the :func:`host_dependent` errors are violations too."""
     binding = binding_measures(ev.catalog, ev.profile)
     mine = vm_findings(ev, vm_name)
+    if no_host:
+        mine = [*mine, *host_dependent(ev, vm_name)]
     violations = [
         Violation(
-            measure=f.measure, check=f.check, status=f.status.value, message=f.message, fix=f.remediation
-        )  # type: ignore[arg-type]
+            measure=f.measure,
+            check=f.check,
+            status="fail" if f.status is Status.FAIL else "error",
+            message=f.message,
+            fix=f.remediation,
+        )
         for f in mine
         if f.measure in binding and f.status in _BLOCKING
     ]
@@ -178,9 +219,15 @@ def judge(ev: Evaluation, vm_name: str) -> Judgement:
     hosts = [
         HostFinding(measure=f.measure, check=f.check, status=f.status.value, message=f.message)
         for f in ev.findings
-        if f.subject == HOST and f.status in _BLOCKING
+        if f.subject == HOST and f.status in _BLOCKING and f not in mine
     ][:MAX_HOST_FINDINGS]
-    return Judgement(violations, covered, hosts, bool(violations), covered_block)
+    return Judgement(
+        violations=violations,
+        covered=covered,
+        host_findings=hosts,
+        would_block=bool(violations),
+        covered_block=covered_block,
+    )
 
 
 def decide(
@@ -194,12 +241,15 @@ def decide(
     source: str | None,
     as_of: date | None = None,
     break_glass: dict[str, Any] | None = None,
+    no_host: bool = False,
 ) -> GuardDecision:
     """Decide whether ``vm`` may start on the host ``facts`` describe (``facts`` without the VM: it is
     added here), as a ``hvguard.guard-decision/1`` record. ``mode`` ``enforce``/``check`` refuses,
-    ``audit`` records a would-be refusal; an unexpired ``break_glass`` entry allows regardless."""
+    ``audit`` records a would-be refusal; an unexpired ``break_glass`` entry allows regardless.
+    ``no_host``: ``facts`` hold no host (:func:`no_host_facts`); measures that need it are violations
+    with status ``error``."""
     ev = evaluate_vm(with_vm(facts, vm), policy, as_of)
-    j = judge(ev, vm.name)
+    j = judge(ev, vm.name, no_host=no_host)
     if break_glass is not None:
         outcome, reason = "allowed", "break-glass"
     elif j.would_block:
@@ -210,7 +260,7 @@ def decide(
         outcome, reason = "allowed", "compliant"
     return GuardDecision(
         at=utc_now(),
-        host=socket.gethostname(),
+        host=os.uname().nodename,
         domain=vm.name,
         uuid=vm.uuid,
         operation=operation,
@@ -225,38 +275,3 @@ def decide(
         source=source,
         tool_version=__version__,
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def breakglass_active(state_dir: Path, domain: str, now: datetime | None = None) -> dict[str, Any] | None:
-    """The unexpired break-glass entry for ``domain`` in ``STATE_DIR/break-glass.jsonl`` (the one that
-    lasts longest), else None. A line that is not a valid ``hvguard.guard-break-glass/1`` entry grants
-    nothing; a missing file means no break-glass."""
-    moment = now or datetime.now(UTC)
-    try:
-        lines = (state_dir / BREAK_GLASS_FILE).read_bytes().splitlines()
-    except FileNotFoundError:
-        return None
-    best: tuple[datetime, dict[str, Any]] | None = None
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or entry.get("schema") != BREAK_GLASS_SCHEMA:
-            continue
-        until = _parse_time(entry.get("until"))
-        if entry.get("domain") != domain or until is None or until <= moment:
-            continue
-        if best is None or until > best[0]:
-            best = (until, entry)
-    return best[1] if best else None

@@ -20,6 +20,7 @@ Lean on purpose: click, rich, the report package and YAML parsing stay out of th
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ DECISION_POINTS: dict[tuple[str, str], Operation] = {
 #: Longest message part per violation and overall (virsh shows the line whole).
 _PART_CHARS = 240
 _LINE_CHARS = 2000
+#: More stdin than this is not judged (decide refuses a domain XML above 32 MiB, libvirt's own limit).
+MAX_STDIN_BYTES = 32 * 1024 * 1024
 EXIT_ALLOWED = 0
 EXIT_REFUSED = 1
 PREFIX = "hvguard guard"
@@ -108,16 +111,14 @@ def _error_record(
     error: str,
     break_glass: dict[str, Any] | None,
 ) -> GuardDecision:
-    import socket
-
     from hvguard import __version__
-    from hvguard.guard.decide import utc_now
+    from hvguard.guard.lookup import utc_now
     from hvguard.guard.record import GuardDecision
 
     allowed = break_glass is not None or on_error == "allow"
     return GuardDecision(
         at=utc_now(),
-        host=socket.gethostname(),
+        host=os.uname().nodename,
         domain=domain,
         operation=operation,
         mode="audit" if state is not None and state.mode == "audit" else "enforce",
@@ -181,6 +182,10 @@ def run(argv: Sequence[str], stdin: Any, stderr: Any) -> int:
         print(f"{PREFIX} failed ({exc}); on-error=deny: refused", file=stderr)
         return EXIT_REFUSED
     operation = DECISION_POINTS.get((op, subop))
+    # Read stdin whole in every case: libvirt writes the XML to it and must not meet a closed pipe.
+    xml = stdin.read(MAX_STDIN_BYTES + 1)
+    while stdin.read(1 << 16):
+        pass
     state: GuardState | None = None
     try:
         state = read_state(state_dir)
@@ -192,12 +197,11 @@ def run(argv: Sequence[str], stdin: Any, stderr: Any) -> int:
             return EXIT_ALLOWED
     if operation is None:
         return EXIT_ALLOWED  # not a decision point (the hook script filters these already)
-    xml = stdin.read()
     on_error = state.on_error if state is not None else on_error_of(state_dir)
     break_glass = None
     record: GuardDecision | None = None
     try:
-        from hvguard.guard.decide import breakglass_active
+        from hvguard.guard.lookup import breakglass_active
 
         break_glass = breakglass_active(state_dir, domain)
     except Exception as exc:  # an unreadable break-glass file grants nothing
@@ -211,36 +215,35 @@ def run(argv: Sequence[str], stdin: Any, stderr: Any) -> int:
             )
     if record is None:
         record = _error_record(domain, operation, state, on_error, error or "no decision", break_glass)
+    not_logged = ""
     try:
         append_record(state_dir, record)
     except OSError as exc:
+        not_logged = _one_line(f"cannot log the decision to {state_dir}: {exc.strerror or exc}")
         if record.outcome == "allowed" and record.reason != "break-glass" and on_error == "deny":
-            record = _error_record(
-                domain, operation, state, on_error, f"cannot log the decision: {exc}", None
-            )
-            print(error_line(domain, record.error or "", on_error), file=stderr)
-            send_syslog(record, syslog)
-            return EXIT_REFUSED
-        print(f"{PREFIX}: cannot append to {state_dir}/decisions.jsonl: {exc}", file=stderr)
+            # Every decision must be on record: an allowed start that cannot be is an hvguard failure.
+            record = _error_record(domain, operation, state, on_error, not_logged, None)
+            not_logged = ""
     send_syslog(record, syslog)
+    line = ""
     if record.reason == "hvguard-error":
-        print(error_line(domain, record.error or "", on_error), file=stderr)
+        line = error_line(domain, record.error or "", on_error)
     elif record.reason == "break-glass" and record.error:
-        print(
-            _one_line(
-                f"{PREFIX}: break-glass allowed {domain} (evaluation failed: {record.error})", _LINE_CHARS
-            ),
-            file=stderr,
-        )
-    if record.outcome == "refused":
-        if record.reason != "hvguard-error":
-            print(refusal_line(record), file=stderr)
-        return EXIT_REFUSED
-    return EXIT_ALLOWED
+        line = f"{PREFIX}: break-glass allowed {domain} (evaluation failed: {record.error})"
+    elif record.outcome == "refused":
+        line = refusal_line(record)
+    if not_logged:
+        line = f"{line} [{not_logged}]" if line else f"{PREFIX}: {record.outcome} {domain} [{not_logged}]"
+    if line:
+        print(_one_line(line, _LINE_CHARS + 300), file=stderr)
+    return EXIT_REFUSED if record.outcome == "refused" else EXIT_ALLOWED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: stdout is replaced by /dev/null first, so nothing imported can write to it."""
+    # A short-lived process that builds many objects while importing: the cycle collector would only
+    # walk them (a measurable part of the start-up this hook adds to every VM start).
+    gc.disable()
     real_stdout = sys.stdout
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
     try:

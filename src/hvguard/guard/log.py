@@ -14,7 +14,6 @@ was sent.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 from hvguard.guard.record import GuardDecision, encode
@@ -99,11 +98,20 @@ def format_syslog(record: GuardDecision, *, pid: int | None = None) -> bytes:
 def send_syslog(record: GuardDecision, socket_path: str = DEFAULT_SYSLOG_SOCKET) -> str | None:
     """Send the record's syslog line as one datagram to ``socket_path``; None when sent, else why not
     (one line). Never raises: syslog is a second copy of the journal, not a condition of the decision."""
+    # The C module, not ``socket``: the wrapper's import (selectors, enum conversions) costs more than the
+    # send, and this runs at every VM start.
+    import _socket
+
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(1.0)  # a wedged syslog daemon must not hold a VM start
-            sock.connect(socket_path)
-            sock.send(format_syslog(record))
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
     except OSError as exc:
         return f"syslog {socket_path}: {exc.strerror or exc}"
+    try:
+        sock.settimeout(1.0)  # a wedged syslog daemon must not hold a VM start
+        sock.connect(socket_path)
+        sock.send(format_syslog(record))
+    except OSError as exc:
+        return f"syslog {socket_path}: {exc.strerror or exc}"
+    finally:
+        sock.close()
     return None

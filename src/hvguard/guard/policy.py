@@ -20,9 +20,10 @@ import json
 import os
 import pickle
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     from hvguard.catalog import Catalog
@@ -47,8 +48,9 @@ class GuardError(Exception):
     """The guard's own state or policy cannot be used; the message is one line."""
 
 
-@dataclass(frozen=True)
-class Pinned:
+# msgspec structs rather than dataclasses: a dataclass costs about a millisecond to create at import, and
+# this module is on the hook's path (every VM start).
+class Pinned(msgspec.Struct, frozen=True, kw_only=True):
     """A file copied and pinned at install: where it is now, its sha256, and where it came from."""
 
     path: Path
@@ -56,8 +58,7 @@ class Pinned:
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class GuardState:
+class GuardState(msgspec.Struct, frozen=True, kw_only=True):
     """What the hook needs from ``state.json``."""
 
     mode: str
@@ -66,7 +67,7 @@ class GuardState:
     policy: dict[str, Pinned | None]
     host_facts: Pinned
     timeout_seconds: float = 10.0
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: dict[str, Any] = {}
 
 
 def sha256_file(path: Path) -> str:
@@ -164,8 +165,7 @@ def verify(state: GuardState) -> dict[str, str | None]:
     return pins
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a decision is judged with, besides the VM and the host facts."""
 
     catalog: Catalog
@@ -197,7 +197,7 @@ def load_policy(
     today = local_today()
     atts = load_attestations(attestations, today=today) if attestations is not None else None
     if atts is not None and evidence_root is not None:
-        atts = dataclasses.replace(atts, root=evidence_root)
+        atts = dataclasses.replace(atts, evidence_root=evidence_root)
     return Policy(
         catalog=load_catalog(),
         profile=load_profile(profile),
@@ -252,9 +252,8 @@ def compile(state_dir: Path) -> Path:
     Called by ``guard install``, ``install --update`` and ``refresh`` after they write ``state.json``.
     :class:`GuardError` when the state or a pinned file cannot be used; the policy loaders' own errors
     (a bad profile or register) propagate."""
-    import msgspec
-
     from hvguard import __version__
+    from hvguard.catalog.checks import load_check_map
 
     state = read_state(state_dir)
     pins = verify(state)
@@ -263,12 +262,14 @@ def compile(state_dir: Path) -> Path:
         "format": COMPILED_FORMAT,
         "tool_version": __version__,
         "sources": pins,
+        "package": _package_digests(),
         "catalog": policy.catalog,
         "profile": policy.profile,
         "exceptions": policy.exceptions,
         "attestations": policy.attestations,
         "checks": _check_specs(policy.checks),
-        "snapshot": msgspec.msgpack.encode(snapshot),
+        "check_map": load_check_map(),
+        "snapshot": snapshot,
     }
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     target = state_dir / COMPILED_FILE
@@ -284,6 +285,22 @@ def compile(state_dir: Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+#: The packaged data files a compiled policy was built from (the catalog, the check map, the default
+#: profile): an upgrade that changes any of them makes the compiled form stale.
+_PACKAGE_FILES = ("catalog/ss009.yaml", "catalog/checks.yaml", "profiles/default.yaml")
+
+
+def _package_digests() -> dict[str, str] | None:
+    """The sha256 of each of :data:`_PACKAGE_FILES` as installed now (None when they cannot be read)."""
+    import hvguard
+
+    base = Path(hvguard.__file__).parent
+    try:
+        return {rel: sha256_file(base / rel) for rel in _PACKAGE_FILES}
+    except OSError:
+        return None
 
 
 def _trusted(path: Path) -> bool:
@@ -316,14 +333,21 @@ def load_compiled(state_dir: Path, pins: dict[str, str | None]) -> tuple[Policy,
         or payload.get("format") != COMPILED_FORMAT
         or payload.get("tool_version") != __version__
         or payload.get("sources") != pins
+        or payload.get("package") != _package_digests()
     ):
         return None
-    import msgspec
-
+    from hvguard.catalog.checks import CheckMap, preload_check_map
     from hvguard.facts import TargetFacts
 
-    snapshot = msgspec.msgpack.decode(payload["snapshot"], type=TargetFacts)
-    checks = _checks_from_specs(payload["checks"], snapshot.platform)
+    snapshot, check_map = payload["snapshot"], payload.get("check_map")
+    if not isinstance(snapshot, TargetFacts) or not isinstance(check_map, CheckMap):
+        return None
+    # The check modules read their static remediation texts from the check map while they are imported.
+    preload_check_map(check_map)
+    try:
+        checks = _checks_from_specs(payload["checks"], snapshot.platform)
+    except (ImportError, KeyError):
+        return None  # the installed checks are not those compiled: judge from the pinned files
     policy = Policy(
         catalog=payload["catalog"],
         profile=payload["profile"],

@@ -415,6 +415,33 @@ def config_schema() -> Schema:
     return _document("config", "hvguard configuration file", description, body)
 
 
+def guard_decision_schema() -> Schema:
+    """The ``hvguard.guard-decision/1`` record, from :class:`hvguard.guard.record.GuardDecision`."""
+    from hvguard.guard import record
+
+    body = _msgspec_schema(record.GuardDecision)
+    _top(body)["properties"]["schema"]["const"] = record.SCHEMA
+    description = (
+        f"{_doc(record.GuardDecision)} One per line in the guard's decisions.jsonl; `hvguard guard check "
+        "--format json` prints one (an array of them for several files). Keys in the order listed here, "
+        f"every field present (null when unset). Changes under {record.SCHEMA} are additive only."
+    )
+    return _document("guard-decision", f"hvguard guard decision ({record.SCHEMA})", description, body)
+
+
+def guard_status_schema() -> Schema:
+    """``hvguard guard status --format json``, from :class:`hvguard.guard.status.GuardStatus`."""
+    from hvguard.guard import status
+
+    body = _msgspec_schema(status.GuardStatus)
+    _top(body)["properties"]["schema"]["const"] = status.SCHEMA
+    description = (
+        f"{_doc(status.GuardStatus)} Keys in the order listed here, every field present. Changes under "
+        f"{status.SCHEMA} are additive only."
+    )
+    return _document("guard-status", f"hvguard guard status ({status.SCHEMA})", description, body)
+
+
 #: Schema name → its generator.
 GENERATORS: dict[str, Callable[[], Schema]] = {
     "report": report_schema,
@@ -425,6 +452,8 @@ GENERATORS: dict[str, Callable[[], Schema]] = {
     "baseline": baseline_schema,
     "watch-config": watch_config_schema,
     "config": config_schema,
+    "guard-decision": guard_decision_schema,
+    "guard-status": guard_status_schema,
 }
 
 
