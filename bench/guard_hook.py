@@ -97,6 +97,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="hvg-test-guard-bench-"))
     state = work / "state"
     made_dropins = not DROPINS.exists()
+    hooks_times = DROPINS.parent.stat()  # put back at the end: the hook directory is left as found
     stamps = [DROPINS / "49-hvguard-bench-a", DROPINS / "51-hvguard-bench-b"]
     noop = DROPINS / "50-hvguard-bench-noop"
     results: dict[str, object] = {"starts": args.starts}
@@ -141,6 +142,7 @@ def main() -> int:
             hvguard("guard", "uninstall", "--state-dir", str(state), "--purge", "--force")
         if made_dropins and DROPINS.is_dir() and not any(DROPINS.iterdir()):
             DROPINS.rmdir()
+        os.utime(DROPINS.parent, ns=(hooks_times.st_atime_ns, hooks_times.st_mtime_ns))
         shutil.rmtree(work, ignore_errors=True)
 
     base_cycles, base_events, base_wall = phases["noop"]
