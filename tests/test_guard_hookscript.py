@@ -243,3 +243,17 @@ def test_an_unexpired_break_glass_allows_even_when_hvguard_fails(tmp_path: Path)
     rec = _records(state)[-1]
     assert (rec["outcome"], rec["reason"]) == ("allowed", "break-glass")
     assert rec["break_glass"]["domain"] == "hvg-test-1-a"
+
+
+def test_the_hook_goes_to_qemu_d_from_libvirt_6_5_and_to_the_single_file_before(tmp_path: Path) -> None:
+    from hvguard.guard.hookdir import hook_path, is_ours
+
+    assert hook_path(tmp_path, (9, 0, 0)) == tmp_path / "qemu.d" / "50-hvguard"
+    assert hook_path(tmp_path, (6, 5, 0)) == tmp_path / "qemu.d" / "50-hvguard"
+    assert hook_path(tmp_path, (6, 4, 99)) == tmp_path / "qemu"
+    assert hook_path(tmp_path, None) == tmp_path / "qemu.d" / "50-hvguard"  # unknown: status says so
+    script, _ = _script(tmp_path, None)
+    assert is_ours(script)
+    other = tmp_path / "other"
+    other.write_text("#!/bin/sh\nexit 0\n")
+    assert not is_ours(other) and not is_ours(tmp_path / "absent")
