@@ -10,6 +10,7 @@ The figure per start is the sum over all calls of one start+destroy cycle of one
 ``hvg-test-*`` domain (VM start times themselves are too noisy to resolve 100 ms).
 
     ./scripts/test.sh --run .venv/bin/python bench/guard_hook.py [--starts 100]
+    ./scripts/test.sh --run .venv/bin/python bench/guard_hook.py --direct 100   # prepare alone, wall + CPU
 
 Needs root and a libvirtd started by scripts/test.sh (it SIGHUPs libvirtd and writes into
 /etc/libvirt/hooks/qemu.d; everything is removed at the end). Figures go to stdout and
@@ -85,10 +86,54 @@ def run_cycles(td: TestDomains, name: str, starts: int) -> None:
         dom.destroy()
 
 
+def direct(calls: int) -> int:
+    """``--direct N``: the installed hook script run N times for ``prepare begin`` as libvirt runs it (same
+    argv, environment and stdin), outside libvirt, in a private hook directory: wall time and CPU time
+    (user+sys of the script and everything it starts). CPU time does not grow with the machine's load
+    the way wall time does on a shared 2-core host."""
+    import resource
+
+    work = Path(tempfile.mkdtemp(prefix="hvg-test-guard-bench-"))
+    try:
+        name = f"{run_prefix()}guard-bench-vm"
+        hvguard(
+            "guard", "install", "--mode", "enforce", "--domains", name, "--state-dir", str(work / "state"),
+            "--hook-dir", str(work / "hooks"),
+        )  # fmt: skip
+        xml = domain_xml(name, cputune={"shares": 512, "period": 100000, "quota": 50000}).encode()
+        argv = [str(work / "hooks" / "qemu.d" / "50-hvguard"), name, "prepare", "begin", "-"]
+        env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+        walls, cpus = [], []
+        for _ in range(calls + 2):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            p = subprocess.run(argv, input=xml, capture_output=True, env=env, check=False)
+            walls.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            if p.returncode != 0:
+                sys.exit(f"hook refused the compliant domain: {p.stderr.decode().strip()}")
+        walls, cpus = walls[2:], cpus[2:]  # the first calls warm the page cache
+        for label, values in (("wall", walls), ("cpu (user+sys)", cpus)):
+            print(
+                f"prepare begin, hook script alone, {label}: p50 {percentile(values, 50) * 1e3:.1f} ms, "
+                f"p99 {percentile(values, 99) * 1e3:.1f} ms (n={calls})"
+            )
+        print(f"load average: {os.getloadavg()[0]:.1f} (2 cores)")
+    finally:
+        if (work / "state" / "state.json").exists():
+            hvguard("guard", "uninstall", "--state-dir", str(work / "state"), "--purge", "--force")
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--starts", type=int, default=100)
+    ap.add_argument("--direct", type=int, metavar="N", help="run the hook script directly N times instead")
     args = ap.parse_args()
+    if args.direct:
+        return direct(args.direct)
     if os.geteuid() != 0:
         sys.exit("needs root (writes /etc/libvirt/hooks/qemu.d)")
     if (DROPINS / "50-hvguard").exists():
