@@ -129,6 +129,16 @@ remove_leftovers() {
     [ "$n" -eq 0 ] || log "removed $n leftover hvg-test-* libvirt object(s)"
 }
 
+# A guard hook left by a killed guard test (its state dir is named hvg-test-guard-*) goes, with the
+# qemu.d directory if that is then empty; the guard tests restore the hook directory themselves otherwise.
+remove_leftover_guard_hook() {
+    local hook=/etc/libvirt/hooks/qemu.d/50-hvguard
+    [ -f "$hook" ] || return 0
+    grep -q '^# hvguard-guard-hook/1' "$hook" && grep -q "^STATE='[^']*hvg-test-guard-" "$hook" || return 0
+    rm -f -- "$hook" && log "removed the leftover test guard hook $hook"
+    rmdir /etc/libvirt/hooks/qemu.d 2>/dev/null || :
+}
+
 # Image dirs of finished runs go; their QEMU/swtpm logs move into artifacts/libvirt-logs/.
 remove_leftover_files() {
     local f
@@ -170,6 +180,7 @@ teardown() {
             remove_leftovers
         fi
         remove_leftover_files
+        remove_leftover_guard_hook
     fi
     if [ "${#started[@]}" -gt 0 ]; then
         others="$(virsh_sys list --name 2>/dev/null | grep -v '^hvg-test-' | grep -c .)"
@@ -260,6 +271,14 @@ fi
 if [ -z "$why" ]; then
     export HVGUARD_LIBVIRTD=1
     log "libvirtd ready ($uri answers) after $(since "$t0"); HVGUARD_LIBVIRTD=1"
+    # The guard tests install a hook into the machine-wide /etc/libvirt/hooks and SIGHUP libvirtd: only
+    # on a daemon this run started (tests/test_guard_libvirtd.py skips otherwise).
+    for entry in "${started[@]}"; do
+        if [ "${entry%%:*}" = libvirtd ]; then
+            export HVGUARD_LIBVIRTD_OURS=1
+            log "HVGUARD_LIBVIRTD_OURS=1 (this run started libvirtd)"
+        fi
+    done
 else
     log "libvirtd unavailable: $why"
     [ -s "$artifacts/libvirtd.log" ] && tail -n 20 "$artifacts/libvirtd.log"

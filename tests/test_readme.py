@@ -50,6 +50,11 @@ def _runs(*argvs: str, codes: tuple[int, ...] = (0, 1)) -> Runs:
     return Runs(tuple(tuple(a.split()) for a in argvs), frozenset(codes))
 
 
+_GUARD = (
+    "changes the machine-wide /etc/libvirt/hooks and signals libvirtd: covered by test_guard_libvirtd "
+    "(real hook directory) and test_guard_install (private hook directory)"
+)
+
 #: README line → how it runs here. {node}: the test estate; {tmp}: a fresh directory; {exc}/{att}: the
 #: example registers; {key}/{pub}: an Ed25519 key pair; {bundle}: a bundle collected from {node}.
 COMMANDS: dict[str, Runs | CannotRun] = {
@@ -240,6 +245,16 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard schema exceptions > exceptions.schema.json": _runs("schema exceptions", codes=(0,)),
     "hvguard config show scan": _runs("config show scan", codes=(0,)),
     "hvguard config show --keys": _runs("config show --keys", codes=(0,)),
+    "hvguard guard install --mode enforce --exceptions /etc/hvguard/exceptions.yaml --reload-libvirtd": (
+        CannotRun(_GUARD)
+    ),
+    "hvguard guard status": CannotRun(_GUARD),
+    'hvguard guard break-glass --domain db-1 --minutes 60 --reason "INC-1234: restore service"': CannotRun(
+        _GUARD
+    ),
+    "hvguard guard refresh": CannotRun(_GUARD),
+    "hvguard guard install --update": CannotRun(_GUARD),
+    "hvguard guard uninstall": CannotRun(_GUARD),
     "hvguard watch --config /etc/hvguard/watch.yaml": CannotRun(
         "runs until stopped: covered by test_watch_libvirtd and test_watch_config"
     ),

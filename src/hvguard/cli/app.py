@@ -34,8 +34,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "config": "hvguard.cli.config:config",
     "schema": "hvguard.cli.schema:schema",
     "library": "hvguard.cli.library_commands:library",
-    "guard": "hvguard.cli.guard_check:guard_group",
-
+    "guard": "hvguard.cli.guard:guard",
     "serve": "hvguard.cli.serve:serve",
 }
 

@@ -165,11 +165,3 @@ def check(
         )
         return EXIT_USAGE
     return EXIT_FINDINGS if any(r.outcome == "refused" for r in records) else EXIT_OK
-
-
-@click.group("guard")
-def guard_group() -> None:
-    """Admission control: refuse to start a VM that breaks SS-009 (libvirt hook); check domain XML."""
-
-
-guard_group.add_command(check)

@@ -22,6 +22,7 @@ SCHEMAS: dict[str, str] = {
     "watch-config": "the configuration file of `hvguard watch --config FILE` (YAML)",
     "config": "the defaults file /etc/hvguard/config.yaml or ~/.config/hvguard/config.yaml (YAML)",
     "guard-decision": "a guard decision (hvguard.guard-decision/1): a decisions.jsonl line",
+    "guard-status": "`guard status --format json` (hvguard.guard-status/1): the installed guard and its pins",
 }
 
 #: Where the schemas are published: each file's ``$id`` is this plus its file name.

@@ -433,6 +433,19 @@ def guard_decision_schema() -> Schema:
     return _document("guard-decision", f"hvguard guard decision ({record.SCHEMA})", description, body)
 
 
+def guard_status_schema() -> Schema:
+    """``hvguard guard status --format json``, from :class:`hvguard.guard.status.GuardStatus`."""
+    from hvguard.guard import status
+
+    body = _msgspec_schema(status.GuardStatus)
+    _top(body)["properties"]["schema"]["const"] = status.SCHEMA
+    description = (
+        f"{_doc(status.GuardStatus)} Keys in the order listed here, every field present. Changes under "
+        f"{status.SCHEMA} are additive only."
+    )
+    return _document("guard-status", f"hvguard guard status ({status.SCHEMA})", description, body)
+
+
 #: Schema name → its generator.
 GENERATORS: dict[str, Callable[[], Schema]] = {
     "report": report_schema,
@@ -444,6 +457,7 @@ GENERATORS: dict[str, Callable[[], Schema]] = {
     "watch-config": watch_config_schema,
     "config": config_schema,
     "guard-decision": guard_decision_schema,
+    "guard-status": guard_status_schema,
 }
 
 
