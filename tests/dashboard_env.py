@@ -38,18 +38,8 @@ TARGETS = (GOOD, BAD, DOWN, HOSTILE_TARGET)
 GROUPS = {GOOD: ("prod", "site-a"), BAD: ("site-a",), DOWN: ("site-b",), HOSTILE_TARGET: ("<i>lab</i>",)}
 
 
-class GroupedTargetStandIn(TargetFacts, kw_only=True):
-    """Stand-in for the inventory groups targets carry once inventories are merged (issue 15): the
-    estate store reads ``groups`` from the target."""
-
-    groups: tuple[str, ...] = ()
-
-
 def _grouped(t: TargetFacts) -> TargetFacts:
-    groups = GROUPS[t.id]
-    if "groups" in TargetFacts.__struct_fields__:
-        return msgspec.structs.replace(t, groups=groups)
-    return GroupedTargetStandIn(**{f: getattr(t, f) for f in t.__struct_fields__}, groups=groups)
+    return msgspec.structs.replace(t, groups=GROUPS[t.id])
 
 
 def register(tmp: Path, today: date) -> Path:

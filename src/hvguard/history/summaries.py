@@ -23,10 +23,8 @@ _KEY = attrgetter("target", "measure", "status._value_")  # plain str: enum hash
 
 
 def target_groups(t: TargetFacts) -> tuple[str, ...]:
-    """The target's inventory groups, sorted. Read defensively: targets carry ``groups`` once
-    inventories are supported; facts without the field are ungrouped."""
-    raw = getattr(t, "groups", None) or ()
-    return tuple(sorted({str(g) for g in raw}))
+    """The target's inventory groups, sorted and without repeats."""
+    return tuple(sorted(set(t.groups)))
 
 
 def host_name(t: TargetFacts) -> str | None:
