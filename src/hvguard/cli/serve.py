@@ -46,6 +46,7 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
     from hvguard.history.store import HistoryError, HistoryStore
     from hvguard.services.dashboard.app import make_app
     from hvguard.services.dashboard.metrics import render_metrics
+    from hvguard.services.dashboard.metrics_warm import WarmMetrics
     from hvguard.services.dashboard.views import Dashboard
     from hvguard.services.web.server import WebError, run, server_context
 
@@ -55,7 +56,13 @@ def serve(db: str | None, listen: str, tls_cert: Path, tls_key: Path, client_ca:
             if not store.list_scans(limit=1):
                 raise UserError(f"no scans recorded in {store.label} yet: run hvguard scan first")
             dash = Dashboard(store, load_catalog())
-            run(make_app(dash, partial(render_metrics, store)), listen, ctx)
+            # Scrapes are answered from the last rendering; a thread renders again after each scan.
+            metrics = WarmMetrics(partial(render_metrics, store))
+            metrics.start()
+            try:
+                run(make_app(dash, metrics), listen, ctx)
+            finally:
+                metrics.stop()
     except (WebError, HistoryError) as exc:
         raise UserError(str(exc)) from None
     return EXIT_OK
