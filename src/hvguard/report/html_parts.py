@@ -100,12 +100,14 @@ def readable(value: Any) -> str:
 
 
 def estate_verdict(rep: Report) -> str:
-    """The estate's verdict from the measure roll-ups: ``not_assessed`` when no target answered,
-    ``not_compliant`` when a measure fails or could not be evaluated, else ``compliant``."""
-    if rep.targets and all(t.unreachable for t in rep.targets):
-        return "not_assessed"
-    rolled = {s.value for s in rep.summary.by_measure.values()}
-    return "not_compliant" if rolled & {"fail", "error"} else "compliant"
+    """The estate's verdict from its targets' verdicts (``targets[].verdict``, the one rule in
+    ``engine.target_verdict``): ``not_compliant`` when a target is, else ``not_assessed`` when a target
+    could not be assessed (the estate cannot be called compliant without it), else ``compliant``."""
+    verdicts = {str(t.verdict) for t in rep.targets}
+    for verdict in ("not_compliant", "not_assessed"):
+        if verdict in verdicts:
+            return verdict
+    return "compliant"
 
 
 def per_target_measures(rep: Report) -> dict[str, dict[str, str]]:
@@ -137,17 +139,21 @@ def _verdict(view: ReportView) -> str:
     bad = sum(1 for s in rolled if s in ("fail", "error"))
     down = sum(1 for t in rep.targets if t.unreachable)
     parts = []
-    if verdict == "not_assessed":
+    if rep.targets and down == len(rep.targets):
         parts.append("no target could be collected")
     else:
-        parts.append(
-            f"{bad} of {len(rolled)} measures fail or could not be evaluated" if bad else "no measure fails"
-        )
+        failing = "no measure fails"
+        if bad:
+            failing = f"{bad} of {len(rolled)} measures fail or could not be evaluated"
+        if bad and verdict == "compliant":
+            # Only binding (must/conditional) measures decide a target's verdict.
+            failing += ", none of them binding on any target"
+        parts.append(failing)
     for status, words in (("warn", "advisory (WARN)"), ("manual", "need evidence (MANUAL)")):
         n = rolled.count(status)
         if n:
             parts.append(f"{n} {words}")
-    if down and verdict != "not_assessed":
+    if down and down < len(rep.targets):
         parts.append(f"{down} of {len(rep.targets)} target(s) could not be assessed")
     return (
         f'<p class="verdict" id="verdict"><span class="vlabel">Verdict</span> {verdict_badge(verdict)} '
