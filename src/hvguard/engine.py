@@ -145,6 +145,20 @@ def _run_check(chk: Check, ctx: CheckContext) -> list[Finding]:
         ]
 
 
+def run_check(chk: Check, target: TargetFacts, profile: Profile) -> list[Finding]:
+    """The findings one check gives for ``target`` under ``profile``, exactly as :func:`evaluate` runs
+    it (a check that raises gives an internal-error finding)."""
+    return _run_check(chk, CheckContext(target, profile, chk.measure, chk.id))
+
+
+def baseline_profile(profile: Profile) -> Profile | None:
+    """The profile with the packaged default thresholds that :func:`evaluate` also runs the checks of a
+    loosened measure with (to note what the loosening changed); None when nothing is loosened."""
+    if any(d.kind == "threshold" and d.direction != "tightened" for d in profile.deviation_details):
+        return replace(profile, thresholds=default_profile().thresholds)
+    return None
+
+
 def _run_measure(target: TargetFacts, profile: Profile, measure: str, checks: list[Check]) -> list[Finding]:
     """The findings of ``measure``'s checks that apply to the target's platform. Only when none applies
     does each check say, as a ``not_applicable`` finding, that it is written for another platform (the
@@ -324,9 +338,7 @@ def evaluate(
     grouped: dict[str, list[Check]] = defaultdict(list)
     for chk in checks if checks is not None else registered_checks():
         grouped[chk.measure].append(chk)
-    baseline = None
-    if any(d.kind == "threshold" and d.direction != "tightened" for d in profile.deviation_details):
-        baseline = replace(profile, thresholds=default_profile().thresholds)
+    baseline = baseline_profile(profile)
     findings: list[Finding] = []
     for target in targets:
         findings.extend(_evaluate_target(target, profile, cat, grouped, baseline))
