@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from hvguard.catalog import Catalog, Measure, load_catalog
 from hvguard.checks.base import HOST, Check, CheckContext
 from hvguard.checks.registry import registered_checks
@@ -54,8 +56,7 @@ FAIL_ON_LEVELS: dict[str, frozenset[Status]] = {
 }
 
 
-@dataclass(frozen=True)
-class TargetVerdict:
+class TargetVerdict(msgspec.Struct, frozen=True):
     """One target's verdict and the counts behind it."""
 
     verdict: Verdict
@@ -67,8 +68,7 @@ class TargetVerdict:
     """The binding measures (catalog order) with a ``fail`` or ``error`` finding: why it is not compliant."""
 
 
-@dataclass(frozen=True)
-class GroupRollup:
+class GroupRollup(msgspec.Struct, frozen=True):
     """One inventory group's roll-up: its targets' verdicts and each measure's worst status on them."""
 
     targets: int

@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import msgspec
+
 from hvguard.catalog import Catalog
 
 #: The automation level of a measure that no check covers on the platform asked about.
 MANUAL_ONLY = "manual-only"
 
 
-@dataclass(frozen=True)
-class CheckMeta:
+class CheckMeta(msgspec.Struct, frozen=True):
     """One check's static metadata."""
 
     id: str
@@ -97,8 +98,7 @@ def static_remediation(check_id: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class CoverageRow:
+class CoverageRow(msgspec.Struct, frozen=True):
     """How far hvguard automates one measure (on one platform, or on any)."""
 
     measure: str

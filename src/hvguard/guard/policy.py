@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 STATE_SCHEMA = "hvguard.guard-state/1"
 STATE_FILE = "state.json"
 COMPILED_FILE = "compiled.pickle"
-COMPILED_FORMAT = "hvguard.guard-compiled/1"
+COMPILED_FORMAT = "hvguard.guard-compiled/2"
 POLICY_KINDS = ("profile", "exceptions", "attestations")
 MODES = ("audit", "enforce")
 ON_ERROR = ("deny", "allow")
