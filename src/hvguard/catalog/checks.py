@@ -7,7 +7,6 @@ which module (under :mod:`hvguard.checks`) and with which static remediation tex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 import msgspec
@@ -31,8 +30,7 @@ class CheckMeta(msgspec.Struct, frozen=True):
     """The static remediation text its failed findings carry, when it has one."""
 
 
-@dataclass(frozen=True)
-class CheckMap:
+class CheckMap(msgspec.Struct, frozen=True):
     """Every check in run order, and the measures declared manual-only with their reasons."""
 
     checks: tuple[CheckMeta, ...]
