@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from hvguard.catalog import Catalog, Measure, load_catalog
 from hvguard.checks.base import HOST, Check, CheckContext
 from hvguard.checks.registry import registered_checks
@@ -54,8 +56,7 @@ FAIL_ON_LEVELS: dict[str, frozenset[Status]] = {
 }
 
 
-@dataclass(frozen=True)
-class TargetVerdict:
+class TargetVerdict(msgspec.Struct, frozen=True):
     """One target's verdict and the counts behind it."""
 
     verdict: Verdict
@@ -67,8 +68,7 @@ class TargetVerdict:
     """The binding measures (catalog order) with a ``fail`` or ``error`` finding: why it is not compliant."""
 
 
-@dataclass(frozen=True)
-class GroupRollup:
+class GroupRollup(msgspec.Struct, frozen=True):
     """One inventory group's roll-up: its targets' verdicts and each measure's worst status on them."""
 
     targets: int
@@ -143,6 +143,20 @@ def _run_check(chk: Check, ctx: CheckContext) -> list[Finding]:
                 check=chk.id,
             )
         ]
+
+
+def run_check(chk: Check, target: TargetFacts, profile: Profile) -> list[Finding]:
+    """The findings one check gives for ``target`` under ``profile``, exactly as :func:`evaluate` runs
+    it (a check that raises gives an internal-error finding)."""
+    return _run_check(chk, CheckContext(target, profile, chk.measure, chk.id))
+
+
+def baseline_profile(profile: Profile) -> Profile | None:
+    """The profile with the packaged default thresholds that :func:`evaluate` also runs the checks of a
+    loosened measure with (to note what the loosening changed); None when nothing is loosened."""
+    if any(d.kind == "threshold" and d.direction != "tightened" for d in profile.deviation_details):
+        return replace(profile, thresholds=default_profile().thresholds)
+    return None
 
 
 def _run_measure(target: TargetFacts, profile: Profile, measure: str, checks: list[Check]) -> list[Finding]:
@@ -324,9 +338,7 @@ def evaluate(
     grouped: dict[str, list[Check]] = defaultdict(list)
     for chk in checks if checks is not None else registered_checks():
         grouped[chk.measure].append(chk)
-    baseline = None
-    if any(d.kind == "threshold" and d.direction != "tightened" for d in profile.deviation_details):
-        baseline = replace(profile, thresholds=default_profile().thresholds)
+    baseline = baseline_profile(profile)
     findings: list[Finding] = []
     for target in targets:
         findings.extend(_evaluate_target(target, profile, cat, grouped, baseline))

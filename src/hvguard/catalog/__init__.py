@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
+import msgspec
 
-@dataclass(frozen=True)
-class Measure:
+
+class Measure(msgspec.Struct, frozen=True):
     """One SS-009 measure as the standard words it, plus hvguard's reading of it."""
 
     id: str
@@ -26,8 +26,7 @@ class Measure:
     """What an auditor needs to see where facts cannot decide."""
 
 
-@dataclass(frozen=True)
-class Catalog:
+class Catalog(msgspec.Struct, frozen=True):
     """The whole standard: identity, section titles and the measures in document order."""
 
     id: str

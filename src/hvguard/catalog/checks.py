@@ -7,8 +7,9 @@ which module (under :mod:`hvguard.checks`) and with which static remediation tex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
+
+import msgspec
 
 from hvguard.catalog import Catalog
 
@@ -16,8 +17,7 @@ from hvguard.catalog import Catalog
 MANUAL_ONLY = "manual-only"
 
 
-@dataclass(frozen=True)
-class CheckMeta:
+class CheckMeta(msgspec.Struct, frozen=True):
     """One check's static metadata."""
 
     id: str
@@ -30,8 +30,7 @@ class CheckMeta:
     """The static remediation text its failed findings carry, when it has one."""
 
 
-@dataclass(frozen=True)
-class CheckMap:
+class CheckMap(msgspec.Struct, frozen=True):
     """Every check in run order, and the measures declared manual-only with their reasons."""
 
     checks: tuple[CheckMeta, ...]
@@ -97,8 +96,7 @@ def static_remediation(check_id: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class CoverageRow:
+class CoverageRow(msgspec.Struct, frozen=True):
     """How far hvguard automates one measure (on one platform, or on any)."""
 
     measure: str

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from hvguard.facts import HostFacts, HypervisorFacts, Problem, TargetFacts, VmFacts, platform_family
 from hvguard.findings import Finding, Status
 from hvguard.profile import Profile
@@ -45,8 +47,7 @@ class CannotEvaluate(Exception):
         self.evidence = evidence
 
 
-@dataclass(frozen=True)
-class CheckContext:
+class CheckContext(msgspec.Struct, frozen=True):
     """What one check invocation sees: one target's facts, the profile, and the measure it serves."""
 
     target: TargetFacts

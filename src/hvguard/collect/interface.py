@@ -19,15 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
+from hvguard.collect.errors import CollectError as CollectError  # re-exported: the seam's base error
 from hvguard.facts import Problem
 
 SourceT = TypeVar("SourceT", contravariant=True)
 FactsT = TypeVar("FactsT", covariant=True)
 _T = TypeVar("_T")
-
-
-class CollectError(Exception):
-    """Base of every error raised across the collect seam; ``str()`` is a one-line reason."""
 
 
 @dataclass(frozen=True)

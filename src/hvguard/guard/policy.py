@@ -7,7 +7,9 @@ it. Each pinned file (``policy/profile.yaml``, ``policy/exceptions.yaml``, ``pol
 missing, unreadable or changed file is a :class:`GuardError` (the hook then applies ``on_error``).
 
 The compiled form (``compiled.pickle``) holds the parsed catalog, profile, registers, the host snapshot
-and the check list, so a hook does not parse YAML or the bundle again on every VM start. It records the
+and the check list, so a hook does not parse YAML or the bundle again on every VM start; it also holds
+the findings of every check that judges the host alone (:func:`host_replays`), so the hook imports and
+runs only the checks that can see the starting VM. It records the
 sha256 of every source it was built from and is used only when those equal the state's pins and the file
 belongs to this user and is writable by no one else; otherwise the hook loads the pinned files directly
 (slower, same result).
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from hvguard.catalog import Catalog
     from hvguard.checks.base import Check
     from hvguard.facts import TargetFacts
+    from hvguard.findings import Finding
     from hvguard.profile import Profile
     from hvguard.workflow.attestations import AttestationSet
     from hvguard.workflow.exceptions import ExceptionRegister
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 STATE_SCHEMA = "hvguard.guard-state/1"
 STATE_FILE = "state.json"
 COMPILED_FILE = "compiled.pickle"
-COMPILED_FORMAT = "hvguard.guard-compiled/1"
+COMPILED_FORMAT = "hvguard.guard-compiled/2"
 POLICY_KINDS = ("profile", "exceptions", "attestations")
 MODES = ("audit", "enforce")
 ON_ERROR = ("deny", "allow")
@@ -232,7 +235,9 @@ def load_pinned(state: GuardState) -> tuple[Policy, TargetFacts]:
 # The compiled form
 
 
-def _check_specs(checks: tuple[Check, ...]) -> list[dict[str, Any]]:
+def _check_specs(
+    checks: tuple[Check, ...], replays: dict[str, list[tuple[Profile, list[Finding]]]]
+) -> list[dict[str, Any]]:
     return [
         {
             "id": c.id,
@@ -241,9 +246,59 @@ def _check_specs(checks: tuple[Check, ...]) -> list[dict[str, Any]]:
             "module": c.fn.__module__,
             "doc": c.doc,
             "platforms": c.platforms,
+            "replay": replays.get(c.id),
         }
         for c in checks
     ]
+
+
+#: Two domains as unlike as the checks can tell apart (hardware-assisted and small / emulated, large,
+#: with a network disk and a NIC): a check whose findings are the same with either starting is judged
+#: on the host alone.
+_PROBES = (
+    "<domain type='kvm'><name>hvguard-probe-a</name><uuid>00000000-0000-4000-8000-00000000000a</uuid>"
+    "<memory unit='KiB'>1048576</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>",
+    "<domain type='qemu'><name>hvguard-probe-b</name><memory unit='GiB'>512</memory><vcpu>512</vcpu>"
+    "<os><type>hvm</type></os><devices><disk type='network' device='disk'><source protocol='nbd' "
+    "name='probe'><host name='probe.invalid'/></source><target dev='vda' bus='virtio'/></disk>"
+    "<interface type='user'><model type='virtio'/></interface></devices></domain>",
+)
+
+
+def _reads_vms(chk: Check) -> bool:
+    """The check declares it reads the VMs (or the whole hypervisor, which holds them)."""
+    return any(r.startswith("hypervisor.vms") or r in ("hypervisor", "hypervisor.*") for r in chk.reads)
+
+
+def host_replays(policy: Policy, snapshot: TargetFacts) -> dict[str, list[tuple[Profile, list[Finding]]]]:
+    """The findings of every check that judges the host alone, per profile the engine runs it with (the
+    policy's and, when a threshold is loosened, the default-threshold baseline), computed once here so
+    the hook replays them instead of importing and running those checks on every VM start.
+
+    A check qualifies when it applies to the snapshot's platform, does not declare that it reads the VMs,
+    and gives the very same findings whichever of two unlike probe domains is starting (a check that
+    reads more than it declares stays live)."""
+    from hvguard.engine import baseline_profile, run_check
+    from hvguard.guard.decide import parse_domain, with_vm
+
+    profiles = [policy.profile]
+    baseline = baseline_profile(policy.profile)
+    if baseline is not None:
+        profiles.append(baseline)
+    probes = [with_vm(snapshot, parse_domain(xml, "probe")) for xml in _PROBES]
+    out: dict[str, list[tuple[Profile, list[Finding]]]] = {}
+    for chk in policy.checks:
+        if not chk.applies_to(snapshot.platform) or _reads_vms(chk):
+            continue
+        runs = []
+        for profile in profiles:
+            found = [run_check(chk, facts, profile) for facts in probes]
+            if any(f != found[0] for f in found[1:]):
+                break
+            runs.append((profile, found[0]))
+        else:
+            out[chk.id] = runs
+    return out
 
 
 def compile(state_dir: Path) -> Path:
@@ -267,7 +322,7 @@ def compile(state_dir: Path) -> Path:
         "profile": policy.profile,
         "exceptions": policy.exceptions,
         "attestations": policy.attestations,
-        "checks": _check_specs(policy.checks),
+        "checks": _check_specs(policy.checks, host_replays(policy, snapshot)),
         "check_map": load_check_map(),
         "snapshot": snapshot,
     }
@@ -358,6 +413,27 @@ def load_compiled(state_dir: Path, pins: dict[str, str | None]) -> tuple[Policy,
     return policy, snapshot
 
 
+class _Replay:
+    """Stands for a check that judges the host alone (:func:`host_replays`): gives a fresh copy of the
+    findings computed at compile time for the profile it is run with (the engine changes findings in
+    place when it applies modality, exceptions and attestations)."""
+
+    __slots__ = ("runs",)
+
+    def __init__(self, runs: list[tuple[Profile, list[Finding]]]) -> None:
+        self.runs = runs
+
+    def __call__(self, ctx: Any) -> list[Finding]:
+        import msgspec
+
+        for profile, found in self.runs:
+            if ctx.profile is profile or ctx.profile == profile:
+                return [msgspec.structs.replace(f) for f in found]
+        # Not reached by the engine (it runs a check with the policy's profile or its baseline only);
+        # the engine turns this into an internal-error finding rather than a wrong verdict.
+        raise RuntimeError("a replayed host check was run with a profile it was not compiled for")
+
+
 def _not_loaded(_ctx: Any) -> Any:
     """Stands for a check of another platform family, whose module the hook does not import (the engine
     never runs a check that does not apply to the target's platform)."""
@@ -365,8 +441,9 @@ def _not_loaded(_ctx: Any) -> Any:
 
 
 def _checks_from_specs(specs: list[dict[str, Any]], platform: str) -> tuple[Check, ...]:
-    """The check list in the check map's order. Only modules of checks that apply to ``platform`` are
-    imported (that is most of the hook's start-up); the others keep their id, measure and platforms,
+    """The check list in the check map's order. Only modules of checks that apply to ``platform`` and
+    can see the starting VM are imported (that is most of the hook's start-up); a host-only check
+    replays its compiled findings (:class:`_Replay`); the others keep their id, measure and platforms,
     which is all the engine reads of a check that does not apply."""
     import dataclasses
     import importlib
@@ -385,11 +462,16 @@ def _checks_from_specs(specs: list[dict[str, Any]], platform: str) -> tuple[Chec
         for spec in specs
     ]
     applies = [stub.applies_to(platform) for stub in stubs]
-    for spec, used in zip(specs, applies, strict=True):
+    live = [used and not spec.get("replay") for spec, used in zip(specs, applies, strict=True)]
+    for spec, used in zip(specs, live, strict=True):
         if used:
             importlib.import_module(spec["module"])
     defined = defined_checks()
     return tuple(
-        dataclasses.replace(defined[stub.id], platforms=stub.platforms) if used else stub
-        for stub, used in zip(stubs, applies, strict=True)
+        dataclasses.replace(defined[stub.id], platforms=stub.platforms)
+        if used
+        else dataclasses.replace(stub, fn=_Replay(spec["replay"]))
+        if spec.get("replay")
+        else stub
+        for stub, spec, used in zip(stubs, specs, live, strict=True)
     )

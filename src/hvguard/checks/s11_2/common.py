@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hvguard.checks.base import HOST, CannotEvaluate, CheckContext
-from hvguard.checks.support import access as ae
 from hvguard.checks.support.libvirt_conf import (
     Setting,
     load_conf,
@@ -62,6 +61,10 @@ def polkit_errors(ctx: CheckContext, access: AccessFacts) -> Iterator[Finding]:
             "reads them, so which rules apply is unknown",
             evidence={"unreadable": unread},
         )
+    # Imported here: only the host-access checks call this, and the guard hook (which replays their
+    # findings) need not load the access support module on every VM start.
+    from hvguard.checks.support import access as ae
+
     for file in ae.active_files(access):
         if file.path in unread:
             continue

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from hvguard.checks.base import HOST, CannotEvaluate, CheckContext
 from hvguard.checks.support.libvirt_conf import (
@@ -94,8 +95,7 @@ def bridges_of_vms(ctx: CheckContext, network: NetworkFacts | None) -> set[str]:
     return out
 
 
-@dataclass
-class FirewallView:
+class FirewallView(msgspec.Struct):
     """The evaluated input filter: the chains that drop by default and what they still admit."""
 
     analyses: list[ChainAnalysis]

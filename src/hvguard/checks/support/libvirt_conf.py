@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from hvguard.checks.base import HOST, CannotEvaluate, CheckContext
 from hvguard.facts import ConfFile, HostFacts
@@ -97,8 +98,7 @@ class ConfValueError(CannotEvaluate):
         self.path = path
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(msgspec.Struct, frozen=True):
     """One effective setting: its value and where it came from (a file line or libvirt's default)."""
 
     path: str

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from hvguard.checks.base import HOST, CannotEvaluate, CheckContext
 from hvguard.facts import (
@@ -56,8 +57,7 @@ _ICMP = frozenset({"icmp", "ipv6-icmp", "icmpv6", "1", "58"})
 _RETURN_STATES = frozenset({"established", "related"})
 
 
-@dataclass(frozen=True)
-class PortSpec:
+class PortSpec(msgspec.Struct, frozen=True):
     """``PORT[-PORT]/PROTO`` from the profile's allow-list."""
 
     low: int
@@ -99,8 +99,7 @@ def port_range(text: str) -> tuple[int, int] | None:
 # Firewall
 
 
-@dataclass
-class Opening:
+class Opening(msgspec.Struct):
     """Traffic an input chain accepts: ports (or every port) of protocols, from sources, on interfaces."""
 
     protos: list[str]
@@ -124,15 +123,14 @@ class Opening:
         return f"{what} ({proto}) {src}{iif} — {self.where}"
 
 
-@dataclass
-class ChainAnalysis:
+class ChainAnalysis(msgspec.Struct):
     """One input base chain: whether it drops by default, what it opens, and rules it cannot read."""
 
     chain: FirewallChain
     default_drop: bool
     default_where: str
-    openings: list[Opening] = field(default_factory=list)
-    unclear: list[str] = field(default_factory=list)
+    openings: list[Opening] = []
+    unclear: list[str] = []
 
     @property
     def label(self) -> str:
@@ -361,14 +359,13 @@ def pool_transport(pool: StoragePool, mounts: list[MountPoint] | None) -> tuple[
 # Network
 
 
-@dataclass
-class VmNetwork:
+class VmNetwork(msgspec.Struct):
     """A network VMs attach to: how (bridge, nat, macvtap …) and which host device carries it."""
 
     label: str
     mode: str
     device: str | None
-    vms: list[str] = field(default_factory=list)
+    vms: list[str] = []
     network: LibvirtNetwork | None = None
 
 

@@ -8,8 +8,9 @@ confinement key (:func:`judge_qemu_conf`) that each measure words in its own ter
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from hvguard.checks.base import CheckContext
 from hvguard.checks.support.libvirt_conf import (
@@ -45,8 +46,7 @@ def dac_label_is_root(label: SecLabel) -> bool:
     return any(is_root_id(p) for p in parts)
 
 
-@dataclass(frozen=True, slots=True)
-class QemuUserState:
+class QemuUserState(msgspec.Struct, frozen=True):
     """Whether QEMU runs as root: ``root`` is None when neither processes nor qemu.conf can tell."""
 
     root: bool | None
@@ -77,8 +77,7 @@ def qemu_user_state(host: HostFacts, qconf: Conf) -> QemuUserState:
     return QemuUserState(None, "unknown (build-time default user)", conf_ev)
 
 
-@dataclass(frozen=True, slots=True)
-class MacState:
+class MacState(msgspec.Struct, frozen=True):
     """Mandatory access control for QEMU: active MAC models (None: unknown) and how that was learnt."""
 
     active: list[str] | None

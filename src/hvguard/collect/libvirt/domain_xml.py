@@ -33,7 +33,7 @@ from xml.etree.ElementTree import Element
 import defusedxml
 from defusedxml.ElementTree import ParseError, fromstring
 
-from hvguard.collect.interface import CollectError
+from hvguard.collect.errors import CollectError
 from hvguard.collect.libvirt.xml_devices import Devices
 from hvguard.collect.libvirt.xml_tuning import parse_blkiotune, parse_cputune, parse_os, parse_seclabel
 from hvguard.collect.libvirt.xml_values import (
