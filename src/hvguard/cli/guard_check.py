@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def _read_domains(paths: tuple[Path, ...]) -> list[tuple[Path, VmFacts]]:
     from hvguard.filekind import InputFileError, read_regular_file
-    from hvguard.guard.decide import MAX_XML_BYTES, DomainXmlError, parse_domain
+    from hvguard.guard.domain import MAX_XML_BYTES, DomainXmlError, parse_domain
 
     out = []
     for path in paths:

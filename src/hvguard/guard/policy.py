@@ -279,7 +279,7 @@ def host_replays(policy: Policy, snapshot: TargetFacts) -> dict[str, list[tuple[
     and gives the very same findings whichever of two unlike probe domains is starting (a check that
     reads more than it declares stays live)."""
     from hvguard.engine import baseline_profile, run_check
-    from hvguard.guard.decide import parse_domain, with_vm
+    from hvguard.guard.domain import parse_domain, with_vm
 
     profiles = [policy.profile]
     baseline = baseline_profile(policy.profile)
