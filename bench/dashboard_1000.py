@@ -24,7 +24,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _timing import describe, timed
 
-from dashboard_env import GroupedTargetStandIn, make_certs, start
+from dashboard_env import make_certs, start
 from factories import good_host, good_vm, target
 from hvguard.catalog import load_catalog
 from hvguard.engine import evaluate
@@ -52,9 +52,7 @@ def host(i: int, vms: int) -> TargetFacts:
     if i % 50 == 0:
         base = msgspec.structs.replace(base, host=None, hypervisor=None, unreachable="connection refused")
     groups = (GROUPS[i % 4], "prod" if i % 2 else "lab")
-    if "groups" in TargetFacts.__struct_fields__:
-        return msgspec.structs.replace(base, groups=groups)  # type: ignore[call-arg,unused-ignore]
-    return GroupedTargetStandIn(**{f: getattr(base, f) for f in base.__struct_fields__}, groups=groups)
+    return msgspec.structs.replace(base, groups=groups)
 
 
 def main() -> None:
