@@ -17,7 +17,6 @@ belongs to this user and is writable by no one else; otherwise the hook loads th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -26,6 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+# The state directory's names and the pin digest are statefile's (stdlib only, so cheap on the hook's path).
+from hvguard.guard.statefile import POLICY_KINDS, STATE_FILE, STATE_SCHEMA, sha256_file
 
 if TYPE_CHECKING:
     from hvguard.catalog import Catalog
@@ -36,11 +38,8 @@ if TYPE_CHECKING:
     from hvguard.workflow.attestations import AttestationSet
     from hvguard.workflow.exceptions import ExceptionRegister
 
-STATE_SCHEMA = "hvguard.guard-state/1"
-STATE_FILE = "state.json"
 COMPILED_FILE = "compiled.pickle"
 COMPILED_FORMAT = "hvguard.guard-compiled/2"
-POLICY_KINDS = ("profile", "exceptions", "attestations")
 MODES = ("audit", "enforce")
 ON_ERROR = ("deny", "allow")
 #: Largest state or policy file read (a pinned file is small; this bounds a hostile one).
@@ -71,15 +70,6 @@ class GuardState(msgspec.Struct, frozen=True, kw_only=True):
     host_facts: Pinned
     timeout_seconds: float = 10.0
     raw: dict[str, Any] = {}
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of the file at ``path`` (OSError when it cannot be read)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def on_error_of(state_dir: Path) -> str:
