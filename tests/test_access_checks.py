@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import msgspec
@@ -69,7 +68,7 @@ def one(fn: Check, tgt: TargetFacts, measure: str, profile: Profile | None = Non
 
 def with_thresholds(**changes: object) -> Profile:
     base = default_profile()
-    return dc_replace(base, thresholds=dc_replace(base.thresholds, **changes))
+    return msgspec.structs.replace(base, thresholds=msgspec.structs.replace(base.thresholds, **changes))
 
 
 ACCESS_CHECKS: list[tuple[Check, str]] = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -57,7 +56,7 @@ def by_subject(findings: list[Finding]) -> dict[str, Finding]:
 
 def profile(**thresholds: Any) -> Profile:
     base = default_profile()
-    return dataclasses.replace(base, thresholds=dataclasses.replace(base.thresholds, **thresholds))
+    return replace(base, thresholds=replace(base.thresholds, **thresholds))
 
 
 def without_node(tgt: TargetFacts) -> TargetFacts:
@@ -574,14 +573,14 @@ def test_engine_rolls_up_my_measures() -> None:
     for m in ("11.1.1", "11.1.2", "11.3.1", "11.3.2", "11.3.3", "11.3.10"):
         assert bad.by_measure[m] is Status.FAIL, m
     # Advisory tailoring is the engine's job: the same facts under an advisory profile warn instead.
-    advisory = dataclasses.replace(default_profile(), advisory=frozenset({"11.3.3"}))
+    advisory = replace(default_profile(), advisory=frozenset({"11.3.3"}))
     tailored = evaluate([target(bad_vms(), host=good_kvm_host())], advisory)
     assert tailored.by_measure["11.3.3"] is Status.WARN
 
 
 def test_profile_threshold_fields_exist() -> None:
     # The checks read these names; a rename in Thresholds must break this test, not a scan.
-    names = {f.name for f in dataclasses.fields(Thresholds)}
+    names = set(Thresholds.__struct_fields__)
     assert {"memory_overcommit_pass_max", "memory_overcommit_warn_max", "memory_overcommit_scope"} <= names
     assert "vcpu_extra_reserved_cores" in names
     assert hw_virt.HW_KVM_MODULES["kvm_intel"] == "Intel VT-x"

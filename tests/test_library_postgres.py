@@ -24,9 +24,7 @@ def pg_lib(tmp_path_factory: pytest.TempPathFactory, cluster: Cluster) -> Iterat
     yield from ((lib, url) for lib in start_server(make_store(tmp, init_extra=("--metadata-db", url)), tmp))
 
 
-def test_push_approve_pull_with_metadata_in_postgresql(
-    pg_lib: tuple[Library, str], tmp_path: Path
-) -> None:
+def test_push_approve_pull_with_metadata_in_postgresql(pg_lib: tuple[Library, str], tmp_path: Path) -> None:
     lib, url = pg_lib
     image = ext4_image(tmp_path, "pg")
     pushed = hvguard(

@@ -235,7 +235,6 @@ COMMANDS: dict[str, Runs | CannotRun] = {
     "hvguard guard check new.xml --no-host --exceptions exceptions.yaml": _runs(
         f"guard check {WEB1} --no-host --exceptions {{exc}}", codes=(1, 2)
     ),
-
     (
         "hvguard serve --db postgresql+psycopg://hvguard@db/hvguard --listen 0.0.0.0:8443 --tls-cert srv.crt"
         " --tls-key srv.key --client-ca clients-ca.pem"

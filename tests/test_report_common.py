@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -76,7 +75,7 @@ def _rollup(ev: Evaluation, findings: list[Finding]) -> Evaluation:
     for f in findings:
         per[f.measure].append(f.status)
     counts = Counter(f.status.value for f in findings)
-    return replace(
+    return msgspec.structs.replace(
         ev,
         findings=tuple(findings),
         by_measure={m: worst(s) for m, s in per.items()},

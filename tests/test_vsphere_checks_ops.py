@@ -7,10 +7,9 @@ judging of the API's shapes, never how ESXi behaves.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import msgspec
 import pytest
+from msgspec.structs import replace
 
 from factories import run
 from hvguard.checks.s11_3 import vsphere_monitoring as mon

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -80,8 +79,7 @@ class GroupRollup(msgspec.Struct, frozen=True):
     of them when none was assessed), the rule of the estate-wide roll-up."""
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(msgspec.Struct, frozen=True):
     """The outcome of one evaluation: every finding, and the roll-ups the reports show."""
 
     catalog: Catalog
@@ -101,7 +99,7 @@ class Evaluation:
     a live scan and for an estate of several bundles (see ``bundles``)."""
     bundles: tuple[BundleSource, ...] = ()
     """Every evidence bundle the facts were read from, in order (``hvguard evaluate``); empty for a scan."""
-    verdicts: dict[str, TargetVerdict] = field(default_factory=dict)
+    verdicts: dict[str, TargetVerdict] = msgspec.field(default_factory=dict)
     """Each target's verdict, by target id, in target order."""
 
     @property
@@ -155,7 +153,7 @@ def baseline_profile(profile: Profile) -> Profile | None:
     """The profile with the packaged default thresholds that :func:`evaluate` also runs the checks of a
     loosened measure with (to note what the loosening changed); None when nothing is loosened."""
     if any(d.kind == "threshold" and d.direction != "tightened" for d in profile.deviation_details):
-        return replace(profile, thresholds=default_profile().thresholds)
+        return msgspec.structs.replace(profile, thresholds=default_profile().thresholds)
     return None
 
 

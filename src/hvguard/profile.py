@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from hvguard.catalog import load_catalog
 
@@ -21,8 +22,7 @@ class ProfileError(ValueError):
     """A profile file that cannot be used (unreadable, malformed, unknown key, bad value)."""
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(msgspec.Struct, frozen=True):
     """Numeric settings read by the checks; defaults are documented in ``profiles/default.yaml``."""
 
     memory_overcommit_pass_max: float = 1.0
@@ -68,8 +68,7 @@ _LOOSENS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class Deviation:
+class Deviation(msgspec.Struct, frozen=True):
     """One way a profile differs from the packaged defaults, as data (reports print ``text``)."""
 
     kind: str
@@ -105,17 +104,16 @@ def _threshold_deviation(key: str, old: Any, new: Any) -> Deviation:
     return Deviation("threshold", key, old, new, direction, measures, text)
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(msgspec.Struct, frozen=True):
     """A named set of thresholds plus advisory tailoring, and where it deviates from the defaults."""
 
     name: str = "default"
     description: str = ""
     source: str = "builtin:default"
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     advisory: frozenset[str] = frozenset()
     deviations: tuple[str, ...] = ()
-    modality: Mapping[str, str] = field(default_factory=dict, hash=False)
+    modality: Mapping[str, str] = msgspec.field(default_factory=dict)
     """Modality overrides, measure id → ``must`` or ``should`` (``should`` reports a fail as warn)."""
     deviation_details: tuple[Deviation, ...] = ()
     """``deviations`` as data, in the same order."""
@@ -148,7 +146,7 @@ class Profile:
         return {
             "name": self.name,
             "source": self.source,
-            "thresholds": {f.name: getattr(self.thresholds, f.name) for f in fields(Thresholds)},
+            "thresholds": {name: getattr(self.thresholds, name) for name in Thresholds.__struct_fields__},
             "advisory": sorted(self.advisory),
             "modality": dict(sorted(self.modality.items())),
             "tailored": self.tailored,
@@ -168,7 +166,9 @@ PROFILE_KEYS: dict[str, str] = {
 }
 #: Each threshold's type (``float``, ``int``, ``str`` or ``tuple`` of non-empty strings), from the
 #: defaults of :class:`Thresholds`.
-THRESHOLD_TYPES: dict[str, type] = {f.name: type(getattr(Thresholds(), f.name)) for f in fields(Thresholds)}
+THRESHOLD_TYPES: dict[str, type] = {
+    name: type(getattr(Thresholds(), name)) for name in Thresholds.__struct_fields__
+}
 #: One ``firewall_allowed_ports`` entry: ``PORT[-PORT]/PROTO``.
 PORT_SPEC = re.compile(r"[1-9]\d{0,4}(-[1-9]\d{0,4})?/(tcp|udp|sctp)")
 #: The values of ``memory_overcommit_scope``.
@@ -203,7 +203,7 @@ def _build(raw: Any, source: str, base: Profile | None) -> Profile:
     if unknown:
         raise ProfileError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
     defaults = base.thresholds if base else Thresholds()
-    values = {f.name: getattr(defaults, f.name) for f in fields(Thresholds)}
+    values = {name: getattr(defaults, name) for name in Thresholds.__struct_fields__}
     # Absent or empty (``thresholds:``) is no change; any other non-mapping, even an empty list, is
     # refused rather than ignored.
     given = raw.get("thresholds")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -177,8 +176,7 @@ class CheckContext(msgspec.Struct, frozen=True):
 CheckFn = Callable[[CheckContext], Iterable[Finding]]
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(msgspec.Struct, frozen=True):
     """A registered check: the measure it serves, the facts it reads and the function."""
 
     id: str

@@ -7,8 +7,9 @@ Which modules define checks, and the order of the checks, is data: ``hvguard/cat
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
+
+import msgspec
 
 from hvguard.catalog.checks import load_check_map
 from hvguard.checks.base import Check, defined_checks
@@ -28,4 +29,4 @@ def registered_checks() -> list[Check]:
     unlisted = sorted(defined.keys() - listed)
     if missing or unlisted:
         raise ValueError(f"check map and registry disagree: unregistered {missing}, unmapped {unlisted}")
-    return [dataclasses.replace(defined[e.id], platforms=e.platforms) for e in entries]
+    return [msgspec.structs.replace(defined[e.id], platforms=e.platforms) for e in entries]

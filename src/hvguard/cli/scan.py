@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import msgspec
 
 from hvguard.cli.bundle_keys import load_estate, sign_option, signer, verify_option, write_signature
 from hvguard.cli.console import error_console
@@ -350,7 +350,7 @@ def evaluate_cmd(
         if ungrouped:
             info(f"{len(ungrouped)} target(s) in no inventory group: {', '.join(ungrouped)}")
     with timed("evaluate"):
-        ev = replace(
+        ev = msgspec.structs.replace(
             evaluate(facts, profile, **workflow.kwargs()),
             bundle=sources[0] if len(sources) == 1 else None,
             bundles=tuple(sources),

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from hvguard.workflow.exceptions import ExceptionRegister
 
 COMPILED_FILE = "compiled.pickle"
-COMPILED_FORMAT = "hvguard.guard-compiled/2"
+COMPILED_FORMAT = "hvguard.guard-compiled/3"
 MODES = ("audit", "enforce")
 ON_ERROR = ("deny", "allow")
 #: Largest state or policy file read (a pinned file is small; this bounds a hostile one).
@@ -435,7 +435,6 @@ def _checks_from_specs(specs: list[dict[str, Any]], platform: str) -> tuple[Chec
     can see the starting VM are imported (that is most of the hook's start-up); a host-only check
     replays its compiled findings (:class:`_Replay`); the others keep their id, measure and platforms,
     which is all the engine reads of a check that does not apply."""
-    import dataclasses
     import importlib
 
     from hvguard.checks.base import Check, defined_checks
@@ -458,9 +457,9 @@ def _checks_from_specs(specs: list[dict[str, Any]], platform: str) -> tuple[Chec
             importlib.import_module(spec["module"])
     defined = defined_checks()
     return tuple(
-        dataclasses.replace(defined[stub.id], platforms=stub.platforms)
+        msgspec.structs.replace(defined[stub.id], platforms=stub.platforms)
         if used
-        else dataclasses.replace(stub, fn=_Replay(spec["replay"]))
+        else msgspec.structs.replace(stub, fn=_Replay(spec["replay"]))
         if spec.get("replay")
         else stub
         for stub, spec, used in zip(stubs, specs, live, strict=True)

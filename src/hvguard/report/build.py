@@ -7,7 +7,7 @@ id (the catalog) and the VM inventory it only counts, and is what every format r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +87,7 @@ def _profile(p: Profile) -> ProfileBlock:
     return ProfileBlock(
         name=p.name,
         source=p.source,
-        thresholds={f.name: getattr(p.thresholds, f.name) for f in fields(Thresholds)},
+        thresholds={name: getattr(p.thresholds, name) for name in Thresholds.__struct_fields__},
         advisory=sorted(p.advisory),
         modality=dict(sorted(p.modality.items())),
         tailored=p.tailored,

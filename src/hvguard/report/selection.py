@@ -13,9 +13,11 @@ report builder, so every format — including ones added later — honours it wi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
+
+import msgspec
 
 from hvguard.catalog import Catalog
 from hvguard.engine import FAIL_ON_LEVELS, Evaluation
@@ -110,11 +112,10 @@ class Selection:
         return tuple(f for f in findings if self.keeps(f, sections.get(f.measure, "")))
 
 
-@dataclass(frozen=True)
-class SelectedEvaluation(Evaluation):
+class SelectedEvaluation(Evaluation, frozen=True, dict=True):
     """A complete evaluation plus the selection its reports apply (see the module notes)."""
 
-    selection: Selection = field(default_factory=Selection)
+    selection: Selection = msgspec.field(default_factory=Selection)
     """The filters; ``findings`` stays every finding."""
     generated_at: str | None = None
     """The one ``generated_at`` stamp of every report of this run (ISO 8601, UTC, ``Z``), so the outputs
@@ -133,7 +134,7 @@ class SelectedEvaluation(Evaluation):
 
 def select(ev: Evaluation, selection: Selection, *, generated_at: str | None = None) -> SelectedEvaluation:
     """``ev`` with ``selection`` (and the run's report stamp) attached, every field of ``ev`` kept."""
-    fields = {name: getattr(ev, name) for name in Evaluation.__dataclass_fields__}
+    fields = {name: getattr(ev, name) for name in Evaluation.__struct_fields__}
     return SelectedEvaluation(**fields, selection=selection, generated_at=generated_at)
 
 

@@ -146,7 +146,6 @@ NOT_CONFIGURABLE = frozenset(
         "list",
         # `history prune --include-latest` deletes a target's only remaining scan: never by default.
         "include-latest",
-
         # guard: one-off acts that change the host or bypass the guard are asked for on the command line
         "update",
         "purge",

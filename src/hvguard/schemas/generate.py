@@ -21,7 +21,6 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -311,10 +310,10 @@ def profile_schema() -> Schema:
     comments = _default_profile_comments()
     defaults = profile.Thresholds()
     thresholds = {
-        f.name: _threshold_schema(
-            f.name, profile.THRESHOLD_TYPES[f.name], getattr(defaults, f.name), comments.get(f.name, "")
+        name: _threshold_schema(
+            name, profile.THRESHOLD_TYPES[name], getattr(defaults, name), comments.get(name, "")
         )
-        for f in fields(profile.Thresholds)
+        for name in profile.Thresholds.__struct_fields__
     }
     ids = list(_measure_ids())
     # name and description are shown as text whatever YAML made of them, so any value is accepted.
