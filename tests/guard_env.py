@@ -17,8 +17,8 @@ from pathlib import Path
 
 import defusedxml.ElementTree as DET
 
+from hvguard.digest import sha256_file
 from hvguard.guard.snapshot import take
-from hvguard.guard.statefile import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"

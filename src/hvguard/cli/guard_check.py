@@ -54,7 +54,7 @@ def _host(host_facts: Path | None, no_host: bool) -> tuple[TargetFacts, str | No
         return no_host_facts(), None
     try:
         if host_facts is not None:
-            from hvguard.guard.statefile import sha256_file
+            from hvguard.digest import sha256_file
 
             return load(host_facts), sha256_file(host_facts)
         return collect("local"), None
@@ -122,10 +122,10 @@ def check(
     """Decide whether each DOMAIN_XML may start, as the installed guard would (0 allowed, 1 refused)."""
     import json
 
+    from hvguard.digest import sha256_file
     from hvguard.guard.decide import decide
     from hvguard.guard.policy import load_policy
     from hvguard.guard.record import PolicyPins, to_builtins
-    from hvguard.guard.statefile import sha256_file
 
     domains = _read_domains(domain_xml)
     policy = load_policy(profile_path, exceptions_path, attestations_path)

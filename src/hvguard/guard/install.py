@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hvguard import __version__
+from hvguard.digest import sha256_file
 from hvguard.guard import hookdir
 from hvguard.guard.statefile import (
     DECISIONS_FILE,
@@ -28,7 +29,6 @@ from hvguard.guard.statefile import (
     STATE_SCHEMA,
     make_state_dir,
     read_state,
-    sha256_file,
     write_atomic,
     write_state,
 )

@@ -7,7 +7,6 @@ break-glass file (SS-009 11.2.1: administrators can bypass a fault — a broken 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,8 @@ def breakglass_active(state_dir: Path, domain: str, now: datetime | None = None)
         lines = (state_dir / BREAK_GLASS_FILE).read_bytes().splitlines()
     except FileNotFoundError:
         return None
+    import json  # only when the file exists: most VM starts have no break-glass
+
     best: tuple[datetime, dict[str, Any]] | None = None
     for line in lines:
         try:

@@ -17,7 +17,6 @@ belongs to this user and is writable by no one else; otherwise the hook loads th
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import stat
@@ -27,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 # The state directory's names and the pin digest are statefile's (stdlib only, so cheap on the hook's path).
-from hvguard.guard.statefile import POLICY_KINDS, STATE_FILE, STATE_SCHEMA, sha256_file
+from hvguard.digest import sha256_file
+from hvguard.guard.statefile import POLICY_KINDS, STATE_FILE, STATE_SCHEMA
 
 if TYPE_CHECKING:
     from hvguard.catalog import Catalog
@@ -75,9 +75,9 @@ class GuardState(msgspec.Struct, frozen=True, kw_only=True):
 def on_error_of(state_dir: Path) -> str:
     """The ``on_error`` policy from ``state.json``, ``deny`` when the state cannot be read (fail safe)."""
     try:
-        raw = json.loads((state_dir / STATE_FILE).read_bytes()[:MAX_FILE_BYTES])
+        raw = msgspec.json.decode((state_dir / STATE_FILE).read_bytes()[:MAX_FILE_BYTES])
         value = raw.get("on_error") if isinstance(raw, dict) else None
-    except (OSError, ValueError):
+    except (OSError, msgspec.DecodeError):
         return "deny"
     return value if value in ON_ERROR else "deny"
 
@@ -105,8 +105,8 @@ def read_state(state_dir: Path) -> GuardState:
     except OSError as exc:
         raise GuardError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
-        raw = json.loads(data)
-    except ValueError as exc:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
         raise GuardError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict) or raw.get("schema") != STATE_SCHEMA:
         raise GuardError(f"{path} is not a {STATE_SCHEMA} document")

@@ -1,16 +1,17 @@
 """The guard's state directory: where it is, ``state.json`` (``hvguard.guard-state/1``) and small file
-helpers (sha256, atomic writes, appending one JSON line).
+helpers (atomic writes, appending one JSON line; the pins' sha256 is :func:`hvguard.digest.sha256_file`).
 
 Layout (the contract in docs/contracts.md, "Issue 14"): ``state.json``, ``policy/{profile,exceptions,
 attestations}.yaml`` (pinned copies), ``host-facts.json`` (the host snapshot), ``compiled.*``,
 ``decisions.jsonl`` and ``break-glass.jsonl``. The directory is 0700 and its files 0600.
+
+This module is on the hook's path (every VM start) for its names alone, so ``json`` is imported where it
+is used.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -36,15 +37,6 @@ def state_dir(option: str | os.PathLike[str] | None) -> Path:
     return Path(env).absolute() if env else DEFAULT_STATE_DIR
 
 
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of the file at ``path`` (OSError when unreadable)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` through a temp file and a rename, so readers see old or new."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -64,6 +56,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
     """Append ``record`` as one JSON line (one write, O_APPEND, created 0600)."""
+    import json
+
     line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
@@ -84,6 +78,8 @@ def make_state_dir(path: Path) -> bool:
 
 def read_state(path: Path) -> dict[str, Any]:
     """The parsed ``state.json`` of the state directory ``path``."""
+    import json
+
     f = path / STATE_FILE
     try:
         raw = f.read_text(encoding="utf-8")
@@ -102,4 +98,6 @@ def read_state(path: Path) -> dict[str, Any]:
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Write ``state.json`` atomically."""
+    import json
+
     write_atomic(path / STATE_FILE, (json.dumps(state, indent=2) + "\n").encode())

@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from hvguard.digest import sha256_file
 from hvguard.guard import breakglass, hookdir
-from hvguard.guard.statefile import DECISIONS_FILE, POLICY_KINDS, StateError, read_state, sha256_file
+from hvguard.guard.statefile import DECISIONS_FILE, POLICY_KINDS, StateError, read_state
 
 SCHEMA = "hvguard.guard-status/1"
 

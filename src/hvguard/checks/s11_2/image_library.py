@@ -87,16 +87,12 @@ def image_library_access(ctx: CheckContext) -> Iterator[Finding]:
                 if d.source_pool:
                     pools.add(d.source_pool)
     # With ``scan --library`` the check-in/check-out path is the library's (library.access-control).
-    api_side = (
-        None
-        if ctx.target.image_library is not None
-        else ctx.manual(
-            HOST,
-            "Evidence needed for libvirt's API path into the image library: polkit rules limiting "
-            "org.libvirt.api.storage-vol.create / delete / upload and storage-pool.* (pool_name, vol_name) to "
-            "the image administrators, and the approval records of image check-ins/check-outs.",
-            {"vm_image_directories": sorted(dirs)[:50], "vm_storage_pools": sorted(pools)[:50]},
-        )
+    api_side = None if ctx.target.image_library is not None else ctx.manual(
+        HOST,
+        "Evidence needed for libvirt's API path into the image library: polkit rules limiting "
+        "org.libvirt.api.storage-vol.create / delete / upload and storage-pool.* (pool_name, vol_name) to "
+        "the image administrators, and the approval records of image check-ins/check-outs.",
+        {"vm_image_directories": sorted(dirs)[:50], "vm_storage_pools": sorted(pools)[:50]},
     )
     try:
         storage: StorageFacts = ops_group(ctx, "storage", "image directory permissions")

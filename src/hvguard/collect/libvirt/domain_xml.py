@@ -27,7 +27,6 @@ Rules that are not obvious from the facts model:
 
 from __future__ import annotations
 
-import hashlib
 from xml.etree.ElementTree import Element
 
 import defusedxml
@@ -44,6 +43,7 @@ from hvguard.collect.libvirt.xml_values import (
     opt_kib,
     vcpu_count,
 )
+from hvguard.digest import sha256
 from hvguard.facts import (
     BlkioTune,
     Capabilities,
@@ -84,7 +84,7 @@ def parse_domain_xml(xml: str, *, name_hint: str | None = None) -> VmFacts:
     ``persistent`` is left None; the connection collector knows it, the XML does not.
     """
     try:
-        digest = hashlib.sha256(xml.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = str(sha256(xml.encode("utf-8", "surrogatepass")).hexdigest())
     except Exception as exc:  # a non-str argument: still no exception may escape
         return VmFacts(name=name_hint or "?", error=one_line(f"cannot hash XML: {exc}"))
     fallback = name_hint or "?"
