@@ -332,6 +332,13 @@ def test_the_compiled_path_imports_no_cli_report_yaml_or_other_platform_checks(
         "hvguard.cli",
         "hvguard.yamlsafe",
         "importlib.resources",
+        # a few milliseconds each on every VM start: msgspec structs, CPython's own sha256, msgspec.json
+        "dataclasses",
+        "inspect",
+        "hashlib",
+        "_hashlib",
+        "json",
+        "runpy",
     )
     assert [m for m in loaded if m.split(".")[0] in banned or m.startswith(banned)] == []
     assert "hvguard.checks.s11_3.vcpus" in loaded  # the libvirt checks ran …
@@ -413,3 +420,51 @@ def test_break_glass_bypasses_an_hvguard_fault_and_says_so(tmp_path: Path, snaps
     assert (rec["outcome"], rec["reason"]) == ("allowed", "break-glass")
     assert rec["break_glass"]["reason"] == "INC-7 guard broken" and "pinned host_facts" in rec["error"]
     assert _hook(state, "kvm-off")[0] == 1  # without an entry of its own the fault still denies
+
+
+def test_the_rendered_script_runs_this_hvguard_isolated_from_the_environment(
+    tmp_path: Path, snapshot: Path
+) -> None:
+    """The script install writes, with the interpreter install records, run as libvirt runs it: Python
+    starts with ``-I -S`` and finds this hvguard and its dependencies through the recorded directories
+    alone — a PYTHONPATH in the environment (here one holding a hostile ``hvguard``) is not read."""
+    import os
+    import subprocess
+    import sys
+
+    import hvguard
+    from hvguard.guard.install import HOOK_PYTHON_FLAGS, interpreter, render_hook
+
+    python, flags, path = interpreter()
+    assert (python, flags) == (sys.executable, HOOK_PYTHON_FLAGS)
+    assert str(Path(hvguard.__file__).resolve().parent.parent) in path.split(":")
+    hostile = tmp_path / "hostile" / "hvguard"
+    hostile.mkdir(parents=True)
+    (hostile / "__init__.py").write_text("raise SystemExit('the environment was read')\n")
+    state = make_state_dir(tmp_path / "g", snapshot, domains="kvm-*")
+    values = {"python": python, "python_flags": flags, "python_path": path, "domains": "kvm-*"}
+    values |= {
+        "timeout_seconds": 30,
+        "on_error": "deny",
+        "mode": "enforce",
+        "syslog_socket": str(tmp_path / "s"),
+    }
+    script = tmp_path / "50-hvguard"
+    script.write_text(render_hook(values, state))
+    os.chmod(script, 0o700)
+    env = {"LC_ALL": "C", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(hostile.parent), "PYTHONSTARTUP": "/x"}
+    for name, code in (("kvm-hardened", 0), ("kvm-off", 1)):
+        proc = subprocess.run(
+            [str(script), name, "prepare", "begin", "-"],
+            input=node_domain_xml(name).encode(),
+            capture_output=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert (proc.returncode, proc.stdout) == (code, b""), proc.stderr
+        assert ("refused kvm-off: 11.3.10" in proc.stderr.decode()) is (code == 1)
+    assert [(r["domain"], r["outcome"], r["reason"]) for r in decisions(state)] == [
+        ("kvm-hardened", "allowed", "compliant"),
+        ("kvm-off", "refused", "violations"),
+    ]

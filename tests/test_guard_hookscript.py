@@ -18,24 +18,27 @@ from pathlib import Path
 
 import pytest
 
-from hvguard.guard.install import render_hook, shell_quote
+from hvguard.guard.install import HOOK_PYTHON_FLAGS, render_hook, shell_quote
 
 STANDIN_HOOK = """
 import os, sys, time
-state = sys.argv[sys.argv.index("--state-dir") + 1]
-open(os.path.join(state, "ran"), "a").write(" ".join(sys.argv[1:]) + "\\n")
-behaviour = open(os.path.join(state, "behaviour")).read().strip()
-sys.stdin.read()
-if behaviour == "hang":
-    time.sleep(60)
-elif behaviour == "crash":
-    sys.exit(3)
-elif behaviour == "stdout":
-    os.write(1, b"<domain>replacement</domain>")
-    print("more on stdout")
-elif behaviour == "refuse":
-    print("hvguard guard: refused " + sys.argv[-4] + ": 11.3.3 too many vCPUs", file=sys.stderr)
-    sys.exit(1)
+
+
+def entry():
+    state = sys.argv[sys.argv.index("--state-dir") + 1]
+    open(os.path.join(state, "ran"), "a").write(" ".join(sys.argv[1:]) + "\\n")
+    behaviour = open(os.path.join(state, "behaviour")).read().strip()
+    sys.stdin.read()
+    if behaviour == "hang":
+        time.sleep(60)
+    elif behaviour == "crash":
+        sys.exit(3)
+    elif behaviour == "stdout":
+        os.write(1, b"<domain>replacement</domain>")
+        print("more on stdout")
+    elif behaviour == "refuse":
+        print("hvguard guard: refused " + sys.argv[-4] + ": 11.3.3 too many vCPUs", file=sys.stderr)
+        sys.exit(1)
 """
 
 
@@ -83,7 +86,7 @@ def _script(
     state_dir.mkdir()
     state = {
         "python": sys.executable,
-        "python_flags": "-s -P",
+        "python_flags": HOOK_PYTHON_FLAGS,
         "python_path": str(_standin(tmp_path / "standin")),
         "domains": "hvg-test-*",
         "timeout_seconds": timeout,

@@ -1,8 +1,10 @@
-"""The libvirt qemu hook's Python entry: ``python -m hvguard.guard.hook --state-dir DIR DOMAIN OP SUBOP
-EXTRA`` with the domain XML on stdin.
+"""The libvirt qemu hook's Python entry: :func:`entry` (or ``python -m hvguard.guard.hook``) with
+``--state-dir DIR DOMAIN OP SUBOP EXTRA`` and the domain XML on stdin.
 
 libvirt runs the installed hook script (``/etc/libvirt/hooks/qemu.d/50-hvguard``) for every domain event;
-the script execs this module for ``prepare begin``, ``migrate begin`` and ``restore begin`` only. Rules:
+the script runs this module's :func:`entry` (``python -I -S -c``, see
+:data:`hvguard.guard.install.HOOK_ENTRY`) for ``prepare begin``, ``migrate begin`` and ``restore begin``
+only. Rules:
 
 - **Never a byte on stdout**: for migrate and restore libvirt takes the hook's stdout as replacement XML.
 - A DOMAIN the state's ``domains`` glob does not match: exit 0 at once, no record.
@@ -270,8 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = real_stdout
 
 
-if __name__ == "__main__":
-    # Also at the descriptor level: a C library writing to fd 1 must not reach libvirt either.
-    _null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(_null, 1)
+def entry() -> None:
+    """The hook script's entry (``python -I -S -c …``): stdout goes to /dev/null at the descriptor level
+    too (a C library writing to fd 1 must not reach libvirt either), then :func:`main`'s exit code."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

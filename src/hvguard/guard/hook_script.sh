@@ -10,6 +10,7 @@
 PY=@@PYTHON@@
 PYFLAGS=@@PYFLAGS@@
 PYPATH=@@PYTHONPATH@@
+ENTRY=@@ENTRY@@
 STATE=@@STATE_DIR@@
 DOMAINS=@@DOMAINS@@
 TIMEOUT=@@TIMEOUT@@
@@ -30,16 +31,13 @@ case "$1" in
 esac
 
 umask 077  # decisions.jsonl is 0600
-if [ -n "$PYPATH" ]; then
-    PYTHONPATH=$PYPATH
-    export PYTHONPATH
-fi
 if [ -n "$SYSLOG_SOCKET" ]; then
     set -- --syslog-socket "$SYSLOG_SOCKET" "$@"
 fi
 if [ -x "$PY" ]; then
+    # PYFLAGS is -I -S (isolated, no site): ENTRY appends PYPATH's directories to sys.path itself.
     # shellcheck disable=SC2086  # PYFLAGS holds zero or more interpreter flags
-    timeout -k 1 "$TIMEOUT" "$PY" $PYFLAGS -m hvguard.guard.hook --state-dir "$STATE" "$@" >/dev/null
+    timeout -k 1 "$TIMEOUT" "$PY" $PYFLAGS -c "$ENTRY" "$PYPATH" --state-dir "$STATE" "$@" >/dev/null
     rc=$?
 else
     rc=127  # no interpreter: say so once, below, rather than timeout's own line too

@@ -92,26 +92,56 @@ def shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
+#: How the hook script starts Python: isolated (``-I``: no environment variables, no user site, no
+#: working directory on the path) and without the ``site`` module (``-S``): no site-packages ``.pth``
+#: code runs on every VM start, and start-up is a few milliseconds shorter. The directories hvguard and
+#: its dependencies live in are then given to the hook on its command line (:data:`HOOK_ENTRY`).
+HOOK_PYTHON_FLAGS = "-I -S"
+#: The hook script's ``python -c`` program: append the recorded directories to ``sys.path``, then run
+#: :func:`hvguard.guard.hook.entry` with the remaining arguments.
+HOOK_ENTRY = (
+    "import sys; sys.path.extend(sys.argv.pop(1).split(':')); from hvguard.guard.hook import entry; entry()"
+)
+#: What the hook imports beyond the standard library, checked at install with the recorded path.
+_HOOK_IMPORTS = (
+    "import sys; sys.path.extend(sys.argv[1].split(':')); "
+    "import hvguard.guard.hook, msgspec, defusedxml, yaml; print(hvguard.__file__)"
+)
+
+
 def interpreter() -> tuple[str, str, str]:
-    """How the hook runs Python: (executable, flags, PYTHONPATH). ``-I`` (isolated: no environment, no
-    user site, no cwd) when that interpreter finds this very hvguard; otherwise (a source checkout on
-    PYTHONPATH) ``-s -P`` with the package's parent directory as PYTHONPATH."""
+    """How the hook runs Python: (executable, flags, path). ``path`` is the ``:``-separated list of the
+    directories the hook appends to ``sys.path``: this interpreter's site-packages directories (as the
+    ``site`` module would add them, without running their ``.pth`` files) and the directory this very
+    hvguard is imported from (a source checkout or an editable install lives outside site-packages).
+    :class:`InstallError` when that interpreter, started as the hook starts it, does not import this
+    hvguard and its dependencies (a directory name with ``:`` in it, for one)."""
+    import site
     import subprocess
 
     import hvguard
 
     here = Path(hvguard.__file__).resolve().parent
+    dirs: list[str] = []
+    for d in [*site.getsitepackages(), str(here.parent)]:
+        if os.path.isdir(d) and d not in dirs:
+            dirs.append(d)
+    path = ":".join(dirs)
+    argv = [sys.executable, *HOOK_PYTHON_FLAGS.split(), "-c", _HOOK_IMPORTS, path]
     try:
-        out = subprocess.run(
-            [sys.executable, "-I", "-c", "import hvguard; print(hvguard.__file__)"],
-            capture_output=True, text=True, timeout=60, check=False, cwd="/",
-        )  # fmt: skip
-        found = Path(out.stdout.strip()).resolve().parent if out.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
-        found = None
-    if found == here:
-        return sys.executable, "-I", ""
-    return sys.executable, "-s -P", str(here.parent)
+        # this interpreter, a constant program and hvguard's own directories: no outside input
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd="/")  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise InstallError(f"cannot run {sys.executable} as the hook would: {e}") from e
+    if any(":" in d for d in dirs) or out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or ["a directory name contains ':'"])[-1]
+        raise InstallError(f"{sys.executable} {HOOK_PYTHON_FLAGS} does not import hvguard from {path}: {why}")
+    found = Path(out.stdout.strip()).resolve().parent
+    if found != here:
+        raise InstallError(
+            f"{sys.executable} {HOOK_PYTHON_FLAGS} with {path} imports hvguard from {found}, not {here}"
+        )
+    return sys.executable, HOOK_PYTHON_FLAGS, path
 
 
 def render_hook(state: dict[str, Any], state_dir: Path) -> str:
@@ -121,6 +151,7 @@ def render_hook(state: dict[str, Any], state_dir: Path) -> str:
         "PYTHON": shell_quote(state["python"]),
         "PYFLAGS": shell_quote(state["python_flags"]),
         "PYTHONPATH": shell_quote(state["python_path"]),
+        "ENTRY": shell_quote(HOOK_ENTRY),
         "STATE_DIR": shell_quote(str(state_dir)),
         "DOMAINS": shell_quote(state["domains"]),
         "TIMEOUT": shell_quote(str(state["timeout_seconds"])),
