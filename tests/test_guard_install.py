@@ -163,6 +163,28 @@ def test_a_second_install_needs_update_which_re_pins_changed_policy(
     assert "MISMATCH" in text and "CHANGED since install" in text
 
 
+def test_update_drops_a_pinned_register_only_when_asked(
+    hooks: Path, state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = Path(__file__).parent / "data" / "workflow"
+    exc, att = data / "exceptions.yaml", data / "attestations.yaml"
+    assert install(hooks, state, "--exceptions", str(exc), "--attestations", str(att)) == 0
+    assert install(hooks, state, "--update") == 0  # an update keeps what was pinned …
+    policy = status(state, capsys)["policy"]
+    assert policy["exceptions"]["source"] == str(exc) and policy["attestations"]["source"] == str(att)
+    capsys.readouterr()
+    assert install(hooks, state, "--update", "--no-exceptions", "--exceptions", str(exc)) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert install(hooks, state, "--update", "--no-exceptions") == 0  # … until it is told to drop one
+    policy = status(state, capsys)["policy"]
+    assert policy["exceptions"] is None and policy["attestations"]["source"] == str(att)
+    assert not (state / "policy" / "exceptions.yaml").exists()
+    state_doc = json.loads((state / "state.json").read_text())
+    assert state_doc["policy"]["exceptions"] is None
+    assert install(hooks, state, "--update", "--no-attestations") == 0
+    assert status(state, capsys)["policy"]["attestations"] is None
+
+
 def test_a_broken_policy_file_is_refused_at_install(
     hooks: Path, state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -113,6 +113,18 @@ def guard() -> None:
     help="Attestations file; copied and pinned (evidence stays relative to the original).",
 )
 @click.option(
+    "--no-exceptions",
+    "no_exceptions",
+    is_flag=True,
+    help="With --update: stop applying the pinned exceptions register (its copy is removed).",
+)
+@click.option(
+    "--no-attestations",
+    "no_attestations",
+    is_flag=True,
+    help="With --update: stop applying the pinned attestations file (its copy is removed).",
+)
+@click.option(
     "--domains", default=None, help="Only domains whose name matches this glob are judged (default *)."
 )
 @_state_dir_option
@@ -143,17 +155,20 @@ def guard() -> None:
 )
 def install_cmd(
     mode: str | None, on_error: str | None, profile: Path | None, exceptions: Path | None,
-    attestations: Path | None, domains: str | None, state_dir: Path | None, hook_dir: Path | None,
-    timeout: int | None, syslog_socket: str | None, update: bool, force: bool, reload_libvirtd: bool,
+    attestations: Path | None, no_exceptions: bool, no_attestations: bool, domains: str | None,
+    state_dir: Path | None, hook_dir: Path | None, timeout: int | None, syslog_socket: str | None,
+    update: bool, force: bool, reload_libvirtd: bool,
 ) -> int:  # fmt: skip
     """Install the libvirt qemu hook, or change it (--update)."""
     from hvguard.guard import hookdir
     from hvguard.guard.install import InstallOptions, install
 
+    asked_to_drop = {"exceptions": no_exceptions, "attestations": no_attestations}
     opts = InstallOptions(
         state_dir=_state_dir(state_dir),
         hook_dir=hook_dir or hookdir.DEFAULT_HOOK_DIR,
         mode=mode, on_error=on_error, profile=profile, exceptions=exceptions, attestations=attestations,
+        drop=frozenset(k for k, no in asked_to_drop.items() if no),
         domains=domains, timeout=timeout, syslog_socket=syslog_socket,
         update=update, force=force, reload_libvirtd=reload_libvirtd,
     )  # fmt: skip

@@ -55,6 +55,8 @@ class InstallOptions:
     profile: Path | None = None
     exceptions: Path | None = None
     attestations: Path | None = None
+    drop: frozenset[str] = frozenset()
+    """Policy kinds (``exceptions``, ``attestations``) an update stops applying (``--no-exceptions`` …)."""
     domains: str | None = None
     timeout: int | None = None
     syslog_socket: str | None = None
@@ -267,6 +269,11 @@ def _policy_sources(opts: InstallOptions, old: dict[str, Any] | None) -> dict[st
     out: dict[str, Path | None] = {}
     for kind in POLICY_KINDS:
         given: Path | None = getattr(opts, kind)
+        if kind in opts.drop:
+            if given is not None:
+                raise InstallError(f"--{kind} and --no-{kind} contradict each other")
+            out[kind] = None
+            continue
         if given is not None:
             out[kind] = given.absolute()
             continue

@@ -68,6 +68,8 @@ OPTION_NAMES: frozenset[str] = frozenset(
         "mode",
         "name",
         "new-passphrase-file",
+        "no-attestations",
+        "no-exceptions",
         "no-history",
         "no-host",
         "on-error",
@@ -148,6 +150,8 @@ NOT_CONFIGURABLE = frozenset(
         "include-latest",
         # guard: one-off acts that change the host or bypass the guard are asked for on the command line
         "update",
+        "no-exceptions",
+        "no-attestations",
         "purge",
         "reload-libvirtd",
         "domain",
