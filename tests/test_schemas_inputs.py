@@ -27,7 +27,8 @@ from hvguard.services.watch import config as watch_config
 from hvguard.services.watch.config import CliOverrides, ConfigError, load_config
 from hvguard.workflow.attestations import check_attestations
 from hvguard.workflow.exceptions import check_exceptions
-from hvguard.workflow.registerfile import RegisterError, _NoTimestampLoader
+from hvguard.workflow.register_yaml import NoTimestampLoader
+from hvguard.workflow.registerfile import RegisterError
 from hvguard.yamlsafe import compose_yaml, load_yaml
 
 DATA = Path(__file__).parent / "data"
@@ -41,7 +42,7 @@ def schema_accepts(name: str, text: str) -> bool:
     """Whether the shipped schema ``name`` accepts the YAML ``text``, read as hvguard reads that file
     (registers without implicit timestamps: their dates reach the validator as text)."""
     if name in ("exceptions", "attestations"):
-        _, data = compose_yaml(text, "case", loader=_NoTimestampLoader)
+        _, data = compose_yaml(text, "case", loader=NoTimestampLoader)
     else:
         data = load_yaml(text, "case")
     schema = Draft202012Validator(

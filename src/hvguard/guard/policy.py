@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from hvguard.workflow.exceptions import ExceptionRegister
 
 COMPILED_FILE = "compiled.pickle"
-COMPILED_FORMAT = "hvguard.guard-compiled/3"
+COMPILED_FORMAT = "hvguard.guard-compiled/4"
 MODES = ("audit", "enforce")
 ON_ERROR = ("deny", "allow")
 #: Largest state or policy file read (a pinned file is small; this bounds a hostile one).
@@ -178,8 +178,6 @@ def load_policy(
     """Load and validate the policy files as ``scan`` does (``ProfileError``/``RegisterError`` on bad
     input). ``evidence_root`` is where an attestation's relative evidence paths are resolved (the
     original file's folder for a pinned copy)."""
-    import dataclasses
-
     from hvguard.catalog import load_catalog
     from hvguard.checks.registry import registered_checks
     from hvguard.profile import load_profile
@@ -190,7 +188,7 @@ def load_policy(
     today = local_today()
     atts = load_attestations(attestations, today=today) if attestations is not None else None
     if atts is not None and evidence_root is not None:
-        atts = dataclasses.replace(atts, evidence_root=evidence_root)
+        atts = msgspec.structs.replace(atts, evidence_root=evidence_root)
     return Policy(
         catalog=load_catalog(),
         profile=load_profile(profile),

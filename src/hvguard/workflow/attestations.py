@@ -16,19 +16,19 @@ with no evidence list does; the report shows plainly which evidence was and was 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hvguard.catalog import Catalog, load_catalog
 from hvguard.findings import Finding, Status
 from hvguard.workflow.dates import days_left, local_today
-from hvguard.workflow.registerfile import Entry, Problem, RegisterError, read_register
+from hvguard.workflow.registerfile import Entry, Problem, RegisterError
 from hvguard.workflow.scope import Scope, ScopeIndex, parse_scope
 from hvguard.workflow.usage import EXPIRY_NOTICE_DAYS, EntryUse, SourceUse, state_on
 from hvguard.workflow.validate import EntryReader, FieldSpec, field_names
@@ -89,8 +89,7 @@ _HINTS = {
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
-@dataclass(frozen=True)
-class EvidenceItem:
+class EvidenceItem(msgspec.Struct, frozen=True):
     """One piece of evidence: a file with its digest at attestation time, or a link."""
 
     path: str | None
@@ -99,8 +98,7 @@ class EvidenceItem:
     description: str | None = None
 
 
-@dataclass(frozen=True)
-class EvidenceCheck:
+class EvidenceCheck(msgspec.Struct, frozen=True):
     """What verifying one evidence item found."""
 
     item: EvidenceItem
@@ -136,8 +134,7 @@ class EvidenceCheck:
         return f"{self.item.path or self.item.url}: {self.result}{detail}"
 
 
-@dataclass(frozen=True)
-class Attestation:
+class Attestation(msgspec.Struct, frozen=True):
     """One signed-off statement from the attestations file."""
 
     id: str
@@ -173,15 +170,14 @@ class Attestation:
         }
 
 
-@dataclass(frozen=True)
-class AttestationSet:
+class AttestationSet(msgspec.Struct, frozen=True):
     """A validated attestations file: entries in file order, lint warnings, and where evidence lives."""
 
     path: Path
     sha256: str
     entries: tuple[Attestation, ...]
     warnings: tuple[Problem, ...] = ()
-    evidence_root: Path = field(default_factory=Path)
+    evidence_root: Path = msgspec.field(default_factory=Path)
     """The attestations file's directory: relative evidence paths are read from here."""
 
 
@@ -278,6 +274,9 @@ def check_attestations(
     ``today`` (default: local today) refuses attestation dates in the future; ``as_of`` (default:
     today) is the date expiry warnings are judged on. Raises :class:`RegisterError` only when the file
     cannot be parsed at all. Evidence digests are not checked here (see :func:`verify_evidence`)."""
+    # PyYAML only when a file is read: the guard hook applies registers it unpickled.
+    from hvguard.workflow.register_yaml import read_register
+
     cat = catalog or load_catalog()
     day = today or local_today()
     judged = as_of or day
@@ -312,6 +311,8 @@ def load_attestations(
 
 
 def _sha256_file(path: Path) -> str:
+    import hashlib  # only when an attestation in effect lists a file
+
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -395,8 +396,7 @@ def _note_not_applied(f: Finding, att: Attestation, state: str, as_of: date) -> 
     f.notes = [*f.notes, note]
 
 
-@dataclass
-class _Tally:
+class _Tally(msgspec.Struct):
     total: int = 0
     applied: int = 0
     manual: int = 0

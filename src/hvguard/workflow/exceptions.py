@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hvguard.catalog import Catalog, load_catalog
 from hvguard.findings import Finding, Status
 from hvguard.workflow.dates import days_left, local_today
-from hvguard.workflow.registerfile import Problem, RegisterError, read_register
+from hvguard.workflow.registerfile import Problem, RegisterError
 from hvguard.workflow.scope import Scope, ScopeIndex, parse_scope
 from hvguard.workflow.usage import EXPIRY_NOTICE_DAYS, EntryUse, SourceUse, state_on
 from hvguard.workflow.validate import EntryReader, FieldSpec, field_names
@@ -76,8 +77,7 @@ _HINTS = {
 }
 
 
-@dataclass(frozen=True)
-class RiskException:
+class RiskException(msgspec.Struct, frozen=True):
     """One approved exception from the register."""
 
     id: str
@@ -120,8 +120,7 @@ class RiskException:
         }
 
 
-@dataclass(frozen=True)
-class ExceptionRegister:
+class ExceptionRegister(msgspec.Struct, frozen=True):
     """A validated register file: its entries in file order and lint warnings."""
 
     path: Path
@@ -192,6 +191,9 @@ def check_exceptions(
     ``today`` (default: local today) refuses approval dates in the future — an approval cannot have
     happened yet; ``as_of`` (default: today) is the date expiry warnings are judged on. Raises
     :class:`RegisterError` only when the file cannot be parsed at all."""
+    # PyYAML only when a file is read: the guard hook applies registers it unpickled.
+    from hvguard.workflow.register_yaml import read_register
+
     cat = catalog or load_catalog()
     day = today or local_today()
     judged = as_of or day
@@ -227,8 +229,7 @@ def load_exceptions(
 _WAIVABLE = (Status.FAIL, Status.WARN)
 
 
-@dataclass
-class _Tally:
+class _Tally(msgspec.Struct):
     """What one entry met while applying."""
 
     total: int = 0

@@ -1,43 +1,23 @@
-"""Reading a register file (exceptions or attestations): safe YAML with line numbers, and its problems.
+"""A register file's (exceptions or attestations) parsed form and its problems: the types shared by the
+reader (:mod:`hvguard.workflow.register_yaml`), the validators and the registers.
 
-Both files are a mapping with one list (``exceptions:`` or ``attestations:``) of entries. The loader is
-PyYAML's safe loader with one change: implicit timestamps are off, so ``2026-01-10`` reaches the
-validators as text and every date goes through one strict parser (:mod:`hvguard.workflow.dates`) —
-YAML would otherwise turn ``2026-02-30`` into an exception inside the parser, and ``2026-01-10T10:00``
-into a timestamp. Node marks give each entry's and each key's line, so every problem can name where
-it is. Duplicate keys (which YAML silently resolves to the last one) are problems, not guesses.
+Every problem names where it is (the entry's label and line) so a file with several mistakes is
+reported whole. This module imports neither PyYAML nor ``dataclasses`` (msgspec structs instead): the
+guard hook imports it, through the registers it unpickles, on every VM start.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hvguard.yamlsafe import SafeYamlLoader, YamlInputError, compose_yaml, read_yaml_file
+import msgspec
 
 #: Register files are hand-written lists; anything larger is not one.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
-class _NoTimestampLoader(SafeYamlLoader):
-    """hvguard's guarded safe loader without implicit timestamps (dates stay text until validated).
-    Duplicate keys are listed as problems here (with the entry they are in), not refused at load."""
-
-    unique_keys = False
-
-
-_NoTimestampLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-@dataclass(frozen=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """One thing wrong with a register file: where (entry label and line) and what."""
 
     where: str
@@ -64,15 +44,14 @@ class RegisterError(ValueError):
         super().__init__(f"{kind} file {path}: {first}{tail}")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(msgspec.Struct, frozen=True):
     """One list item of a register file, with where it is."""
 
     index: int
     """1-based position in the list."""
     line: int | None
     value: Any
-    key_lines: dict[str, int] = field(default_factory=dict)
+    key_lines: dict[str, int] = msgspec.field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -87,66 +66,9 @@ class Entry:
         return self.key_lines.get(key, self.line)
 
 
-@dataclass(frozen=True)
-class RegisterDoc:
+class RegisterDoc(msgspec.Struct, frozen=True):
     """A parsed register file: its digest (for the report) and its entries."""
 
     path: Path
     sha256: str
     entries: tuple[Entry, ...]
-
-
-def _duplicate_keys(node: yaml.MappingNode, where: str) -> list[Problem]:
-    seen: dict[str, int] = {}
-    out = []
-    for key_node, _ in node.value:
-        key = str(key_node.value)
-        line = key_node.start_mark.line + 1
-        if key in seen:
-            out.append(Problem(where, f"key {key!r} appears twice (lines {seen[key]} and {line})", line))
-        else:
-            seen[key] = line
-    return out
-
-
-def read_register(path: Path, list_key: str, kind: str) -> tuple[RegisterDoc, list[Problem]]:
-    """Parse the file at ``path`` whose entries are under ``list_key``; raise :class:`RegisterError`
-    when it cannot be parsed at all, else return the entries and the structural problems found."""
-    try:
-        text = read_yaml_file(path, limit=MAX_FILE_BYTES)
-        node, data = compose_yaml(text, str(path), loader=_NoTimestampLoader)
-    except YamlInputError as exc:
-        raise RegisterError(path, kind, [Problem("file", exc.reason, exc.line)]) from exc
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
-        raise RegisterError(
-            path, kind, [Problem("file", f"must be a mapping with a list under '{list_key}:'", 1)]
-        )
-    problems = _duplicate_keys(node, "file")
-    unknown = sorted(str(k) for k in data if k != list_key)
-    if unknown:
-        names = ", ".join(unknown)
-        problems.append(Problem("file", f"unknown top-level key(s) {names}; expected {list_key}"))
-    if list_key not in data:
-        raise RegisterError(path, kind, [Problem("file", f"no '{list_key}:' list"), *problems])
-    items = data[list_key]
-    items_node = next(v for k, v in node.value if k.value == list_key)
-    if items is None:  # "exceptions:" with nothing under it: an empty register
-        return RegisterDoc(path, digest, ()), problems
-    if not isinstance(items, list) or not isinstance(items_node, yaml.SequenceNode):
-        line = items_node.start_mark.line + 1
-        raise RegisterError(path, kind, [*problems, Problem("file", f"'{list_key}' must be a list", line)])
-    entries = []
-    for i, (value, item_node) in enumerate(zip(items, items_node.value, strict=True), start=1):
-        key_lines: dict[str, int] = {}
-        if isinstance(item_node, yaml.MappingNode):
-            for key_node, _ in item_node.value:
-                key_lines.setdefault(str(key_node.value), key_node.start_mark.line + 1)
-        entry = Entry(i, item_node.start_mark.line + 1, value, key_lines)
-        if isinstance(item_node, yaml.MappingNode):
-            problems += _duplicate_keys(item_node, entry.label)
-            for key_node, value_node in item_node.value:
-                if isinstance(value_node, yaml.MappingNode):
-                    problems += _duplicate_keys(value_node, f"{entry.label} {key_node.value}")
-        entries.append(entry)
-    return RegisterDoc(path, digest, tuple(entries)), problems

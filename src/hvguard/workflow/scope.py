@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from fnmatch import translate
 from functools import cache
 from typing import Any, Generic, TypeVar
+
+import msgspec
 
 from hvguard.findings import Finding
 from hvguard.workflow.registerfile import Entry, Problem
@@ -45,8 +46,7 @@ def literal_prefix(pattern: str) -> str:
     return pattern if hit is None else pattern[: hit.start()]
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(msgspec.Struct, frozen=True):
     """Glob patterns (``*``, ``?``, ``[…]``) a finding must match, all three.
 
     ``target`` is matched against the target id as given on the command line (``qemu:///system``,
@@ -149,14 +149,13 @@ def _groups(entry: Entry, raw: Any, problems: list[Problem], line: int | None) -
     return tuple(g.strip() for g in raw)
 
 
-@dataclass
-class ScopeIndex(Generic[T]):
+class ScopeIndex(msgspec.Struct, Generic[T]):
     """Register entries of one measure indexed by the literal prefix of their subject glob, so a
     finding is compared only with entries whose prefix its subject starts with — a register of
     hundreds of per-VM entries costs a few dictionary look-ups per finding, not hundreds of matches."""
 
-    by_prefix: dict[str, list[tuple[int, T]]] = field(default_factory=lambda: defaultdict(list))
-    lengths: list[int] = field(default_factory=list)
+    by_prefix: dict[str, list[tuple[int, T]]] = msgspec.field(default_factory=lambda: defaultdict(list))
+    lengths: list[int] = msgspec.field(default_factory=list)
 
     @classmethod
     def build(cls, items: Sequence[T], scope_of: Any) -> ScopeIndex[T]:

@@ -3,9 +3,10 @@ matched — the reports show this so stale, expired and soon-expiring entries ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+import msgspec
 
 #: An active entry this close to its last valid day gets a note in the report.
 EXPIRY_NOTICE_DAYS = 30
@@ -20,8 +21,7 @@ def state_on(start: date, until: date, as_of: date) -> str:
     return "active"
 
 
-@dataclass(frozen=True)
-class EntryUse:
+class EntryUse(msgspec.Struct, frozen=True):
     """One register entry as the evaluation saw it."""
 
     id: str
@@ -37,7 +37,7 @@ class EntryUse:
     applied: int
     """Findings the entry changed (waived, or attested to pass/error)."""
     notes: tuple[str, ...]
-    scope: dict[str, Any] = field(default_factory=dict)
+    scope: dict[str, Any] = msgspec.field(default_factory=dict)
     """The entry's scope as plain data (the history store keeps it for the "expiring" view)."""
 
     def to_json(self) -> dict[str, Any]:
@@ -55,8 +55,7 @@ class EntryUse:
         }
 
 
-@dataclass(frozen=True)
-class SourceUse:
+class SourceUse(msgspec.Struct, frozen=True):
     """One register file used by an evaluation: where it came from (path and digest) and its entries."""
 
     kind: str

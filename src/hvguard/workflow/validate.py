@@ -10,18 +10,17 @@ the published JSON Schemas (``hvguard schema exceptions|attestations``) are gene
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
-from difflib import get_close_matches
 from typing import Any
+
+import msgspec
 
 from hvguard.catalog import Catalog
 from hvguard.workflow.dates import DateFormatError, parse_calendar_date
 from hvguard.workflow.registerfile import Entry, Problem
 
 
-@dataclass(frozen=True)
-class FieldSpec:
+class FieldSpec(msgspec.Struct, frozen=True):
     """One field of a register entry: its key, the kind of value it takes, whether it is required and
     what it means."""
 
@@ -77,6 +76,8 @@ class EntryReader:
                 continue
             hint = hints.get(name)
             if hint is None:
+                from difflib import get_close_matches  # only for a misspelt key
+
                 close = get_close_matches(name, allowed, n=1)
                 hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(allowed)}"
             self.problem(name, f"unknown key {name!r} ({hint})")
@@ -139,6 +140,8 @@ class EntryReader:
             return None
         ident = value.strip()
         if ident not in catalog.ids:
+            from difflib import get_close_matches  # only for an unknown measure
+
             close = get_close_matches(ident, catalog.ids, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             self.problem("measure", f"unknown measure {ident!r} (SS-009 has 11.1.1 … 11.4.13{hint})")
