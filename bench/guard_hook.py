@@ -64,6 +64,18 @@ def hvguard(*args: str) -> None:
         sys.exit(f"hvguard {' '.join(args)}: {p.stderr.strip()}")
 
 
+def python_start_ms(runs: int = 20) -> float:
+    """Median wall time of ``python -I -S -c 'import re, typing'``: how fast this machine starts Python
+    right now. On a shared virtual machine it drifts by half or more within an hour, and every hook figure
+    drifts with it; printed before and after the run so figures from different times can be compared."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-I", "-S", "-c", "import re, typing"], check=True)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
 def per_start(log: Path, starts: int) -> tuple[list[float], dict[str, list[float]]]:
     """Seconds between stamp a and stamp b, summed per start cycle; and per event."""
     open_calls: dict[str, int] = {}
@@ -154,6 +166,7 @@ def main() -> int:
     stamps = [DROPINS / "49-hvguard-bench-a", DROPINS / "51-hvguard-bench-b"]
     noop = DROPINS / "50-hvguard-bench-noop"
     results: dict[str, object] = {"starts": args.starts, "registers": args.registers}
+    calibration = [python_start_ms()]
     try:
         with TestDomains(prefix=prefix) as td:
             name = prefix + "vm"
@@ -198,6 +211,8 @@ def main() -> int:
         os.utime(DROPINS.parent, ns=(hooks_times.st_atime_ns, hooks_times.st_mtime_ns))
         shutil.rmtree(work, ignore_errors=True)
 
+    calibration.append(python_start_ms())
+    results["python_start_ms_before_after"] = calibration
     base_cycles, base_events, base_wall = phases["noop"]
     cycles, events, wall = phases["guard"]
     spawn = statistics.median(base_cycles)
@@ -230,6 +245,10 @@ def main() -> int:
         print(f"  {ev:<16} median guard {v['guard']:.1f} ms, no-op hook {v['noop']:.1f} ms")
     print(
         f"goal: hook's own time per start p50/p99 <= 100 ms; start+destroy cycle {wall / args.starts:.2f} s"
+    )
+    print(
+        f"python -I -S -c 'import re, typing' before/after: {calibration[0]:.1f} / {calibration[1]:.1f} ms "
+        f"(machine speed; registers pinned: {'yes' if args.registers else 'no'})"
     )
     out = REPO / "artifacts" / ("guard_hook_registers.json" if args.registers else "guard_hook.json")
     out.parent.mkdir(exist_ok=True)

@@ -464,6 +464,9 @@ def test_the_rendered_script_runs_this_hvguard_isolated_from_the_environment(
         )
         assert (proc.returncode, proc.stdout) == (code, b""), proc.stderr
         assert ("refused kvm-off: 11.3.10" in proc.stderr.decode()) is (code == 1)
+    from hvguard.guard.warm import stop
+
+    stop(str(state))  # the first run left a warm decider (tests/test_guard_warm.py)
     assert [(r["domain"], r["outcome"], r["reason"]) for r in decisions(state)] == [
         ("kvm-hardened", "allowed", "compliant"),
         ("kvm-off", "refused", "violations"),

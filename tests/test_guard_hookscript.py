@@ -48,6 +48,8 @@ def _standin(root: Path) -> Path:
     (root / "hvguard" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
     (pkg / "hook.py").write_text(STANDIN_HOOK)
+    # the script's entry is the warm client; the stand-in has no warm decider, only its cold "hook"
+    (pkg / "warm.py").write_text("from hvguard.guard.hook import entry as client_entry\n")
     return root
 
 

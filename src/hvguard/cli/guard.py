@@ -125,6 +125,12 @@ def guard() -> None:
     help="With --update: stop applying the pinned attestations file (its copy is removed).",
 )
 @click.option(
+    "--warm/--no-warm",
+    default=None,
+    help="Let a warm decider (a process with hvguard loaded, gone after 10 idle minutes) answer the hook "
+    "after the first VM start (default on); --no-warm: every start runs a cold hook.",
+)
+@click.option(
     "--domains", default=None, help="Only domains whose name matches this glob are judged (default *)."
 )
 @_state_dir_option
@@ -155,9 +161,9 @@ def guard() -> None:
 )
 def install_cmd(
     mode: str | None, on_error: str | None, profile: Path | None, exceptions: Path | None,
-    attestations: Path | None, no_exceptions: bool, no_attestations: bool, domains: str | None,
-    state_dir: Path | None, hook_dir: Path | None, timeout: int | None, syslog_socket: str | None,
-    update: bool, force: bool, reload_libvirtd: bool,
+    attestations: Path | None, no_exceptions: bool, no_attestations: bool, warm: bool | None,
+    domains: str | None, state_dir: Path | None, hook_dir: Path | None, timeout: int | None,
+    syslog_socket: str | None, update: bool, force: bool, reload_libvirtd: bool,
 ) -> int:  # fmt: skip
     """Install the libvirt qemu hook, or change it (--update)."""
     from hvguard.guard import hookdir
@@ -168,7 +174,7 @@ def install_cmd(
         state_dir=_state_dir(state_dir),
         hook_dir=hook_dir or hookdir.DEFAULT_HOOK_DIR,
         mode=mode, on_error=on_error, profile=profile, exceptions=exceptions, attestations=attestations,
-        drop=frozenset(k for k, no in asked_to_drop.items() if no),
+        drop=frozenset(k for k, no in asked_to_drop.items() if no), warm=warm,
         domains=domains, timeout=timeout, syslog_socket=syslog_socket,
         update=update, force=force, reload_libvirtd=reload_libvirtd,
     )  # fmt: skip

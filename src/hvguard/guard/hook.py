@@ -273,11 +273,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The hook script's entry (``python -I -S -c …``): stdout goes to /dev/null at the descriptor level
-    too (a C library writing to fd 1 must not reach libvirt either), then :func:`main`'s exit code."""
+    """The cold entry (``python -m hvguard.guard.hook``; the hook script's
+    :func:`hvguard.guard.warm.client_entry` runs :func:`main` the same way when no warm decider answers):
+    stdout goes to /dev/null at the descriptor level too (a C library writing to fd 1 must not reach
+    libvirt either), then :func:`main`'s exit code."""
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     sys.exit(main())
+
+
+def parse_args(argv: Sequence[str]) -> tuple[Path, str, list[str]] | None:
+    """``(state_dir, syslog_socket, [DOMAIN, OP, SUBOP, …])`` of hook arguments, None when unusable."""
+    try:
+        return _parse(argv)
+    except _Usage:
+        return None
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 
 from hvguard import __version__
 from hvguard.digest import sha256_file
-from hvguard.guard import hookdir
+from hvguard.guard import hookdir, warm
 from hvguard.guard.statefile import (
     DECISIONS_FILE,
     POLICY_KINDS,
@@ -56,6 +56,8 @@ class InstallOptions:
     exceptions: Path | None = None
     attestations: Path | None = None
     drop: frozenset[str] = frozenset()
+    warm: bool | None = None
+    """Whether a warm decider may serve hook runs (default on; :mod:`hvguard.guard.warm`)."""
     """Policy kinds (``exceptions``, ``attestations``) an update stops applying (``--no-exceptions`` …)."""
     domains: str | None = None
     timeout: int | None = None
@@ -100,14 +102,16 @@ def shell_quote(value: str) -> str:
 #: its dependencies live in are then given to the hook on its command line (:data:`HOOK_ENTRY`).
 HOOK_PYTHON_FLAGS = "-I -S"
 #: The hook script's ``python -c`` program: append the recorded directories to ``sys.path``, then run
-#: :func:`hvguard.guard.hook.entry` with the remaining arguments.
+#: :func:`hvguard.guard.warm.client_entry` (the warm decider, else the cold hook) with the remaining
+#: arguments.
 HOOK_ENTRY = (
-    "import sys; sys.path.extend(sys.argv.pop(1).split(':')); from hvguard.guard.hook import entry; entry()"
+    "import sys; sys.path.extend(sys.argv.pop(1).split(':')); "
+    "from hvguard.guard.warm import client_entry; client_entry()"
 )
 #: What the hook imports beyond the standard library, checked at install with the recorded path.
 _HOOK_IMPORTS = (
     "import sys; sys.path.extend(sys.argv[1].split(':')); "
-    "import hvguard.guard.hook, msgspec, defusedxml, yaml; print(hvguard.__file__)"
+    "import hvguard.guard.hook, hvguard.guard.warm, msgspec, defusedxml, yaml; print(hvguard.__file__)"
 )
 
 
@@ -255,7 +259,9 @@ def _resolved(opts: InstallOptions, old: dict[str, Any] | None) -> dict[str, Any
         raise InstallError(f"--timeout must be 1..{MAX_TIMEOUT} seconds, not {timeout}")
     domains = _clean(pick(opts.domains, "domains", "*"), "--domains")
     socket = opts.syslog_socket if opts.syslog_socket is not None else (old or {}).get("syslog_socket")
+    warm = pick(opts.warm, "warm", True)
     return {
+        "warm": warm is not False,
         "mode": mode,
         "on_error": on_error,
         "domains": domains,
@@ -322,6 +328,7 @@ def install(opts: InstallOptions) -> InstallResult:
         previous["hooks_before"] = hookdir.executable_hooks(opts.hook_dir.absolute())
 
     created = make_state_dir(sd)
+    warm.stop(str(sd))  # a decider started under the old settings; the next VM start brings a new one
     kept = _keep_files(sd) if old is not None else {}
     python, flags, pypath = interpreter()
     state: dict[str, Any] = {
@@ -391,6 +398,7 @@ def reload(state_dir: Path) -> bool:
 def refresh(state_dir: Path) -> dict[str, Any]:
     """Take a new host snapshot and recompile (``guard refresh``); return the new state."""
     state = read_state(state_dir)
+    warm.stop(str(state_dir))
     _snapshot_and_compile(state_dir, state)
     return state
 
@@ -418,6 +426,7 @@ def uninstall(state_dir: Path, *, purge: bool = False, force: bool = False) -> l
         raise InstallError(
             f"{hook} is no longer hvguard's hook (changed since install): use --force to restore anyway"
         )
+    warm.stop(str(state_dir))
     try:
         warnings = hookdir.restore_previous(state["previous"])
     except (OSError, KeyError, ValueError) as e:

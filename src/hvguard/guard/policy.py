@@ -69,6 +69,8 @@ class GuardState(msgspec.Struct, frozen=True, kw_only=True):
     policy: dict[str, Pinned | None]
     host_facts: Pinned
     timeout_seconds: float = 10.0
+    warm: bool = True
+    """Whether a warm decider may serve later hook runs (:mod:`hvguard.guard.warm`)."""
     raw: dict[str, Any] = {}
 
 
@@ -125,7 +127,11 @@ def read_state(state_dir: Path) -> GuardState:
     if host is None:
         raise GuardError(f"{path}: no host_facts snapshot recorded (run hvguard guard refresh)")
     timeout = raw.get("timeout_seconds", 10)
+    warm = raw.get("warm", True)
+    if not isinstance(warm, bool):
+        raise GuardError(f"{path}: warm must be true or false")
     return GuardState(
+        warm=warm,
         mode=mode,
         on_error=on_error,
         domains=domains,

@@ -68,6 +68,16 @@ class BreakGlass(msgspec.Struct, kw_only=True):
     at: str
 
 
+class WarmStatus(msgspec.Struct, kw_only=True):
+    """The warm decider (:mod:`hvguard.guard.warm`): allowed by ``state.json``, and the process serving
+    now, if any."""
+
+    enabled: bool
+    pid: int | None
+    """The decider's PID when one is serving (``warm.pid`` names a live hvguard process)."""
+    running: bool
+
+
 class GuardStatus(msgspec.Struct, kw_only=True):
     """``hvguard guard status --format json``: the installed guard, its hook, pinned policy, snapshot,
     active break-glass entries and last decisions."""
@@ -79,6 +89,7 @@ class GuardStatus(msgspec.Struct, kw_only=True):
     domains: str
     timeout_seconds: int
     installed_at: str | None
+    warm: WarmStatus
     hook: HookStatus
     policy: dict[Literal["profile", "exceptions", "attestations"], PinnedFile | None]
     host_facts: SnapshotStatus
@@ -217,6 +228,21 @@ def _libvirt_calls(state: dict[str, Any], usable: bool, daemon: hookdir.Daemon |
     )
 
 
+def warm_status(state_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """Whether a warm decider is allowed, and the one serving now (a live hvguard process in warm.pid)."""
+    from hvguard.guard.warm import PID_FILE, SOCKET_FILE
+
+    pid: int | None = None
+    try:
+        candidate = int((state_dir / PID_FILE).read_text(encoding="ascii").strip())
+        alive = b"hvguard" in Path(f"/proc/{candidate}/cmdline").read_bytes()
+        if alive and (state_dir / SOCKET_FILE).exists():
+            pid = candidate
+    except (OSError, ValueError):
+        pass
+    return {"enabled": state.get("warm", True) is not False, "pid": pid, "running": pid is not None}
+
+
 def status(state_dir: Path, *, last: int = 10, now: dt.datetime | None = None) -> dict[str, Any]:
     """The ``hvguard.guard-status/1`` document of the guard installed in ``state_dir``."""
     t = now or dt.datetime.now(dt.UTC)
@@ -236,6 +262,7 @@ def status(state_dir: Path, *, last: int = 10, now: dt.datetime | None = None) -
         "domains": state.get("domains"),
         "timeout_seconds": state.get("timeout_seconds"),
         "installed_at": state.get("installed_at"),
+        "warm": warm_status(state_dir, state),
         "hook": hook_status(state),
         "policy": policy_status(state_dir, state),
         "host_facts": snapshot,
@@ -259,12 +286,21 @@ def _age(seconds: int | None) -> str:
     return f"{seconds} s"
 
 
+def _warm_text(warm: dict[str, Any]) -> str:
+    if not warm["enabled"]:
+        return "off (every VM start runs a cold hook; install --update --warm turns it on)"
+    if warm["running"]:
+        return f"decider running (pid {warm['pid']})"
+    return "on, no decider running (the next VM start decides cold and starts one)"
+
+
 def render_text(doc: dict[str, Any]) -> str:
     """``guard status`` as text."""
     hook = doc["hook"]
     lines = [
         f"mode:        {doc['mode']} (on error: {doc['on_error']}; timeout {doc['timeout_seconds']} s)",
         f"domains:     {doc['domains']}",
+        f"warm:        {_warm_text(doc['warm'])}",
         f"hook:        {hook['path']} ({'present' if hook['present'] else 'MISSING'}"
         f"{'' if hook['unchanged'] or not hook['present'] else ', CHANGED since install'})",
         f"libvirt:     calls the hook: {hook['libvirt_calls_hook']} — {hook['why']}",
