@@ -35,7 +35,10 @@ if [ -n "$SYSLOG_SOCKET" ]; then
     set -- --syslog-socket "$SYSLOG_SOCKET" "$@"
 fi
 if [ -x "$PY" ]; then
-    # PYFLAGS is -I -S (isolated, no site): ENTRY appends PYPATH's directories to sys.path itself.
+    # PYFLAGS is -I -S (isolated, no site): ENTRY appends PYPATH's directories to sys.path itself. The
+    # warm decider's client waits for it a third of TIMEOUT at most, then decides cold.
+    HVGUARD_GUARD_TIMEOUT=$TIMEOUT
+    export HVGUARD_GUARD_TIMEOUT
     # shellcheck disable=SC2086  # PYFLAGS holds zero or more interpreter flags
     timeout -k 1 "$TIMEOUT" "$PY" $PYFLAGS -c "$ENTRY" "$PYPATH" --state-dir "$STATE" "$@" >/dev/null
     rc=$?

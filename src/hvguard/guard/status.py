@@ -230,12 +230,12 @@ def _libvirt_calls(state: dict[str, Any], usable: bool, daemon: hookdir.Daemon |
 
 def warm_status(state_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
     """Whether a warm decider is allowed, and the one serving now (a live hvguard process in warm.pid)."""
-    from hvguard.guard.warm import PID_FILE, SOCKET_FILE
+    from hvguard.guard.warm import CMDLINE_MARK, PID_FILE, SOCKET_FILE
 
     pid: int | None = None
     try:
         candidate = int((state_dir / PID_FILE).read_text(encoding="ascii").strip())
-        alive = b"hvguard" in Path(f"/proc/{candidate}/cmdline").read_bytes()
+        alive = CMDLINE_MARK in Path(f"/proc/{candidate}/cmdline").read_bytes()
         if alive and (state_dir / SOCKET_FILE).exists():
             pid = candidate
     except (OSError, ValueError):

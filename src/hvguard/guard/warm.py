@@ -36,8 +36,12 @@ LOCK_FILE = "warm.lock"
 PID_FILE = "warm.pid"
 #: A warm decider exits after this long without a request (a host that starts no VM keeps nothing).
 IDLE_SECONDS = 600
-#: How long the client waits for a warm answer before deciding cold itself.
+#: How long the client waits for a warm answer before deciding cold itself: a third of the hook's hard
+#: limit (the script exports it as :data:`TIMEOUT_ENV`), at most this long.
 CLIENT_TIMEOUT = 5.0
+TIMEOUT_ENV = "HVGUARD_GUARD_TIMEOUT"
+#: What the command line of a decider (forked from the hook script's Python) contains.
+CMDLINE_MARK = b"hvguard.guard.warm"
 #: Largest request read: arguments, plus the domain XML the hook reads at most (32 MiB) and one byte.
 _MAX_ARGS = 64 * 1024
 _MAX_XML = 32 * 1024 * 1024 + 1
@@ -89,6 +93,14 @@ def ask(
     return int(code), err.decode("utf-8", "replace")
 
 
+def _client_timeout() -> float:
+    try:
+        limit = float(os.environ.get(TIMEOUT_ENV, ""))
+    except ValueError:
+        return CLIENT_TIMEOUT
+    return max(0.2, min(CLIENT_TIMEOUT, limit / 3))
+
+
 def client_entry() -> None:
     """The hook script's entry: ask the warm decider; decide cold when it cannot answer."""
     null = os.open(os.devnull, os.O_WRONLY)
@@ -98,7 +110,7 @@ def client_entry() -> None:
     if state_dir is not None and os.path.exists(os.path.join(state_dir, SOCKET_FILE)):
         xml = sys.stdin.buffer.read(_MAX_XML)
         drained = not sys.stdin.buffer.read(1)
-        answer = ask(state_dir, argv, xml) if drained else None
+        answer = ask(state_dir, argv, xml, _client_timeout()) if drained else None
         if answer is not None:
             code, err = answer
             if err:
@@ -289,7 +301,7 @@ def stop(state_dir: str) -> bool:
             pid = int(f.read().strip())
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
-        if b"hvguard" in cmdline and pid > 1:
+        if CMDLINE_MARK in cmdline and pid > 1:
             os.kill(pid, signal.SIGTERM)
             signalled = True
     except (OSError, ValueError):
