@@ -193,7 +193,8 @@ def spawn(state_dir: str) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, 1 << 16)  # libvirt's pipes among them: libvirt waits for their end
+        # every inherited descriptor (libvirt's pipes among them: libvirt waits for their end)
+        os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 1 << 16))
         code = _serve(state_dir)
     except BaseException:
         code = 1
