@@ -233,8 +233,10 @@ def _serve(state_dir: str) -> int:
     server.listen(16)
     server.settimeout(1.0)
     pid_path = os.path.join(state_dir, PID_FILE)
-    with open(pid_path, "w", encoding="ascii") as f:
+    tmp = f"{pid_path}.{os.getpid()}"
+    with open(tmp, "w", encoding="ascii") as f:
         f.write(f"{os.getpid()}\n")
+    os.replace(tmp, pid_path)  # readers see no PID file or a whole one
     me = os.geteuid()
     last = time.monotonic()
     try:
