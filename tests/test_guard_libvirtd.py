@@ -313,10 +313,48 @@ def test_a_recorded_migrate_begin_call_is_judged(guard: Guard) -> None:
             assert "11.1.1" in p.stderr.decode()
 
 
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_later_starts_are_answered_by_the_warm_decider(guard: Guard) -> None:
+    """After a judged start a warm decider serves the hook (hvguard.guard.warm); libvirt is not held up
+    by it (the starts below return), and its answers are logged under its own PID."""
+    import re
+
+    name = guard.define("warm")
+    for _ in range(2):
+        p = virsh("start", name)
+        assert p.returncode == 0, p.stderr
+        virsh("destroy", name)
+    status = json.loads(
+        hvguard("guard", "status", "--format", "json", "--state-dir", str(guard.state)).stdout
+    )
+    assert status["warm"]["enabled"] and status["warm"]["running"], status["warm"]
+    pid = status["warm"]["pid"]
+    guard.syslog_lines()
+    assert virsh("start", name).returncode == 0
+    virsh("destroy", name)
+    procids = [re.match(r"<\d+>1 \S+ \S+ hvguard-guard (\d+) ", line) for line in guard.syslog_lines()]
+    assert [int(m.group(1)) for m in procids if m] == [pid]
+    assert guard.last(name)["outcome"] == "allowed"
+
+
 def test_uninstall_restores_the_hook_directory_byte_for_byte(guard: Guard, before: str) -> None:
+    decider = (guard.state / "warm.pid").read_text().strip() if (guard.state / "warm.pid").exists() else None
     p = hvguard("guard", "uninstall", "--state-dir", str(guard.state))
     assert p.returncode == 0, p.stderr
     assert tree_hash(HOOKS) == before
+    if decider is not None:  # uninstall stopped the warm decider
+        for _ in range(100):
+            if _gone(int(decider)):
+                break
+            time.sleep(0.05)
+        assert _gone(int(decider))
     assert not HOOK.exists()
     # no hook any more: a VM the guard refused starts
     name = guard.define("after", dom_type="qemu")
