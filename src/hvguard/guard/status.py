@@ -230,16 +230,9 @@ def _libvirt_calls(state: dict[str, Any], usable: bool, daemon: hookdir.Daemon |
 
 def warm_status(state_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
     """Whether a warm decider is allowed, and the one serving now (a live hvguard process in warm.pid)."""
-    from hvguard.guard.warm import CMDLINE_MARK, PID_FILE, SOCKET_FILE
+    from hvguard.guard.warm import SOCKET_FILE, running_pid
 
-    pid: int | None = None
-    try:
-        candidate = int((state_dir / PID_FILE).read_text(encoding="ascii").strip())
-        alive = CMDLINE_MARK in Path(f"/proc/{candidate}/cmdline").read_bytes()
-        if alive and (state_dir / SOCKET_FILE).exists():
-            pid = candidate
-    except (OSError, ValueError):
-        pass
+    pid = running_pid(str(state_dir)) if (state_dir / SOCKET_FILE).exists() else None
     return {"enabled": state.get("warm", True) is not False, "pid": pid, "running": pid is not None}
 
 

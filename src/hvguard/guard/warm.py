@@ -293,25 +293,30 @@ def _recv_exact(conn: object, size: int) -> bytes:
     return data
 
 
-def stop(state_dir: str) -> bool:
-    """Stop the warm decider of ``state_dir`` (SIGTERM to the PID in ``warm.pid`` when that process is
-    hvguard's); True when one was signalled. Its socket is removed either way."""
-    import signal
-
-    signalled = False
+def running_pid(state_dir: str) -> int | None:
+    """The PID in ``warm.pid`` when that process is a live warm decider (:data:`CMDLINE_MARK` in its
+    command line), else None."""
     try:
         with open(os.path.join(state_dir, PID_FILE), encoding="ascii") as f:
             pid = int(f.read().strip())
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
-        if CMDLINE_MARK in cmdline and pid > 1:
-            os.kill(pid, signal.SIGTERM)
-            signalled = True
     except (OSError, ValueError):
-        pass
-    import contextlib
+        return None
+    return pid if pid > 1 and CMDLINE_MARK in cmdline else None
 
+
+def stop(state_dir: str) -> bool:
+    """Stop the warm decider of ``state_dir`` (SIGTERM to :func:`running_pid`); True when one was
+    signalled. Its socket and PID file are removed either way."""
+    import contextlib
+    import signal
+
+    pid = running_pid(state_dir)
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
     for name in (SOCKET_FILE, PID_FILE):
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(state_dir, name))
-    return signalled
+    return pid is not None
