@@ -8,11 +8,14 @@ The host snapshot is the test driver's node (tests/data/testdriver/node.xml, 2 s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import defusedxml.ElementTree as DET
@@ -125,6 +128,57 @@ def run_hook(
         check=False,
         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
     )
+
+
+def hook_modules(state: Path, name: str, listing: Path) -> tuple[int, str, list[str]]:
+    """Run the hook's entry for domain ``name`` in a fresh interpreter (so nothing this test process has
+    imported hides an import): its exit code, stderr and the modules loaded at its exit."""
+    program = (
+        "import sys\n"
+        "from hvguard.guard.hook import main\n"
+        f"rc = main(['--state-dir', {str(state)!r}, {name!r}, 'prepare', 'begin', '-'])\n"
+        # listed without json: the hook must not import it, so neither may this program
+        f"open({str(listing)!r}, 'w').write('\\n'.join(sorted(sys.modules)))\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program],
+        input=node_domain_xml(name).encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
+    )
+    return proc.returncode, proc.stderr.decode(), listing.read_text(encoding="utf-8").split()
+
+
+@contextlib.contextmanager
+def syslog_socket(path: Path) -> Iterator[tuple[Path, socket.socket]]:
+    """A Unix datagram socket bound at ``path``, standing in for /dev/log."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(10)
+    try:
+        yield path, sock
+    finally:
+        sock.close()
+
+
+def process_gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
+    """Poll ``condition`` every 50 ms until it holds or ``seconds`` pass (a loaded CI machine may take
+    seconds); its last answer."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
 
 
 def decisions(state_dir: Path) -> list[dict[str, object]]:

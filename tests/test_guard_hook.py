@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from guard_env import decisions, make_state_dir, node_domain_xml, run_hook, snapshot_bundle
+from guard_env import (
+    decisions,
+    hook_modules,
+    make_state_dir,
+    node_domain_xml,
+    run_hook,
+    snapshot_bundle,
+    syslog_socket,
+)
 from hvguard.guard.log import format_syslog
 from hvguard.guard.record import GuardDecision, Violation
 
@@ -46,14 +54,8 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def syslog(tmp_path: Path) -> Iterator[tuple[Path, socket.socket]]:
-    path = tmp_path / "log.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(10)
-    try:
-        yield path, sock
-    finally:
-        sock.close()
+    with syslog_socket(tmp_path / "log.sock") as bound:
+        yield bound
 
 
 def _hook(state: Path, name: str, *, xml: str | bytes | None = None, **kw: object) -> tuple[int, str]:
@@ -290,40 +292,14 @@ def test_every_record_validates_against_the_shipped_schema(tmp_path: Path, snaps
     assert not validator.is_valid(broken)
 
 
-def _loaded_modules(state: Path, tmp_path: Path, name: str) -> tuple[int, bytes, list[str]]:
-    """Run the hook in a fresh interpreter and list the modules it imported."""
-    import subprocess
-    import sys
-
-    from guard_env import REPO
-
-    listing = tmp_path / "modules.txt"
-    program = (
-        "import sys\n"
-        "from hvguard.guard.hook import main\n"
-        f"rc = main(['--state-dir', {str(state)!r}, {name!r}, 'prepare', 'begin', '-'])\n"
-        f"open({str(listing)!r}, 'w').write('\\n'.join(sorted(sys.modules)))\n"
-        "sys.exit(rc)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", program],
-        input=node_domain_xml(name).encode(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
-    )
-    return proc.returncode, proc.stderr, listing.read_text(encoding="utf-8").split()
-
-
 def test_the_compiled_path_imports_no_cli_report_yaml_or_other_platform_checks(
     tmp_path: Path, snapshot: Path
 ) -> None:
     """The hook's start-up is part of every VM start: with compiled.pickle it must not load click, rich,
     the report package, the YAML parser or the vSphere checks (bench/guard_decide.py times it)."""
     state = make_state_dir(tmp_path / "g", snapshot)
-    code, err, loaded = _loaded_modules(state, tmp_path, "kvm-off")
-    assert code == 1 and b"refused kvm-off: 11.3.10" in err
+    code, err, loaded = hook_modules(state, "kvm-off", tmp_path / "modules.json")
+    assert code == 1 and "refused kvm-off: 11.3.10" in err
     banned = (
         "click",
         "rich",
@@ -355,8 +331,8 @@ def test_a_compiled_form_of_another_hvguard_build_is_not_used(tmp_path: Path, sn
     payload = pickle.loads(compiled.read_bytes())  # noqa: S301  (the file this test just compiled)
     payload["package"] = {**payload["package"], "catalog/checks.yaml": "0" * 64}
     compiled.write_bytes(pickle.dumps(payload))
-    code, err, loaded = _loaded_modules(state, tmp_path, "kvm-off")
-    assert code == 1 and b"refused kvm-off: 11.3.10" in err
+    code, err, loaded = hook_modules(state, "kvm-off", tmp_path / "modules.json")
+    assert code == 1 and "refused kvm-off: 11.3.10" in err
     assert "yaml" in loaded
 
 

@@ -7,15 +7,12 @@ imported hides an import.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from guard_env import REPO, decisions, make_state_dir, node_domain_xml, snapshot_bundle
+from guard_env import REPO, decisions, hook_modules, make_state_dir, snapshot_bundle
 
 ATTESTATIONS = REPO / "tests" / "data" / "workflow" / "attestations.yaml"
 EXCEPTIONS = """\
@@ -44,26 +41,6 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-def _hook_modules(state: Path, name: str, listing: Path) -> tuple[int, str, list[str]]:
-    """Run the hook's entry in a fresh interpreter; its exit code, stderr and the modules loaded at exit."""
-    program = (
-        "import json, sys\n"
-        "from hvguard.guard.hook import main\n"
-        f"rc = main(['--state-dir', {str(state)!r}, {name!r}, 'prepare', 'begin', '-'])\n"
-        f"open({str(listing)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
-        "sys.exit(rc)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", program],
-        input=node_domain_xml(name).encode(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
-    )
-    return proc.returncode, proc.stderr.decode(), json.loads(listing.read_text(encoding="utf-8"))
-
-
 def _last_decision(state: Path) -> dict[str, Any]:
     return decisions(state)[-1]
 
@@ -71,7 +48,7 @@ def _last_decision(state: Path) -> dict[str, Any]:
 def test_applying_pinned_registers_from_the_compiled_policy_imports_no_yaml_difflib_or_dataclasses(
     state: Path, tmp_path: Path
 ) -> None:
-    code, err, loaded = _hook_modules(state, "kvm-off", tmp_path / "modules.json")
+    code, err, loaded = hook_modules(state, "kvm-off", tmp_path / "modules.json")
     rec = _last_decision(state)
     # Decided with the register: kvm-off's 11.3.10 violation is covered by the pinned exception.
     assert (code, rec["outcome"], rec["reason"]) == (0, "allowed", "covered-by-exception"), err
@@ -92,7 +69,7 @@ def test_without_the_compiled_policy_the_same_decision_parses_the_yaml(state: Pa
         attestations=ATTESTATIONS,
         compile_it=False,
     )
-    code, err, loaded = _hook_modules(fallback, "kvm-off", tmp_path / "modules.json")
+    code, err, loaded = hook_modules(fallback, "kvm-off", tmp_path / "modules.json")
     rec = _last_decision(fallback)
     assert (code, rec["outcome"], rec["reason"]) == (0, "allowed", "covered-by-exception"), err
     assert "yaml" in loaded and "hvguard.workflow.register_yaml" in loaded

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from guard_env import process_gone, wait_until
 from libvirt_env import TestDomains, disk_xml, domain_xml, requires_libvirtd, run_prefix, user_interface_xml
 
 _NOT_OURS = (
@@ -313,14 +314,6 @@ def test_a_recorded_migrate_begin_call_is_judged(guard: Guard) -> None:
             assert "11.1.1" in p.stderr.decode()
 
 
-def _gone(pid: int) -> bool:
-    """The process has exited (a zombie waiting for its reaper counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 def test_later_starts_are_answered_by_the_warm_decider(guard: Guard) -> None:
     """After a judged start a warm decider serves the hook (hvguard.guard.warm); libvirt is not held up
     by it (the starts below return), and its answers are logged under its own PID."""
@@ -350,11 +343,7 @@ def test_uninstall_restores_the_hook_directory_byte_for_byte(guard: Guard, befor
     assert p.returncode == 0, p.stderr
     assert tree_hash(HOOKS) == before
     if decider is not None:  # uninstall stopped the warm decider
-        for _ in range(100):
-            if _gone(int(decider)):
-                break
-            time.sleep(0.05)
-        assert _gone(int(decider))
+        assert wait_until(lambda: process_gone(int(decider)))
     assert not HOOK.exists()
     # no hook any more: a VM the guard refused starts
     name = guard.define("after", dom_type="qemu")

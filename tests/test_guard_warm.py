@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from guard_env import decisions, make_state_dir, node_domain_xml, snapshot_bundle
+from guard_env import (
+    decisions,
+    make_state_dir,
+    node_domain_xml,
+    process_gone,
+    snapshot_bundle,
+    syslog_socket,
+    wait_until,
+)
 from hvguard.guard import warm
 from hvguard.guard.install import HOOK_ENTRY, HOOK_PYTHON_FLAGS, interpreter
 
@@ -45,14 +53,8 @@ def state(tmp_path: Path, snapshot: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def syslog(tmp_path: Path) -> Iterator[tuple[Path, socket.socket]]:
-    path = tmp_path / "log.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(10)
-    try:
-        yield path, sock
-    finally:
-        sock.close()
+    with syslog_socket(tmp_path / "log.sock") as bound:
+        yield bound
 
 
 def hook(state: Path, pypath: str, name: str, syslog: Path, xml: str | None = None) -> tuple[int, str]:
@@ -81,19 +83,9 @@ def procid(sock: socket.socket) -> int:
 
 
 def wait_for_decider(state: Path) -> int:
-    for _ in range(400):  # a loaded CI machine may take seconds
-        if (state / warm.SOCKET_FILE).exists() and (state / warm.PID_FILE).exists():
-            return int((state / warm.PID_FILE).read_text())
-        time.sleep(0.05)
-    raise AssertionError("no warm decider came up")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    up = wait_until(lambda: (state / warm.SOCKET_FILE).exists() and (state / warm.PID_FILE).exists())
+    assert up, "no warm decider came up"
+    return int((state / warm.PID_FILE).read_text())
 
 
 def _without_time(records: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -108,7 +100,7 @@ def test_a_cold_run_starts_a_decider_that_answers_the_next_runs_alike(
     cold_pid = procid(sock)
     decider = wait_for_decider(state)
     assert decider != cold_pid, (decider, cold_pid)
-    assert _alive(decider), decider
+    assert not process_gone(decider), decider
     assert oct(os.stat(state / warm.SOCKET_FILE).st_mode & 0o777) == "0o600"
     second = hook(state, pypath, "qemu-loose", sock_path)
     assert procid(sock) == decider, (decider, cold_pid)  # answered warm …
@@ -150,11 +142,7 @@ def test_no_decider_when_the_state_says_so_and_none_outlives_its_install(
     assert hook(state, pypath, "kvm-hardened", sock_path) == (0, "")
     decider = wait_for_decider(state)
     (state / "state.json").unlink()  # uninstalled: the decider leaves by itself
-    for _ in range(100):
-        if not _alive(decider):
-            break
-        time.sleep(0.1)
-    assert not _alive(decider)
+    assert wait_until(lambda: process_gone(decider))
     assert not (state / warm.SOCKET_FILE).exists()
 
 
@@ -170,7 +158,7 @@ def test_a_dead_or_silent_decider_means_a_cold_decision(
     assert code == 1 and "refused qemu-loose" in err
     assert procid(sock) != 0
     decider = wait_for_decider(state)  # the cold run replaced it
-    assert _alive(decider)
+    assert not process_gone(decider)
     # garbage on the decider's socket does not break it
     for junk in (b"", b"\xff\xff\xff\xff", b"\x00\x00\x00\x05a\x00b", b"\x00\x00\x00\x00" + b"<domain/>"):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
@@ -215,9 +203,5 @@ def test_uninstall_style_stop_ends_the_decider(
     assert hook(state, pypath, "kvm-hardened", sock_path) == (0, "")
     decider = wait_for_decider(state)
     assert warm.stop(str(state)) is True
-    for _ in range(100):
-        if not _alive(decider):
-            break
-        time.sleep(0.05)
-    assert not _alive(decider)
+    assert wait_until(lambda: process_gone(decider))
     assert not (state / warm.SOCKET_FILE).exists() and not (state / warm.PID_FILE).exists()
