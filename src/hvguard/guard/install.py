@@ -56,9 +56,9 @@ class InstallOptions:
     exceptions: Path | None = None
     attestations: Path | None = None
     drop: frozenset[str] = frozenset()
+    """Policy kinds (``exceptions``, ``attestations``) an update stops applying (``--no-exceptions`` …)."""
     warm: bool | None = None
     """Whether a warm decider may serve hook runs (default on; :mod:`hvguard.guard.warm`)."""
-    """Policy kinds (``exceptions``, ``attestations``) an update stops applying (``--no-exceptions`` …)."""
     domains: str | None = None
     timeout: int | None = None
     syslog_socket: str | None = None

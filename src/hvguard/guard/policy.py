@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-# The state directory's names and the pin digest are statefile's (stdlib only, so cheap on the hook's path).
+# The pin digest and the state directory's names: stdlib only, so cheap on the hook's path.
 from hvguard.digest import sha256_file
 from hvguard.guard.statefile import POLICY_KINDS, STATE_FILE, STATE_SCHEMA
 
