@@ -260,10 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A short-lived process that builds many objects while importing: the cycle collector would only
     # walk them (a measurable part of the start-up this hook adds to every VM start).
     gc.disable()
-    _import_msgspec_lean()
     real_stdout = sys.stdout
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (lives as long as the process)
     try:
+        _import_msgspec_lean()  # inside: a missing msgspec is a one-line refusal, not a traceback
         return run(list(sys.argv[1:] if argv is None else argv), sys.stdin.buffer, sys.stderr)
     except BaseException as exc:  # the last line of defence: no traceback, deny
         print(error_line("?", f"{type(exc).__name__}: {exc}", "deny"), file=sys.stderr)
